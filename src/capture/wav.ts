@@ -1,0 +1,274 @@
+/**
+ * A hand-written RIFF/WAVE reader for the encodings a sensor or an evaluation set is likely to
+ * hand us: linear PCM (8-bit unsigned, 16/24/32-bit signed), IEEE float (32/64-bit), plain or
+ * WAVE_FORMAT_EXTENSIBLE, any channel count and any sample rate.
+ *
+ * Sources for the format: Microsoft "Multimedia Programming Interface and Data Specifications
+ * 1.0" (RIFF chunks, word alignment, WAVE_FORMAT_PCM) and the "Multiple Channel Audio Data and
+ * WAVE Files" note (WAVE_FORMAT_EXTENSIBLE, KSDATAFORMAT_SUBTYPE_* GUIDs).
+ *
+ * Truncated files are refused rather than decoded in part: a WAV whose data chunk declares more
+ * bytes than the file holds is a half-copied or half-written recording, and a detector that
+ * silently evaluates the first part of it gives results the user would take for the whole.
+ */
+import { readFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { EarshotError } from '../errors.js';
+
+/** A decoded WAV file: its original format plus a mono downmix at the original rate. */
+export interface DecodedWav {
+  /** Sample rate in Hz, as stored in the file (not resampled). */
+  readonly sampleRate: number;
+  /** Channel count in the file (the downmix in `mono` has one). */
+  readonly channels: number;
+  /** Sample frames per channel (= `mono.length`). */
+  readonly frames: number;
+  /** Duration in seconds (`frames / sampleRate`). */
+  readonly durationSeconds: number;
+  /** Human-readable encoding for logs, e.g. `"16-bit signed PCM"` or `"32-bit float (extensible)"`. */
+  readonly encoding: string;
+  /** The WAVE format tag that decided the decoding: 1 (PCM) or 3 (IEEE float); the subformat's for extensible files. */
+  readonly formatTag: number;
+  /** Bits per sample as stored (the container size, e.g. 24 for packed 24-bit). */
+  readonly bitsPerSample: number;
+  /**
+   * The downmix: the average of all channels per frame, float32 in −1..1 (int16 / 32768,
+   * u8 (x − 128) / 128, s24 / 8388608, s32 / 2147483648; float samples as stored), length `frames`.
+   */
+  readonly mono: Float32Array;
+}
+
+const WAVE_FORMAT_PCM = 0x0001;
+const WAVE_FORMAT_IEEE_FLOAT = 0x0003;
+const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
+
+/**
+ * Every KSDATAFORMAT_SUBTYPE_* GUID for a WAVE format tag is the tag in the first two bytes
+ * followed by this fixed tail (00000000-0000-0010-8000-00aa00389b71, stored little-endian).
+ */
+const SUBTYPE_GUID_TAIL = Uint8Array.from([
+  0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71,
+]);
+
+/** Names for format tags we refuse, so the error tells the user what the file actually is. */
+const KNOWN_FORMAT_NAMES: ReadonlyMap<number, string> = new Map([
+  [0x0002, 'Microsoft ADPCM'],
+  [0x0006, 'A-law'],
+  [0x0007, 'µ-law'],
+  [0x0011, 'IMA ADPCM'],
+  [0x0031, 'GSM 6.10'],
+  [0x0050, 'MPEG'],
+  [0x0055, 'MP3'],
+  [0x00ff, 'AAC'],
+  [0x0161, 'WMA'],
+  [0x2000, 'AC-3'],
+  [0xf1ac, 'FLAC'],
+]);
+
+interface WaveFormat {
+  formatTag: number;
+  extensible: boolean;
+  channels: number;
+  sampleRate: number;
+  blockAlign: number;
+  bitsPerSample: number;
+}
+
+/**
+ * Reads and decodes a WAV file (see {@link decodeWav} for what is accepted).
+ *
+ * @param path file path, used as given in error messages.
+ * @returns the decoded file with its mono downmix at the file's own sample rate.
+ * @throws EarshotError (exit code 2) naming `path` when the file cannot be read or decoded.
+ */
+export function readWav(path: string): DecodedWav {
+  let bytes: Uint8Array;
+  try {
+    bytes = readFileSync(path);
+  } catch (error) {
+    throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
+  }
+  return decodeWav(bytes, path);
+}
+
+/**
+ * Like {@link readWav}, but reads the file without blocking the event loop (for the daemon,
+ * where MQTT and timers must keep running while a long file loads).
+ *
+ * @throws EarshotError (exit code 2) naming `path`, as {@link readWav}.
+ */
+export async function readWavAsync(path: string): Promise<DecodedWav> {
+  let bytes: Uint8Array;
+  try {
+    bytes = await readFile(path);
+  } catch (error) {
+    throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
+  }
+  return decodeWav(bytes, path);
+}
+
+/**
+ * Decodes the bytes of a RIFF/WAVE file.
+ *
+ * Chunks are walked in order with their odd-size pad byte; unknown chunks (LIST, fact, cue,
+ * bext...) are skipped; `fmt ` must come before `data`; anything after `data` is ignored. A data
+ * chunk whose size is not a whole number of frames loses its partial last frame.
+ *
+ * @param bytes the whole file.
+ * @param name the file's name or path, put at the start of every error message.
+ * @returns the decoded file; see {@link DecodedWav} for the scaling to −1..1.
+ * @throws EarshotError (exit code 2), messages of the form `<name>: <problem>`:
+ *   `empty file`; `not a WAV file (no RIFF/WAVE header)`; `unsupported WAV container: RIFX
+ *   (big-endian)` / `RF64`; `unsupported WAV encoding: A-law (format 6)`; `unsupported WAV
+ *   encoding: 12-bit PCM`; `malformed WAV: ...` (bad fmt fields, data before fmt, no data chunk);
+ *   `truncated: data chunk declares N bytes, M present` (or any chunk before the data).
+ */
+export function decodeWav(bytes: Uint8Array, name: string): DecodedWav {
+  const fail = (problem: string): never => {
+    throw new EarshotError(`${name}: ${problem}`);
+  };
+  if (bytes.length === 0) fail('empty file');
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const riffId = fourCC(bytes, 0);
+  const waveId = fourCC(bytes, 8);
+  if (bytes.length >= 12 && waveId === 'WAVE' && riffId === 'RIFX') fail('unsupported WAV container: RIFX (big-endian)');
+  if (bytes.length >= 12 && waveId === 'WAVE' && riffId === 'RF64') fail('unsupported WAV container: RF64');
+  if (bytes.length < 12 || riffId !== 'RIFF' || waveId !== 'WAVE') fail('not a WAV file (no RIFF/WAVE header)');
+
+  let format: WaveFormat | undefined;
+  let offset = 12;
+  // The RIFF size field is not trusted: writers that crash or stream leave it wrong, and the
+  // chunk sizes are what actually locate the audio.
+  while (offset + 8 <= bytes.length) {
+    const chunkId = fourCC(bytes, offset);
+    const chunkSize = view.getUint32(offset + 4, true);
+    const bodyStart = offset + 8;
+    const bytesPresent = bytes.length - bodyStart;
+    if (chunkId === 'data' && format === undefined) fail('malformed WAV: data chunk comes before the fmt chunk');
+    // Every chunk read so far precedes the audio, so a short one means the audio is missing too.
+    if (chunkSize > bytesPresent) {
+      fail(`truncated: ${printable(chunkId)} chunk declares ${chunkSize} bytes, ${bytesPresent} present`);
+    }
+    if (chunkId === 'fmt ') format = parseFormat(view, bodyStart, chunkSize, fail);
+    else if (chunkId === 'data') return decodeSamples(view, bodyStart, chunkSize, format!);
+    offset = bodyStart + chunkSize + (chunkSize % 2);
+  }
+  return fail(format === undefined ? 'malformed WAV: no fmt chunk' : 'malformed WAV: no data chunk');
+}
+
+function parseFormat(
+  view: DataView,
+  start: number,
+  size: number,
+  fail: (problem: string) => never,
+): WaveFormat {
+  if (size < 16) fail(`malformed WAV: fmt chunk is ${size} bytes, at least 16 expected`);
+  let formatTag = view.getUint16(start, true);
+  const channels = view.getUint16(start + 2, true);
+  const sampleRate = view.getUint32(start + 4, true);
+  const blockAlign = view.getUint16(start + 12, true);
+  const bitsPerSample = view.getUint16(start + 14, true);
+  let extensible = false;
+
+  if (formatTag === WAVE_FORMAT_EXTENSIBLE) {
+    extensible = true;
+    // WAVEFORMATEXTENSIBLE: cbSize(2) validBits(2) channelMask(4) subFormat GUID(16) after the 16 base bytes.
+    if (size < 40) fail(`malformed WAV: extensible fmt chunk is ${size} bytes, 40 expected`);
+    const guidStart = start + 24;
+    formatTag = view.getUint16(guidStart, true);
+    for (let i = 0; i < SUBTYPE_GUID_TAIL.length; i++) {
+      if (view.getUint8(guidStart + 2 + i) !== SUBTYPE_GUID_TAIL[i]) {
+        fail(`unsupported WAV encoding: extensible subformat GUID ${formatGuid(view, guidStart)}`);
+      }
+    }
+  }
+
+  if (formatTag !== WAVE_FORMAT_PCM && formatTag !== WAVE_FORMAT_IEEE_FLOAT) {
+    const knownName = KNOWN_FORMAT_NAMES.get(formatTag);
+    const description = knownName === undefined ? `format 0x${formatTag.toString(16).padStart(4, '0')}` : `${knownName} (format ${formatTag})`;
+    fail(`unsupported WAV encoding: ${description}`);
+  }
+  if (channels === 0) fail('malformed WAV: fmt chunk declares 0 channels');
+  if (sampleRate === 0) fail('malformed WAV: fmt chunk declares a sample rate of 0 Hz');
+  if (formatTag === WAVE_FORMAT_PCM && ![8, 16, 24, 32].includes(bitsPerSample)) {
+    fail(`unsupported WAV encoding: ${bitsPerSample}-bit PCM`);
+  }
+  if (formatTag === WAVE_FORMAT_IEEE_FLOAT && bitsPerSample !== 32 && bitsPerSample !== 64) {
+    fail(`unsupported WAV encoding: ${bitsPerSample}-bit float`);
+  }
+  const expectedBlockAlign = channels * (bitsPerSample / 8);
+  if (blockAlign !== expectedBlockAlign) {
+    fail(`malformed WAV: block align is ${blockAlign} bytes, ${expectedBlockAlign} expected for ${channels} × ${bitsPerSample}-bit`);
+  }
+  return { formatTag, extensible, channels, sampleRate, blockAlign, bitsPerSample };
+}
+
+function decodeSamples(view: DataView, start: number, size: number, format: WaveFormat): DecodedWav {
+  const { channels, blockAlign, bitsPerSample, formatTag, sampleRate } = format;
+  const frames = Math.floor(size / blockAlign);
+  const readSample = sampleReader(view, formatTag, bitsPerSample);
+  const bytesPerSample = bitsPerSample / 8;
+  const mono = new Float32Array(frames);
+  for (let frame = 0, position = start; frame < frames; frame++) {
+    // Summed in float64 so six channels of float32 do not lose precision before the average.
+    let sum = 0;
+    for (let channel = 0; channel < channels; channel++, position += bytesPerSample) sum += readSample(position);
+    mono[frame] = sum / channels;
+  }
+  const kind = formatTag === WAVE_FORMAT_IEEE_FLOAT ? 'float' : bitsPerSample === 8 ? 'unsigned PCM' : 'signed PCM';
+  return {
+    sampleRate,
+    channels,
+    frames,
+    durationSeconds: frames / sampleRate,
+    encoding: `${bitsPerSample}-bit ${kind}${format.extensible ? ' (extensible)' : ''}`,
+    formatTag,
+    bitsPerSample,
+    mono,
+  };
+}
+
+/** Returns a function reading one sample at a byte position, scaled to −1..1. */
+function sampleReader(view: DataView, formatTag: number, bitsPerSample: number): (position: number) => number {
+  if (formatTag === WAVE_FORMAT_IEEE_FLOAT) {
+    return bitsPerSample === 64 ? (p) => view.getFloat64(p, true) : (p) => view.getFloat32(p, true);
+  }
+  switch (bitsPerSample) {
+    case 8:
+      return (p) => (view.getUint8(p) - 128) / 128;
+    case 16:
+      return (p) => view.getInt16(p, true) / 32768;
+    case 24:
+      // Low two bytes unsigned, top byte signed: assembles the two's-complement value without shifts that overflow.
+      return (p) => (view.getUint16(p, true) + view.getInt8(p + 2) * 65536) / 8388608;
+    default:
+      return (p) => view.getInt32(p, true) / 2147483648;
+  }
+}
+
+function fourCC(bytes: Uint8Array, offset: number): string {
+  if (offset + 4 > bytes.length) return '';
+  return String.fromCharCode(bytes[offset]!, bytes[offset + 1]!, bytes[offset + 2]!, bytes[offset + 3]!);
+}
+
+/** A chunk id for an error message: trailing blanks dropped, unprintable bytes shown as '?'. */
+function printable(chunkId: string): string {
+  return chunkId.replace(/[^\x20-\x7e]/g, '?').trimEnd();
+}
+
+function formatGuid(view: DataView, start: number): string {
+  const hex = (offset: number, length: number) =>
+    Array.from({ length }, (_, i) => view.getUint8(start + offset + i).toString(16).padStart(2, '0')).join('');
+  const data1 = view.getUint32(start, true).toString(16).padStart(8, '0');
+  const data2 = view.getUint16(start + 4, true).toString(16).padStart(4, '0');
+  const data3 = view.getUint16(start + 6, true).toString(16).padStart(4, '0');
+  return `${data1}-${data2}-${data3}-${hex(8, 2)}-${hex(10, 6)}`;
+}
+
+function describeFsError(error: unknown): string {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ENOENT') return 'no such file';
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied';
+  if (code === 'EISDIR') return 'is a directory';
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,193 @@
+#!/usr/bin/env node
+/**
+ * The `earshot` command line. Every failure the user can fix prints one clear line (naming the
+ * file or key) and exits non-zero: 2 for bad input, 3 for the environment; a bug prints its stack
+ * and exits 1.
+ */
+import { basename, resolve } from 'node:path';
+import { Command, CommanderError, Option } from 'commander';
+import { analyzeFile } from '../analyze.js';
+import { defaultConfig, loadConfigFile, type EarshotConfig } from '../config.js';
+import { runDaemon } from '../daemon.js';
+import { EarshotError, isEarshotError } from '../errors.js';
+import { formatTsvRow, TSV_HEADER } from '../eval/annotations.js';
+import { evaluateFiles, formatReport } from '../eval/run-eval.js';
+import { pullModel, KNOWN_MODELS } from '../inference/model-store.js';
+import { createLogger, type Logger } from '../log.js';
+import { openModelAndLabels, pipelineSettings } from '../setup.js';
+
+interface CommonOptions {
+  config?: string;
+  model?: string;
+  manifest?: string;
+  backend?: EarshotConfig['model']['backend'];
+  pretty?: boolean;
+  logLevel?: string;
+}
+
+/** The config from `--config` (or defaults), with command-line overrides applied. */
+function configFrom(options: CommonOptions): EarshotConfig {
+  const config = options.config ? loadConfigFile(options.config) : defaultConfig();
+  if (options.model) config.model.path = resolve(options.model);
+  if (options.manifest) config.model.manifest = options.manifest;
+  if (options.backend) config.model.backend = options.backend;
+  if (options.logLevel) config.log_level = options.logLevel as EarshotConfig['log_level'];
+  return config;
+}
+
+/** Logs go to stderr for commands whose stdout is data. */
+function loggerFor(config: EarshotConfig, options: CommonOptions, fd: 1 | 2, quietByDefault: boolean): Logger {
+  const level = options.logLevel ?? (quietByDefault ? 'warn' : config.log_level);
+  return createLogger({ level, pretty: options.pretty ?? Boolean(fd === 1 ? process.stdout.isTTY : process.stderr.isTTY), fd });
+}
+
+const backendOption = () => new Option('--backend <name>', 'inference backend').choices(['tflite-node', 'litert-wasm']);
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const row of rows) process.stdout.write(`${row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()}\n`);
+}
+
+async function analyzeCommand(files: string[], options: CommonOptions & { json?: boolean; tsv?: boolean }): Promise<void> {
+  if (options.json && options.tsv) throw new EarshotError('--json and --tsv: choose one output format');
+  const config = configFrom(options);
+  const log = loggerFor(config, options, 2, true);
+  const { model, labels } = await openModelAndLabels(config, log);
+  try {
+    const settings = pipelineSettings(config);
+    if (options.tsv) process.stdout.write(`${TSV_HEADER}\n`);
+    const table: string[][] = [['file', 'onset_s', 'offset_s', 'label', 'group', 'score', 'peak_dbfs']];
+    const all = [];
+    for (const file of files) {
+      const analysis = await analyzeFile(file, model, labels, settings, config.node_id);
+      all.push(analysis);
+      for (const e of analysis.events) {
+        const name = basename(file);
+        if (options.tsv) process.stdout.write(`${formatTsvRow({ filename: name, onset: e.onset_s, offset: e.offset_s ?? e.onset_s, label: e.label })}\n`);
+        table.push([name, e.onset_s.toFixed(3), (e.offset_s ?? 0).toFixed(3), e.label, e.group, e.peak_score.toFixed(2), e.peak_dbfs === null ? '-inf' : e.peak_dbfs.toFixed(1)]);
+      }
+    }
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ model: { path: model.path, id: model.manifest.id, sha256: model.sha256, backend: model.backend.kind }, files: all.map((a) => ({ path: a.path, duration_s: a.durationSeconds, events: a.events })) }, null, 2)}\n`);
+    } else if (!options.tsv) {
+      if (table.length === 1) process.stdout.write(`no events in ${files.length} file${files.length === 1 ? '' : 's'}\n`);
+      else printTable(table);
+    }
+  } finally {
+    model.close();
+  }
+}
+
+async function runCommand(options: CommonOptions): Promise<void> {
+  if (!options.config) throw new EarshotError('run: --config FILE is required (see config/example.yaml)');
+  const config = configFrom(options);
+  const log = loggerFor(config, options, 1, false);
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (name: NodeJS.Signals) => {
+    signals += 1;
+    if (signals > 1) {
+      log.warn({ signal: name }, 'second signal: exiting at once');
+      process.exit(130);
+    }
+    log.info({ signal: name }, 'stopping');
+    controller.abort();
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  const tty = process.stderr.isTTY;
+  let lastDraw = 0;
+  const summary = await runDaemon(config, log, controller.signal, {
+    onProgress: tty
+      ? (seconds, total, events) => {
+          const now = Date.now();
+          if (now - lastDraw < 250) return;
+          lastDraw = now;
+          process.stderr.write(`\r${seconds.toFixed(1)} / ${total?.toFixed(1) ?? '?'} s   events: ${events}   `);
+        }
+      : undefined,
+  });
+  if (tty) process.stderr.write('\n');
+  if (summary.unacknowledged > 0) {
+    throw new EarshotError(`mqtt: ${summary.unacknowledged} messages were not acknowledged by the broker before exit (events are in the database)`, 3);
+  }
+}
+
+async function pullCommand(name: string, options: CommonOptions & { modelDir?: string; baseUrl?: string }): Promise<void> {
+  const config = configFrom(options);
+  const dir = options.modelDir ? resolve(options.modelDir) : config.model_dir;
+  const { path, downloaded } = await pullModel(name, dir, options.baseUrl);
+  process.stdout.write(`${downloaded ? 'downloaded' : 'already present'}: ${path} (sha256 ${KNOWN_MODELS[name].sha256.slice(0, 12)}…, verified)\n`);
+}
+
+async function evalCommand(files: string[], options: CommonOptions & { ref: string; collar: string; json?: boolean }): Promise<void> {
+  const config = configFrom(options);
+  const log = loggerFor(config, options, 2, true);
+  const collar = Number(options.collar);
+  if (!(collar > 0)) throw new EarshotError(`--collar: must be a positive number of seconds, got ${options.collar}`);
+  const report = await evaluateFiles(config, log, options.ref, files, collar);
+  process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+}
+
+/** Wraps an action: user errors print one line, bugs print their stack. */
+function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (error) {
+      if (isEarshotError(error)) {
+        process.stderr.write(`earshot: ${error.message.split('\n').join('\nearshot: ')}\n`);
+        process.exitCode = error.exitCode;
+      } else {
+        process.stderr.write(`earshot: unexpected error (a bug; please report it): ${(error as Error)?.stack ?? String(error)}\n`);
+        process.exitCode = 1;
+      }
+    }
+  };
+}
+
+const program = new Command('earshot')
+  .description('A security sound sensor: hears gunshots, explosions, glass breaking and screams')
+  .exitOverride()
+  .configureOutput({ writeErr: (text) => process.stderr.write(text.startsWith('error:') ? `earshot: ${text}` : text) });
+
+const withCommon = (command: Command) =>
+  command
+    .option('--config <file>', 'YAML config file (default: built-in defaults)')
+    .option('--model <file>', 'model file (.tflite); default: the pulled YAMNet')
+    .option('--manifest <id|file>', 'model manifest id or file; default: matched by the model file sha256')
+    .addOption(backendOption())
+    .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .option('--pretty', 'human-readable logs');
+
+withCommon(program.command('analyze').description('find events in WAV files (as fast as possible) and print them'))
+  .argument('<files...>', 'WAV files')
+  .option('--json', 'print JSON')
+  .option('--tsv', 'print DCASE TSV: filename onset offset event_label')
+  .action(action(analyzeCommand));
+
+withCommon(program.command('run').description('run the daemon on the configured source')).action(action(runCommand));
+
+withCommon(program.command('eval').description('score detections against DCASE-style references (event-based F1, false alarms per hour)'))
+  .argument('<files...>', 'WAV files named in the reference')
+  .requiredOption('--ref <annotations.tsv>', 'reference annotations: filename onset offset event_label')
+  .option('--collar <seconds>', 'onset collar', '1.0')
+  .option('--json', 'print JSON')
+  .action(action(evalCommand));
+
+const model = program.command('model').description('manage models');
+withCommon(model.command('pull').description('download a known model into the model directory, verifying its sha256'))
+  .argument('<name>', `model name (${Object.keys(KNOWN_MODELS).join(', ')})`)
+  .option('--model-dir <dir>', 'where to put it (default: model_dir of the config)')
+  .option('--base-url <url>', 'download from this folder URL instead (also EARSHOT_MODEL_BASE_URL)')
+  .action(action(pullCommand));
+
+try {
+  await program.parseAsync(process.argv);
+} catch (error) {
+  if (error instanceof CommanderError) {
+    process.exitCode = error.exitCode === 0 ? 0 : 2;
+  } else {
+    throw error;
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * earshot's configuration: a YAML file validated against a JSON Schema (ajv), with every option
+ * defaulted. Errors name the file, the key and the problem, e.g.
+ * `earshot.yaml: detection.labels.gunshot.threshold: must be <= 1`.
+ */
+import { readFileSync } from 'node:fs';
+import { hostname, homedir } from 'node:os';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
+import { Ajv, type ErrorObject } from 'ajv';
+import YAML from 'yaml';
+import { EarshotError } from './errors.js';
+import type { LabelGroup } from './types.js';
+
+/** Per-label detection settings. Scores are the model's (0..1); the label's score is the max over its classes. */
+export interface LabelConfig {
+  /** hostile labels raise hostile alerts. */
+  group: LabelGroup;
+  /** Model class names mapped to this label; empty or omitted: taken from the model manifest. */
+  classes?: string[];
+  /** A patch votes to open an event when the label's score is at least this (0..1). */
+  threshold: number;
+  /** Hysteresis: once open, a patch keeps the event open when its score is at least this (0..threshold). */
+  release: number;
+  /** false turns the label off without deleting its mapping. */
+  enabled: boolean;
+}
+
+/** The whole configuration after defaults are applied. Field docs: `docs/configuration.md`. */
+export interface EarshotConfig {
+  node_id: string;
+  data_dir: string;
+  model_dir: string;
+  log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+  source: {
+    type: 'file';
+    path?: string;
+    pacing: 'realtime' | 'fast';
+    /** Real-time speed multiplier for file replay (1 = real time). */
+    speed: number;
+    chunk_seconds: number;
+  };
+  ring_buffer_seconds: number;
+  model: {
+    path?: string;
+    manifest?: string;
+    backend: 'tflite-node' | 'litert-wasm';
+    threads: number;
+  };
+  frontend: {
+    hop_frames: number;
+  };
+  detection: {
+    silence_gate_dbfs: number;
+    vote_k: number;
+    vote_n: number;
+    merge_gap_seconds: number;
+    min_duration_seconds: number;
+    labels: Record<string, LabelConfig>;
+  };
+  store: {
+    database: string;
+  };
+  mqtt: {
+    url?: string;
+    topic_prefix: string;
+    qos: 0 | 1 | 2;
+    client_id?: string;
+    username?: string;
+    password_file?: string;
+    /** Seconds to wait for PUBACKs of queued alerts when stopping. */
+    drain_timeout_seconds: number;
+  };
+}
+
+const HOSTILE_DEFAULTS = { group: 'hostile', enabled: true } as const;
+const NON_HOSTILE_DEFAULTS = { group: 'non_hostile', enabled: true } as const;
+
+/**
+ * The default label table (tuned on `../shared/audio/scenes/dev`; see `docs/evaluation.md`).
+ * Class lists come from the model manifest, so the same table serves every YAMNet form.
+ */
+export const DEFAULT_LABELS: Record<string, LabelConfig> = {
+  gunshot: { ...HOSTILE_DEFAULTS, threshold: 0.3, release: 0.15 },
+  explosion: { ...HOSTILE_DEFAULTS, threshold: 0.3, release: 0.15 },
+  glass_break: { ...HOSTILE_DEFAULTS, threshold: 0.3, release: 0.15 },
+  scream: { ...HOSTILE_DEFAULTS, threshold: 0.3, release: 0.15 },
+  speech: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
+  dog_bark: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
+  car_horn: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
+  siren: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
+  door_knock: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
+  music: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
+};
+
+/** The default model directory: `$EARSHOT_MODEL_DIR`, else `$XDG_DATA_HOME/earshot/models`, else `~/.local/share/earshot/models`. */
+export function defaultModelDir(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.EARSHOT_MODEL_DIR) return resolve(env.EARSHOT_MODEL_DIR);
+  const dataHome = env.XDG_DATA_HOME || join(homedir(), '.local', 'share');
+  return join(dataHome, 'earshot', 'models');
+}
+
+const labelSchema = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    group: { enum: ['hostile', 'non_hostile'] },
+    classes: { type: 'array', items: { type: 'string', minLength: 1 } },
+    threshold: { type: 'number', minimum: 0, maximum: 1 },
+    release: { type: 'number', minimum: 0, maximum: 1 },
+    enabled: { type: 'boolean', default: true },
+  },
+} as const;
+
+/** The JSON Schema the YAML is validated against (draft 2020-12 subset that ajv supports). */
+export const CONFIG_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    node_id: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', minLength: 1, maxLength: 64 },
+    data_dir: { type: 'string', minLength: 1 },
+    model_dir: { type: 'string', minLength: 1 },
+    log_level: { enum: ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], default: 'info' },
+    source: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        type: { enum: ['file'], default: 'file' },
+        path: { type: 'string', minLength: 1 },
+        pacing: { enum: ['realtime', 'fast'], default: 'realtime' },
+        speed: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 1 },
+        chunk_seconds: { type: 'number', minimum: 0.01, maximum: 1, default: 0.1 },
+      },
+    },
+    ring_buffer_seconds: { type: 'number', minimum: 2, maximum: 3600, default: 30 },
+    model: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        path: { type: 'string', minLength: 1 },
+        manifest: { type: 'string', minLength: 1 },
+        backend: { enum: ['tflite-node', 'litert-wasm'], default: 'tflite-node' },
+        threads: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
+      },
+    },
+    frontend: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        hop_frames: { type: 'integer', minimum: 1, maximum: 960, default: 48 },
+      },
+    },
+    detection: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        silence_gate_dbfs: { type: 'number', minimum: -140, maximum: 0, default: -70 },
+        vote_k: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
+        vote_n: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
+        merge_gap_seconds: { type: 'number', minimum: 0, maximum: 60, default: 0.5 },
+        min_duration_seconds: { type: 'number', minimum: 0, maximum: 60, default: 0 },
+        labels: {
+          type: 'object',
+          propertyNames: { pattern: '^[a-z][a-z0-9_]*$' },
+          additionalProperties: labelSchema,
+        },
+      },
+    },
+    store: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        database: { type: 'string', minLength: 1, default: 'earshot.db' },
+      },
+    },
+    mqtt: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        url: { type: 'string', pattern: '^(mqtts?|wss?|tcp|ssl)://' },
+        topic_prefix: { type: 'string', pattern: '^[^#+\\s]+$', default: 'earshot' },
+        qos: { enum: [0, 1, 2], default: 1 },
+        client_id: { type: 'string', minLength: 1 },
+        username: { type: 'string' },
+        password_file: { type: 'string', minLength: 1 },
+        drain_timeout_seconds: { type: 'number', minimum: 0, maximum: 600, default: 10 },
+      },
+    },
+  },
+} as const;
+
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true });
+const validateConfig = ajv.compile(CONFIG_SCHEMA);
+
+/** Turns one ajv error into `key.path: problem`. */
+function describeError(error: ErrorObject): string {
+  const key = error.instancePath.replace(/^\//, '').replaceAll('/', '.');
+  if (error.keyword === 'additionalProperties') {
+    const extra = (error.params as { additionalProperty: string }).additionalProperty;
+    return `${key ? `${key}.` : ''}${extra}: unknown key`;
+  }
+  if (error.keyword === 'enum') {
+    const allowed = (error.params as { allowedValues: unknown[] }).allowedValues;
+    return `${key || '(top level)'}: must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  if (error.keyword === 'propertyNames') {
+    return `${key}: label names must be lower_snake_case`;
+  }
+  return `${key || '(top level)'}: ${error.message ?? 'invalid'}`;
+}
+
+/**
+ * Validates a parsed YAML document and fills every default.
+ * @param raw the parsed document (`undefined`/`null` = empty file = all defaults)
+ * @param origin the file name to put in error messages
+ * @param baseDir relative paths in the config (data_dir, model.path, source.path) resolve against this
+ * @throws EarshotError naming `origin`, the key and the problem (all problems, one per line)
+ */
+export function parseConfig(raw: unknown, origin: string, baseDir: string): EarshotConfig {
+  const doc = raw === undefined || raw === null ? {} : structuredClone(raw);
+  if (typeof doc !== 'object' || Array.isArray(doc)) {
+    throw new EarshotError(`${origin}: the configuration must be a YAML mapping (key: value), not ${Array.isArray(doc) ? 'a list' : typeof doc}`);
+  }
+  if (!validateConfig(doc)) {
+    const problems = (validateConfig.errors ?? []).map((e) => `${origin}: ${describeError(e)}`);
+    throw new EarshotError([...new Set(problems)].join('\n'));
+  }
+  const config = doc as unknown as Partial<EarshotConfig> & Pick<EarshotConfig, 'source' | 'model' | 'frontend' | 'detection' | 'store' | 'mqtt' | 'log_level' | 'ring_buffer_seconds'>;
+  const labels = mergeLabels(config.detection.labels ?? {}, origin);
+  const detection = { ...config.detection, labels };
+  if (detection.vote_k > detection.vote_n) {
+    throw new EarshotError(`${origin}: detection.vote_k: must be <= detection.vote_n (${detection.vote_n})`);
+  }
+  const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
+  return {
+    node_id: config.node_id ?? sanitizeNodeId(hostname()),
+    data_dir: abs(config.data_dir ?? 'earshot-data'),
+    model_dir: config.model_dir ? abs(config.model_dir) : defaultModelDir(),
+    log_level: config.log_level,
+    source: { ...config.source, path: config.source.path ? abs(config.source.path) : undefined },
+    ring_buffer_seconds: config.ring_buffer_seconds,
+    model: { ...config.model, path: config.model.path ? abs(config.model.path) : undefined },
+    frontend: config.frontend,
+    detection,
+    store: config.store,
+    mqtt: { ...config.mqtt, password_file: config.mqtt.password_file ? abs(config.mqtt.password_file) : undefined },
+  };
+}
+
+/** Label entries from the file are merged over {@link DEFAULT_LABELS}; a new label needs group, classes, threshold. */
+function mergeLabels(fromFile: Record<string, Partial<LabelConfig>>, origin: string): Record<string, LabelConfig> {
+  const merged: Record<string, LabelConfig> = structuredClone(DEFAULT_LABELS);
+  for (const [name, entry] of Object.entries(fromFile)) {
+    const base = merged[name];
+    if (!base) {
+      for (const key of ['group', 'classes', 'threshold'] as const) {
+        if (entry[key] === undefined) {
+          throw new EarshotError(`${origin}: detection.labels.${name}.${key}: required for a label earshot does not define by default`);
+        }
+      }
+    }
+    const threshold = entry.threshold ?? base?.threshold ?? 0.5;
+    const label: LabelConfig = {
+      group: entry.group ?? base!.group,
+      classes: entry.classes ?? base?.classes,
+      threshold,
+      release: entry.release ?? Math.min(base?.release ?? threshold / 2, threshold),
+      enabled: entry.enabled ?? base?.enabled ?? true,
+    };
+    if (label.release > label.threshold) {
+      throw new EarshotError(`${origin}: detection.labels.${name}.release: must be <= its threshold (${label.threshold})`);
+    }
+    merged[name] = label;
+  }
+  return merged;
+}
+
+function sanitizeNodeId(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, 64);
+  return cleaned || 'earshot';
+}
+
+/**
+ * Reads and validates a YAML config file; relative paths inside it resolve against its folder.
+ * @throws EarshotError when the file is missing, is not YAML, or fails the schema.
+ */
+export function loadConfigFile(path: string): EarshotConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new EarshotError(`${path}: cannot read the config file (${code === 'ENOENT' ? 'not found' : code ?? String(error)})`);
+  }
+  let raw: unknown;
+  try {
+    raw = YAML.parse(text, { prettyErrors: true });
+  } catch (error) {
+    throw new EarshotError(`${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+  }
+  return parseConfig(raw, path, dirname(resolve(path)));
+}
+
+/** All defaults, as if from an empty file; relative paths resolve against `baseDir` (default: cwd). */
+export function defaultConfig(baseDir = process.cwd()): EarshotConfig {
+  return parseConfig({}, '(defaults)', baseDir);
+}

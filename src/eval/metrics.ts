@@ -1,0 +1,157 @@
+/**
+ * Event-based detection metrics, as defined by sed_eval (Mesaros, Heittola, Virtanen, "Metrics for
+ * Polyphonic Sound Event Detection", Applied Sciences 6(6):162, 2016; reference implementation
+ * `sed_eval.sound_event.EventBasedMetrics`): a system event matches a reference event of the same
+ * class in the same file when their onsets differ by at most the collar (offsets not evaluated,
+ * `evaluate_offset=False`); each event matches at most once, and matches are chosen by maximum
+ * bipartite matching (sed_eval's default `event_matching_type='optimal'`).
+ */
+
+/** One annotated or detected event. Times in seconds from the start of its file. */
+export interface ScoredEvent {
+  filename: string;
+  onset: number;
+  offset: number;
+  label: string;
+}
+
+/** Counts and derived figures for one class (or one group, or overall). */
+export interface EventCounts {
+  /** Reference events. */
+  nRef: number;
+  /** System events. */
+  nSys: number;
+  /** Matched pairs (true positives). */
+  tp: number;
+  fp: number;
+  fn: number;
+  precision: number;
+  recall: number;
+  f1: number;
+}
+
+/** Finishes counts into precision, recall, F1 (0 where undefined, as sed_eval reports NaN→0 in totals). */
+export function countsToScores(nRef: number, nSys: number, tp: number): EventCounts {
+  const precision = nSys > 0 ? tp / nSys : 0;
+  const recall = nRef > 0 ? tp / nRef : 0;
+  const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
+  return { nRef, nSys, tp, fp: nSys - tp, fn: nRef - tp, precision, recall, f1 };
+}
+
+/**
+ * Maximum bipartite matching (Kuhn's augmenting paths) between `nRef` references and `nSys`
+ * system events where `canMatch(r, s)` says whether a pair is allowed.
+ * @returns the number of matched pairs and the matched reference of each system event (−1 = none)
+ */
+export function maxBipartiteMatching(nRef: number, nSys: number, canMatch: (r: number, s: number) => boolean): { pairs: number; refOfSys: Int32Array } {
+  const refOfSys = new Int32Array(nSys).fill(-1);
+  const sysOfRef = new Int32Array(nRef).fill(-1);
+  const tryAssign = (r: number, seen: Uint8Array): boolean => {
+    for (let s = 0; s < nSys; s++) {
+      if (seen[s] || !canMatch(r, s)) continue;
+      seen[s] = 1;
+      if (refOfSys[s] === -1 || tryAssign(refOfSys[s], seen)) {
+        refOfSys[s] = r;
+        sysOfRef[r] = s;
+        return true;
+      }
+    }
+    return false;
+  };
+  let pairs = 0;
+  for (let r = 0; r < nRef; r++) if (tryAssign(r, new Uint8Array(nSys))) pairs++;
+  return { pairs, refOfSys };
+}
+
+/** The onset errors (system − reference, seconds) of matched pairs, and the counts. */
+export interface ClassResult extends EventCounts {
+  onsetErrors: number[];
+}
+
+/**
+ * Event-based scores for one class over all files.
+ * @param collar onset collar in seconds (sed_eval `t_collar`, e.g. 1.0 or 0.2)
+ */
+export function scoreClass(reference: readonly ScoredEvent[], system: readonly ScoredEvent[], collar: number): ClassResult {
+  const files = new Set([...reference.map((e) => e.filename), ...system.map((e) => e.filename)]);
+  let tp = 0;
+  const onsetErrors: number[] = [];
+  for (const file of files) {
+    const ref = reference.filter((e) => e.filename === file);
+    const sys = system.filter((e) => e.filename === file);
+    // A tiny epsilon keeps a pair exactly at the collar a match despite float rounding.
+    const ok = (r: number, s: number) => Math.abs(ref[r].onset - sys[s].onset) <= collar + 1e-9;
+    const { pairs, refOfSys } = maxBipartiteMatching(ref.length, sys.length, ok);
+    tp += pairs;
+    refOfSys.forEach((r, s) => {
+      if (r >= 0) onsetErrors.push(sys[s].onset - ref[r].onset);
+    });
+  }
+  return { ...countsToScores(reference.length, system.length, tp), onsetErrors };
+}
+
+/** A full evaluation report. */
+export interface EvaluationReport {
+  collar: number;
+  /** Per label. */
+  labels: Record<string, ClassResult>;
+  /** Per group, with labels of a group treated as one class ("any hostile matches any hostile"). */
+  groups: Record<string, ClassResult>;
+  /** Class-wise counts summed over labels (sed_eval's overall micro average). */
+  overall: EventCounts;
+  /** Hostile system events on files that have no hostile reference event, per hour of such files. */
+  hostileFalseAlarmsPerHour: number;
+  /** Hours of audio in files with no hostile reference event. */
+  hostileFreeHours: number;
+}
+
+/**
+ * Scores a system output against references.
+ * @param durations seconds of audio per file (every evaluated file must be listed, including files with no events)
+ * @param groupOf maps a label to its group (`hostile`, `non_hostile`); unknown labels go to `non_hostile`
+ */
+export function evaluate(
+  reference: readonly ScoredEvent[],
+  system: readonly ScoredEvent[],
+  durations: ReadonlyMap<string, number>,
+  groupOf: (label: string) => string,
+  collar = 1.0,
+): EvaluationReport {
+  const labels: Record<string, ClassResult> = {};
+  const labelNames = [...new Set([...reference.map((e) => e.label), ...system.map((e) => e.label)])].sort();
+  let tp = 0;
+  for (const label of labelNames) {
+    labels[label] = scoreClass(reference.filter((e) => e.label === label), system.filter((e) => e.label === label), collar);
+    tp += labels[label].tp;
+  }
+  const asGroup = (e: ScoredEvent): ScoredEvent => ({ ...e, label: groupOf(e.label) });
+  const refGroups = reference.map(asGroup);
+  const sysGroups = system.map(asGroup);
+  const groups: Record<string, ClassResult> = {};
+  for (const group of [...new Set([...refGroups, ...sysGroups].map((e) => e.label))].sort()) {
+    groups[group] = scoreClass(refGroups.filter((e) => e.label === group), sysGroups.filter((e) => e.label === group), collar);
+  }
+  const filesWithHostile = new Set(refGroups.filter((e) => e.label === 'hostile').map((e) => e.filename));
+  let hostileFreeSeconds = 0;
+  for (const [file, seconds] of durations) if (!filesWithHostile.has(file)) hostileFreeSeconds += seconds;
+  const falseAlarms = sysGroups.filter((e) => e.label === 'hostile' && !filesWithHostile.has(e.filename) && durations.has(e.filename)).length;
+  const hours = hostileFreeSeconds / 3600;
+  return {
+    collar,
+    labels,
+    groups,
+    overall: countsToScores(reference.length, system.length, tp),
+    hostileFalseAlarmsPerHour: hours > 0 ? falseAlarms / hours : 0,
+    hostileFreeHours: hours,
+  };
+}
+
+/** The median and the 95th percentile (nearest rank) of a list; NaN for an empty list. */
+export function medianAndP95(values: readonly number[]): { median: number; p95: number } {
+  if (values.length === 0) return { median: NaN, p95: NaN };
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+  const p95 = sorted[Math.min(sorted.length - 1, Math.ceil(0.95 * sorted.length) - 1)];
+  return { median, p95 };
+}

@@ -1,0 +1,94 @@
+/**
+ * earshot's SQLite database (better-sqlite3): WAL journal, a busy timeout, and numbered migrations
+ * tracked in `PRAGMA user_version`, so a database written by an older earshot is upgraded in place
+ * and one written by a newer earshot is refused rather than damaged.
+ */
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { EarshotError } from '../errors.js';
+
+/** One schema step. Migrations run in order, each in its own transaction, never edited once shipped. */
+interface Migration {
+  readonly version: number;
+  readonly description: string;
+  readonly sql: string;
+}
+
+const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    description: 'events',
+    sql: `
+      CREATE TABLE events (
+        id            TEXT PRIMARY KEY,          -- ULID
+        node_id       TEXT NOT NULL,
+        label         TEXT NOT NULL,
+        grp           TEXT NOT NULL CHECK (grp IN ('hostile', 'non_hostile')),
+        onset_utc     TEXT NOT NULL,             -- ISO-8601 UTC
+        offset_utc    TEXT,                      -- NULL while the event is open
+        onset_s       REAL NOT NULL,             -- seconds from stream start
+        offset_s      REAL,
+        peak_score    REAL NOT NULL,
+        mean_score    REAL NOT NULL,
+        peak_dbfs     REAL,                      -- NULL for digital silence (-inf)
+        patch_count   INTEGER NOT NULL,
+        end_reason    TEXT,                      -- released | stream_end | shutdown
+        model_id      TEXT NOT NULL,
+        model_sha256  TEXT NOT NULL,
+        source        TEXT NOT NULL,             -- e.g. file:/path/scene.wav
+        stream_id     TEXT NOT NULL              -- one per run of the pipeline
+      );
+      CREATE INDEX events_onset ON events (onset_utc);
+      CREATE INDEX events_group_onset ON events (grp, onset_utc);
+    `,
+  },
+];
+
+/** The schema version this earshot writes. */
+export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
+
+/**
+ * Opens (creating if needed) the database at `path` and brings its schema up to date.
+ *
+ * `synchronous = NORMAL` in WAL mode: a power cut can lose the last transactions but never
+ * corrupts the file, and it halves the fsyncs of FULL, which matters on SD cards that wear out
+ * with every write (see docs/storage.md).
+ *
+ * @throws EarshotError when the file is not a SQLite database, is read-only, or has a schema
+ *   newer than this earshot knows; the file is left untouched in every case
+ */
+export function openDatabase(path: string): Database.Database {
+  mkdirSync(dirname(path), { recursive: true });
+  let db: Database.Database;
+  try {
+    db = new Database(path, { timeout: 5000 });
+    db.pragma('journal_mode = WAL');
+  } catch (error) {
+    throw new EarshotError(`${path}: cannot open the database: ${(error as Error).message}`, 2, { cause: error });
+  }
+  try {
+    db.pragma('synchronous = NORMAL');
+    db.pragma('foreign_keys = ON');
+    migrate(db, path);
+  } catch (error) {
+    db.close();
+    if (error instanceof EarshotError) throw error;
+    throw new EarshotError(`${path}: cannot prepare the database: ${(error as Error).message}`, 2, { cause: error });
+  }
+  return db;
+}
+
+function migrate(db: Database.Database, path: string): void {
+  const current = db.pragma('user_version', { simple: true }) as number;
+  if (current > SCHEMA_VERSION) {
+    throw new EarshotError(`${path}: database schema version ${current} is newer than this earshot (${SCHEMA_VERSION}); upgrade earshot or use another database`);
+  }
+  for (const migration of MIGRATIONS) {
+    if (migration.version <= current) continue;
+    db.transaction(() => {
+      db.exec(migration.sql);
+      db.pragma(`user_version = ${migration.version}`);
+    })();
+  }
+}

@@ -1,0 +1,67 @@
+import t from 'tap';
+import { evaluate, maxBipartiteMatching, medianAndP95, scoreClass, type ScoredEvent } from '../src/eval/metrics.js';
+import { parseAnnotations } from '../src/eval/annotations.js';
+
+const ev = (filename: string, onset: number, label = 'gunshot', offset = onset + 1): ScoredEvent => ({ filename, onset, offset, label });
+const group = (label: string) => (['gunshot', 'glass_break', 'scream', 'explosion'].includes(label) ? 'hostile' : 'non_hostile');
+
+t.test('perfect system', async (t) => {
+  const ref = [ev('a', 1), ev('a', 5), ev('b', 2)];
+  const r = scoreClass(ref, ref, 1);
+  t.match(r, { tp: 3, fp: 0, fn: 0, precision: 1, recall: 1, f1: 1 });
+});
+
+t.test('onsets shifted within and beyond the collar', async (t) => {
+  const ref = [ev('a', 10)];
+  t.equal(scoreClass(ref, [ev('a', 10.9)], 1).tp, 1, '0.9 s late matches at collar 1');
+  t.equal(scoreClass(ref, [ev('a', 9)], 1).tp, 1, 'exactly 1 s early matches');
+  t.equal(scoreClass(ref, [ev('a', 11.2)], 1).tp, 0, '1.2 s late does not');
+  t.equal(scoreClass(ref, [ev('a', 10.3)], 0.2).tp, 0, 'collar 0.2 is stricter');
+  t.equal(scoreClass(ref, [ev('b', 10)], 1).tp, 0, 'another file never matches');
+});
+
+t.test('a split event: one match, one false positive', async (t) => {
+  const r = scoreClass([ev('a', 10, 'gunshot', 14)], [ev('a', 10.2), ev('a', 12.5)], 1);
+  t.match(r, { tp: 1, fp: 1, fn: 0, precision: 0.5, recall: 1 });
+  t.ok(Math.abs(r.f1 - 2 / 3) < 1e-12);
+});
+
+t.test('missed events and false alarms', async (t) => {
+  const r = scoreClass([ev('a', 1), ev('a', 20)], [ev('a', 1.1), ev('a', 40)], 1);
+  t.match(r, { tp: 1, fp: 1, fn: 1, precision: 0.5, recall: 0.5, f1: 0.5 });
+});
+
+t.test('empty reference and empty system give zeros, not NaN', async (t) => {
+  t.match(scoreClass([], [], 1), { tp: 0, precision: 0, recall: 0, f1: 0 });
+  t.match(scoreClass([ev('a', 1)], [], 1), { fn: 1, recall: 0, f1: 0 });
+});
+
+t.test('optimal matching beats greedy: a system onset between two references', async (t) => {
+  // Greedy would pair ref 0 with sys 0 (first in range) and leave ref 1 unmatched.
+  const { pairs } = maxBipartiteMatching(2, 2, (r, s) => [[true, true], [true, false]][r][s]);
+  t.equal(pairs, 2);
+});
+
+t.test('group level: any hostile label matches any hostile reference; false alarms per hour', async (t) => {
+  const ref = [ev('mixed', 10, 'gunshot'), ev('mixed', 30, 'speech')];
+  const sys = [ev('mixed', 10.5, 'explosion'), ev('quiet', 5, 'glass_break'), ev('quiet', 20, 'scream')];
+  const durations = new Map([['mixed', 45], ['quiet', 1800]]);
+  const report = evaluate(ref, sys, durations, group, 1);
+  t.match(report.groups.hostile, { tp: 1, nRef: 1, nSys: 3 });
+  t.equal(report.labels.gunshot.tp, 0, 'label level: explosion is not gunshot');
+  t.equal(report.hostileFreeHours, 0.5);
+  t.equal(report.hostileFalseAlarmsPerHour, 4, '2 false alarms in half an hour');
+});
+
+t.test('median and p95', async (t) => {
+  t.same(medianAndP95([3, 1, 2]), { median: 2, p95: 3 });
+  t.same(medianAndP95([1, 2, 3, 4]), { median: 2.5, p95: 4 });
+  t.ok(Number.isNaN(medianAndP95([]).median));
+});
+
+t.test('DCASE TSV parsing names the line at fault', async (t) => {
+  const { events, files } = parseAnnotations('filename\tonset\toffset\tevent_label\na.wav\t1.5\t2\tgunshot\nb.wav\n', 'ann.tsv');
+  t.same(events, [{ filename: 'a.wav', onset: 1.5, offset: 2, label: 'gunshot' }]);
+  t.same(files, ['a.wav', 'b.wav']);
+  t.throws(() => parseAnnotations('a.wav\tx\t2\tgunshot\n', 'ann.tsv'), /ann\.tsv:1: onset and offset/);
+});
