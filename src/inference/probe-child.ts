@@ -1,0 +1,108 @@
+/**
+ * The child process of probeModel() (probe.ts): reads, parses and opens one model with one
+ * backend, runs one invoke on silence, sends a {@link ProbeMessage} to the parent and exits.
+ * If the runtime crashes the process, the parent sees the signal instead of a message.
+ *
+ * Argument: a JSON {@link ProbeRequest}. Not meant to be run by hand.
+ */
+import { isEarshotError } from '../errors.js';
+import { openBackend, type InferenceBackend } from './backends/backend.js';
+import type { ProbeMessage, ProbeRequest, ProbeTensor } from './probe.js';
+import { loadTfliteModelFile, type TfliteTensorInfo } from './tflite/model-file.js';
+
+function tensor(t: TfliteTensorInfo): ProbeTensor {
+  return {
+    name: t.name,
+    dtype: t.dtype,
+    shape: t.shape,
+    ...(t.quantization ? { quantization: { scale: t.quantization.scale, zeroPoint: t.quantization.zeroPoint } } : {}),
+  };
+}
+
+async function probe(request: ProbeRequest): Promise<ProbeMessage> {
+  const started = performance.now();
+  const { bytes, info } = await loadTfliteModelFile(request.path);
+  let backend: InferenceBackend | undefined;
+  try {
+    backend = await openBackend(request.backend, bytes, info, {
+      ...(request.threads !== undefined ? { threads: request.threads } : {}),
+      ...(request.delegatePath ? { delegatePath: request.delegatePath } : {}),
+      ...(request.delegateOptions ? { delegateOptions: request.delegateOptions } : {}),
+    });
+    const loadMs = performance.now() - started;
+    const t0 = performance.now();
+    const out = backend.run(new Float32Array(backend.inputLength));
+    const invokeMs = performance.now() - t0;
+    let max = -Infinity;
+    for (const v of out) max = Math.max(max, v);
+    if (!Number.isFinite(max)) {
+      return { ok: false, error: `${request.path}: model gives non-finite output on silence (${max}); refusing it`, exitCode: 2 };
+    }
+    return {
+      ok: true,
+      path: request.path,
+      backend: request.backend,
+      fileBytes: info.fileBytes,
+      description: info.description,
+      inputs: info.inputs.map(tensor),
+      outputs: info.outputs.map(tensor),
+      operators: [...new Set(info.operatorCodes.map((o) => o.name))],
+      ...(info.metadata?.name ? { metadataName: info.metadata.name } : {}),
+      ...(info.labels ? { labelCount: info.labels.length } : {}),
+      loadMs,
+      invokeMs,
+      maxOutputOnSilence: max,
+    };
+  } finally {
+    backend?.close();
+    await collectGarbage();
+  }
+}
+
+/**
+ * Destroys closed interpreters now. Some bad models (invalid/keyword_scrambled_8bit.tflite) run
+ * in tflite-node but corrupt its memory: the process then segfaults when the interpreter is freed
+ * (at GC or at exit), not during the invoke. Forcing GC here, and exiting naturally (not with
+ * process.exit, which skips native teardown), makes such a model crash the probe, not the daemon.
+ */
+async function collectGarbage(): Promise<void> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) return;
+  gc();
+  await new Promise((resolve) => setImmediate(resolve));
+  gc();
+  await new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+function reply(message: ProbeMessage): void {
+  if (!process.send) {
+    process.stdout.write(`${JSON.stringify(message)}\n`);
+    process.exit(message.ok ? 0 : 1);
+  }
+  // Exit naturally once the message is out, so that native teardown runs while the parent waits.
+  process.send(message, () => process.disconnect());
+  process.exitCode = 0;
+}
+
+function parseRequest(): ProbeRequest {
+  try {
+    return JSON.parse(process.argv[2] ?? '') as ProbeRequest;
+  } catch {
+    throw new Error('probe-child: expected a JSON probe request as its argument');
+  }
+}
+
+let path = '(unknown model)';
+Promise.resolve()
+  .then(() => {
+    const request = parseRequest();
+    path = request.path;
+    return probe(request);
+  })
+  .then(reply, (error: unknown) => {
+    reply(
+      isEarshotError(error)
+        ? { ok: false, error: error.message, exitCode: error.exitCode }
+        : { ok: false, error: `${path}: unexpected error during the model test load (${(error as Error)?.message ?? String(error)})`, exitCode: 1 },
+    );
+  });

@@ -1,0 +1,164 @@
+/**
+ * Test-loads a model in a CHILD process before the daemon trusts it: some invalid models crash
+ * the native TFLite runtime (SIGSEGV), which would take the whole daemon down. The child
+ * (probe-child.ts) reads and parses the file, opens it with the chosen backend and runs one
+ * invoke on silence (zeros), then reports back over IPC and exits.
+ *
+ * The child module is forked with the same extension as this file (.js when running from dist,
+ * .ts under ts-node / tap, whose loader flags the child inherits through process.execArgv).
+ */
+import { fork } from 'node:child_process';
+import { stat } from 'node:fs/promises';
+import { extname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { EarshotError } from '../errors.js';
+import type { BackendKind } from './backends/backend.js';
+import { loadTfliteModelFile, type TfliteDtype } from './tflite/model-file.js';
+
+export interface ProbeOptions {
+  /** Give up (and kill the child) after this long; default 30 000 ms. */
+  readonly timeoutMs?: number;
+  readonly threads?: number;
+  /** tflite-node only: external delegate library to test-load the model with. */
+  readonly delegatePath?: string;
+  readonly delegateOptions?: Readonly<Record<string, string>>;
+}
+
+/** A tensor in a probe summary. */
+export interface ProbeTensor {
+  readonly name: string;
+  readonly dtype: TfliteDtype;
+  readonly shape: number[];
+  readonly quantization?: { readonly scale: number; readonly zeroPoint: number };
+}
+
+/** What a successful probe learnt. */
+export interface ProbeResult {
+  readonly ok: true;
+  readonly path: string;
+  readonly backend: BackendKind;
+  readonly fileBytes: number;
+  readonly description: string;
+  readonly inputs: ProbeTensor[];
+  readonly outputs: ProbeTensor[];
+  /** Distinct operator names, in file order. */
+  readonly operators: string[];
+  /** TFLite Metadata model name, when present. */
+  readonly metadataName?: string;
+  /** Number of embedded labels, when the model carries a label file. */
+  readonly labelCount?: number;
+  /** Time to parse the file and open the interpreter, in the child. */
+  readonly loadMs: number;
+  /** Time of the one invoke on silence. */
+  readonly invokeMs: number;
+  /** The largest first-output value on silence (sanity: finite). */
+  readonly maxOutputOnSilence: number;
+}
+
+/** The child's IPC message. */
+export type ProbeMessage =
+  | ProbeResult
+  | { readonly ok: false; readonly error: string; readonly exitCode: number };
+
+/** The request the child takes as its single argument (JSON). */
+export interface ProbeRequest {
+  readonly path: string;
+  readonly backend: BackendKind;
+  readonly threads?: number;
+  readonly delegatePath?: string;
+  readonly delegateOptions?: Readonly<Record<string, string>>;
+}
+
+export const DEFAULT_PROBE_TIMEOUT_MS = 30_000;
+const STDERR_KEEP = 16 * 1024;
+
+/** The child module beside this one, with this module's own extension (.ts or .js). */
+export function probeChildPath(): string {
+  const self = fileURLToPath(import.meta.url);
+  return fileURLToPath(new URL(`./probe-child${extname(self)}`, import.meta.url));
+}
+
+/**
+ * Test-loads `path` with `backend` in a child process.
+ * @returns what the child learnt, when the model loads and runs
+ * @throws EarshotError naming the file: `model file not found`; the parse / load error; or
+ *   `model crashed the TFLite runtime during a test load (signal SIGSEGV); refusing it` when the
+ *   child dies by a signal, exits non-zero without a report, or times out.
+ */
+export async function probeModel(path: string, backend: BackendKind, options: ProbeOptions = {}): Promise<ProbeResult> {
+  try {
+    const s = await stat(path);
+    if (!s.isFile()) throw new EarshotError(`${path}: model path is not a regular file`);
+  } catch (error) {
+    if (error instanceof EarshotError) throw error;
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new EarshotError(`${path}: model file not found`);
+    throw new EarshotError(`${path}: cannot read model file (${(error as Error).message})`);
+  }
+  // Parsing is plain JS and safe here: a file that is not a (complete) TFLite model is refused
+  // without starting a child. The child parses it again before loading it.
+  await loadTfliteModelFile(path);
+  const request: ProbeRequest = {
+    path,
+    backend,
+    ...(options.threads !== undefined ? { threads: options.threads } : {}),
+    ...(options.delegatePath ? { delegatePath: options.delegatePath } : {}),
+    ...(options.delegateOptions ? { delegateOptions: options.delegateOptions } : {}),
+  };
+  const timeoutMs = options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
+
+  return new Promise<ProbeResult>((resolve, reject) => {
+    const child = fork(probeChildPath(), [JSON.stringify(request)], {
+      // Inherit the loader flags (ts-node under tap) but not a debugger port; --expose-gc lets
+      // the child destroy the interpreter before it reports (see probe-child.ts).
+      execArgv: [...process.execArgv.filter((a) => !a.startsWith('--inspect')), '--expose-gc'],
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      serialization: 'advanced',
+    });
+    let message: ProbeMessage | undefined;
+    let stderr = '';
+    let timedOut = false;
+    let spawnError: Error | undefined;
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-STDERR_KEEP);
+    });
+    child.on('message', (m) => {
+      message = m as ProbeMessage;
+    });
+    child.on('error', (error) => {
+      spawnError = error;
+    });
+    const timer = setTimeout(() => {
+      timedOut = true;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+
+    child.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const runtimeSaid = lastErrorLine(stderr);
+      const said = runtimeSaid ? `; the runtime said: ${runtimeSaid}` : '';
+      if (timedOut) {
+        reject(new EarshotError(`${path}: model test load did not finish within ${timeoutMs / 1000} s (${backend}); refusing it`));
+      } else if (message && !message.ok) {
+        // The child's own error is the more precise one, even if it then died on exit.
+        reject(new EarshotError(message.error, message.exitCode));
+      } else if (signal) {
+        reject(new EarshotError(`${path}: model crashed the TFLite runtime during a test load (signal ${signal}, ${backend}${said}); refusing it`));
+      } else if (message?.ok && code === 0) {
+        resolve(message);
+      } else if (spawnError) {
+        reject(new EarshotError(`${path}: cannot start the model test-load process (${spawnError.message})`, 3, { cause: spawnError }));
+      } else {
+        reject(new EarshotError(`${path}: model crashed the TFLite runtime during a test load (exit code ${code}, ${backend}${said}); refusing it`));
+      }
+    });
+  });
+}
+
+/** The last line of the child's stderr that looks like a runtime error, shortened. */
+function lastErrorLine(stderr: string): string | undefined {
+  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => /error|fatal|abort|check failed|corrupt|malloc\(\)|free\(\)/i.test(l));
+  const last = lines[lines.length - 1];
+  return last && last.length > 300 ? `${last.slice(0, 300)}…` : last;
+}
