@@ -76,20 +76,29 @@ const HOSTILE_DEFAULTS = { group: 'hostile', enabled: true } as const;
 const NON_HOSTILE_DEFAULTS = { group: 'non_hostile', enabled: true } as const;
 
 /**
- * The default label table (tuned on `../shared/audio/scenes/dev`; see `docs/evaluation.md`).
- * Class lists come from the model manifest, so the same table serves every YAMNet form.
+ * The default label table. Hostile thresholds were tuned for YAMNet at the default hop (0.48 s)
+ * on `../shared/audio/scenes/dev` only, maximising hostile event-based F1 (onset collar 1 s)
+ * with at most 7 hostile false alarms per hour on the distractor scenes, then checked against
+ * the isolated clips of `../shared/audio/pool` (see docs/evaluation.md):
+ * - the gunshot classes never fire on distractors, so their threshold is low (0.2);
+ * - "Explosion" fires on door slams and impacts, so explosion needs 0.8 (gunshots that YAMNet
+ *   hears as explosions also score a gunshot class);
+ * - "Glass" fires on keys, cutlery and door slams: 0.35 is where those stop;
+ * - the scream classes stay near zero on every distractor, and screams mixed into street
+ *   ambience often score only 0.1–0.3, hence 0.1.
+ * Release (hysteresis) is half the threshold. Class lists come from the model manifest.
  */
 export const DEFAULT_LABELS: Record<string, LabelConfig> = {
-  gunshot: { ...HOSTILE_DEFAULTS, threshold: 0.3, release: 0.15 },
-  explosion: { ...HOSTILE_DEFAULTS, threshold: 0.3, release: 0.15 },
-  glass_break: { ...HOSTILE_DEFAULTS, threshold: 0.3, release: 0.15 },
-  scream: { ...HOSTILE_DEFAULTS, threshold: 0.3, release: 0.15 },
-  speech: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
-  dog_bark: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
-  car_horn: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
-  siren: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
-  door_knock: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
-  music: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.3 },
+  gunshot: { ...HOSTILE_DEFAULTS, threshold: 0.2, release: 0.1 },
+  explosion: { ...HOSTILE_DEFAULTS, threshold: 0.8, release: 0.4 },
+  glass_break: { ...HOSTILE_DEFAULTS, threshold: 0.35, release: 0.175 },
+  scream: { ...HOSTILE_DEFAULTS, threshold: 0.1, release: 0.05 },
+  speech: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.25 },
+  dog_bark: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.25 },
+  car_horn: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.25 },
+  siren: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.25 },
+  door_knock: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.25 },
+  music: { ...NON_HOSTILE_DEFAULTS, threshold: 0.5, release: 0.25 },
 };
 
 /** The default model directory: `$EARSHOT_MODEL_DIR`, else `$XDG_DATA_HOME/earshot/models`, else `~/.local/share/earshot/models`. */
