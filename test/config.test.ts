@@ -9,7 +9,7 @@ t.test('an empty config gives every default', async (t) => {
   t.equal(config.source.pacing, 'realtime');
   t.equal(config.frontend.hop_frames, 48);
   t.equal(config.ring_buffer_seconds, 30);
-  t.equal(config.model.backend, 'tflite-node');
+  t.equal(config.model.backend, 'litert-wasm', 'the faster backend here (docs/benchmarks.md)');
   t.equal(config.data_dir, '/srv/earshot-data');
   t.equal(config.detection.labels.gunshot.group, 'hostile');
   t.equal(config.mqtt.topic_prefix, 'earshot');
