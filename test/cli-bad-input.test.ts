@@ -32,7 +32,7 @@ t.test('bad audio files', async (t) => {
     t.equal(result.code, 2, `${file}: exit code 2`);
   }
   const missing = await earshot(['analyze', '--model', MODEL, '/nonexistent/scene.wav']);
-  expectCleanFailure(t, missing, /\/nonexistent\/scene\.wav: .*not found/, 'missing audio file');
+  expectCleanFailure(t, missing, /\/nonexistent\/scene\.wav: cannot read file: no such file/, 'missing audio file');
 });
 
 t.test('bad models: missing, not a model, truncated, and one that crashes the native runtime', async (t) => {

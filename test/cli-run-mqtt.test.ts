@@ -29,7 +29,7 @@ t.test('run publishes one alert per stored hostile event', async (t) => {
       'node_id: test-node',
       'data_dir: data',
       'source:',
-      `  path: ${SHARED}audio/scenes/dev/mixed_00.wav`,
+      `  path: ${SHARED}audio/scenes/dev/mixed_07.wav`,
       '  pacing: realtime',
       '  speed: 4',
       'model:',
