@@ -3,11 +3,11 @@
  * MQTT. `earshot run` starts it; SIGTERM/SIGINT stop it cleanly (open events closed with reason
  * `shutdown`, queued alerts drained, database closed).
  */
+import { isAbsolute, join } from 'node:path';
 import { ulid } from 'ulid';
-import { FileSource } from './capture/file-source.js';
+import { createSource } from './capture/source.js';
 import type { EarshotConfig } from './config.js';
 import type { DetectorOutput } from './detect/detector.js';
-import { EarshotError } from './errors.js';
 import { toEventRecord, type EventRecord, type StreamContext } from './events.js';
 import type { Logger } from './log.js';
 import { Pipeline } from './pipeline.js';
@@ -16,7 +16,6 @@ import { openDatabase } from './store/database.js';
 import { EventStore } from './store/event-store.js';
 import { MqttPublisher } from './transport/mqtt-publisher.js';
 import { SAMPLE_RATE } from './types.js';
-import { join, isAbsolute } from 'node:path';
 
 /** How a daemon run ended. */
 export interface DaemonSummary {
@@ -44,14 +43,9 @@ export function databasePath(config: EarshotConfig): string {
  * @throws EarshotError for a missing source, model or database problem (nothing stored is lost)
  */
 export async function runDaemon(config: EarshotConfig, log: Logger, signal: AbortSignal, hooks: DaemonHooks = {}): Promise<DaemonSummary> {
-  if (!config.source.path) throw new EarshotError('source.path: required for a file source (the WAV file to listen to)');
-  const source = new FileSource(config.source.path, {
-    pacing: config.source.pacing,
-    speed: config.source.speed,
-    chunkSamples: Math.round(config.source.chunk_seconds * SAMPLE_RATE),
-  });
+  const source = createSource(config);
   const info = await source.open();
-  log.info({ source: info.path, seconds: Number(info.durationSeconds.toFixed(3)), rate: info.originalSampleRate, channels: info.originalChannels, encoding: info.originalEncoding, pacing: config.source.pacing }, 'source opened');
+  log.info({ source: info.uri, ...info.details, pacing: config.source.pacing }, 'source opened');
 
   const { model, labels } = await openModelAndLabels(config, log);
   const db = openDatabase(databasePath(config));
@@ -77,7 +71,7 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       nodeId: config.node_id,
       modelId: model.manifest.id,
       modelSha256: model.sha256,
-      source: `file:${info.path}`,
+      source: info.uri,
       streamId: ulid(),
       streamStartMs: Date.now(),
     };
