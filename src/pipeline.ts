@@ -10,7 +10,7 @@ import { LabelMap, type LabelSpec } from './detect/label-map.js';
 import { LogMelFrontEnd, YAMNET_LOG_OFFSET } from './inference/logmel.js';
 import type { ModelManifest } from './inference/manifest.js';
 import { Patcher, toLayout, type Patch } from './inference/patcher.js';
-import { SAMPLE_RATE, type AudioChunk } from './types.js';
+import { SAMPLE_RATE, type AudioChunk, type LabelGroup } from './types.js';
 
 /** A model as the pipeline sees it: class scores for one patch. */
 export interface PatchClassifier {
@@ -39,6 +39,8 @@ export interface PipelineSettings {
   minDurationSeconds: number;
   /** Seconds of audio the ring buffer keeps (≥ one patch). */
   ringBufferSeconds: number;
+  /** Groups whose labels never overlap (see {@link DetectorSettings.exclusiveGroups}). */
+  exclusiveGroups?: readonly LabelGroup[];
 }
 
 /** What the pipeline knows of one patch after classifying it (for eval, tuning and pictures). */
@@ -123,6 +125,7 @@ export class Pipeline {
         mergeGapSamples: Math.round(settings.mergeGapSeconds * SAMPLE_RATE),
         minDurationSamples: Math.round(settings.minDurationSeconds * SAMPLE_RATE),
         hopSamples: settings.hopFrames * 160,
+        exclusiveGroups: settings.exclusiveGroups,
       },
       newId,
     );
@@ -159,6 +162,16 @@ export class Pipeline {
     }
     outputs.push(...this.detector.finish(reason));
     return outputs;
+  }
+
+  /**
+   * Retunes the labels' `threshold` and `release` while the stream runs (config reload); the
+   * next patch uses them. Audio already buffered and open events are kept.
+   * @param specs the pipeline's labels (same names and order) with new thresholds
+   * @throws RangeError when the label set differs (that needs a new pipeline: a restart)
+   */
+  updateLabels(specs: readonly LabelSpec[]): void {
+    this.detector.updateLabels(specs);
   }
 
   private async processPatch(patch: Patch): Promise<DetectorOutput[]> {

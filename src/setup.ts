@@ -19,6 +19,7 @@ export function pipelineSettings(config: EarshotConfig): PipelineSettings {
     mergeGapSeconds: d.merge_gap_seconds,
     minDurationSeconds: d.min_duration_seconds,
     ringBufferSeconds: config.ring_buffer_seconds,
+    exclusiveGroups: d.exclusive_groups,
   };
 }
 

@@ -88,3 +88,22 @@ t.test('labels without classes in the config or the manifest are left out', asyn
   t.same(specs.map((s) => s.name), ['gunshot']);
   t.same(unmapped, ['scream']);
 });
+
+t.test('an exclusive group: one incident heard as two hostile labels is one event', async (t) => {
+  const explosion: LabelSpec = { name: 'explosion', group: 'hostile', classes: ['Explosion'], threshold: 0.5, release: 0.3 };
+  const speech: LabelSpec = { name: 'speech', group: 'non_hostile', classes: ['Speech'], threshold: 0.5, release: 0.3 };
+  const run2 = (rows: [number, number, number][], exclusive: boolean) => {
+    let n = 0;
+    const detector = new EventDetector([gunshot, explosion, speech], settings({ exclusiveGroups: exclusive ? ['hostile'] : [] }), () => `id${n++}`);
+    const out: DetectorOutput[] = [];
+    rows.forEach((labelScores, index) => out.push(...detector.observe({ index, startSample: index * HOP, endSample: index * HOP + PATCH, peakDbfs: -6, labelScores })));
+    out.push(...detector.finish());
+    return out.filter((o) => o.kind === 'onset').map((o) => `${o.event.label}@${o.event.onsetSample / HOP}`);
+  };
+  // gunshot, explosion, speech scores per patch
+  const rows: [number, number, number][] = [[0.1, 0.1, 0.9], [0.6, 0.9, 0.9], [0.7, 0.9, 0.1], [0.1, 0.6, 0.1], [0.1, 0.1, 0.1], [0.1, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.1]];
+  t.same(run2(rows, false), ['speech@0', 'explosion@1', 'gunshot@1', 'explosion@6'], 'without exclusivity: gunshot and explosion overlap');
+  t.same(run2(rows, true), ['speech@0', 'explosion@1', 'explosion@6'], 'exclusive: the higher score (explosion) takes the incident; a later, separate one is reported; speech is not affected');
+  const late: [number, number, number][] = [[0.9, 0.1, 0.1], [0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.1], [0.1, 0.1, 0.1]];
+  t.same(run2(late, true), ['gunshot@0'], 'a label voting on audio the group already covered (its patch overlaps the ended event) opens nothing');
+});

@@ -39,6 +39,13 @@ export interface DetectorSettings {
   readonly minDurationSamples: number;
   /** Samples between consecutive patch starts (the patch hop). */
   readonly hopSamples: number;
+  /**
+   * Groups whose labels never overlap: while an event of the group is open, and for audio it
+   * already covered, no other label of the group opens one (one gunshot heard as both
+   * "gunshot" and "explosion" is one incident, one alert). When two labels would open at the
+   * same patch, the higher score wins.
+   */
+  readonly exclusiveGroups?: readonly LabelGroup[];
 }
 
 /** An event as the detector knows it; the store and transport add wall times. */
@@ -91,12 +98,27 @@ class LabelTrack {
   private open: OpenEvent | null = null;
 
   constructor(
-    private readonly spec: LabelSpec,
+    readonly spec: LabelSpec,
     private readonly settings: DetectorSettings,
     private readonly newId: () => string,
   ) {}
 
-  observe(patch: PatchObservation, score: number, out: DetectorOutput[]): void {
+  /** True while the label has an event open (reported or not yet). */
+  get isOpen(): boolean {
+    return this.open !== null;
+  }
+
+  /** The open event's offset, or −1 when no event is open. */
+  get openOffset(): number {
+    return this.open ? this.open.event.offsetSample : -1;
+  }
+
+  /**
+   * First phase of a patch: extends or ends an open event; for a closed label, records whether
+   * the patch votes.
+   * @returns the onset the label would open an event at (k of the last n patches voted), or −1
+   */
+  advance(patch: PatchObservation, score: number, out: DetectorOutput[]): number {
     const vote: Vote = { startSample: patch.startSample, endSample: patch.endSample, score, peakDbfs: patch.peakDbfs };
     if (this.open) {
       if (score >= this.spec.release) {
@@ -106,12 +128,17 @@ class LabelTrack {
         // The next patch could no longer merge: end the event now rather than one hop later.
         this.close('released', out);
       }
-      return;
+      return -1;
     }
     this.history.push(score >= this.spec.threshold ? vote : null);
     if (this.history.length > this.settings.voteN) this.history.shift();
     const votes = this.history.filter((v): v is Vote => v !== null);
-    if (votes.length < this.settings.voteK) return;
+    return votes.length >= this.settings.voteK ? votes[0].startSample : -1;
+  }
+
+  /** Second phase: opens the event that {@link advance} found (its votes are in the history). */
+  openEvent(out: DetectorOutput[]): void {
+    const votes = this.history.filter((v): v is Vote => v !== null);
     const first = votes[0];
     const open: OpenEvent = {
       event: {
@@ -133,6 +160,11 @@ class LabelTrack {
     this.open = open;
     this.history.length = 0;
     this.reportIfLongEnough(open, out);
+  }
+
+  /** Forgets the votes so far: another label of an exclusive group holds this stretch of audio. */
+  suppress(): void {
+    this.history.length = 0;
   }
 
   close(reason: EndReason, out: DetectorOutput[]): void {
@@ -167,6 +199,9 @@ class LabelTrack {
  */
 export class EventDetector {
   private readonly tracks: LabelTrack[];
+  private readonly exclusiveGroups: ReadonlySet<LabelGroup>;
+  /** Per group, the offset of its latest ended event (for exclusive groups). */
+  private readonly groupOffset = new Map<LabelGroup, number>();
 
   /**
    * @param labels the labels, in the order of `PatchObservation.labelScores`
@@ -175,6 +210,7 @@ export class EventDetector {
    * @throws RangeError when voteK is not within 1..voteN
    */
   constructor(readonly labels: readonly LabelSpec[], settings: DetectorSettings, newId: () => string = monotonicFactory()) {
+    this.exclusiveGroups = new Set(settings.exclusiveGroups ?? []);
     if (!(settings.voteK >= 1 && settings.voteK <= settings.voteN)) {
       throw new RangeError(`vote k (${settings.voteK}) must be between 1 and n (${settings.voteN})`);
     }
@@ -187,10 +223,36 @@ export class EventDetector {
    */
   observe(patch: PatchObservation): DetectorOutput[] {
     const out: DetectorOutput[] = [];
+    const candidates: { track: LabelTrack; onset: number; score: number }[] = [];
     for (let l = 0; l < this.tracks.length; l++) {
-      this.tracks[l].observe(patch, patch.labelScores ? patch.labelScores[l] : 0, out);
+      const score = patch.labelScores ? patch.labelScores[l] : 0;
+      const onset = this.tracks[l].advance(patch, score, out);
+      if (onset >= 0) candidates.push({ track: this.tracks[l], onset, score });
+    }
+    this.noteOffsets(out);
+    // The best-scoring label of an exclusive group gets the stretch of audio; the others wait.
+    candidates.sort((a, b) => b.score - a.score);
+    for (const { track, onset } of candidates) {
+      const group = track.spec.group;
+      if (this.exclusiveGroups.has(group)) {
+        const held = this.tracks.some((t) => t !== track && t.spec.group === group && t.isOpen);
+        if (held || onset <= (this.groupOffset.get(group) ?? -1)) {
+          track.suppress();
+          continue;
+        }
+      }
+      track.openEvent(out);
     }
     return out;
+  }
+
+  /** Remembers, per group, the latest offset of an event that ended. */
+  private noteOffsets(outputs: readonly DetectorOutput[]): void {
+    for (const output of outputs) {
+      if (output.kind !== 'offset') continue;
+      const { group, offsetSample } = output.event;
+      this.groupOffset.set(group, Math.max(this.groupOffset.get(group) ?? -1, offsetSample));
+    }
   }
 
   /** Ends every open event (end of stream or shutdown) and returns their offsets. */
@@ -198,5 +260,19 @@ export class EventDetector {
     const out: DetectorOutput[] = [];
     for (const track of this.tracks) track.close(reason, out);
     return out;
+  }
+
+  /**
+   * Retunes thresholds while running (a config reload): each label's `threshold` and `release`
+   * take effect from the next patch; open events and vote histories are kept.
+   * @param specs the labels this detector was built with (same names, same order), new values
+   * @throws RangeError when the names or order differ (changing the label set needs a new detector)
+   */
+  updateLabels(specs: readonly LabelSpec[]): void {
+    if (specs.length !== this.tracks.length || specs.some((s, i) => s.name !== this.tracks[i].spec.name)) {
+      throw new RangeError(`labels can only be retuned, not added, removed or reordered (have ${this.tracks.map((t) => t.spec.name).join(', ')})`);
+    }
+    // The spec objects are shared with the pipeline and label map, which read only names and classes.
+    specs.forEach((s, i) => Object.assign(this.tracks[i].spec, { threshold: s.threshold, release: s.release }));
   }
 }
