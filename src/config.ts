@@ -32,8 +32,20 @@ export interface EarshotConfig {
   model_dir: string;
   log_level: 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
   source: {
-    type: 'file';
+    /** `file`: a WAV replayed; `alsa`: a microphone through arecord; `serial`: an MCU microphone (firmware-interface/PROTOCOL.md). */
+    type: 'file' | 'alsa' | 'serial';
+    /** The WAV file (file) or the serial port, e.g. /dev/ttyACM0 or /dev/serial/by-id/... (serial). */
     path?: string;
+    /** ALSA device name (`default`, `hw:1,0`, `plughw:CARD=Device,DEV=0`). */
+    device: string;
+    /** ALSA capture rate in Hz (resampled to 16 kHz). */
+    rate: number;
+    /** ALSA capture channels (averaged to mono). */
+    channels: number;
+    /** ALSA sample format. */
+    format: 'S16_LE' | 'S32_LE' | 'FLOAT_LE';
+    /** Serial baud rate (UARTs; USB-CDC ignores it). */
+    baud: number;
     pacing: 'realtime' | 'fast';
     /** Real-time speed multiplier for file replay (1 = real time). */
     speed: number;
@@ -55,6 +67,8 @@ export interface EarshotConfig {
     vote_n: number;
     merge_gap_seconds: number;
     min_duration_seconds: number;
+    /** Groups whose labels never overlap (one incident, one event): default `[hostile]`. */
+    exclusive_groups: LabelGroup[];
     labels: Record<string, LabelConfig>;
   };
   store: {
@@ -69,6 +83,29 @@ export interface EarshotConfig {
     password_file?: string;
     /** Seconds to wait for PUBACKs of queued alerts when stopping. */
     drain_timeout_seconds: number;
+    /** mqtts:// material (PEM files; relative paths resolve against the config file's folder). */
+    tls: {
+      ca_file?: string;
+      cert_file?: string;
+      key_file?: string;
+      /** Verify the broker's certificate and host name. */
+      reject_unauthorized: boolean;
+    };
+    /** Seconds of audio between `<prefix>/<node>/level` messages; 0 = off. */
+    level_interval_seconds: number;
+    /** Seconds between retained `<prefix>/<node>/health` messages; 0 = off. */
+    health_interval_seconds: number;
+    /** Home Assistant MQTT discovery. */
+    discovery: { enabled: boolean; prefix: string };
+    /** Bound on unsent outbox rows; beyond it the oldest non-hostile rows are dropped first. */
+    outbox_max_messages: number;
+    /** Outbox messages awaiting PUBACK at once. */
+    max_in_flight: number;
+    /** Reconnect backoff: first delay and cap, seconds (full jitter in between). */
+    reconnect_min_seconds: number;
+    reconnect_max_seconds: number;
+    /** Keepalive (PINGREQ) interval, seconds: a silent broker is noticed within 1.5 × this. */
+    keepalive_seconds: number;
   };
 }
 
@@ -135,8 +172,13 @@ export const CONFIG_SCHEMA = {
       additionalProperties: false,
       default: {},
       properties: {
-        type: { enum: ['file'], default: 'file' },
+        type: { enum: ['file', 'alsa', 'serial'], default: 'file' },
         path: { type: 'string', minLength: 1 },
+        device: { type: 'string', minLength: 1, default: 'default' },
+        rate: { type: 'integer', minimum: 8000, maximum: 192000, default: 16000 },
+        channels: { type: 'integer', minimum: 1, maximum: 32, default: 1 },
+        format: { enum: ['S16_LE', 'S32_LE', 'FLOAT_LE'], default: 'S16_LE' },
+        baud: { type: 'integer', minimum: 1200, maximum: 16000000, default: 921600 },
         pacing: { enum: ['realtime', 'fast'], default: 'realtime' },
         speed: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 1 },
         chunk_seconds: { type: 'number', minimum: 0.01, maximum: 1, default: 0.1 },
@@ -172,6 +214,7 @@ export const CONFIG_SCHEMA = {
         vote_n: { type: 'integer', minimum: 1, maximum: 64, default: 1 },
         merge_gap_seconds: { type: 'number', minimum: 0, maximum: 60, default: 0.5 },
         min_duration_seconds: { type: 'number', minimum: 0, maximum: 60, default: 0 },
+        exclusive_groups: { type: 'array', items: { enum: ['hostile', 'non_hostile'] }, uniqueItems: true, default: ['hostile'] },
         labels: {
           type: 'object',
           propertyNames: { pattern: '^[a-z][a-z0-9_]*$' },
@@ -199,6 +242,33 @@ export const CONFIG_SCHEMA = {
         username: { type: 'string' },
         password_file: { type: 'string', minLength: 1 },
         drain_timeout_seconds: { type: 'number', minimum: 0, maximum: 600, default: 10 },
+        tls: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            ca_file: { type: 'string', minLength: 1 },
+            cert_file: { type: 'string', minLength: 1 },
+            key_file: { type: 'string', minLength: 1 },
+            reject_unauthorized: { type: 'boolean', default: true },
+          },
+        },
+        level_interval_seconds: { type: 'number', minimum: 0, maximum: 86400, default: 0 },
+        health_interval_seconds: { type: 'number', minimum: 0, maximum: 86400, default: 60 },
+        discovery: {
+          type: 'object',
+          additionalProperties: false,
+          default: {},
+          properties: {
+            enabled: { type: 'boolean', default: true },
+            prefix: { type: 'string', pattern: '^[^#+\\s]+$', default: 'homeassistant' },
+          },
+        },
+        outbox_max_messages: { type: 'integer', minimum: 10, maximum: 10000000, default: 100000 },
+        max_in_flight: { type: 'integer', minimum: 1, maximum: 1000, default: 16 },
+        reconnect_min_seconds: { type: 'number', minimum: 0.05, maximum: 3600, default: 1 },
+        reconnect_max_seconds: { type: 'number', minimum: 0.05, maximum: 3600, default: 30 },
+        keepalive_seconds: { type: 'integer', minimum: 1, maximum: 65535, default: 30 },
       },
     },
   },
@@ -246,6 +316,12 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
   if (detection.vote_k > detection.vote_n) {
     throw new EarshotError(`${origin}: detection.vote_k: must be <= detection.vote_n (${detection.vote_n})`);
   }
+  if (config.mqtt.reconnect_min_seconds > config.mqtt.reconnect_max_seconds) {
+    throw new EarshotError(`${origin}: mqtt.reconnect_min_seconds: must be <= mqtt.reconnect_max_seconds (${config.mqtt.reconnect_max_seconds})`);
+  }
+  if (Boolean(config.mqtt.tls.cert_file) !== Boolean(config.mqtt.tls.key_file)) {
+    throw new EarshotError(`${origin}: mqtt.tls.${config.mqtt.tls.cert_file ? 'key_file' : 'cert_file'}: required with mqtt.tls.${config.mqtt.tls.cert_file ? 'cert_file' : 'key_file'} (a client certificate needs its key)`);
+  }
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   return {
     node_id: config.node_id ?? sanitizeNodeId(hostname()),
@@ -258,7 +334,16 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
     frontend: config.frontend,
     detection,
     store: config.store,
-    mqtt: { ...config.mqtt, password_file: config.mqtt.password_file ? abs(config.mqtt.password_file) : undefined },
+    mqtt: {
+      ...config.mqtt,
+      password_file: config.mqtt.password_file ? abs(config.mqtt.password_file) : undefined,
+      tls: {
+        ...config.mqtt.tls,
+        ca_file: config.mqtt.tls.ca_file ? abs(config.mqtt.tls.ca_file) : undefined,
+        cert_file: config.mqtt.tls.cert_file ? abs(config.mqtt.tls.cert_file) : undefined,
+        key_file: config.mqtt.tls.key_file ? abs(config.mqtt.tls.key_file) : undefined,
+      },
+    },
   };
 }
 

@@ -4,8 +4,10 @@
  * `shutdown`, queued alerts drained, database closed).
  */
 import { isAbsolute, join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type Database from 'better-sqlite3';
 import { ulid } from 'ulid';
-import { createSource } from './capture/source.js';
+import { createSource, type AudioSource, type SourceDescription } from './capture/source.js';
 import type { EarshotConfig } from './config.js';
 import type { DetectorOutput } from './detect/detector.js';
 import { toEventRecord, type EventRecord, type StreamContext } from './events.js';
@@ -14,8 +16,9 @@ import { Pipeline } from './pipeline.js';
 import { openModelAndLabels, pipelineSettings } from './setup.js';
 import { openDatabase } from './store/database.js';
 import { EventStore } from './store/event-store.js';
-import { MqttPublisher } from './transport/mqtt-publisher.js';
-import { SAMPLE_RATE } from './types.js';
+import { GapStore } from './store/gap-store.js';
+import { MqttAlerts } from './transport/mqtt-alerts.js';
+import { SAMPLE_RATE, type AudioChunk } from './types.js';
 
 /** How a daemon run ended. */
 export interface DaemonSummary {
@@ -26,12 +29,38 @@ export interface DaemonSummary {
   /** MQTT messages still unacknowledged at exit (0 without a broker). */
   unacknowledged: number;
   stoppedBy: 'end_of_source' | 'signal';
+  /** Capture gaps stored, and the audio they lost (seconds). */
+  gaps?: number;
+  lostSeconds?: number;
 }
 
 /** Optional hooks, for progress display. */
 export interface DaemonHooks {
   onProgress?: (audioSeconds: number, totalSeconds: number | undefined, events: number) => void;
+  /** Wraps the configured source (the service layer's test-only stall hook: docs/service.md). */
+  wrapSource?: (source: AudioSource) => AudioSource;
+  /** Once the source is open, the model loaded and the database open, before the first chunk. */
+  onStart?: (running: RunningDaemon) => void;
+  /** After each chunk went through the pipeline; `processingMs` is the pipeline's time for it. */
+  onChunk?: (chunk: AudioChunk, processingMs: number, summary: Readonly<DaemonSummary>) => void;
 }
+
+/** What the service layer (health, watchdog, config reload) sees of a running daemon. */
+export interface RunningDaemon {
+  readonly config: EarshotConfig;
+  readonly source: SourceDescription;
+  readonly pipeline: Pipeline;
+  /** The model manifest's class → label map (to resolve retuned labels). */
+  readonly classMap: Record<string, string[]>;
+  readonly db: Database.Database;
+  readonly databasePath: string;
+}
+
+/** On a signal, queued MQTT messages get at most this long, so the daemon exits within systemd's 5 s budget. */
+export const SHUTDOWN_DRAIN_MS = 2500;
+
+/** After a stop signal, the process exits (code 1, logged) if shutdown has not finished by then: systemd's budget is 5 s. */
+export const SHUTDOWN_DEADLINE_MS = 4500;
 
 /** The database path of a config: `store.database`, relative to `data_dir`. */
 export function databasePath(config: EarshotConfig): string {
@@ -43,28 +72,18 @@ export function databasePath(config: EarshotConfig): string {
  * @throws EarshotError for a missing source, model or database problem (nothing stored is lost)
  */
 export async function runDaemon(config: EarshotConfig, log: Logger, signal: AbortSignal, hooks: DaemonHooks = {}): Promise<DaemonSummary> {
-  const source = createSource(config);
+  const created = createSource(config, log);
+  const source = hooks.wrapSource ? hooks.wrapSource(created) : created;
   const info = await source.open();
   log.info({ source: info.uri, ...info.details, pacing: config.source.pacing }, 'source opened');
 
   const { model, labels } = await openModelAndLabels(config, log);
   const db = openDatabase(databasePath(config));
   const store = new EventStore(db);
-  const publisher = config.mqtt.url
-    ? new MqttPublisher(
-        {
-          url: config.mqtt.url,
-          nodeId: config.node_id,
-          topicPrefix: config.mqtt.topic_prefix,
-          qos: config.mqtt.qos,
-          clientId: config.mqtt.client_id,
-          username: config.mqtt.username,
-          passwordFile: config.mqtt.password_file,
-        },
-        log,
-      )
-    : null;
+  const gapStore = new GapStore(db);
   const summary: DaemonSummary = { audioSeconds: 0, events: 0, hostileEvents: 0, unacknowledged: 0, stoppedBy: 'end_of_source' };
+  // Alerts go through the SQLite outbox (docs/mqtt.md): rows commit with the event row.
+  const publisher = config.mqtt.url ? new MqttAlerts(config, db, log, () => summary, model.manifest.id) : null;
   try {
     publisher?.start();
     const context: StreamContext = {
@@ -76,19 +95,33 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       streamStartMs: Date.now(),
     };
     const pipeline = new Pipeline(model, labels, pipelineSettings(config), model.path);
+    if (publisher && config.mqtt.level_interval_seconds > 0) {
+      const previous = pipeline.onPatch;
+      pipeline.onPatch = (report) => {
+        previous?.(report);
+        publisher.observePatch(report.patch.endSample / SAMPLE_RATE, report.rmsDbfs);
+      };
+    }
+    hooks.onStart?.({ config, source: info, pipeline, classMap: model.manifest.class_map, db, databasePath: databasePath(config) });
     const handle = (outputs: DetectorOutput[]) => {
       for (const output of outputs) {
         if (output.kind === 'onset') {
           const record = toEventRecord(output.event, context, null);
-          store.recordOnset(record);
-          publisher?.publishOnset(record);
+          db.transaction(() => {
+            store.recordOnset(record);
+            publisher?.enqueueOnset(record);
+          })();
+          publisher?.notify();
           summary.events += 1;
           if (record.group === 'hostile') summary.hostileEvents += 1;
           log.info(eventLogFields(record), `${record.group} event: ${record.label}`);
         } else {
           const record = toEventRecord(output.event, context, output.reason);
-          store.recordOffset(record);
-          publisher?.publishOffset(record);
+          db.transaction(() => {
+            store.recordOffset(record);
+            publisher?.enqueueOffset(record);
+          })();
+          publisher?.notify();
           log.info(eventLogFields(record), `event ended: ${record.label}`);
         }
       }
@@ -100,7 +133,10 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
     signal.addEventListener('abort', stop, { once: true });
     try {
       for await (const chunk of source.chunks()) {
+        const pushedAt = performance.now();
         handle(await pipeline.push(chunk));
+        storeGaps(created, pipeline, gapStore, context, summary, log);
+        hooks.onChunk?.(chunk, performance.now() - pushedAt, summary);
         summary.audioSeconds = (chunk.startSample + chunk.samples.length) / SAMPLE_RATE;
         hooks.onProgress?.(summary.audioSeconds, info.durationSeconds, summary.events);
       }
@@ -108,13 +144,40 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       signal.removeEventListener('abort', stop);
     }
     handle(await pipeline.finish(summary.stoppedBy === 'signal' ? 'shutdown' : 'stream_end'));
-    log.info({ audio_s: Number(summary.audioSeconds.toFixed(3)), events: summary.events, hostile: summary.hostileEvents, patches: pipeline.counts.patches, gated: pipeline.counts.gated }, summary.stoppedBy === 'signal' ? 'stopped by signal' : 'source ended');
+    storeGaps(created, pipeline, gapStore, context, summary, log);
+    log.info({ audio_s: Number(summary.audioSeconds.toFixed(3)), events: summary.events, hostile: summary.hostileEvents, patches: pipeline.counts.patches, gated: pipeline.counts.gated, gaps: summary.gaps, lost_s: summary.lostSeconds, capture: created.counters?.() }, summary.stoppedBy === 'signal' ? 'stopped by signal' : 'source ended');
   } finally {
-    summary.unacknowledged = publisher ? await publisher.stop(config.mqtt.drain_timeout_seconds * 1000) : 0;
+    const drainMs = config.mqtt.drain_timeout_seconds * 1000;
+    summary.unacknowledged = publisher ? await publisher.stop(summary.stoppedBy === 'signal' ? Math.min(drainMs, SHUTDOWN_DRAIN_MS) : drainMs) : 0;
     db.close();
     model.close();
   }
   return summary;
+}
+
+/** Stores the gaps the source recorded since the last call, one log line each. */
+function storeGaps(source: AudioSource, pipeline: Pipeline, gapStore: GapStore, context: StreamContext, summary: DaemonSummary, log: Logger): void {
+  const gaps = source.takeGaps?.();
+  if (!gaps?.length) return;
+  for (const gap of gaps) {
+    const startSeconds = gap.startSample / SAMPLE_RATE;
+    const durationSeconds = (gap.endSample - gap.startSample) / SAMPLE_RATE;
+    const handling = pipeline.lastGap && pipeline.lastGap.endSample === gap.endSample ? pipeline.lastGap.handling : null;
+    gapStore.record({
+      node_id: context.nodeId,
+      stream_id: context.streamId,
+      source: context.source,
+      start_utc: new Date(context.streamStartMs + startSeconds * 1000).toISOString(),
+      start_s: startSeconds,
+      duration_s: durationSeconds,
+      reason: gap.reason,
+      handling,
+      detail: Object.keys(gap.detail).length ? JSON.stringify(gap.detail) : null,
+    });
+    summary.gaps = (summary.gaps ?? 0) + 1;
+    summary.lostSeconds = Number(((summary.lostSeconds ?? 0) + durationSeconds).toFixed(6));
+    log.warn({ start_s: Number(startSeconds.toFixed(3)), lost_s: Number(durationSeconds.toFixed(3)), reason: gap.reason, handling: handling ?? undefined, ...gap.detail }, 'capture gap');
+  }
 }
 
 function eventLogFields(record: EventRecord) {

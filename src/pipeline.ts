@@ -41,6 +41,27 @@ export interface PipelineSettings {
   ringBufferSeconds: number;
   /** Groups whose labels never overlap (see {@link DetectorSettings.exclusiveGroups}). */
   exclusiveGroups?: readonly LabelGroup[];
+  /** Gaps up to this long (seconds) are zero-filled; longer ones end open events and restart the front end (default {@link MAX_ZERO_FILL_SECONDS}). */
+  maxZeroFillSeconds?: number;
+}
+
+/**
+ * Capture gaps up to 0.5 s (a few lost serial packets, a short overrun) are bridged with zeros:
+ * the front end and the patch grid stay aligned, so an event heard on both sides of a 16 ms hole
+ * stays one event with the same onset. Longer gaps (an unplugged device) end open events with
+ * reason `gap` and restart the front end and patcher at the new position: the silence of a
+ * missing device must not be classified, and an event must not claim time nobody heard. Either
+ * way the ring buffer records the gap, so evidence clips show which samples are not real.
+ */
+export const MAX_ZERO_FILL_SECONDS = 0.5;
+
+/** A gap the pipeline saw in the chunks it was fed, and what it did about it. */
+export interface PipelineGap {
+  /** `[startSample, endSample)`, absolute 16 kHz indices. */
+  startSample: number;
+  endSample: number;
+  /** `zero_fill` (bridged) or `restart` (events ended, front end restarted). */
+  handling: 'zero_fill' | 'restart';
 }
 
 /** What the pipeline knows of one patch after classifying it (for eval, tuning and pictures). */
@@ -81,13 +102,21 @@ export function levels(samples: Float32Array): { rmsDbfs: number; peakDbfs: numb
 export class Pipeline {
   readonly ring: RingBuffer;
   readonly labels: readonly LabelSpec[];
-  private readonly frontEnd: LogMelFrontEnd;
-  private readonly patcher: Patcher;
   private readonly labelMap: LabelMap;
   private readonly detector: EventDetector;
   private readonly layoutBuffer: Float32Array;
   /** Absolute index of the stream's first sample (set by the first chunk). */
   private streamStart = -1;
+  /** Absolute index where the current front-end segment starts (moves on a restart after a long gap). */
+  private segmentStart = -1;
+  /** Patches emitted by earlier segments, so patch indices stay unique across restarts. */
+  private patchBase = 0;
+  private frontEnd: LogMelFrontEnd;
+  private patcher: Patcher;
+  /** The latest gap seen (the daemon stores the source's own account of it); counts in {@link gapCounts}. */
+  lastGap: PipelineGap | null = null;
+  /** Gaps bridged with zeros, and gaps that restarted the front end. */
+  readonly gapCounts = { zeroFill: 0, restart: 0 };
   /** Called for every patch after classification (optional: eval, tuning, pictures). */
   onPatch: ((report: PatchReport) => void) | null = null;
   /** Patches classified and patches held back by the silence gate. */
@@ -107,12 +136,7 @@ export class Pipeline {
     origin: string,
     newId?: () => string,
   ) {
-    const input = classifier.input;
-    this.frontEnd = new LogMelFrontEnd(
-      input.kind === 'logmel_patch'
-        ? { logOffset: input.log_offset, fMinHz: input.f_min_hz, fMaxHz: input.f_max_hz }
-        : { logOffset: YAMNET_LOG_OFFSET },
-    );
+    this.frontEnd = this.newFrontEnd();
     this.patcher = new Patcher({ hopFrames: settings.hopFrames });
     this.ring = new RingBuffer(Math.max(Math.ceil(settings.ringBufferSeconds * SAMPLE_RATE), 2 * this.patcher.patchSamples));
     this.labels = labels;
@@ -133,16 +157,42 @@ export class Pipeline {
   }
 
   /**
-   * Feeds audio. Chunks must be contiguous and in order (startSample = previous end).
-   * @returns the onsets and offsets the chunk caused, in time order
+   * Feeds audio. Chunks must be in order; a chunk that starts after the previous one ended is a
+   * capture gap, handled as {@link MAX_ZERO_FILL_SECONDS} describes and noted in {@link lastGap}.
+   * @returns the onsets and offsets the chunk caused (offsets closed by a gap first), in time order
+   * @throws RangeError when a chunk starts before the previous one ended
    */
   async push(chunk: AudioChunk): Promise<DetectorOutput[]> {
-    if (this.streamStart < 0) this.streamStart = chunk.startSample;
+    if (this.streamStart < 0) this.streamStart = this.segmentStart = chunk.startSample;
+    const gapStart = this.ring.endSample;
     this.ring.write(chunk);
-    const patches = this.patcher.push(this.frontEnd.push(chunk.samples));
     const outputs: DetectorOutput[] = [];
-    for (const patch of patches) outputs.push(...(await this.processPatch(patch)));
+    if (chunk.startSample > gapStart) {
+      const maxFill = Math.round((this.settings.maxZeroFillSeconds ?? MAX_ZERO_FILL_SECONDS) * SAMPLE_RATE);
+      const length = chunk.startSample - gapStart;
+      if (length <= maxFill) {
+        this.lastGap = { startSample: gapStart, endSample: chunk.startSample, handling: 'zero_fill' };
+        this.gapCounts.zeroFill += 1;
+        for (const patch of this.patcher.push(this.frontEnd.push(new Float32Array(length)))) outputs.push(...(await this.processPatch(patch)));
+      } else {
+        this.lastGap = { startSample: gapStart, endSample: chunk.startSample, handling: 'restart' };
+        this.gapCounts.restart += 1;
+        outputs.push(...this.detector.finish('gap'));
+        this.patchBase = this.counts.patches;
+        this.frontEnd = this.newFrontEnd();
+        this.patcher = new Patcher({ hopFrames: this.settings.hopFrames });
+        this.segmentStart = chunk.startSample;
+      }
+    }
+    for (const patch of this.patcher.push(this.frontEnd.push(chunk.samples))) outputs.push(...(await this.processPatch(patch)));
     return outputs;
+  }
+
+  private newFrontEnd(): LogMelFrontEnd {
+    const input = this.classifier.input;
+    return new LogMelFrontEnd(
+      input.kind === 'logmel_patch' ? { logOffset: input.log_offset, fMinHz: input.f_min_hz, fMaxHz: input.f_max_hz } : { logOffset: YAMNET_LOG_OFFSET },
+    );
   }
 
   /**
@@ -153,7 +203,7 @@ export class Pipeline {
    */
   async finish(reason: EndReason = 'stream_end'): Promise<DetectorOutput[]> {
     const outputs: DetectorOutput[] = [];
-    const length = this.streamStart < 0 ? 0 : this.ring.endSample - this.streamStart;
+    const length = this.streamStart < 0 ? 0 : this.ring.endSample - this.segmentStart;
     if (reason === 'stream_end' && length > 0) {
       const patchSamples = this.patcher.patchSamples;
       const hopSamples = this.patcher.hopFrames * 160;
@@ -174,7 +224,13 @@ export class Pipeline {
     this.detector.updateLabels(specs);
   }
 
-  private async processPatch(patch: Patch): Promise<DetectorOutput[]> {
+  private async processPatch(segmentPatch: Patch): Promise<DetectorOutput[]> {
+    // The patcher counts from its segment's start; the rest of the pipeline uses absolute indices.
+    const base = this.segmentStart;
+    const patch: Patch =
+      base === 0 && this.patchBase === 0
+        ? segmentPatch
+        : { ...segmentPatch, index: segmentPatch.index + this.patchBase, startSample: segmentPatch.startSample + base, endSample: segmentPatch.endSample + base };
     const waveform = this.ring.read(patch.startSample, patch.endSample);
     const { rmsDbfs, peakDbfs } = levels(waveform);
     let classScores: Float32Array | null = null;

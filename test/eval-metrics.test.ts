@@ -1,5 +1,5 @@
 import t from 'tap';
-import { evaluate, maxBipartiteMatching, medianAndP95, scoreClass, type ScoredEvent } from '../src/eval/metrics.js';
+import { evaluate, maxBipartiteMatching, medianAndP95, scoreClass, scoreSegments, type ScoredEvent } from '../src/eval/metrics.js';
 import { parseAnnotations } from '../src/eval/annotations.js';
 
 const ev = (filename: string, onset: number, label = 'gunshot', offset = onset + 1): ScoredEvent => ({ filename, onset, offset, label });
@@ -64,4 +64,36 @@ t.test('DCASE TSV parsing names the line at fault', async (t) => {
   t.same(events, [{ filename: 'a.wav', onset: 1.5, offset: 2, label: 'gunshot' }]);
   t.same(files, ['a.wav', 'b.wav']);
   t.throws(() => parseAnnotations('a.wav\tx\t2\tgunshot\n', 'ann.tsv'), /ann\.tsv:1: onset and offset/);
+});
+
+t.test('segment-based metrics on 1 s segments', async (t) => {
+  const durations = new Map([['a', 10]]);
+  const ref = [ev('a', 1.2, 'gunshot', 3.5)]; // segments 1, 2, 3
+  t.match(scoreSegments(ref, ref, durations).overall, { tp: 3, fp: 0, fn: 0, f1: 1 }, 'perfect');
+  const shifted = scoreSegments(ref, [ev('a', 2.5, 'gunshot', 4.5)], durations).classes.gunshot; // segments 2, 3, 4
+  t.match(shifted, { tp: 2, fp: 1, fn: 1 });
+  t.ok(Math.abs(shifted.f1 - 2 / 3) < 1e-12);
+  t.match(scoreSegments(ref, [], durations).overall, { tp: 0, fn: 3, f1: 0 }, 'missed');
+  t.match(scoreSegments([], [ev('a', 9.5, 'gunshot', 12)], durations).overall, { fp: 1 }, 'an event past the end counts only inside the file');
+  t.match(scoreSegments([ev('a', 1, 'gunshot', 2)], [ev('a', 1, 'gunshot', 2)], durations).overall, { tp: 1 }, 'an offset on a boundary does not touch the next segment');
+  t.match(scoreSegments([], [], durations).overall, { tp: 0, f1: 0 }, 'empty');
+  const groups = scoreSegments(ref, [ev('a', 1.5, 'explosion', 2.5)], durations, group);
+  t.match(groups.classes.hostile, { tp: 2, fp: 0, fn: 1 }, 'group level');
+});
+
+t.test('Audacity label tracks as references', async (t) => {
+  const { mkdtempSync, writeFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const { tmpdir } = await import('node:os');
+  const { readReference, parseAudacityLabels } = await import('../src/eval/annotations.js');
+  t.same(parseAudacityLabels('1.5\t2.25\tgunshot\n\\\t100.0\t2000.0\n3\t4\tglass break\n', 'a.wav', 'a.txt'), [
+    { filename: 'a.wav', onset: 1.5, offset: 2.25, label: 'gunshot' },
+    { filename: 'a.wav', onset: 3, offset: 4, label: 'glass break' },
+  ]);
+  t.throws(() => parseAudacityLabels('1.5 2.25 gunshot\n', 'a.wav', 'a.txt'), /a\.txt:1: expected an Audacity label line/);
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-aud-'));
+  writeFileSync(join(dir, 'scene.txt'), '10\t11\tscream\n');
+  const ref = readReference(dir, ['/x/scene.wav', '/x/quiet.wav']);
+  t.same(ref.events, [{ filename: 'scene.wav', onset: 10, offset: 11, label: 'scream' }]);
+  t.same(ref.files, ['scene.wav', 'quiet.wav']);
 });

@@ -5,7 +5,11 @@
 import type { EarshotConfig } from '../config.js';
 import { EarshotError } from '../errors.js';
 import { SAMPLE_RATE, type AudioChunk } from '../types.js';
+import type { Logger } from '../log.js';
+import { AlsaSource } from './alsa-source.js';
 import { FileSource } from './file-source.js';
+import { SerialSource } from './serial-source.js';
+import type { CaptureGap } from './timeline.js';
 
 /** What a source says about itself once open, for logs. */
 export interface SourceDescription {
@@ -25,6 +29,13 @@ export interface AudioSource {
   open(): Promise<SourceDescription>;
   chunks(): AsyncGenerator<AudioChunk, void, undefined>;
   stop(): void;
+  /**
+   * Live sources: the gaps (lost audio) recorded since the last call, oldest first; the chunk
+   * after a gap starts past it. Files have none.
+   */
+  takeGaps?(): CaptureGap[];
+  /** Live sources: counters for the closing log line (packets, CRC errors, overruns...). */
+  counters?(): Record<string, number>;
 }
 
 /** A {@link FileSource} as an {@link AudioSource}. */
@@ -57,11 +68,17 @@ class FileAudioSource implements AudioSource {
  * The configured source.
  * @throws EarshotError when the config lacks what the source type needs
  */
-export function createSource(config: EarshotConfig): AudioSource {
+export function createSource(config: EarshotConfig, log?: Logger): AudioSource {
   const source = config.source;
+  const chunkSamples = Math.round(source.chunk_seconds * SAMPLE_RATE);
   switch (source.type) {
     case 'file':
       if (!source.path) throw new EarshotError('source.path: required for a file source (the WAV file to listen to)');
       return new FileAudioSource(source.path, source);
+    case 'alsa':
+      return new AlsaSource({ device: source.device, rate: source.rate, channels: source.channels, format: source.format, chunkSamples, log });
+    case 'serial':
+      if (!source.path) throw new EarshotError('source.path: required for a serial source (the port, e.g. /dev/ttyACM0 or /dev/serial/by-id/...)');
+      return new SerialSource({ path: source.path, baudRate: source.baud, chunkSamples, log });
   }
 }

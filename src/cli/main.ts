@@ -4,17 +4,24 @@
  * file or key) and exits non-zero: 2 for bad input, 3 for the environment; a bug prints its stack
  * and exits 1.
  */
+import { constants as osConstants } from 'node:os';
 import { basename, resolve } from 'node:path';
 import { Command, CommanderError, Option } from 'commander';
 import { analyzeFile } from '../analyze.js';
 import { defaultConfig, loadConfigFile, type EarshotConfig } from '../config.js';
-import { runDaemon } from '../daemon.js';
+import { runDaemon, SHUTDOWN_DEADLINE_MS } from '../daemon.js';
 import { EarshotError, isEarshotError } from '../errors.js';
 import { formatTsvRow, TSV_HEADER } from '../eval/annotations.js';
+import { registerDevices } from './devices.js';
+import { registerSimulateSerial } from './simulate-serial.js';
 import { evaluateFiles, formatReport } from '../eval/run-eval.js';
+import { configSnippet, tune } from '../eval/tune.js';
 import { pullModel, KNOWN_MODELS } from '../inference/model-store.js';
 import { createLogger, type Logger } from '../log.js';
 import { openModelAndLabels, pipelineSettings } from '../setup.js';
+import { applyReload } from '../service/reload.js';
+import { ServiceSupervisor } from '../service/supervisor.js';
+import { registerServiceCommands } from './service.js';
 
 interface CommonOptions {
   config?: string;
@@ -83,33 +90,80 @@ async function runCommand(options: CommonOptions): Promise<void> {
   const config = configFrom(options);
   const log = loggerFor(config, options, 1, false);
   const controller = new AbortController();
+  const service = new ServiceSupervisor(log);
   let signals = 0;
   const onSignal = (name: NodeJS.Signals) => {
     signals += 1;
     if (signals > 1) {
       log.warn({ signal: name }, 'second signal: exiting at once');
-      process.exit(130);
+      process.exit(128 + (osConstants.signals[name] ?? 2));
     }
     log.info({ signal: name }, 'stopping');
+    service.stopping(`${name} received`);
+    // systemd's stop budget: if closing events, the outbox or the database hangs, do not wait for SIGKILL.
+    setTimeout(() => {
+      log.error({ after_ms: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time: exiting now');
+      process.exit(1);
+    }, SHUTDOWN_DEADLINE_MS).unref();
     controller.abort();
   };
+  let current = config;
+  const onHangup = () => reloadConfig(options, service, config, current, log, (next) => (current = next));
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
+  process.on('SIGHUP', onHangup);
   const tty = process.stderr.isTTY;
   let lastDraw = 0;
-  const summary = await runDaemon(config, log, controller.signal, {
-    onProgress: tty
-      ? (seconds, total, events) => {
-          const now = Date.now();
-          if (now - lastDraw < 250) return;
-          lastDraw = now;
-          process.stderr.write(`\r${seconds.toFixed(1)} / ${total?.toFixed(1) ?? '?'} s   events: ${events}   `);
-        }
-      : undefined,
-  });
+  let summary;
+  try {
+    summary = await runDaemon(config, log, controller.signal, {
+      ...service.hooks(),
+      onProgress: tty
+        ? (seconds, total, events) => {
+            const now = Date.now();
+            if (now - lastDraw < 250) return;
+            lastDraw = now;
+            process.stderr.write(`\r${seconds.toFixed(1)} / ${total?.toFixed(1) ?? '?'} s   events: ${events}   `);
+          }
+        : undefined,
+    });
+  } finally {
+    service.stopping('exiting');
+    service.close();
+    process.off('SIGHUP', onHangup);
+  }
   if (tty) process.stderr.write('\n');
   if (summary.unacknowledged > 0) {
-    throw new EarshotError(`mqtt: ${summary.unacknowledged} messages were not acknowledged by the broker before exit (events are in the database)`, 3);
+    throw new EarshotError(`mqtt: ${summary.unacknowledged} messages were not acknowledged by the broker before exit; they stay in the outbox and are sent at the next start (events are in the database)`, 3);
+  }
+}
+
+/**
+ * SIGHUP: re-reads the config file; applies what can change live (service/reload.ts) and names
+ * what needs a restart. An invalid file changes nothing: the daemon keeps running on the
+ * configuration it has, and the log says why.
+ */
+function reloadConfig(options: CommonOptions, service: ServiceSupervisor, started: EarshotConfig, current: EarshotConfig, log: Logger, commit: (next: EarshotConfig) => void): void {
+  const running = service.daemon;
+  if (!running) {
+    log.warn({ signal: 'SIGHUP' }, 'config reload ignored: the daemon is still starting');
+    return;
+  }
+  let next: EarshotConfig;
+  try {
+    next = configFrom(options);
+  } catch (error) {
+    if (!isEarshotError(error)) throw error;
+    log.error({ signal: 'SIGHUP', config: options.config, problems: error.message.split('\n') }, 'config reload failed: keeping the running configuration');
+    return;
+  }
+  try {
+    const { applied, needRestart } = applyReload(running, started, current, next, log);
+    commit(next);
+    log.info({ signal: 'SIGHUP', config: options.config, applied, need_restart: needRestart, audio_s: Number((running.pipeline.ring.endSample / 16000).toFixed(3)) }, applied.length ? 'config reloaded' : 'config reloaded: nothing to apply live');
+    if (needRestart.length) log.warn({ keys: needRestart }, 'these config changes take effect after a restart (systemctl restart earshot)');
+  } catch (error) {
+    log.error({ signal: 'SIGHUP', err: (error as Error).message }, 'config reload failed: keeping the running configuration');
   }
 }
 
@@ -120,13 +174,32 @@ async function pullCommand(name: string, options: CommonOptions & { modelDir?: s
   process.stdout.write(`${downloaded ? 'downloaded' : 'already present'}: ${path} (sha256 ${KNOWN_MODELS[name].sha256.slice(0, 12)}…, verified)\n`);
 }
 
-async function evalCommand(files: string[], options: CommonOptions & { ref: string; collar: string; json?: boolean }): Promise<void> {
+async function evalCommand(files: string[], options: CommonOptions & { ref: string; collar: string; json?: boolean; out?: string }): Promise<void> {
   const config = configFrom(options);
   const log = loggerFor(config, options, 2, true);
   const collar = Number(options.collar);
   if (!(collar > 0)) throw new EarshotError(`--collar: must be a positive number of seconds, got ${options.collar}`);
-  const report = await evaluateFiles(config, log, options.ref, files, collar);
+  const report = await evaluateFiles(config, log, options.ref, files, collar, options.out ? resolve(options.out) : undefined);
   process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
+}
+
+async function tuneCommand(files: string[], options: CommonOptions & { ref: string; collar: string; budget: string; hops: string; out: string; cacheDir?: string }): Promise<void> {
+  const config = configFrom(options);
+  const log = loggerFor(config, options, 2, false);
+  const budget = Number(options.budget);
+  if (!(budget >= 0)) throw new EarshotError(`--budget: must be a number of false alarms per hour >= 0, got ${options.budget}`);
+  const hops = options.hops.split(',').map(Number);
+  if (hops.some((h) => !Number.isInteger(h) || h < 1 || h > 960)) throw new EarshotError(`--hops: must be frame counts (1..960) separated by commas, got ${options.hops}`);
+  const outDir = resolve(options.out);
+  const result = await tune(config, log, options.ref, files, {
+    hops,
+    budget,
+    collar: Number(options.collar),
+    outDir,
+    cacheDir: options.cacheDir ? resolve(options.cacheDir) : resolve(config.data_dir, 'tune-cache'),
+  });
+  process.stdout.write(configSnippet(result));
+  process.stderr.write(`trade-off plot: ${resolve(outDir, 'tradeoff.png')}\n`);
 }
 
 /** Wraps an action: user errors print one line, bugs print their stack. */
@@ -170,10 +243,26 @@ withCommon(program.command('run').description('run the daemon on the configured 
 
 withCommon(program.command('eval').description('score detections against DCASE-style references (event-based F1, false alarms per hour)'))
   .argument('<files...>', 'WAV files named in the reference')
-  .requiredOption('--ref <annotations.tsv>', 'reference annotations: filename onset offset event_label')
+  .requiredOption('--ref <path>', 'references: a DCASE TSV (filename onset offset event_label), or a folder of Audacity label tracks (<audio name>.txt)')
   .option('--collar <seconds>', 'onset collar', '1.0')
   .option('--json', 'print JSON')
+  .option('--out <dir>', 'also write report.md, report.json and one PNG per file (spectrogram, scores, events) there')
   .action(action(evalCommand));
+
+registerDevices(program, action);
+registerSimulateSerial(program, action);
+
+registerServiceCommands(program, action);
+
+withCommon(program.command('tune').description('search thresholds, voting, hop and silence gate for the best hostile F1 within a false-alarm budget'))
+  .argument('<files...>', 'WAV files named in the reference')
+  .requiredOption('--ref <path>', 'references (as for eval)')
+  .option('--budget <per-hour>', 'hostile false alarms per hour allowed on files with no hostile reference', '7')
+  .option('--collar <seconds>', 'onset collar', '1.0')
+  .option('--hops <frames,...>', 'candidate patch hops in 10 ms frames', '24,48')
+  .option('--out <dir>', 'where to write tradeoff.png and tune.json', 'earshot-tune')
+  .option('--cache-dir <dir>', 'model score cache (default: <data_dir>/tune-cache)')
+  .action(action(tuneCommand));
 
 const model = program.command('model').description('manage models');
 withCommon(model.command('pull').description('download a known model into the model directory, verifying its sha256'))

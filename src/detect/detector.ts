@@ -68,8 +68,8 @@ export interface DetectedEvent {
   patchCount: number;
 }
 
-/** Why an event ended. */
-export type EndReason = 'released' | 'stream_end' | 'shutdown';
+/** Why an event ended (`gap`: capture lost audio longer than the pipeline bridges; see pipeline.ts). */
+export type EndReason = 'released' | 'stream_end' | 'shutdown' | 'gap';
 
 /** The detector's output: an event became certain (onset) or ended (offset). */
 export type DetectorOutput =

@@ -103,6 +103,8 @@ export interface EvaluationReport {
   hostileFalseAlarmsPerHour: number;
   /** Hours of audio in files with no hostile reference event. */
   hostileFreeHours: number;
+  /** Segment-based scores on 1 s segments, per label and per group. */
+  segments: { labels: SegmentReport; groups: SegmentReport };
 }
 
 /**
@@ -143,7 +145,89 @@ export function evaluate(
     overall: countsToScores(reference.length, system.length, tp),
     hostileFalseAlarmsPerHour: hours > 0 ? falseAlarms / hours : 0,
     hostileFreeHours: hours,
+    segments: { labels: scoreSegments(reference, system, durations), groups: scoreSegments(reference, system, durations, groupOf) },
   };
+}
+
+/** Segment-based counts for one class (or group, or overall). */
+export interface SegmentCounts {
+  /** Segments where both reference and system are active. */
+  tp: number;
+  /** System active, reference not. */
+  fp: number;
+  /** Reference active, system not. */
+  fn: number;
+  precision: number;
+  recall: number;
+  f1: number;
+}
+
+/** Segment-based scores: per class and the micro average over classes. */
+export interface SegmentReport {
+  /** Segment length, seconds. */
+  resolution: number;
+  classes: Record<string, SegmentCounts>;
+  overall: SegmentCounts;
+}
+
+function segmentCounts(tp: number, fp: number, fn: number): SegmentCounts {
+  const precision = tp + fp > 0 ? tp / (tp + fp) : 0;
+  const recall = tp + fn > 0 ? tp / (tp + fn) : 0;
+  const f1 = 2 * tp + fp + fn > 0 ? (2 * tp) / (2 * tp + fp + fn) : 0;
+  return { tp, fp, fn, precision, recall, f1 };
+}
+
+/**
+ * Segment-based metrics as sed_eval's `SegmentBasedMetrics` defines them: each file is cut into
+ * segments of `resolution` seconds (the last one may be shorter); a class is active in a segment
+ * when any of its events overlaps it; per class, a segment counts as TP (active in both), FP
+ * (system only) or FN (reference only). The overall figures sum the counts over classes (micro
+ * average).
+ * @param classOf maps an event's label to the class it is scored as (identity for labels, or a group)
+ * @param durations seconds per file (every evaluated file)
+ */
+export function scoreSegments(
+  reference: readonly ScoredEvent[],
+  system: readonly ScoredEvent[],
+  durations: ReadonlyMap<string, number>,
+  classOf: (label: string) => string = (label) => label,
+  resolution = 1.0,
+): SegmentReport {
+  const activity = (events: readonly ScoredEvent[]) => {
+    const active = new Map<string, Set<string>>(); // class → "file#segment"
+    for (const e of events) {
+      const duration = durations.get(e.filename);
+      if (duration === undefined) continue;
+      const cls = classOf(e.label);
+      const set = active.get(cls) ?? new Set<string>();
+      active.set(cls, set);
+      const last = Math.ceil(duration / resolution) - 1;
+      const first = Math.max(0, Math.floor(e.onset / resolution));
+      // An event ending exactly on a segment boundary does not touch the next segment.
+      const end = Math.min(last, Math.ceil(e.offset / resolution) - 1);
+      for (let k = first; k <= Math.max(first, end); k++) set.add(`${e.filename}#${k}`);
+    }
+    return active;
+  };
+  const ref = activity(reference);
+  const sys = activity(system);
+  const classes: Record<string, SegmentCounts> = {};
+  let tpAll = 0;
+  let fpAll = 0;
+  let fnAll = 0;
+  for (const cls of [...new Set([...ref.keys(), ...sys.keys()])].sort()) {
+    const r = ref.get(cls) ?? new Set<string>();
+    const s = sys.get(cls) ?? new Set<string>();
+    let tp = 0;
+    for (const key of s) if (r.has(key)) tp++;
+    const fp = s.size - tp;
+    const fn = r.size - tp;
+    classes[cls] = segmentCounts(tp, fp, fn);
+    tpAll += tp;
+    fpAll += fp;
+    fnAll += fn;
+  }
+  return { resolution, classes, overall: segmentCounts(tpAll, fpAll, fnAll) };
 }
 
 /** The median and the 95th percentile (nearest rank) of a list; NaN for an empty list. */

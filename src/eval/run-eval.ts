@@ -2,14 +2,17 @@
  * `earshot eval`: runs the detection pipeline over files (the same code as `analyze` and `run`)
  * and scores it against DCASE-style references.
  */
-import { basename } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { analyzeFile } from '../analyze.js';
 import type { EarshotConfig } from '../config.js';
 import { EarshotError } from '../errors.js';
 import type { Logger } from '../log.js';
+import type { PatchReport } from '../pipeline.js';
 import { openModelAndLabels, pipelineSettings } from '../setup.js';
-import { readAnnotations } from './annotations.js';
+import { readReference } from './annotations.js';
 import { evaluate, medianAndP95, type EvaluationReport, type ScoredEvent } from './metrics.js';
+import { drawFilePlot } from './plot.js';
 
 /** An evaluation with what produced it. */
 export interface EvalResult {
@@ -21,6 +24,8 @@ export interface EvalResult {
   /** At the requested collar, and at 0.2 s. */
   reports: EvaluationReport[];
   onsetError: { median: number; p95: number };
+  /** Every detected event (file names without folders). */
+  detected: ScoredEvent[];
 }
 
 /** The group of a label per the config (labels the config does not know are non-hostile). */
@@ -28,26 +33,51 @@ export function groupOfLabel(config: EarshotConfig): (label: string) => string {
   return (label) => config.detection.labels[label]?.group ?? 'non_hostile';
 }
 
+/** Collects one file's log-mel frames and label scores for its picture. */
+class PlotCollector {
+  private readonly rows: Float32Array[] = [];
+  readonly patches: { timeSeconds: number; scores: Float32Array | null }[] = [];
+
+  onPatch(report: PatchReport, melBands: number): void {
+    const { patch } = report;
+    const frameCount = patch.frames.length / melBands;
+    for (let f = 0; f < frameCount; f++) {
+      this.rows[patch.firstFrame + f] ??= patch.frames.slice(f * melBands, (f + 1) * melBands);
+    }
+    this.patches.push({ timeSeconds: (patch.startSample + patch.endSample) / 2 / 16000, scores: report.labelScores && Float32Array.from(report.labelScores) });
+  }
+
+  frames(melBands: number): Float32Array {
+    const out = new Float32Array(this.rows.length * melBands);
+    this.rows.forEach((row, f) => row && out.set(row, f * melBands));
+    return out;
+  }
+}
+
 /**
- * Analyses `files` and scores them against `refPath`.
- * @throws EarshotError when a file is not in the reference, or any input is unreadable
+ * Analyses `files` and scores them against `refPath` (DCASE TSV, or Audacity label tracks).
+ * @param outDir when given, writes `report.md`, `report.json` and one `<file>.png` per file there
+ * @throws EarshotError when any input is unreadable
  */
-export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath: string, files: string[], collar: number): Promise<EvalResult> {
-  const reference = readAnnotations(refPath);
+export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath: string, files: string[], collar: number, outDir?: string): Promise<EvalResult> {
+  if (new Set(files.map((f) => basename(f))).size !== files.length) throw new EarshotError('eval: two audio files share a file name; references are matched by file name');
+  const reference = readReference(refPath, files);
   const known = new Set(reference.files);
   for (const file of files) {
     if (!known.has(basename(file))) log.warn({ file: basename(file) }, `${refPath} has no events for this file: it is scored as a file with no reference events`);
   }
-  if (new Set(files.map((f) => basename(f))).size !== files.length) throw new EarshotError('eval: two audio files share a file name; references are matched by file name');
   const { model, labels } = await openModelAndLabels(config, log);
   const started = performance.now();
   const system: ScoredEvent[] = [];
   const durations = new Map<string, number>();
+  const pictures: { file: string; collector: PlotCollector; duration: number }[] = [];
   try {
     for (const file of files) {
-      const analysis = await analyzeFile(file, model, labels, pipelineSettings(config), config.node_id);
+      const collector = outDir ? new PlotCollector() : null;
+      const analysis = await analyzeFile(file, model, labels, pipelineSettings(config), config.node_id, collector ? (report) => collector.onPatch(report, 64) : undefined);
       durations.set(basename(file), analysis.durationSeconds);
       for (const e of analysis.events) system.push({ filename: basename(file), onset: e.onset_s, offset: e.offset_s ?? e.onset_s, label: e.label });
+      if (collector) pictures.push({ file: basename(file), collector, duration: analysis.durationSeconds });
     }
   } finally {
     model.close();
@@ -56,14 +86,38 @@ export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath:
   const refEvents = reference.events.filter((e) => durations.has(e.filename));
   const groupOf = groupOfLabel(config);
   const reports = [...new Set([collar, 0.2])].map((c) => evaluate(refEvents, system, durations, groupOf, c));
-  return {
+  const result: EvalResult = {
     model: { path: model.path, id: model.manifest.id, backend: model.backend.kind },
     files: files.length,
     audioSeconds: [...durations.values()].reduce((a, b) => a + b, 0),
     analysisSeconds,
     reports,
     onsetError: medianAndP95(reports[0].groups.hostile?.onsetErrors ?? []),
+    detected: system,
   };
+  if (outDir) {
+    mkdirSync(outDir, { recursive: true });
+    for (const { file, collector, duration } of pictures) {
+      // Hostile labels always; a non-hostile one only where it came near its threshold.
+      const shown = labels
+        .map((l, i) => ({ l, i }))
+        .filter(({ l, i }) => l.group === 'hostile' || collector.patches.some((p) => p.scores && p.scores[i] >= l.threshold / 2));
+      const png = drawFilePlot({
+        title: `${file}: ${model.manifest.id}, ${model.backend.kind}`,
+        durationSeconds: duration,
+        frames: collector.frames(64),
+        melBands: 64,
+        patches: collector.patches.map((p) => ({ timeSeconds: p.timeSeconds, scores: p.scores && shown.map(({ i }) => p.scores![i]) })),
+        labels: shown.map(({ l }) => ({ name: l.name, threshold: l.threshold })),
+        reference: refEvents.filter((e) => e.filename === file),
+        detected: system.filter((e) => e.filename === file),
+      });
+      writeFileSync(join(outDir, `${file.replace(/\.[^.]+$/, '')}.png`), png);
+    }
+    writeFileSync(join(outDir, 'report.json'), `${JSON.stringify(result, null, 2)}\n`);
+    writeFileSync(join(outDir, 'report.md'), formatReport(result));
+  }
+  return result;
 }
 
 const pct = (x: number) => x.toFixed(3);
@@ -81,6 +135,10 @@ export function formatReport(result: EvalResult): string {
     for (const [name, r] of Object.entries(report.groups)) lines.push(`| **group ${name}** | ${r.nRef} | ${r.nSys} | ${r.tp} | ${pct(r.precision)} | ${pct(r.recall)} | ${pct(r.f1)} |`);
     for (const [name, r] of Object.entries(report.labels)) lines.push(`| ${name} | ${r.nRef} | ${r.nSys} | ${r.tp} | ${pct(r.precision)} | ${pct(r.recall)} | ${pct(r.f1)} |`);
     lines.push('', `hostile false alarms per hour on files with no hostile reference: ${report.hostileFalseAlarmsPerHour.toFixed(1)} (over ${(report.hostileFreeHours * 60).toFixed(1)} min)`, '');
+    if (report === result.reports[0]) {
+      const seg = report.segments;
+      lines.push(`Segment-based F1 (${seg.groups.resolution} s segments): ${Object.entries(seg.groups.classes).map(([g, c]) => `${g} ${pct(c.f1)}`).join(', ')}; over labels ${pct(seg.labels.overall.f1)}`, '');
+    }
   }
   lines.push(`hostile onset error (matched, collar ${result.reports[0].collar} s): median ${result.onsetError.median.toFixed(3)} s, p95 ${result.onsetError.p95.toFixed(3)} s`, '');
   return lines.join('\n');

@@ -43,6 +43,43 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX events_group_onset ON events (grp, onset_utc);
     `,
   },
+  {
+    version: 2,
+    description: 'MQTT outbox',
+    sql: `
+      CREATE TABLE outbox (
+        seq           INTEGER PRIMARY KEY,       -- publish order
+        topic         TEXT NOT NULL,
+        payload       TEXT NOT NULL,
+        qos           INTEGER NOT NULL CHECK (qos IN (0, 1, 2)),
+        retain        INTEGER NOT NULL CHECK (retain IN (0, 1)),
+        event_id      TEXT,                      -- events.id the message describes (no FK: rows outlive pruned events)
+        grp           TEXT,                      -- hostile | non_hostile: what the bound drops first
+        created_utc   TEXT NOT NULL,             -- ISO-8601 UTC
+        sent_utc      TEXT                       -- NULL until the broker acknowledged it (PUBACK)
+      );
+      CREATE INDEX outbox_unsent ON outbox (seq) WHERE sent_utc IS NULL;
+    `,
+  },
+  {
+    version: 3,
+    description: 'capture gaps',
+    sql: `
+      CREATE TABLE gaps (
+        id            INTEGER PRIMARY KEY,
+        node_id       TEXT NOT NULL,
+        stream_id     TEXT NOT NULL,             -- events.stream_id of the same run
+        source        TEXT NOT NULL,             -- e.g. serial:/dev/ttyACM0
+        start_utc     TEXT NOT NULL,             -- ISO-8601 UTC (stream start + start_s)
+        start_s       REAL NOT NULL,             -- seconds from stream start
+        duration_s    REAL NOT NULL,             -- audio lost
+        reason        TEXT NOT NULL,             -- packet_loss | device_lost | overrun | mcu_overflow | restart
+        handling      TEXT,                      -- zero_fill | restart (what the pipeline did)
+        detail        TEXT                       -- JSON: packets lost, ms reported...
+      );
+      CREATE INDEX gaps_start ON gaps (start_utc);
+    `,
+  },
 ];
 
 /** The schema version this earshot writes. */

@@ -1,182 +1,259 @@
 /**
- * Publishes events over MQTT (mqtt.js):
- * - `<prefix>/<node>/alert/<group>`: one JSON alert per event at its onset (QoS 1, not retained);
- * - `<prefix>/<node>/event/<label>`: `ON` at onset, `OFF` at offset (QoS 1, retained, so a
- *   subscriber that connects later sees the current state);
- * - `<prefix>/<node>/status`: `online` / `offline` (retained; `offline` is also the Last Will).
+ * The MQTT publisher (mqtt.js): drains the SQLite outbox (src/store/outbox.ts) to the broker and
+ * keeps the node's presence up to date.
  *
- * Alerts carry the event id: with QoS 1 a message can arrive twice, and subscribers de-duplicate
- * by id. While the broker is away, mqtt.js keeps QoS 1 messages queued in memory and sends them
- * on reconnect (a persistent outbox that survives restarts is separate work: see docs/mqtt.md).
+ * - Outbox rows (alerts, event and hostile `ON`/`OFF`) are published in `seq` order with their
+ *   QoS (1 by default), at most `maxInFlight` awaiting PUBACK; a row is marked sent only in the
+ *   publish callback, which mqtt.js calls on PUBACK. The session is persistent (`clean: false`,
+ *   a stable client id), so rows in flight when the connection drops are redelivered by mqtt.js
+ *   on reconnect; rows never handed over wait in the table. After a restart the drain starts at
+ *   the oldest unsent row, so a row in flight at a crash can arrive twice: subscribers
+ *   de-duplicate by event id (docs/mqtt.md).
+ * - `<prefix>/<node>/status`: retained `online` on every connect, `offline` at a clean stop and as
+ *   the Last Will.
+ * - Home Assistant discovery configs (retained) on every connect and whenever
+ *   `<discovery_prefix>/status` says `online` (Home Assistant restarted).
+ * - `<prefix>/<node>/health` (retained) every `healthIntervalSeconds`, and `<prefix>/<node>/level`
+ *   when the daemon hands levels in: both QoS 0 and only while connected, because a stale level
+ *   or health figure is worth nothing.
+ * - Reconnects: capped exponential backoff with jitter ({@link Backoff}), the first connect
+ *   included (a broker that is down at start is retried like any other).
  */
-import { readFileSync } from 'node:fs';
 import mqtt, { type MqttClient } from 'mqtt';
-type QoS = 0 | 1 | 2;
 import type { Logger } from 'pino';
-import { EarshotError } from '../errors.js';
-import type { EventRecord } from '../events.js';
+import type { Outbox } from '../store/outbox.js';
+import { Backoff, clientOptions, describeConnectionError, redactUrl, type ConnectionSettings } from './connection.js';
+import { discoveryMessages, type DiscoveryOptions } from './discovery.js';
+import type { HealthPayload, LevelPayload } from './payloads.js';
+import type { Topics } from './topics.js';
 
-/** Connection and topic settings. */
-export interface MqttPublisherOptions {
-  /** Broker URL: `mqtt://host:1883`, `mqtts://host:8883`. */
-  url: string;
+export { alertPayload, type AlertPayload } from './payloads.js';
+export { topicsFor } from './topics.js';
+
+/** Publisher settings. */
+export interface MqttPublisherOptions extends ConnectionSettings {
   nodeId: string;
-  /** First topic level (default `earshot`). */
-  topicPrefix: string;
-  qos: QoS;
-  clientId?: string;
-  username?: string;
-  /** A file holding the password (e.g. a systemd credential); its trailing newline is ignored. */
-  passwordFile?: string;
+  topics: Topics;
+  /** Home Assistant discovery, or null when off. */
+  discovery: Omit<DiscoveryOptions, 'topics' | 'nodeId'> | null;
+  /** Seconds between health messages; 0 = none. */
+  healthIntervalSeconds: number;
+  /** Outbox rows awaiting PUBACK at once. */
+  maxInFlight: number;
+  /** Reconnect backoff: first and longest delay, ms. */
+  backoffBaseMs: number;
+  backoffCapMs: number;
 }
 
-/** The JSON published on `<prefix>/<node>/alert/<group>` at an event's onset. */
-export interface AlertPayload {
-  /** The event id (ULID): de-duplicate on it. */
-  id: string;
-  node_id: string;
-  label: string;
-  group: EventRecord['group'];
-  /** Peak score (0..1) when the event was confirmed. */
-  score: number;
-  onset_utc: string;
-  /** Seconds from the start of the stream. */
-  onset_s: number;
-  /** Sample peak at onset, dBFS. */
-  peak_dbfs: number | null;
-  model_id: string;
-  stream_id: string;
+/** Counters, for logs, health and the soak test. */
+export interface PublisherStats {
+  /** Outbox rows handed to the connection (a row handed over again after an error counts again). */
+  published: number;
+  /** Outbox rows acknowledged (PUBACK) and marked sent. */
+  acknowledged: number;
+  /** Rows handed over more than once by this process. */
+  republished: number;
+  /** Successful connects. */
+  connects: number;
 }
 
-/** The alert payload for an event record at onset. */
-export function alertPayload(record: EventRecord): AlertPayload {
-  return {
-    id: record.id,
-    node_id: record.node_id,
-    label: record.label,
-    group: record.group,
-    score: record.peak_score,
-    onset_utc: record.onset_utc,
-    onset_s: record.onset_s,
-    peak_dbfs: record.peak_dbfs,
-    model_id: record.model_id,
-    stream_id: record.stream_id,
-  };
-}
-
-/** Topic names for one node. */
-export function topicsFor(prefix: string, nodeId: string) {
-  const base = `${prefix}/${nodeId}`;
-  return {
-    status: `${base}/status`,
-    alert: (group: string) => `${base}/alert/${group}`,
-    event: (label: string) => `${base}/event/${label}`,
-  };
-}
-
-/** An MQTT publisher with `start()` / `stop()`; publishes are fire-and-forget with PUBACK tracking. */
+/** Drains an {@link Outbox} to an MQTT broker; `start()`, then `notify()` after each insert, then `stop()`. */
 export class MqttPublisher {
   private client: MqttClient | null = null;
-  private pending = 0;
+  /** Highest seq handed to mqtt.js; rows above it are read from the table. */
+  private cursor = 0;
+  private readonly handedOver = new Set<number>();
+  private ready = false;
+  private stopping = false;
+  private reconnectTimer: NodeJS.Timeout | null = null;
+  private healthTimer: NodeJS.Timeout | null = null;
+  private pruneTimer: NodeJS.Timeout | null = null;
+  private readonly backoff: Backoff;
   private readonly idleWaiters: (() => void)[] = [];
-  private readonly topics: ReturnType<typeof topicsFor>;
-  /** Messages acknowledged by the broker (PUBACK for QoS 1). */
-  acknowledged = 0;
+  private lastError = '';
+  private everConnected = false;
+  readonly stats: PublisherStats = { published: 0, acknowledged: 0, republished: 0, connects: 0 };
 
-  constructor(private readonly options: MqttPublisherOptions, private readonly log: Logger) {
-    this.topics = topicsFor(options.topicPrefix, options.nodeId);
+  /**
+   * @param health builds the health payload (called at each health tick), or null for none
+   */
+  constructor(
+    private readonly options: MqttPublisherOptions,
+    private readonly outbox: Outbox,
+    private readonly log: Logger,
+    private readonly health: (() => HealthPayload) | null = null,
+  ) {
+    this.backoff = new Backoff(options.backoffBaseMs, options.backoffCapMs);
+  }
+
+  /** True while connected to the broker (and done redelivering the previous session's messages). */
+  get connected(): boolean {
+    return this.ready;
   }
 
   /**
-   * Connects (in the background: a broker that is down now is retried every 2 s while alerts queue).
-   * @throws EarshotError when the password file cannot be read
+   * Connects in the background; a broker that is down is retried with backoff while rows wait
+   * in the outbox.
+   * @throws EarshotError when the password, CA, certificate or key file cannot be read
    */
   start(): void {
-    let password: string | undefined;
-    if (this.options.passwordFile) {
-      try {
-        password = readFileSync(this.options.passwordFile, 'utf8').replace(/\r?\n$/, '');
-      } catch (error) {
-        throw new EarshotError(`${this.options.passwordFile}: cannot read the MQTT password file (${(error as NodeJS.ErrnoException).code ?? error})`);
-      }
-    } else if (process.env.EARSHOT_MQTT_PASSWORD) {
-      password = process.env.EARSHOT_MQTT_PASSWORD;
-    }
-    const client = mqtt.connect(this.options.url, {
-      clientId: this.options.clientId ?? `earshot-${this.options.nodeId}`,
-      username: this.options.username,
-      password,
-      clean: true,
-      reconnectPeriod: 2000,
-      connectTimeout: 10_000,
-      will: { topic: this.topics.status, payload: Buffer.from('offline'), qos: 1, retain: true },
-    });
-    let everConnected = false;
-    client.on('connect', () => {
-      this.log.info({ url: redactUrl(this.options.url) }, everConnected ? 'mqtt reconnected' : 'mqtt connected');
-      everConnected = true;
-      this.publish(this.topics.status, 'online', true);
-    });
-    client.on('offline', () => this.log.warn({ url: redactUrl(this.options.url) }, 'mqtt broker unreachable; alerts are queued'));
-    client.on('error', (error) => this.log.warn({ err: error.message }, 'mqtt error'));
+    const options = clientOptions(this.options, { topic: this.options.topics.status, payload: Buffer.from('offline'), qos: 1, retain: true });
+    const client = mqtt.connect(this.options.url, options);
     this.client = client;
-  }
-
-  /** Publishes the alert and the `ON` state of an event at its onset. */
-  publishOnset(record: EventRecord): void {
-    this.publish(this.topics.alert(record.group), JSON.stringify(alertPayload(record)), false);
-    this.publish(this.topics.event(record.label), 'ON', true);
-  }
-
-  /** Publishes the `OFF` state of an event at its offset. */
-  publishOffset(record: EventRecord): void {
-    this.publish(this.topics.event(record.label), 'OFF', true);
-  }
-
-  private publish(topic: string, payload: string, retain: boolean): void {
-    const client = this.client;
-    if (!client) throw new Error('MqttPublisher.publish before start()');
-    this.pending += 1;
-    client.publish(topic, payload, { qos: this.options.qos, retain }, (error) => {
-      this.pending -= 1;
-      if (error) this.log.warn({ topic, err: error.message }, 'mqtt publish failed');
-      else this.acknowledged += 1;
-      if (this.pending === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+    const url = redactUrl(this.options.url);
+    client.on('connect', (connack) => {
+      this.backoff.reset();
+      this.stats.connects += 1;
+      this.lastError = '';
+      this.log.info({ url, session_present: connack.sessionPresent, outbox: this.outbox.depth() }, this.everConnected ? 'mqtt reconnected' : 'mqtt connected');
+      this.everConnected = true;
+      this.ready = true;
+      if (this.options.discovery) {
+        client.subscribe(`${this.options.discovery.prefix}/status`, { qos: 1 });
+        this.announce();
+      }
+      client.publish(this.options.topics.status, 'online', { qos: 1, retain: true });
+      this.publishHealth();
+      this.pump();
     });
+    client.on('message', (topic, payload) => {
+      if (this.options.discovery && topic === `${this.options.discovery.prefix}/status` && payload.toString() === 'online') {
+        this.log.info('home assistant is online: re-announcing discovery');
+        this.announce();
+        client.publish(this.options.topics.status, 'online', { qos: 1, retain: true });
+      }
+    });
+    client.on('error', (error) => {
+      const reason = describeConnectionError(error as Error & { code?: string });
+      // One line per distinct reason, not one per retry.
+      if (reason !== this.lastError) this.log.warn({ url, err: reason }, 'mqtt connection failed; alerts wait in the outbox');
+      this.lastError = reason;
+    });
+    client.on('close', () => {
+      const wasReady = this.ready;
+      this.ready = false;
+      if (this.stopping && !this.reconnectTimer && this.client === null) return;
+      if (wasReady) this.log.warn({ url, outbox: this.outbox.depth() }, 'mqtt connection lost; alerts wait in the outbox');
+      this.scheduleReconnect();
+    });
+    if (this.options.healthIntervalSeconds > 0 && this.health) {
+      this.healthTimer = setInterval(() => this.publishHealth(), this.options.healthIntervalSeconds * 1000);
+      this.healthTimer.unref();
+    }
+    this.outbox.pruneSent();
+    this.pruneTimer = setInterval(() => this.outbox.pruneSent(), 3600_000);
+    this.pruneTimer.unref();
+  }
+
+  /** New rows are in the outbox: publish them if connected. */
+  notify(): void {
+    this.pump();
+  }
+
+  /** Publishes a level reading (QoS 0, not retained) when connected; dropped otherwise. */
+  publishLevel(payload: LevelPayload): void {
+    if (this.ready) this.client?.publish(this.options.topics.level, JSON.stringify(payload), { qos: 0, retain: false });
   }
 
   /**
-   * Waits up to `drainTimeoutMs` for the broker to acknowledge what is queued, publishes `offline`,
-   * and disconnects.
-   * @returns how many messages were still unacknowledged when it gave up (0 = all delivered)
+   * Waits up to `drainTimeoutMs` for the outbox to drain, publishes `offline`, and disconnects.
+   * What is left stays in the outbox for the next start.
+   * @returns unsent outbox rows at exit (0 = everything acknowledged)
    */
   async stop(drainTimeoutMs: number): Promise<number> {
     const client = this.client;
-    if (!client) return 0;
-    if (this.pending > 0) {
+    if (!client) return this.outbox.depth();
+    this.stopping = true;
+    if (this.healthTimer) clearInterval(this.healthTimer);
+    if (this.pruneTimer) clearInterval(this.pruneTimer);
+    this.pump();
+    if (this.outbox.depth() > 0) {
+      let timer: NodeJS.Timeout | undefined;
       await Promise.race([
         new Promise<void>((resolve) => this.idleWaiters.push(resolve)),
-        new Promise<void>((resolve) => setTimeout(resolve, drainTimeoutMs).unref()),
+        new Promise<void>((resolve) => (timer = setTimeout(resolve, drainTimeoutMs))),
       ]);
+      clearTimeout(timer);
     }
-    const unacknowledged = this.pending;
-    if (unacknowledged > 0) this.log.warn({ unacknowledged }, 'mqtt: stopping with unacknowledged messages');
-    if (client.connected) {
-      await new Promise<void>((resolve) => client.publish(this.topics.status, 'offline', { qos: 1, retain: true }, () => resolve()));
+    const unsent = this.outbox.depth();
+    if (unsent > 0) this.log.warn({ unsent }, 'mqtt: stopping with unacknowledged messages; they stay in the outbox for the next start');
+    if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = null;
+    const wasReady = this.ready;
+    if (wasReady) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 2000);
+        client.publish(this.options.topics.status, 'offline', { qos: 1, retain: true }, () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     }
-    await client.endAsync(unacknowledged > 0);
     this.client = null;
-    return unacknowledged;
+    // A clean DISCONNECT when nothing is pending (else the broker would also publish the Last
+    // Will); a forced close otherwise, since mqtt.js would wait for PUBACKs that may never come.
+    await client.endAsync(!(wasReady && this.outbox.inFlight.size === 0 && client.connected));
+    this.ready = false;
+    return unsent;
   }
-}
 
-/** The URL without a password, for logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return url;
+  private scheduleReconnect(): void {
+    const client = this.client;
+    if (!client || this.stopping || this.reconnectTimer) return;
+    const delay = this.backoff.next();
+    this.log.debug({ delay_ms: delay }, 'mqtt: reconnecting');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = null;
+      if (this.stopping || this.client !== client) return;
+      // Keep mqtt.js's stores: the QoS 1 messages in flight are redelivered from them.
+      client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
+    }, delay);
+  }
+
+  private announce(): void {
+    const client = this.client;
+    if (!client || !this.options.discovery) return;
+    for (const message of discoveryMessages({ ...this.options.discovery, nodeId: this.options.nodeId, topics: this.options.topics })) {
+      client.publish(message.topic, message.payload, { qos: 1, retain: true });
+    }
+  }
+
+  private publishHealth(): void {
+    if (!this.ready || !this.health || !this.client) return;
+    this.client.publish(this.options.topics.health, JSON.stringify(this.health()), { qos: 0, retain: true });
+  }
+
+  /** Hands unsent rows to mqtt.js, oldest first, up to `maxInFlight` awaiting PUBACK. */
+  private pump(): void {
+    const client = this.client;
+    if (!client || !this.ready) return;
+    const inFlight = this.outbox.inFlight;
+    while (inFlight.size < this.options.maxInFlight) {
+      const rows = this.outbox.nextUnsent(this.cursor, this.options.maxInFlight - inFlight.size);
+      if (rows.length === 0) break;
+      for (const row of rows) {
+        inFlight.add(row.seq);
+        this.cursor = Math.max(this.cursor, row.seq);
+        this.stats.published += 1;
+        if (this.handedOver.has(row.seq)) this.stats.republished += 1;
+        this.handedOver.add(row.seq);
+        client.publish(row.topic, row.payload, { qos: row.qos, retain: row.retain }, (error) => this.settled(row.seq, error));
+      }
+    }
+  }
+
+  private settled(seq: number, error: Error | undefined): void {
+    this.outbox.inFlight.delete(seq);
+    if (error) {
+      // Never reached the broker's store (e.g. the connection closed while mqtt.js was
+      // redelivering): read it again from the table, in order.
+      this.cursor = Math.min(this.cursor, seq - 1);
+      this.log.debug({ seq, err: error.message }, 'mqtt publish not acknowledged; will retry');
+    } else {
+      this.handedOver.delete(seq);
+      if (this.outbox.markSent(seq)) this.stats.acknowledged += 1;
+    }
+    if (this.outbox.inFlight.size === 0 && this.outbox.depth() === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+    this.pump();
   }
 }

@@ -1,0 +1,61 @@
+/**
+ * Config reload on SIGHUP: what can change while the daemon runs is applied at once, the rest is
+ * named as needing a restart. Live: `log_level`, and `threshold` / `release` of the labels the
+ * running pipeline detects. Everything else (source, model, front end, voting, the label set,
+ * database, MQTT) is wired into objects built at start, so it needs `systemctl restart earshot`.
+ */
+import type { EarshotConfig } from '../config.js';
+import type { RunningDaemon } from '../daemon.js';
+import { resolveLabelSpecs } from '../detect/label-map.js';
+import type { Logger } from '../log.js';
+
+/** Dotted paths of the leaves that differ between two configs, e.g. `detection.labels.gunshot.threshold`. */
+export function changedKeys(before: unknown, after: unknown, prefix = ''): string[] {
+  const isObject = (x: unknown): x is Record<string, unknown> => typeof x === 'object' && x !== null && !Array.isArray(x);
+  if (isObject(before) && isObject(after)) {
+    const keys = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort();
+    return keys.flatMap((key) => changedKeys(before[key], after[key], prefix ? `${prefix}.${key}` : key));
+  }
+  return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix || '(top level)'];
+}
+
+/** True for a key that a reload applies live. */
+export function isLiveKey(key: string): boolean {
+  return key === 'log_level' || /^detection\.labels\.[a-z][a-z0-9_]*\.(threshold|release)$/.test(key);
+}
+
+/** What one reload did. */
+export interface ReloadResult {
+  /** Keys applied now. */
+  applied: string[];
+  /** Keys that differ from the running configuration but take effect only after a restart. */
+  needRestart: string[];
+}
+
+/**
+ * Applies a new, already validated config to a running daemon.
+ * @param started the config the daemon started with (what restart-only keys are compared with)
+ * @param current the config last applied (what live keys are compared with)
+ * @param next the config just read
+ * @throws RangeError when the pipeline refuses the new thresholds (then nothing was applied)
+ */
+export function applyReload(running: RunningDaemon, started: EarshotConfig, current: EarshotConfig, next: EarshotConfig, log: Logger): ReloadResult {
+  const live = changedKeys(current, next).filter(isLiveKey);
+  const needRestart = changedKeys(started, next).filter((key) => !isLiveKey(key));
+  // A label the pipeline does not run (disabled, or new) cannot be retuned: its threshold waits for a restart.
+  const running_ = new Set(running.pipeline.labels.map((l) => l.name));
+  const applied = live.filter((key) => key === 'log_level' || running_.has(key.split('.')[2]));
+  needRestart.push(...live.filter((key) => !applied.includes(key)));
+  if (applied.some((key) => key.startsWith('detection.'))) {
+    const { specs } = resolveLabelSpecs(next.detection.labels, running.classMap);
+    const byName = new Map(specs.map((s) => [s.name, s]));
+    running.pipeline.updateLabels(
+      running.pipeline.labels.map((label) => {
+        const tuned = byName.get(label.name);
+        return tuned ? { ...label, threshold: tuned.threshold, release: tuned.release } : label;
+      }),
+    );
+  }
+  if (applied.includes('log_level')) log.level = next.log_level;
+  return { applied, needRestart: [...new Set(needRestart)].sort() };
+}
