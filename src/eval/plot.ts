@@ -235,6 +235,12 @@ export function drawTradeoff(curves: { label: string; chosen: number; points: Tr
     ctx.lineWidth = 1;
     ctx.fillStyle = '#333';
     for (const t of [0, 0.25, 0.5, 0.75, 1]) ctx.fillText(t.toFixed(2), xOf(t) - 12, top + h + 16);
+    for (const v of [0, 0.5, 1]) {
+      ctx.fillStyle = '#333';
+      ctx.fillText(v.toFixed(1), x0 - 28, yOf(v) + 4);
+      ctx.fillStyle = '#d62728';
+      ctx.fillText(`${(v * maxFa).toFixed(0)}/h`, x0 + w + 4, yOf(v) + 4);
+    }
     ctx.fillText(`threshold (chosen ${curve.chosen})`, x0 + w / 2 - 60, top + h + 34);
   });
   return canvas.toBuffer('image/png');

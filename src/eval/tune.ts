@@ -195,19 +195,23 @@ export async function tune(config: EarshotConfig, log: Logger, refPath: string, 
   for (const hopFrames of options.hops) {
     for (const [voteK, voteN] of VOTES) {
       for (const silenceGateDbfs of GATES) {
-        // Coordinate descent over the hostile thresholds, from the config's values.
-        let current = { setting: { ...baselineSetting, hopFrames, voteK, voteN, silenceGateDbfs, thresholds: { ...baselineSetting.thresholds } }, score: { f1: -1, precision: 0, recall: 0, falseAlarmsPerHour: Infinity } };
-        current.score = score(current.setting);
-        for (let round = 0; round < 2; round++) {
-          for (const name of hostile) {
-            for (const threshold of THRESHOLDS) {
-              const setting = { ...current.setting, thresholds: { ...current.setting.thresholds, [name]: threshold } };
-              const s = score(setting);
-              if (better(s, current.score, options.budget)) current = { setting, score: s };
+        // Coordinate descent over the hostile thresholds, from the config's values and from two
+        // uniform starts (one label's threshold alone is often stuck where a pair moving together is not).
+        const starts = [baselineSetting.thresholds, Object.fromEntries(hostile.map((n) => [n, 0.2])), Object.fromEntries(hostile.map((n) => [n, 0.5]))];
+        for (const start of starts) {
+          let current = { setting: { ...baselineSetting, hopFrames, voteK, voteN, silenceGateDbfs, thresholds: { ...start } }, score: { f1: -1, precision: 0, recall: 0, falseAlarmsPerHour: Infinity } };
+          current.score = score(current.setting);
+          for (let round = 0; round < 2; round++) {
+            for (const name of hostile) {
+              for (const threshold of THRESHOLDS) {
+                const setting = { ...current.setting, thresholds: { ...current.setting.thresholds, [name]: threshold } };
+                const s = score(setting);
+                if (better(s, current.score, options.budget)) current = { setting, score: s };
+              }
             }
           }
+          if (better(current.score, best.score, options.budget)) best = current;
         }
-        if (better(current.score, best.score, options.budget)) best = current;
       }
     }
   }
