@@ -56,7 +56,7 @@ log(`clean file: ${reference.length} hostile events`);
 // 3. The live run.
 const dev = join(dir, 'dev');
 const sim = join(dir, 'sim');
-const socat = spawn('socat', [`pty,raw,echo=0,link=${dev}`, `pty,raw,echo=0,link=${sim}`], { stdio: 'ignore' });
+const socat = spawn('socat', [`pty,raw,echo=0,link=${dev}`, `pty,raw,echo=0,ignoreeof,link=${sim}`], { stdio: 'ignore' });
 while (!existsSync(dev) || !existsSync(sim)) await new Promise((r) => setTimeout(r, 50));
 writeFileSync(join(dir, 'config.yaml'), `node_id: soak\ndata_dir: ${join(dir, 'data')}\nsource: { type: serial, path: ${dev} }\nmodel: { path: ${MODEL} }\n`);
 const daemon = spawn(process.execPath, [CLI, 'run', '--config', join(dir, 'config.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });

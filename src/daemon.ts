@@ -131,6 +131,8 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       source.stop();
     };
     signal.addEventListener('abort', stop, { once: true });
+    // A signal that came while the model was loading: 'abort' has already fired.
+    if (signal.aborted) stop();
     try {
       for await (const chunk of source.chunks()) {
         const pushedAt = performance.now();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { SHARED } from './helpers/cli.js';
-import { startMosquitto } from './helpers/mosquitto.js';
+import { freePort, startMosquitto } from './helpers/mosquitto.js';
 import { listenNotify, startDaemon, type LogLine } from './helpers/service-daemon.js';
 
 function writeConfig(dir: string, scene: string, speed: number, brokerUrl?: string): string {
@@ -81,12 +81,14 @@ t.test('SIGTERM during an open gunshot: exit 0 within 5 s, event closed (shutdow
   t.comment('clips: earshot does not record clips yet, so "the clip complete and valid" is not tested here');
 });
 
-t.test('a second SIGTERM exits at once', async (t) => {
+t.test('a second SIGTERM exits at once, while the first waits for an unreachable broker', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-shutdown2-'));
-  const daemon = startDaemon(writeConfig(dir, 'mixed_07.wav', 1));
+  // Nothing listens on this port: alerts stay in the outbox, and the first SIGTERM waits to drain them.
+  const daemon = startDaemon(writeConfig(dir, 'mixed_08.wav', 4, `mqtt://127.0.0.1:${await freePort()}`));
   t.teardown(() => daemon.child.kill('SIGKILL'));
-  await daemon.log.waitFor((l) => l.msg.startsWith('ready'), 'ready');
+  await daemon.log.waitFor((l) => typeof l.label === 'string' && /event/.test(l.msg) && !/ended/.test(l.msg), 'an event onset', 60_000);
   daemon.child.kill('SIGTERM');
+  await daemon.log.waitFor((l) => l.msg === 'stopping', 'the stopping line');
   daemon.child.kill('SIGTERM');
   const exit = await daemon.exited;
   t.equal(exit.code, 143, 'exit code 128 + SIGTERM');

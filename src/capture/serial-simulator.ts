@@ -87,9 +87,14 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
     port.open((error) => (error ? reject(new EarshotError(`--port ${options.port}: cannot open: ${error.message}`, 3)) : resolve())),
   );
   const report: SimulatorReport = { packets: 0, frames: 0, format: payload.format, sampleRate: payload.sampleRate, dropped: 0, corrupted: 0, truncated: 0, garbageBursts: 0, garbageBytes: 0, bytesWritten: 0 };
+  let failure: Error | null = null;
+  // The other end vanishing (a pty closed, an adapter unplugged) is an error on write.
+  port.on('error', (error) => (failure = error));
   const write = async (bytes: Uint8Array) => {
+    if (failure) throw new EarshotError(`--port ${options.port}: lost while writing (${failure.message}); sent ${report.packets} packets`, 3);
     report.bytesWritten += bytes.length;
     if (!port.write(Buffer.from(bytes))) await new Promise<void>((resolve) => port.once('drain', () => resolve()));
+    if (failure) throw new EarshotError(`--port ${options.port}: lost while writing (${(failure as Error).message}); sent ${report.packets} packets`, 3);
   };
   const origin = performance.now();
   let sequence = 0;
@@ -151,6 +156,6 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
     await new Promise<void>((resolve) => port.drain(() => resolve()));
     return report;
   } finally {
-    await new Promise<void>((resolve) => port.close(() => resolve()));
+    if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
   }
 }

@@ -83,7 +83,7 @@ export class SerialSource implements AudioSource {
             backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
             continue;
           }
-          if (warnedMissing || this.reconnects > 0) this.options.log?.info({ port: this.options.path }, 'serial port open');
+          this.options.log?.info({ port: this.options.path, reconnects: this.reconnects }, 'serial port open');
           warnedMissing = false;
           backoff = MIN_BACKOFF_MS;
         }

@@ -7,7 +7,7 @@
 import { performance } from 'node:perf_hooks';
 import type { DaemonHooks, DaemonSummary, RunningDaemon } from '../daemon.js';
 import type { Logger } from '../log.js';
-import type { AudioChunk } from '../types.js';
+import { SAMPLE_RATE, type AudioChunk } from '../types.js';
 import { DEFAULT_HEALTH_OPTIONS, PipelineHealth, databaseProblem, type HealthOptions, type HealthReport } from './health.js';
 import { notifyEnvironment, SystemdNotifier } from './notify.js';
 import { stallHookFromEnv } from './stall.js';
@@ -25,6 +25,8 @@ export class ServiceSupervisor {
   private ready = false;
   private lastReport: HealthReport | null = null;
   private stoppingSent = false;
+  /** Seconds of audio through the pipeline (end of the last chunk). */
+  private audioSeconds = 0;
 
   /**
    * @param log the daemon's logger
@@ -85,6 +87,7 @@ export class ServiceSupervisor {
     this.summary = summary;
     // Gaps are counted for STATUS only: the daemon logs and stores each one (capture gap).
     this.health.chunk(chunk, processingMs, performance.now());
+    this.audioSeconds = (chunk.startSample + chunk.samples.length) / SAMPLE_RATE;
     if (!this.ready) {
       this.ready = true;
       this.notifier?.ready(this.statusLine());
@@ -117,7 +120,7 @@ export class ServiceSupervisor {
   /** The one-line STATUS, e.g. `listening: file:/x.wav, 95.2 s of audio, 3 events (1 hostile), rtf 0.08`. */
   statusLine(report?: HealthReport): string {
     const s = this.summary;
-    const base = `${this.running?.source.uri ?? 'starting'}, ${(s?.audioSeconds ?? 0).toFixed(1)} s of audio, ${s?.events ?? 0} events (${s?.hostileEvents ?? 0} hostile), rtf ${this.health.realTimeFactor(performance.now()).toFixed(2)}${this.health.counts.gaps ? `, ${this.health.counts.gaps} gaps` : ''}`;
+    const base = `${this.running?.source.uri ?? 'starting'}, ${this.audioSeconds.toFixed(1)} s of audio, ${s?.events ?? 0} events (${s?.hostileEvents ?? 0} hostile), rtf ${this.health.realTimeFactor(performance.now()).toFixed(2)}${this.health.counts.gaps ? `, ${this.health.counts.gaps} gaps` : ''}`;
     return report && !report.healthy ? `UNHEALTHY (${report.problems.join('; ')}): ${base}` : `listening: ${base}`;
   }
 }

@@ -64,7 +64,7 @@ export class Outbox {
   readonly inFlight = new Set<number>();
   /** Rows dropped by the bound since this object was made. */
   dropped = 0;
-  /** Highest unsent depth seen since this object was made. */
+  /** Highest unsent depth (after the bound) seen since this object was made. */
   peakDepth = 0;
   private readonly insertStatement: Database.Statement;
   private readonly markSentStatement: Database.Statement;
@@ -149,8 +149,10 @@ export class Outbox {
 
   private enforceBound(): void {
     let depth = this.depth();
-    if (depth > this.peakDepth) this.peakDepth = depth;
-    if (depth <= this.maxUnsent) return;
+    if (depth <= this.maxUnsent) {
+      if (depth > this.peakDepth) this.peakDepth = depth;
+      return;
+    }
     // Non-hostile (and group-less) first, oldest first; hostile only when nothing else is left.
     const candidates = this.db
       .prepare(`SELECT seq, topic, event_id, grp FROM outbox WHERE sent_utc IS NULL
@@ -165,5 +167,6 @@ export class Outbox {
       this.dropped += 1;
       this.onDrop({ seq: row.seq, topic: row.topic, eventId: row.event_id, group: row.grp });
     }
+    if (depth > this.peakDepth) this.peakDepth = depth;
   }
 }

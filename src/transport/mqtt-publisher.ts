@@ -64,7 +64,7 @@ export class MqttPublisher {
   private cursor = 0;
   private readonly handedOver = new Set<number>();
   private ready = false;
-  private stopping = false;
+  private stopped = false;
   private reconnectTimer: NodeJS.Timeout | null = null;
   private healthTimer: NodeJS.Timeout | null = null;
   private pruneTimer: NodeJS.Timeout | null = null;
@@ -132,7 +132,7 @@ export class MqttPublisher {
     client.on('close', () => {
       const wasReady = this.ready;
       this.ready = false;
-      if (this.stopping && !this.reconnectTimer && this.client === null) return;
+      if (this.stopped) return;
       if (wasReady) this.log.warn({ url, outbox: this.outbox.depth() }, 'mqtt connection lost; alerts wait in the outbox');
       this.scheduleReconnect();
     });
@@ -163,7 +163,6 @@ export class MqttPublisher {
   async stop(drainTimeoutMs: number): Promise<number> {
     const client = this.client;
     if (!client) return this.outbox.depth();
-    this.stopping = true;
     if (this.healthTimer) clearInterval(this.healthTimer);
     if (this.pruneTimer) clearInterval(this.pruneTimer);
     this.pump();
@@ -190,6 +189,7 @@ export class MqttPublisher {
       });
     }
     this.client = null;
+    this.stopped = true;
     // A clean DISCONNECT when nothing is pending (else the broker would also publish the Last
     // Will); a forced close otherwise, since mqtt.js would wait for PUBACKs that may never come.
     await client.endAsync(!(wasReady && this.outbox.inFlight.size === 0 && client.connected));
@@ -199,12 +199,13 @@ export class MqttPublisher {
 
   private scheduleReconnect(): void {
     const client = this.client;
-    if (!client || this.stopping || this.reconnectTimer) return;
+    // Reconnects go on while stop() drains; only a finished stop ends them.
+    if (!client || this.stopped || this.reconnectTimer) return;
     const delay = this.backoff.next();
     this.log.debug({ delay_ms: delay }, 'mqtt: reconnecting');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
-      if (this.stopping || this.client !== client) return;
+      if (this.stopped || this.client !== client) return;
       // Keep mqtt.js's stores: the QoS 1 messages in flight are redelivered from them.
       client.reconnect({ incomingStore: client.incomingStore, outgoingStore: client.outgoingStore });
     }, delay);
@@ -243,6 +244,8 @@ export class MqttPublisher {
   }
 
   private settled(seq: number, error: Error | undefined): void {
+    // After stop() the database may be closed: what was not acknowledged stays unsent in it.
+    if (this.stopped) return;
     this.outbox.inFlight.delete(seq);
     if (error) {
       // Never reached the broker's store (e.g. the connection closed while mqtt.js was

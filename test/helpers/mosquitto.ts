@@ -1,8 +1,8 @@
 /** A real Mosquitto broker on a free loopback port, started, stopped and restarted by a test. */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
-import { tmpdir } from 'node:os';
+import { tmpdir, userInfo } from 'node:os';
 import { join } from 'node:path';
 
 const MOSQUITTO = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find((p) => existsSync(p)) ?? 'mosquitto';
@@ -37,6 +37,8 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
 export interface MosquittoOptions {
   /** Keep sessions and queued messages across restarts (in a file in the broker's folder). */
   persistence?: boolean;
+  /** Require these users (name → password) instead of allowing anonymous clients. */
+  users?: Record<string, string>;
   /** A TLS listener instead of plain TCP: PEM files. */
   tls?: { cafile: string; certfile: string; keyfile: string; requireCertificate?: boolean };
 }
@@ -61,7 +63,16 @@ export async function startMosquitto(port?: number, options: MosquittoOptions = 
   const chosen = port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'earshot-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
-  const lines = [`listener ${chosen} 127.0.0.1`, 'allow_anonymous true', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information'];
+  // Run as ourselves: as root, Mosquitto would switch to its own user, which cannot read the
+  // test's private temporary folders (persistence, certificates).
+  const lines = [`listener ${chosen} 127.0.0.1`, `user ${userInfo().username}`, 'allow_anonymous true', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information'];
+  if (options.users) {
+    const passwords = join(dir, 'passwords');
+    writeFileSync(passwords, '');
+    for (const [user, password] of Object.entries(options.users)) execFileSync('mosquitto_passwd', ['-b', passwords, user, password]);
+    lines[2] = 'allow_anonymous false';
+    lines.push(`password_file ${passwords}`);
+  }
   if (options.persistence) {
     // Save on every change: a SIGKILL then loses nothing the broker had acknowledged.
     lines.push('persistence true', `persistence_location ${dir}/`, 'autosave_interval 1', 'autosave_on_changes true', 'max_queued_messages 100000');

@@ -1,0 +1,126 @@
+import t from 'tap';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import Database from 'better-sqlite3';
+import { SerialSource } from '../src/capture/serial-source.js';
+import { CLI, earshot, SHARED } from './helpers/cli.js';
+import { ptyPair } from './helpers/socat.js';
+import { readWav16 } from './helpers/wav16.js';
+
+const MODEL = join(SHARED, 'models/yamnet/yamnet_waveform.tflite');
+const SCENE = join(SHARED, 'audio/scenes/dev/mixed_07.wav');
+const dir = mkdtempSync(join(tmpdir(), 'earshot-serial-'));
+t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+
+t.test('simulate-serial over a socat pty: the decoded audio equals the WAV exactly', async (t) => {
+  const clip = join(SHARED, 'audio/clips/scream_2.wav');
+  const expected = readWav16(clip);
+  const pair = await ptyPair(join(dir, 'a-dev'), join(dir, 'a-sim'));
+  t.teardown(() => pair.close());
+  const source = new SerialSource({ path: pair.dev, baudRate: 921600, chunkSamples: 1600 });
+  await source.open();
+  const received: Float32Array[] = [];
+  const reading = (async () => {
+    for await (const chunk of source.chunks()) received.push(chunk.samples);
+  })();
+  await sleep(300);
+  const sim = await earshot(['simulate-serial', '--wav', clip, '--port', pair.sim, '--speed', '8'], { timeoutMs: 60_000 });
+  t.equal(sim.code, 0, sim.stderr);
+  const report = JSON.parse(sim.stdout);
+  t.equal(report.frames, expected.length);
+  await reading; // ends at the simulator's end-of-stream packet
+  const all = new Float32Array(received.reduce((n, c) => n + c.length, 0));
+  received.reduce((at, c) => (all.set(c, at), at + c.length), 0);
+  t.equal(all.length, expected.length, 'sample count');
+  t.ok(all.every((v, i) => v === expected[i]), 'every sample identical');
+  t.match(source.counters(), { audioPackets: report.packets, crcErrors: 0, lostPackets: 0, malformed: 0, lost_samples: 0 });
+});
+
+function config(name: string, port: string): string {
+  const path = join(dir, `${name}.yaml`);
+  writeFileSync(path, `node_id: serial-test\ndata_dir: ${join(dir, name)}\nsource: { type: serial, path: ${port} }\nmodel: { path: ${MODEL} }\n`);
+  return path;
+}
+
+function startDaemon(configPath: string) {
+  const child = spawn(process.execPath, [CLI, 'run', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stdout.on('data', (d) => (log += d));
+  child.stderr.on('data', (d) => (log += d));
+  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
+  const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
+  exited.finally(() => clearTimeout(timer));
+  return { child, exited, log: () => log };
+}
+
+async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) return false;
+    await sleep(50);
+  }
+  return true;
+}
+
+t.test('`earshot run` on the serial stream finds the same events as `earshot analyze` on the WAV', async (t) => {
+  const pair = await ptyPair(join(dir, 'b-dev'), join(dir, 'b-sim'));
+  t.teardown(() => pair.close());
+  const analyzed = await earshot(['analyze', '--json', '--model', MODEL, SCENE]);
+  t.equal(analyzed.code, 0, analyzed.stderr);
+  const reference = JSON.parse(analyzed.stdout).files[0].events.map((e: { label: string; onset_s: number; offset_s: number }) => [e.label, e.onset_s, e.offset_s]);
+  t.ok(reference.length >= 2, `analyze found ${reference.length} events`);
+
+  const daemon = startDaemon(config('b', pair.dev));
+  // socat ends the pair when the simulator closes its end, so the daemon must be listening first.
+  t.ok(await waitFor(() => daemon.log().includes('serial port open'), 60_000), 'daemon listening');
+  const sim = await earshot(['simulate-serial', '--wav', SCENE, '--port', pair.sim, '--speed', '15'], { timeoutMs: 120_000 });
+  t.equal(sim.code, 0, sim.stderr);
+  t.equal(await daemon.exited, 0, 'the daemon ends with the stream (end-of-stream packet)');
+  const db = new Database(join(dir, 'b', 'earshot.db'), { readonly: true });
+  const live = db.prepare('SELECT label, onset_s, offset_s FROM events ORDER BY onset_s, label').all() as { label: string; onset_s: number; offset_s: number }[];
+  db.close();
+  t.same(live.map((e) => [e.label, e.onset_s, e.offset_s]), reference, 'same labels, onsets and offsets');
+});
+
+t.test('device loss: the pty vanishes and comes back; the daemon keeps running, stores the gap and resumes', async (t) => {
+  const devPath = join(dir, 'c-dev');
+  const simPath = join(dir, 'c-sim');
+  let pair = await ptyPair(devPath, simPath);
+  const daemon = startDaemon(config('c', devPath));
+  t.teardown(async () => {
+    daemon.child.kill('SIGKILL');
+    await pair.close();
+  });
+  t.ok(await waitFor(() => daemon.log().includes('serial port open'), 60_000), 'daemon listening');
+  // First microphone session: streams until the device is pulled.
+  const first = earshot(['simulate-serial', '--wav', SCENE, '--port', simPath, '--speed', '4', '--no-eos'], { timeoutMs: 120_000 });
+  await sleep(2500);
+  await pair.close();
+  t.ok(await waitFor(() => daemon.log().includes('serial port lost'), 2000), 'loss detected within 2 s');
+  const firstResult = await first;
+  t.equal(firstResult.code, 3, 'the simulator reports its port was lost');
+  t.match(firstResult.stderr, /lost while writing|cannot open/);
+  await sleep(1500);
+  t.equal(daemon.child.exitCode, null, 'daemon still running while the device is away');
+  pair = await ptyPair(devPath, simPath);
+  const second = await earshot(['simulate-serial', '--wav', join(SHARED, 'audio/clips/gunshot_1.wav'), '--port', simPath, '--speed', '4'], { timeoutMs: 60_000 });
+  t.equal(second.code, 0, second.stderr);
+  t.equal(await daemon.exited, 0, 'the daemon ends cleanly at the second session’s end of stream');
+  const log = daemon.log();
+  t.equal(log.match(/serial port open/g)?.length, 2, 'reconnected');
+  t.match(log, /"reason":"device_lost"[^\n]*"msg":"capture gap"/, 'one log line for the gap');
+  const db = new Database(join(dir, 'c', 'earshot.db'), { readonly: true });
+  const gaps = db.prepare('SELECT reason, start_s, duration_s, handling FROM gaps').all() as { reason: string; start_s: number; duration_s: number; handling: string }[];
+  const gunshots = db.prepare("SELECT onset_s FROM events WHERE label = 'gunshot' ORDER BY onset_s").all() as { onset_s: number }[];
+  db.close();
+  t.equal(gaps.length, 1, 'one gap stored');
+  t.equal(gaps[0].reason, 'device_lost');
+  t.ok(gaps[0].duration_s > 1, `gap of ${gaps[0].duration_s} s (the time the device was away)`);
+  t.equal(gaps[0].handling, 'restart', 'long gap: the front end restarted');
+  // onset_s is rounded to the millisecond.
+  const after = gunshots.filter((e) => e.onset_s >= gaps[0].start_s + gaps[0].duration_s - 0.001);
+  t.ok(after.length >= 1, `resumed: the second session's gunshot was heard after the gap (${JSON.stringify(gunshots)})`);
+});
