@@ -241,6 +241,7 @@ export function drawTradeoff(curves: { label: string; chosen: number; points: Tr
       ctx.fillStyle = '#d62728';
       ctx.fillText(`${(v * maxFa).toFixed(0)}/h`, x0 + w + 4, yOf(v) + 4);
     }
+    ctx.fillStyle = '#333';
     ctx.fillText(`threshold (chosen ${curve.chosen})`, x0 + w / 2 - 60, top + h + 34);
   });
   return canvas.toBuffer('image/png');
