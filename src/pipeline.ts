@@ -41,17 +41,21 @@ export interface PipelineSettings {
   ringBufferSeconds: number;
   /** Groups whose labels never overlap (see {@link DetectorSettings.exclusiveGroups}). */
   exclusiveGroups?: readonly LabelGroup[];
-  /** Gaps up to this long (seconds) are concealed; longer ones end open events and restart the front end (default {@link MAX_ZERO_FILL_SECONDS}). */
+  /** Gaps up to this long (seconds) are zero-filled; longer ones end open events and restart the front end (default {@link MAX_ZERO_FILL_SECONDS}). */
   maxZeroFillSeconds?: number;
 }
 
 /**
- * Capture gaps up to 0.5 s (a few lost serial packets, a short overrun) are bridged (for the
- * classifier only, see {@link concealGap}): the front end and the patch grid stay aligned, so an event heard on both sides of a 16 ms hole
- * stays one event with the same onset. Longer gaps (an unplugged device) end open events with
+ * Capture gaps up to 0.5 s (a few lost serial packets, a short overrun) are bridged with zeros
+ * (as the ring buffer holds them): the front end and the patch grid stay aligned, so an event
+ * heard on both sides of a 16 ms hole stays one event with the same onset. Longer gaps (an unplugged device) end open events with
  * reason `gap` and restart the front end and patcher at the new position: the silence of a
  * missing device must not be classified, and an event must not claim time nobody heard. Either
  * way the ring buffer records the gap, so evidence clips show which samples are not real.
+ * Zeros rather than concealment: repeating the audio before a hole (waveform substitution, as
+ * ITU-T G.711 Appendix I does for speech) was tried on the 10-minute soak with 1% loss and
+ * made things worse (2 missed and 5 spurious hostile events, against 1 and 1 with zeros):
+ * repeating 16 ms just after a gunshot or glass transient duplicates the transient.
  */
 export const MAX_ZERO_FILL_SECONDS = 0.5;
 
@@ -60,42 +64,8 @@ export interface PipelineGap {
   /** `[startSample, endSample)`, absolute 16 kHz indices. */
   startSample: number;
   endSample: number;
-  /** `conceal` (bridged) or `restart` (events ended, front end restarted). */
-  handling: 'conceal' | 'restart';
-}
-
-/** Samples over which concealment fades in and out (2 ms). */
-const CONCEAL_FADE_SAMPLES = 32;
-
-/**
- * Packet-loss concealment for the classifier's view of a short gap: the `length` samples before
- * the gap repeated (waveform substitution, as in ITU-T G.711 Appendix I, without its pitch
- * search), cross-faded at both edges with the time-reversed audio on either side so the fill
- * joins without a click. Zeros would put a broadband step into a patch, which YAMNet hears as
- * an impact and which can push a borderline glass or scream score across its threshold. Only
- * the front end sees this; the ring buffer and the gaps table keep the hole as a hole.
- * @param ring the buffer already holding the audio before the gap (gap itself as zeros)
- * @param gapStart absolute index of the first missing sample
- * @param length missing samples
- * @param after the audio right after the gap (the chunk that revealed it)
- * @returns `length` samples to feed the front end
- */
-function concealGap(ring: RingBuffer, gapStart: number, length: number, after: Float32Array): Float32Array {
-  const fill = new Float32Array(length);
-  const held = Math.min(length, gapStart - ring.startSample);
-  if (held <= 0) return fill;
-  const before = ring.read(gapStart - held, gapStart);
-  for (let i = 0; i < length; i++) fill[i] = before[i % held];
-  const fade = Math.min(CONCEAL_FADE_SAMPLES, held, length >> 1);
-  for (let j = 0; j < fade; j++) {
-    const w = (j + 0.5) / fade;
-    // Entry: from the mirror image of the last heard samples into the repeated stretch.
-    fill[j] = (1 - w) * before[held - 1 - j] + w * fill[j];
-    // Exit: from the repeated stretch into the mirror image of the first samples after the gap.
-    const k = length - 1 - j;
-    if (j < after.length) fill[k] = (1 - w) * after[j] + w * fill[k];
-  }
-  return fill;
+  /** `zero_fill` (bridged) or `restart` (events ended, front end restarted). */
+  handling: 'zero_fill' | 'restart';
 }
 
 /** What the pipeline knows of one patch after classifying it (for eval, tuning and pictures). */
@@ -149,8 +119,8 @@ export class Pipeline {
   private patcher: Patcher;
   /** The latest gap seen (the daemon stores the source's own account of it); counts in {@link gapCounts}. */
   lastGap: PipelineGap | null = null;
-  /** Gaps bridged by concealment, and gaps that restarted the front end. */
-  readonly gapCounts = { conceal: 0, restart: 0 };
+  /** Gaps bridged with zeros, and gaps that restarted the front end. */
+  readonly gapCounts = { zeroFill: 0, restart: 0 };
   /** Called for every patch after classification (optional: eval, tuning, pictures). */
   onPatch: ((report: PatchReport) => void) | null = null;
   /** Patches classified and patches held back by the silence gate. */
@@ -205,10 +175,9 @@ export class Pipeline {
       const maxFill = Math.round((this.settings.maxZeroFillSeconds ?? MAX_ZERO_FILL_SECONDS) * SAMPLE_RATE);
       const length = chunk.startSample - gapStart;
       if (length <= maxFill) {
-        this.lastGap = { startSample: gapStart, endSample: chunk.startSample, handling: 'conceal' };
-        this.gapCounts.conceal += 1;
-        const fill = concealGap(this.ring, gapStart, length, chunk.samples);
-        for (const patch of this.patcher.push(this.frontEnd.push(fill))) outputs.push(...(await this.processPatch(patch)));
+        this.lastGap = { startSample: gapStart, endSample: chunk.startSample, handling: 'zero_fill' };
+        this.gapCounts.zeroFill += 1;
+        for (const patch of this.patcher.push(this.frontEnd.push(new Float32Array(length)))) outputs.push(...(await this.processPatch(patch)));
       } else {
         this.lastGap = { startSample: gapStart, endSample: chunk.startSample, handling: 'restart' };
         this.gapCounts.restart += 1;

@@ -44,7 +44,6 @@ export class SerialSource implements AudioSource {
   private pendingGaps: CaptureGap[] = [];
   /** performance.now() when the last audio packet arrived, and its duration in 16 kHz samples. */
   private lastAudioAt = -1;
-  private lastPacketSamples = 0;
   private lostWhileAway = false;
   /** Times the port was lost and reopened. */
   reconnects = 0;
@@ -90,6 +89,7 @@ export class SerialSource implements AudioSource {
         for (const input of await this.queue.take(1000)) {
           if (input.kind === 'closed') {
             this.port = null;
+            this.queuedBytes = 0;
             this.decoder.resetFraming();
             this.reconnects += 1;
             this.lostWhileAway = true;
@@ -97,6 +97,8 @@ export class SerialSource implements AudioSource {
             for (const chunk of this.timeline.flush()) yield chunk;
             break;
           }
+          this.queuedBytes -= input.bytes.length;
+          if (this.queuedBytes < 1 << 19 && this.port?.isPaused()) this.port.resume();
           for (const chunk of await this.handleBytes(input.bytes, input.at)) yield chunk;
           if (this.ended) {
             for (const chunk of this.timeline.flush()) yield chunk;
@@ -124,6 +126,7 @@ export class SerialSource implements AudioSource {
   }
 
   private ended = false;
+  private queuedBytes = 0;
 
   private async handleBytes(bytes: Buffer, at: number): Promise<AudioChunk[]> {
     const out: AudioChunk[] = [];
@@ -148,7 +151,6 @@ export class SerialSource implements AudioSource {
       }
       this.lostWhileAway = false;
       this.lastAudioAt = at;
-      this.lastPacketSamples = packetSamples;
       out.push(...(await this.timeline.audio(packet.samples, packet.sampleRate, packet.channels)));
     }
     return out;
@@ -164,7 +166,12 @@ export class SerialSource implements AudioSource {
           return;
         }
         this.port = port;
-        port.on('data', (bytes: Buffer) => this.queue.push({ kind: 'data', bytes, at: performance.now() }));
+        port.on('data', (bytes: Buffer) => {
+          this.queuedBytes += bytes.length;
+          // Backpressure: a pipeline that falls behind leaves bytes in the kernel, not in our heap.
+          if (this.queuedBytes > 1 << 20) port.pause();
+          this.queue.push({ kind: 'data', bytes, at: performance.now() });
+        });
         // Unplugging a USB-CDC device or closing a pty gives EIO on read: serialport closes the port.
         port.once('close', (err?: Error | null) => {
           if (this.port === port) this.queue.push({ kind: 'closed', error: err?.message ?? 'closed' });

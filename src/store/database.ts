@@ -74,7 +74,7 @@ const MIGRATIONS: readonly Migration[] = [
         start_s       REAL NOT NULL,             -- seconds from stream start
         duration_s    REAL NOT NULL,             -- audio lost
         reason        TEXT NOT NULL,             -- packet_loss | device_lost | overrun | mcu_overflow | restart
-        handling      TEXT,                      -- conceal | restart (what the pipeline did)
+        handling      TEXT,                      -- zero_fill | restart (what the pipeline did)
         detail        TEXT                       -- JSON: packets lost, ms reported...
       );
       CREATE INDEX gaps_start ON gaps (start_utc);

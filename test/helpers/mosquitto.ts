@@ -70,7 +70,7 @@ export async function startMosquitto(port?: number, options: MosquittoOptions = 
     const passwords = join(dir, 'passwords');
     writeFileSync(passwords, '');
     for (const [user, password] of Object.entries(options.users)) execFileSync('mosquitto_passwd', ['-b', passwords, user, password]);
-    lines[2] = 'allow_anonymous false';
+    lines.splice(lines.indexOf('allow_anonymous true'), 1, 'allow_anonymous false');
     lines.push(`password_file ${passwords}`);
   }
   if (options.persistence) {

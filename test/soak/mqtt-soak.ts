@@ -8,7 +8,7 @@
  * peak depth (polled from the database every 100 ms).
  *
  *   npm run build && TS_NODE_TRANSPILE_ONLY=1 node --import=@tapjs/typescript/import \
- *     test/soak/mqtt-soak.ts [--speed 6] [--outage 8] [--minutes 30]
+ *     test/soak/mqtt-soak.ts [--speed 6] [--outage 8] [--minutes 30] [--kill-on-alert]
  * (the TypeScript loader tap uses for the tests).
  */
 import { mkdtempSync, openSync, readdirSync, readFileSync, writeSync, closeSync } from 'node:fs';
@@ -20,7 +20,11 @@ import { SHARED } from '../helpers/cli.js';
 import { startMosquitto } from '../helpers/mosquitto.js';
 import { alertsOf, sleep, startDaemon, subscribe, writeConfig } from '../helpers/mqtt-daemon.js';
 
-const { values } = parseArgs({ options: { speed: { type: 'string', default: '6' }, outage: { type: 'string', default: '8' }, minutes: { type: 'string', default: '30' } } });
+const { values } = parseArgs({
+  options: { speed: { type: 'string', default: '6' }, outage: { type: 'string', default: '8' }, minutes: { type: 'string', default: '30' }, 'kill-on-alert': { type: 'boolean', default: false } },
+});
+/** Kill at the first alert after each 2-minute mark, so the messages right behind it are in flight. */
+const killOnAlert = values['kill-on-alert'];
 const speed = Number(values.speed);
 const outageS = Number(values.outage);
 const minutes = Number(values.minutes);
@@ -75,7 +79,7 @@ const seconds = buildScene(scene);
 const broker = await startMosquitto(undefined, { persistence: true });
 const sub = await subscribe(broker.url, 'soak-subscriber', ['earshot/soak-node/#']);
 const config = writeConfig(dir, { scene, pacing: 'realtime', speed, url: broker.url, nodeId: 'soak-node', mqtt: ['drain_timeout_seconds: 120', 'health_interval_seconds: 10'] });
-console.log(`soak: ${seconds} s of audio at ${speed}× (${(seconds / speed / 60).toFixed(1)} min wall), broker killed every ${120 / speed} s wall (2 simulated min) for ${outageS} s; dir ${dir}`);
+console.log(`soak: ${seconds} s of audio at ${speed}× (${(seconds / speed / 60).toFixed(1)} min wall), broker killed every ${120 / speed} s wall (2 simulated min${killOnAlert ? ', at the next alert' : ''}) for ${outageS} s; dir ${dir}`);
 
 const started = Date.now();
 const daemon = startDaemon(config);
@@ -106,6 +110,23 @@ while (!done) {
   const next = started + (kills + 1) * period;
   while (!done && Date.now() < next) await sleep(100);
   if (done) break;
+  if (killOnAlert) {
+    // SIGKILL from inside the subscriber's message handler, the moment an alert arrives.
+    await new Promise<void>((resolve) => {
+      const onMessage = (topic: string) => {
+        if (!topic.includes('/alert/')) return;
+        broker.process.kill('SIGKILL');
+        sub.client.off('message', onMessage);
+        resolve();
+      };
+      sub.client.on('message', onMessage);
+      void daemon.exited.then(() => {
+        sub.client.off('message', onMessage);
+        resolve();
+      });
+    });
+    if (done) break;
+  }
   await broker.kill();
   kills += 1;
   console.log(`  ${((Date.now() - started) / 1000).toFixed(0)} s: broker killed (${kills})`);
@@ -134,6 +155,7 @@ const hostile = alerts.filter((a) => a.raw.topic.endsWith('/hostile')).length;
 const summary = {
   simulated_minutes: Number((seconds / 60).toFixed(1)),
   speed,
+  kill_on_alert: killOnAlert,
   wall_seconds: Math.round((Date.now() - started) / 1000),
   broker_kills: kills,
   outage_seconds_each: outageS,
