@@ -15,27 +15,40 @@ export interface ScoredEvent {
   label: string;
 }
 
-/** Counts and derived figures for one class (or one group, or overall). */
-export interface EventCounts {
-  /** Reference events. */
-  nRef: number;
-  /** System events. */
-  nSys: number;
-  /** Matched pairs (true positives). */
+/** True positives, false positives and false negatives with precision, recall and F1. */
+export interface DetectionCounts {
   tp: number;
   fp: number;
   fn: number;
   precision: number;
   recall: number;
+  /** 2TP / (2TP + FP + FN), the harmonic mean of precision and recall; 0 where undefined. */
   f1: number;
 }
 
-/** Finishes counts into precision, recall, F1 (0 where undefined, as sed_eval reports NaN→0 in totals). */
+/** Precision, recall and F1 from counts (0 where undefined, as sed_eval's totals report NaN → 0). */
+export function scoresFromCounts(tp: number, fp: number, fn: number): DetectionCounts {
+  return {
+    tp,
+    fp,
+    fn,
+    precision: tp + fp > 0 ? tp / (tp + fp) : 0,
+    recall: tp + fn > 0 ? tp / (tp + fn) : 0,
+    f1: 2 * tp + fp + fn > 0 ? (2 * tp) / (2 * tp + fp + fn) : 0,
+  };
+}
+
+/** Event-based counts for one class (or one group, or overall). */
+export interface EventCounts extends DetectionCounts {
+  /** Reference events. */
+  nRef: number;
+  /** System events. */
+  nSys: number;
+}
+
+/** Event-based counts from the numbers of reference and system events and matched pairs. */
 export function countsToScores(nRef: number, nSys: number, tp: number): EventCounts {
-  const precision = nSys > 0 ? tp / nSys : 0;
-  const recall = nRef > 0 ? tp / nRef : 0;
-  const f1 = precision + recall > 0 ? (2 * precision * recall) / (precision + recall) : 0;
-  return { nRef, nSys, tp, fp: nSys - tp, fn: nRef - tp, precision, recall, f1 };
+  return { nRef, nSys, ...scoresFromCounts(tp, nSys - tp, nRef - tp) };
 }
 
 /**
@@ -149,32 +162,12 @@ export function evaluate(
   };
 }
 
-/** Segment-based counts for one class (or group, or overall). */
-export interface SegmentCounts {
-  /** Segments where both reference and system are active. */
-  tp: number;
-  /** System active, reference not. */
-  fp: number;
-  /** Reference active, system not. */
-  fn: number;
-  precision: number;
-  recall: number;
-  f1: number;
-}
-
 /** Segment-based scores: per class and the micro average over classes. */
 export interface SegmentReport {
   /** Segment length, seconds. */
   resolution: number;
-  classes: Record<string, SegmentCounts>;
-  overall: SegmentCounts;
-}
-
-function segmentCounts(tp: number, fp: number, fn: number): SegmentCounts {
-  const precision = tp + fp > 0 ? tp / (tp + fp) : 0;
-  const recall = tp + fn > 0 ? tp / (tp + fn) : 0;
-  const f1 = 2 * tp + fp + fn > 0 ? (2 * tp) / (2 * tp + fp + fn) : 0;
-  return { tp, fp, fn, precision, recall, f1 };
+  classes: Record<string, DetectionCounts>;
+  overall: DetectionCounts;
 }
 
 /**
@@ -211,7 +204,7 @@ export function scoreSegments(
   };
   const ref = activity(reference);
   const sys = activity(system);
-  const classes: Record<string, SegmentCounts> = {};
+  const classes: Record<string, DetectionCounts> = {};
   let tpAll = 0;
   let fpAll = 0;
   let fnAll = 0;
@@ -222,12 +215,12 @@ export function scoreSegments(
     for (const key of s) if (r.has(key)) tp++;
     const fp = s.size - tp;
     const fn = r.size - tp;
-    classes[cls] = segmentCounts(tp, fp, fn);
+    classes[cls] = scoresFromCounts(tp, fp, fn);
     tpAll += tp;
     fpAll += fp;
     fnAll += fn;
   }
-  return { resolution, classes, overall: segmentCounts(tpAll, fpAll, fnAll) };
+  return { resolution, classes, overall: scoresFromCounts(tpAll, fpAll, fnAll) };
 }
 
 /** The median and the 95th percentile (nearest rank) of a list; NaN for an empty list. */
