@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import { ulid } from 'ulid';
 import { createSource, type AudioSource, type SourceDescription } from './capture/source.js';
+import type { CaptureGap } from './capture/timeline.js';
 import type { EarshotConfig } from './config.js';
 import type { DetectorOutput } from './detect/detector.js';
 import { toEventRecord, type EventRecord, type StreamContext } from './events.js';
@@ -95,6 +96,7 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       streamStartMs: Date.now(),
     };
     const pipeline = new Pipeline(model, labels, pipelineSettings(config), model.path);
+    const pendingGaps: CaptureGap[] = [];
     if (publisher && config.mqtt.level_interval_seconds > 0) {
       const previous = pipeline.onPatch;
       pipeline.onPatch = (report) => {
@@ -137,7 +139,7 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       for await (const chunk of source.chunks()) {
         const pushedAt = performance.now();
         handle(await pipeline.push(chunk));
-        storeGaps(created, pipeline, gapStore, context, summary, log);
+        storeGaps(created, pipeline, gapStore, context, summary, log, pendingGaps, false);
         hooks.onChunk?.(chunk, performance.now() - pushedAt, summary);
         summary.audioSeconds = (chunk.startSample + chunk.samples.length) / SAMPLE_RATE;
         hooks.onProgress?.(summary.audioSeconds, info.durationSeconds, summary.events);
@@ -146,7 +148,7 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       signal.removeEventListener('abort', stop);
     }
     handle(await pipeline.finish(summary.stoppedBy === 'signal' ? 'shutdown' : 'stream_end'));
-    storeGaps(created, pipeline, gapStore, context, summary, log);
+    storeGaps(created, pipeline, gapStore, context, summary, log, pendingGaps, true);
     log.info({ audio_s: Number(summary.audioSeconds.toFixed(3)), events: summary.events, hostile: summary.hostileEvents, patches: pipeline.counts.patches, gated: pipeline.counts.gated, gaps: summary.gaps, lost_s: summary.lostSeconds, capture: created.counters?.() }, summary.stoppedBy === 'signal' ? 'stopped by signal' : 'source ended');
   } finally {
     const drainMs = config.mqtt.drain_timeout_seconds * 1000;
@@ -158,13 +160,16 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
 }
 
 /** Stores the gaps the source recorded since the last call, one log line each. */
-function storeGaps(source: AudioSource, pipeline: Pipeline, gapStore: GapStore, context: StreamContext, summary: DaemonSummary, log: Logger): void {
-  const gaps = source.takeGaps?.();
-  if (!gaps?.length) return;
+function storeGaps(source: AudioSource, pipeline: Pipeline, gapStore: GapStore, context: StreamContext, summary: DaemonSummary, log: Logger, pending: CaptureGap[], atEnd: boolean): void {
+  pending.push(...(source.takeGaps?.() ?? []));
+  // A source records a gap before it delivers the chunk after it: wait until the pipeline has
+  // seen that chunk, so the row can say what the pipeline did.
+  const ready = atEnd ? pending.length : pending.findIndex((gap) => pipeline.ring.endSample <= gap.endSample);
+  const gaps = pending.splice(0, ready < 0 ? pending.length : ready);
   for (const gap of gaps) {
     const startSeconds = gap.startSample / SAMPLE_RATE;
     const durationSeconds = (gap.endSample - gap.startSample) / SAMPLE_RATE;
-    const handling = pipeline.lastGap && pipeline.lastGap.endSample === gap.endSample ? pipeline.lastGap.handling : null;
+    const handling = pipeline.gapHandling(gap.startSample, gap.endSample);
     gapStore.record({
       node_id: context.nodeId,
       stream_id: context.streamId,

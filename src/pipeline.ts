@@ -119,6 +119,8 @@ export class Pipeline {
   private patcher: Patcher;
   /** The latest gap seen (the daemon stores the source's own account of it); counts in {@link gapCounts}. */
   lastGap: PipelineGap | null = null;
+  /** The last few gaps (at most 64, oldest first), to match a source's account of them. */
+  readonly recentGaps: PipelineGap[] = [];
   /** Gaps bridged with zeros, and gaps that restarted the front end. */
   readonly gapCounts = { zeroFill: 0, restart: 0 };
   /** Called for every patch after classification (optional: eval, tuning, pictures). */
@@ -176,10 +178,12 @@ export class Pipeline {
       const length = chunk.startSample - gapStart;
       if (length <= maxFill) {
         this.lastGap = { startSample: gapStart, endSample: chunk.startSample, handling: 'zero_fill' };
+        this.noteGap(this.lastGap);
         this.gapCounts.zeroFill += 1;
         for (const patch of this.patcher.push(this.frontEnd.push(new Float32Array(length)))) outputs.push(...(await this.processPatch(patch)));
       } else {
         this.lastGap = { startSample: gapStart, endSample: chunk.startSample, handling: 'restart' };
+        this.noteGap(this.lastGap);
         this.gapCounts.restart += 1;
         outputs.push(...this.detector.finish('gap'));
         this.patchBase = this.counts.patches;
@@ -190,6 +194,20 @@ export class Pipeline {
     }
     for (const patch of this.patcher.push(this.frontEnd.push(chunk.samples))) outputs.push(...(await this.processPatch(patch)));
     return outputs;
+  }
+
+  /**
+   * How the pipeline handled the samples `[start, end)` of a gap: the handling of the jump that
+   * contains them, or null when it has not seen (or no longer remembers) that jump.
+   */
+  gapHandling(start: number, end: number): PipelineGap['handling'] | null {
+    const gap = this.recentGaps.find((g) => g.startSample <= start && g.endSample >= end);
+    return gap ? gap.handling : null;
+  }
+
+  private noteGap(gap: PipelineGap): void {
+    this.recentGaps.push(gap);
+    if (this.recentGaps.length > 64) this.recentGaps.shift();
   }
 
   private newFrontEnd(): LogMelFrontEnd {

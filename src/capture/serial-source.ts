@@ -33,6 +33,8 @@ type Input = { kind: 'data'; bytes: Buffer; at: number } | { kind: 'closed'; err
 
 const MIN_BACKOFF_MS = 250;
 const MAX_BACKOFF_MS = 2000;
+/** A port silent this long is closed and reopened (unplug detected within 2 s). */
+const SILENCE_REOPEN_MS = 2000;
 
 /** See the module notes. Counters are live (`counters`, `lostSamples`). */
 export class SerialSource implements AudioSource {
@@ -86,10 +88,20 @@ export class SerialSource implements AudioSource {
           warnedMissing = false;
           backoff = MIN_BACKOFF_MS;
         }
-        for (const input of await this.queue.take(1000)) {
+        const inputs = await this.queue.take(500);
+        if (inputs.length === 0 && this.port && performance.now() - this.lastBytesAt > SILENCE_REOPEN_MS) {
+          // No bytes for 2 s: a device that vanished without a read error (seen with ptys on a
+          // loaded machine) or a hung adapter. Reopening tells the two apart: a vanished port fails
+          // to open and is retried with backoff; a live one simply opens again.
+          const port = this.port;
+          this.lastBytesAt = performance.now();
+          this.closePort();
+          inputs.push({ kind: 'closed', error: `no data for ${SILENCE_REOPEN_MS / 1000} s` });
+          void port;
+        }
+        for (const input of inputs) {
           if (input.kind === 'closed') {
             this.port = null;
-            this.queuedBytes = 0;
             this.decoder.resetFraming();
             this.reconnects += 1;
             this.lostWhileAway = true;
@@ -97,8 +109,6 @@ export class SerialSource implements AudioSource {
             for (const chunk of this.timeline.flush()) yield chunk;
             break;
           }
-          this.queuedBytes -= input.bytes.length;
-          if (this.queuedBytes < 1 << 19 && this.port?.isPaused()) this.port.resume();
           for (const chunk of await this.handleBytes(input.bytes, input.at)) yield chunk;
           if (this.ended) {
             for (const chunk of this.timeline.flush()) yield chunk;
@@ -126,7 +136,7 @@ export class SerialSource implements AudioSource {
   }
 
   private ended = false;
-  private queuedBytes = 0;
+  private lastBytesAt = 0;
 
   private async handleBytes(bytes: Buffer, at: number): Promise<AudioChunk[]> {
     const out: AudioChunk[] = [];
@@ -166,11 +176,10 @@ export class SerialSource implements AudioSource {
           return;
         }
         this.port = port;
+        this.lastBytesAt = performance.now();
         port.on('data', (bytes: Buffer) => {
-          this.queuedBytes += bytes.length;
-          // Backpressure: a pipeline that falls behind leaves bytes in the kernel, not in our heap.
-          if (this.queuedBytes > 1 << 20) port.pause();
-          this.queue.push({ kind: 'data', bytes, at: performance.now() });
+          this.lastBytesAt = performance.now();
+          this.queue.push({ kind: 'data', bytes, at: this.lastBytesAt });
         });
         // Unplugging a USB-CDC device or closing a pty gives EIO on read: serialport closes the port.
         port.once('close', (err?: Error | null) => {
