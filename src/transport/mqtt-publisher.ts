@@ -27,9 +27,6 @@ import { discoveryMessages, type DiscoveryOptions } from './discovery.js';
 import type { HealthPayload, LevelPayload } from './payloads.js';
 import type { Topics } from './topics.js';
 
-export { alertPayload, type AlertPayload } from './payloads.js';
-export { topicsFor } from './topics.js';
-
 /** Publisher settings. */
 export interface MqttPublisherOptions extends ConnectionSettings {
   nodeId: string;
