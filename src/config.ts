@@ -74,6 +74,52 @@ export interface EarshotConfig {
   store: {
     database: string;
   };
+  /** Evidence clips cut from the ring buffer (docs/storage.md). */
+  clips: {
+    enabled: boolean;
+    /** Folder for clip files, relative to data_dir. */
+    dir: string;
+    /** Seconds kept before an event's onset and after its offset. */
+    pre_roll_seconds: number;
+    post_roll_seconds: number;
+    /** A clip never exceeds this (seconds): a long event keeps its start and end, the middle is cut. */
+    max_seconds: number;
+    /** `wav` (16-bit PCM) or `flac` (when an encoder is available; else WAV with a warning). */
+    format: 'wav' | 'flac';
+    /** Background clips (no event) kept per hour of audio, for training negatives; 0 = none. */
+    background_per_hour: number;
+    /** Length of a background clip, seconds. */
+    background_seconds: number;
+    /** Classes stored per classified patch of an event (the `scores` table). */
+    top_k: number;
+  };
+  /** What is deleted, and when (docs/storage.md). */
+  retention: {
+    /** Disk quota for clip files, bytes; beyond it the oldest clips go first (unlabelled non-hostile, then the rest). */
+    max_clip_bytes: number;
+    /** Unlabelled clips of non-hostile events and background clips are deleted after this many days. */
+    clip_max_age_days: number;
+    /** Clips of hostile events and labelled clips are kept this many days. */
+    kept_clip_max_age_days: number;
+    /** Events (and their scores) older than this are pruned, days. */
+    event_max_age_days: number;
+    /** Seconds between retention passes. */
+    interval_seconds: number;
+  };
+  /** The HTTP API (src/api): events, clips, active-learning queue, export, health, metrics. */
+  api: {
+    enabled: boolean;
+    /** Bind address; anything but loopback requires a token. */
+    host: string;
+    /** TCP port (0 = any free port, logged). */
+    port: number;
+    /** Bearer token (prefer token_file). */
+    token?: string;
+    /** File whose first line is the bearer token (relative paths: the config's folder). */
+    token_file?: string;
+    /** Largest request body accepted, bytes. */
+    body_limit_bytes: number;
+  };
   mqtt: {
     url?: string;
     topic_prefix: string;
@@ -230,6 +276,47 @@ export const CONFIG_SCHEMA = {
         database: { type: 'string', minLength: 1, default: 'earshot.db' },
       },
     },
+    clips: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        dir: { type: 'string', minLength: 1, default: 'clips' },
+        pre_roll_seconds: { type: 'number', minimum: 0, maximum: 60, default: 2 },
+        post_roll_seconds: { type: 'number', minimum: 0, maximum: 60, default: 2 },
+        max_seconds: { type: 'number', minimum: 1, maximum: 600, default: 60 },
+        format: { enum: ['wav', 'flac'], default: 'wav' },
+        background_per_hour: { type: 'number', minimum: 0, maximum: 3600, default: 2 },
+        background_seconds: { type: 'number', minimum: 1, maximum: 60, default: 5 },
+        top_k: { type: 'integer', minimum: 1, maximum: 50, default: 5 },
+      },
+    },
+    retention: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        max_clip_bytes: { type: 'integer', minimum: 1048576, default: 2147483648 },
+        clip_max_age_days: { type: 'number', exclusiveMinimum: 0, default: 30 },
+        kept_clip_max_age_days: { type: 'number', exclusiveMinimum: 0, default: 365 },
+        event_max_age_days: { type: 'number', exclusiveMinimum: 0, default: 730 },
+        interval_seconds: { type: 'number', minimum: 1, maximum: 86400, default: 600 },
+      },
+    },
+    api: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        enabled: { type: 'boolean', default: true },
+        host: { type: 'string', minLength: 1, default: '127.0.0.1' },
+        port: { type: 'integer', minimum: 0, maximum: 65535, default: 8466 },
+        token: { type: 'string', minLength: 16 },
+        token_file: { type: 'string', minLength: 1 },
+        body_limit_bytes: { type: 'integer', minimum: 1024, maximum: 104857600, default: 1048576 },
+      },
+    },
     mqtt: {
       type: 'object',
       additionalProperties: false,
@@ -310,7 +397,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
     const problems = (validateConfig.errors ?? []).map((e) => `${origin}: ${describeError(e)}`);
     throw new EarshotError([...new Set(problems)].join('\n'));
   }
-  const config = doc as unknown as Partial<EarshotConfig> & Pick<EarshotConfig, 'source' | 'model' | 'frontend' | 'detection' | 'store' | 'mqtt' | 'log_level' | 'ring_buffer_seconds'>;
+  const config = doc as unknown as Partial<EarshotConfig> & Pick<EarshotConfig, 'source' | 'model' | 'frontend' | 'detection' | 'store' | 'clips' | 'retention' | 'api' | 'mqtt' | 'log_level' | 'ring_buffer_seconds'>;
   const labels = mergeLabels(config.detection.labels ?? {}, origin);
   const detection = { ...config.detection, labels };
   if (detection.vote_k > detection.vote_n) {
@@ -321,6 +408,13 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
   }
   if (Boolean(config.mqtt.tls.cert_file) !== Boolean(config.mqtt.tls.key_file)) {
     throw new EarshotError(`${origin}: mqtt.tls.${config.mqtt.tls.cert_file ? 'key_file' : 'cert_file'}: required with mqtt.tls.${config.mqtt.tls.cert_file ? 'cert_file' : 'key_file'} (a client certificate needs its key)`);
+  }
+  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.api.host);
+  if (config.api.enabled && !loopback && !config.api.token && !config.api.token_file) {
+    throw new EarshotError(`${origin}: api.token_file: required when api.host is not a loopback address (${config.api.host}): the API serves audio`);
+  }
+  if (config.clips.background_seconds > config.ring_buffer_seconds) {
+    throw new EarshotError(`${origin}: clips.background_seconds: must be <= ring_buffer_seconds (${config.ring_buffer_seconds})`);
   }
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   return {
@@ -334,6 +428,9 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
     frontend: config.frontend,
     detection,
     store: config.store,
+    clips: config.clips,
+    retention: config.retention,
+    api: { ...config.api, token_file: config.api.token_file ? abs(config.api.token_file) : undefined },
     mqtt: {
       ...config.mqtt,
       password_file: config.mqtt.password_file ? abs(config.mqtt.password_file) : undefined,

@@ -80,6 +80,59 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX gaps_start ON gaps (start_utc);
     `,
   },
+  {
+    version: 4,
+    description: 'clips, scores, labels; clock state and threshold on events',
+    sql: `
+      ALTER TABLE events ADD COLUMN clock_synced INTEGER;   -- 1 NTP-synchronised at onset, 0 not, NULL unknown
+      ALTER TABLE events ADD COLUMN threshold REAL;         -- the label's threshold when the event opened
+      ALTER TABLE events ADD COLUMN onset_sample INTEGER;   -- absolute 16 kHz stream sample indices
+      ALTER TABLE events ADD COLUMN offset_sample INTEGER;
+      CREATE TABLE clips (
+        id            TEXT PRIMARY KEY,          -- ULID
+        event_id      TEXT,                      -- events.id; NULL for background clips (no FK: a clip may outlive its pruned event)
+        kind          TEXT NOT NULL CHECK (kind IN ('event', 'background')),
+        grp           TEXT,                      -- the event's group (retention keeps hostile longer)
+        path          TEXT NOT NULL UNIQUE,      -- relative to data_dir
+        format        TEXT NOT NULL CHECK (format IN ('wav', 'flac')),
+        stream_id     TEXT NOT NULL,
+        start_sample  INTEGER NOT NULL,          -- absolute 16 kHz stream sample indices, [start, end)
+        end_sample    INTEGER NOT NULL,
+        start_s       REAL NOT NULL,             -- seconds from stream start
+        start_utc     TEXT NOT NULL,             -- ISO-8601 UTC
+        end_utc       TEXT NOT NULL,
+        sample_rate   INTEGER NOT NULL,
+        bytes         INTEGER NOT NULL,
+        sha256        TEXT NOT NULL,
+        gap_samples   INTEGER NOT NULL DEFAULT 0, -- samples inside the clip that were not heard (zeros)
+        status        TEXT NOT NULL DEFAULT 'ok' CHECK (status IN ('ok', 'missing', 'deleted')),
+        created_utc   TEXT NOT NULL
+      );
+      CREATE INDEX clips_event ON clips (event_id);
+      CREATE INDEX clips_created ON clips (created_utc);
+      CREATE TABLE scores (
+        event_id      TEXT NOT NULL,             -- events.id
+        patch_index   INTEGER NOT NULL,
+        start_s       REAL NOT NULL,             -- patch start, seconds from stream start
+        rank          INTEGER NOT NULL,          -- 1 = highest
+        model_id      TEXT NOT NULL,
+        class         TEXT NOT NULL,
+        score         REAL NOT NULL,
+        PRIMARY KEY (event_id, patch_index, model_id, rank)
+      );
+      CREATE TABLE labels (
+        id            INTEGER PRIMARY KEY,
+        clip_id       TEXT NOT NULL REFERENCES clips (id) ON DELETE CASCADE,
+        label         TEXT NOT NULL,
+        onset_s       REAL,                      -- seconds from the clip's start; NULL = the whole clip
+        offset_s      REAL,
+        source        TEXT NOT NULL CHECK (source IN ('human', 'import')),
+        annotator     TEXT,
+        created_utc   TEXT NOT NULL
+      );
+      CREATE INDEX labels_clip ON labels (clip_id);
+    `,
+  },
 ];
 
 /** The schema version this earshot writes. */
