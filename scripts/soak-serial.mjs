@@ -14,10 +14,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { joinDevScenes, SHARED } from './lib/scenes.mjs';
 import Database from 'better-sqlite3';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
-const SHARED = join(REPO, '../shared');
 const CLI = join(REPO, 'dist/cli/main.js');
 const MODEL = join(SHARED, 'models/yamnet/yamnet_waveform.tflite');
 const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, drop: { type: 'string', default: '0.01' }, 'bit-errors': { type: 'string', default: '0.001' }, seed: { type: 'string', default: '42' }, out: { type: 'string' }, speed: { type: 'string', default: '1' } } });
@@ -26,27 +26,9 @@ mkdirSync(dir, { recursive: true });
 const log = (...a) => console.error(new Date().toISOString(), ...a);
 
 // 1. The scene concatenation (16 kHz mono s16, so the serial path carries it exactly).
-const scenes = [];
-let seconds = 0;
-for (let n = 1; seconds < Number(values.minutes) * 60; n++) {
-  const file = join(SHARED, `audio/scenes/dev/mixed_${String(n).padStart(2, '0')}.wav`);
-  if (!existsSync(file)) throw new Error(`not enough scenes for ${values.minutes} minutes`);
-  scenes.push(file);
-  seconds += 45;
-}
-const pcm = scenes.map((f) => {
-  const bytes = readFileSync(f);
-  const at = bytes.indexOf('data') + 8;
-  return bytes.subarray(at, at + bytes.readUInt32LE(at - 4));
-});
-const data = Buffer.concat(pcm);
-const header = Buffer.alloc(44);
-header.write('RIFF', 0); header.writeUInt32LE(36 + data.length, 4); header.write('WAVEfmt ', 8);
-header.writeUInt32LE(16, 16); header.writeUInt16LE(1, 20); header.writeUInt16LE(1, 22); header.writeUInt32LE(16000, 24);
-header.writeUInt32LE(32000, 28); header.writeUInt16LE(2, 32); header.writeUInt16LE(16, 34); header.write('data', 36); header.writeUInt32LE(data.length, 40);
 const wav = join(dir, 'soak.wav');
-writeFileSync(wav, Buffer.concat([header, data]));
-log(`scene concatenation: ${scenes.length} scenes, ${(data.length / 32000).toFixed(1)} s → ${wav}`);
+const joined = await joinDevScenes(wav, Number(values.minutes) * 60, 1);
+log(`scene concatenation: ${joined.scenes.length} scenes, ${joined.seconds.toFixed(1)} s → ${wav}`);
 
 // 2. The clean reference.
 const analysis = JSON.parse(execFileSync(process.execPath, [CLI, 'analyze', '--json', '--model', MODEL, wav], { maxBuffer: 1 << 26 }).toString());
@@ -117,7 +99,7 @@ const checks = {
 const rssValues = samples.map((s) => s.rss_mb).filter(Number.isFinite);
 const report = {
   dir,
-  audio_s: data.length / 32000,
+  audio_s: joined.seconds,
   wall_s: (Date.now() - started) / 1000,
   injected,
   capture,

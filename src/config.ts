@@ -8,6 +8,7 @@ import { hostname, homedir } from 'node:os';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
+import type { CombineMode } from './detect/combine.js';
 import { EarshotError } from './errors.js';
 import type { LabelGroup } from './types.js';
 
@@ -23,6 +24,24 @@ export interface LabelConfig {
   release: number;
   /** false turns the label off without deleting its mapping. */
   enabled: boolean;
+  /** How the models serving this label combine (overrides `detection.combine`; docs/configuration.md). */
+  combine?: CombineMode;
+}
+
+/** A model run beside the primary `model` (same patches); its label scores are combined with the primary's. */
+export interface ExtraModelConfig {
+  /** The model file (absolute after parsing). */
+  path: string;
+  /** Manifest id or path; undefined = matched by the file's sha256. */
+  manifest?: string;
+  /** Backend; undefined = `model.backend`. */
+  backend?: EarshotConfig['model']['backend'];
+  /** Inference threads; undefined = `model.threads`. */
+  threads?: number;
+  /** Weight in the combination (> 0; the primary's is 1): `max` scales the model's scores by it, `mean` weighs them. */
+  weight: number;
+  /** The labels this model serves; undefined = every enabled label its manifest maps. */
+  labels?: string[];
 }
 
 /** The whole configuration after defaults are applied. Field docs: `docs/configuration.md`. */
@@ -55,8 +74,29 @@ export interface EarshotConfig {
   model: {
     path?: string;
     manifest?: string;
-    backend: 'tflite-node' | 'litert-wasm';
+    backend: 'tflite-node' | 'litert-wasm' | 'onnx';
     threads: number;
+    /** tflite-node: TFLite external delegate library (path, or a file name such as `libedgetpu.so.1`). */
+    delegate?: string;
+    /** Options for the delegate, e.g. { device: usb }. */
+    delegate_options?: Record<string, string>;
+    /** onnx: execution providers in order of preference. */
+    execution_providers: ('tensorrt' | 'cuda' | 'cpu')[];
+    /** Fail instead of running on the CPU when the delegate / providers are not there. */
+    require_accelerator: boolean;
+  };
+  /** Models run beside `model` on the same patches (src/detect/combine.ts); empty = one model. */
+  extra_models: ExtraModelConfig[];
+  /** How `earshot run` runs its models (docs/service.md, "When inference falls behind"). */
+  inference: {
+    /** Run each model in a worker thread (false: on the main thread, as analyze does). */
+    worker: boolean;
+    /** Patches that may wait for the models before the front end waits. */
+    queue_patches: number;
+    /** Real-time sources: classify every other patch while inference is more than this many seconds behind. */
+    degrade_lag_seconds: number;
+    /** Classify every patch again once the lag is below this, seconds. */
+    recover_lag_seconds: number;
   };
   frontend: {
     hop_frames: number;
@@ -69,6 +109,8 @@ export interface EarshotConfig {
     min_duration_seconds: number;
     /** Groups whose labels never overlap (one incident, one event): default `[hostile]`. */
     exclusive_groups: LabelGroup[];
+    /** Per label, how the scores of the models serving it combine: the max or the weighted mean. */
+    combine: CombineMode;
     labels: Record<string, LabelConfig>;
   };
   store: {
@@ -82,7 +124,7 @@ export interface EarshotConfig {
     /** Seconds kept before an event's onset and after its offset. */
     pre_roll_seconds: number;
     post_roll_seconds: number;
-    /** A clip never exceeds this (seconds): a long event keeps its start and end, the middle is cut. */
+    /** A clip never exceeds this (seconds), nor what the ring buffer holds: a longer event's clip keeps its beginning (from onset − pre-roll). */
     max_seconds: number;
     /** `wav` (16-bit PCM) or `flac` (when an encoder is available; else WAV with a warning). */
     format: 'wav' | 'flac';
@@ -201,6 +243,7 @@ const labelSchema = {
     threshold: { type: 'number', minimum: 0, maximum: 1 },
     release: { type: 'number', minimum: 0, maximum: 1 },
     enabled: { type: 'boolean', default: true },
+    combine: { enum: ['max', 'mean'] },
   },
 } as const;
 
@@ -238,8 +281,42 @@ export const CONFIG_SCHEMA = {
       properties: {
         path: { type: 'string', minLength: 1 },
         manifest: { type: 'string', minLength: 1 },
-        backend: { enum: ['tflite-node', 'litert-wasm'], default: 'litert-wasm' },
+        backend: { enum: ['tflite-node', 'litert-wasm', 'onnx'], default: 'litert-wasm' },
         threads: { type: 'integer', minimum: 1, maximum: 16, default: 1 },
+        delegate: { type: 'string', minLength: 1 },
+        delegate_options: { type: 'object', additionalProperties: { type: 'string' } },
+        execution_providers: { type: 'array', items: { enum: ['tensorrt', 'cuda', 'cpu'] }, minItems: 1, uniqueItems: true, default: ['cpu'] },
+        require_accelerator: { type: 'boolean', default: false },
+      },
+    },
+    extra_models: {
+      type: 'array',
+      maxItems: 8,
+      default: [],
+      items: {
+        type: 'object',
+        additionalProperties: false,
+        required: ['path'],
+        properties: {
+          path: { type: 'string', minLength: 1 },
+          manifest: { type: 'string', minLength: 1 },
+          // Checked against model.backend's choices in parseConfig (one list to extend).
+          backend: { type: 'string', minLength: 1 },
+          threads: { type: 'integer', minimum: 1, maximum: 16 },
+          weight: { type: 'number', exclusiveMinimum: 0, maximum: 10, default: 1 },
+          labels: { type: 'array', items: { type: 'string', pattern: '^[a-z][a-z0-9_]*$' }, uniqueItems: true, minItems: 1 },
+        },
+      },
+    },
+    inference: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        worker: { type: 'boolean', default: true },
+        queue_patches: { type: 'integer', minimum: 1, maximum: 64, default: 8 },
+        degrade_lag_seconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600, default: 2 },
+        recover_lag_seconds: { type: 'number', exclusiveMinimum: 0, maximum: 3600, default: 1 },
       },
     },
     frontend: {
@@ -261,6 +338,7 @@ export const CONFIG_SCHEMA = {
         merge_gap_seconds: { type: 'number', minimum: 0, maximum: 60, default: 0.5 },
         min_duration_seconds: { type: 'number', minimum: 0, maximum: 60, default: 0 },
         exclusive_groups: { type: 'array', items: { enum: ['hostile', 'non_hostile'] }, uniqueItems: true, default: ['hostile'] },
+        combine: { enum: ['max', 'mean'], default: 'max' },
         labels: {
           type: 'object',
           propertyNames: { pattern: '^[a-z][a-z0-9_]*$' },
@@ -285,7 +363,7 @@ export const CONFIG_SCHEMA = {
         dir: { type: 'string', minLength: 1, default: 'clips' },
         pre_roll_seconds: { type: 'number', minimum: 0, maximum: 60, default: 2 },
         post_roll_seconds: { type: 'number', minimum: 0, maximum: 60, default: 2 },
-        max_seconds: { type: 'number', minimum: 1, maximum: 600, default: 60 },
+        max_seconds: { type: 'number', minimum: 1, maximum: 600, default: 20 },
         format: { enum: ['wav', 'flac'], default: 'wav' },
         background_per_hour: { type: 'number', minimum: 0, maximum: 3600, default: 2 },
         background_seconds: { type: 'number', minimum: 1, maximum: 60, default: 5 },
@@ -397,7 +475,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
     const problems = (validateConfig.errors ?? []).map((e) => `${origin}: ${describeError(e)}`);
     throw new EarshotError([...new Set(problems)].join('\n'));
   }
-  const config = doc as unknown as Partial<EarshotConfig> & Pick<EarshotConfig, 'source' | 'model' | 'frontend' | 'detection' | 'store' | 'clips' | 'retention' | 'api' | 'mqtt' | 'log_level' | 'ring_buffer_seconds'>;
+  const config = doc as unknown as Partial<EarshotConfig> & Pick<EarshotConfig, 'source' | 'model' | 'extra_models' | 'inference' | 'frontend' | 'detection' | 'store' | 'clips' | 'retention' | 'api' | 'mqtt' | 'log_level' | 'ring_buffer_seconds'>;
   const labels = mergeLabels(config.detection.labels ?? {}, origin);
   const detection = { ...config.detection, labels };
   if (detection.vote_k > detection.vote_n) {
@@ -416,6 +494,10 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
   if (config.clips.background_seconds > config.ring_buffer_seconds) {
     throw new EarshotError(`${origin}: clips.background_seconds: must be <= ring_buffer_seconds (${config.ring_buffer_seconds})`);
   }
+  checkExtraModels(config.extra_models, labels, origin);
+  if (config.inference.recover_lag_seconds >= config.inference.degrade_lag_seconds) {
+    throw new EarshotError(`${origin}: inference.recover_lag_seconds: must be < inference.degrade_lag_seconds (${config.inference.degrade_lag_seconds})`);
+  }
   const abs = (p: string) => (isAbsolute(p) ? p : resolve(baseDir, p));
   return {
     node_id: config.node_id ?? sanitizeNodeId(hostname()),
@@ -424,7 +506,9 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
     log_level: config.log_level,
     source: { ...config.source, path: config.source.path ? abs(config.source.path) : undefined },
     ring_buffer_seconds: config.ring_buffer_seconds,
-    model: { ...config.model, path: config.model.path ? abs(config.model.path) : undefined },
+    model: { ...config.model, path: config.model.path ? abs(config.model.path) : undefined, ...(config.model.delegate?.includes('/') ? { delegate: abs(config.model.delegate) } : {}) },
+    extra_models: config.extra_models.map((m) => ({ ...m, path: abs(m.path) })),
+    inference: config.inference,
     frontend: config.frontend,
     detection,
     store: config.store,
@@ -464,12 +548,32 @@ function mergeLabels(fromFile: Record<string, Partial<LabelConfig>>, origin: str
       release: entry.release ?? Math.min(base?.release ?? threshold / 2, threshold),
       enabled: entry.enabled ?? base?.enabled ?? true,
     };
+    const combine = entry.combine ?? base?.combine;
+    if (combine) label.combine = combine;
     if (label.release > label.threshold) {
       throw new EarshotError(`${origin}: detection.labels.${name}.release: must be <= its threshold (${label.threshold})`);
     }
     merged[name] = label;
   }
   return merged;
+}
+
+/**
+ * What the schema cannot say about `extra_models`: backends come from `model.backend`'s list, and
+ * listed labels must exist. (Whether a model has a class for a label needs its manifest: checked
+ * when the models are opened, src/inference/model-set.ts.)
+ * @throws EarshotError naming `origin` and the key
+ */
+function checkExtraModels(extras: EarshotConfig['extra_models'], labels: Record<string, LabelConfig>, origin: string): void {
+  const backends: readonly string[] = CONFIG_SCHEMA.properties.model.properties.backend.enum;
+  extras.forEach((extra, i) => {
+    if (extra.backend !== undefined && !backends.includes(extra.backend)) {
+      throw new EarshotError(`${origin}: extra_models[${i}].backend: must be one of ${backends.map((b) => JSON.stringify(b)).join(', ')}`);
+    }
+    for (const name of extra.labels ?? []) {
+      if (!labels[name]) throw new EarshotError(`${origin}: extra_models[${i}].labels: "${name}" is not a label (detection.labels has ${Object.keys(labels).join(', ')})`);
+    }
+  });
 }
 
 function sanitizeNodeId(name: string): string {

@@ -7,17 +7,26 @@ import { isAbsolute, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import { ulid } from 'ulid';
+import { LiveStatus } from './api/live-status.js';
+import { startApiServer, type RunningApi } from './api/server.js';
+import { CapturePump } from './capture/pump.js';
 import { createSource, type AudioSource, type SourceDescription } from './capture/source.js';
 import type { CaptureGap } from './capture/timeline.js';
 import type { EarshotConfig } from './config.js';
 import type { DetectorOutput } from './detect/detector.js';
 import { toEventRecord, type EventRecord, type StreamContext } from './events.js';
+import { ModelReloader, parseReloadCommand, type ReloadOutcome, type ReloadTrigger } from './inference/worker/model-reload.js';
+import { modelOpener, schedulerSettings } from './inference/worker/options.js';
+import { PatchScheduler, type InferenceStatus } from './inference/worker/scheduler.js';
 import type { Logger } from './log.js';
 import { Pipeline } from './pipeline.js';
+import { ClockSync } from './service/clock.js';
 import { openModelAndLabels, pipelineSettings } from './setup.js';
+import { ClipRecorder } from './store/clip-recorder.js';
 import { openDatabase } from './store/database.js';
 import { EventStore } from './store/event-store.js';
 import { GapStore } from './store/gap-store.js';
+import { startStoreMaintenance, type StoreMaintenance } from './store/retention.js';
 import { MqttAlerts } from './transport/mqtt-alerts.js';
 import { SAMPLE_RATE, type AudioChunk } from './types.js';
 
@@ -42,7 +51,10 @@ export interface DaemonHooks {
   wrapSource?: (source: AudioSource) => AudioSource;
   /** Once the source is open, the model loaded and the database open, before the first chunk. */
   onStart?: (running: RunningDaemon) => void;
-  /** After each chunk went through the pipeline; `processingMs` is the pipeline's time for it. */
+  /**
+   * After each chunk went through the front end (its patches queued for the models);
+   * `processingMs` is the front end's time for it plus the model time spent since the last chunk.
+   */
   onChunk?: (chunk: AudioChunk, processingMs: number, summary: Readonly<DaemonSummary>) => void;
 }
 
@@ -55,6 +67,13 @@ export interface RunningDaemon {
   readonly classMap: Record<string, string[]>;
   readonly db: Database.Database;
   readonly databasePath: string;
+  /** Inference as it runs: lag, degraded mode, queued, skipped and failed patches (plain getters, for /healthz and /metrics). */
+  readonly inference?: InferenceStatus;
+  /**
+   * Reloads the primary model from `config.model` (or `path`) if the file, its contents or the
+   * manifest changed (src/inference/worker/model-reload.ts); logs the outcome, never rejects.
+   */
+  readonly reloadModel?: (config: EarshotConfig, trigger: ReloadTrigger, path?: string) => Promise<ReloadOutcome>;
 }
 
 /** On a signal, queued MQTT messages get at most this long, so the daemon exits within systemd's 5 s budget. */
@@ -78,24 +97,39 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
   const info = await source.open();
   log.info({ source: info.uri, ...info.details, pacing: config.source.pacing }, 'source opened');
 
-  const { model, labels } = await openModelAndLabels(config, log);
+  // Models run in worker threads (inference.worker): capture, MQTT and HTTP never wait on them.
+  const openModel = modelOpener(config, log);
+  const { model, labels, models } = await openModelAndLabels(config, log, openModel);
   const db = openDatabase(databasePath(config));
   const store = new EventStore(db);
   const gapStore = new GapStore(db);
   const summary: DaemonSummary = { audioSeconds: 0, events: 0, hostileEvents: 0, unacknowledged: 0, stoppedBy: 'end_of_source' };
   // Alerts go through the SQLite outbox (docs/mqtt.md): rows commit with the event row.
-  const publisher = config.mqtt.url ? new MqttAlerts(config, db, log, () => summary, model.manifest.id) : null;
+  const publisher = config.mqtt.url ? new MqttAlerts(config, db, log, () => summary, models.id) : null;
+  // Evidence clips and retention (docs/storage.md): reconcile at start, a pass every interval.
+  const clock = new ClockSync();
+  let maintenance: StoreMaintenance | null = null;
+  let recorder: ClipRecorder | null = null;
+  // The HTTP API (docs/api.md); a port in use is logged and the daemon listens on without it.
+  const live = new LiveStatus(publisher ? () => publisher.outbox.depth() : undefined);
+  let api: RunningApi | null = null;
+  let reloader: ModelReloader | null = null;
   try {
+    maintenance = startStoreMaintenance(config, db, log);
+    clock.start();
     publisher?.start();
+    if (config.api.enabled) api = await startApiServer({ db, dataDir: config.data_dir, config, log, live, model: { id: models.id, sha256: models.sha256 } });
     const context: StreamContext = {
       nodeId: config.node_id,
-      modelId: model.manifest.id,
-      modelSha256: model.sha256,
+      modelId: models.id,
+      modelSha256: models.sha256,
       source: info.uri,
       streamId: ulid(),
       streamStartMs: Date.now(),
+      clockSynced: () => clock.synced,
+      thresholdOf: (label) => pipeline.labels.find((l) => l.name === label)?.threshold,
     };
-    const pipeline = new Pipeline(model, labels, pipelineSettings(config), model.path);
+    const pipeline = new Pipeline(models.members, labels, pipelineSettings(config), model.path);
     const pendingGaps: CaptureGap[] = [];
     if (publisher && config.mqtt.level_interval_seconds > 0) {
       const previous = pipeline.onPatch;
@@ -104,8 +138,37 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
         publisher.observePatch(report.patch.endSample / SAMPLE_RATE, report.rmsDbfs);
       };
     }
-    hooks.onStart?.({ config, source: info, pipeline, classMap: model.manifest.class_map, db, databasePath: databasePath(config) });
+    if (config.clips.enabled) {
+      const clips = new ClipRecorder({ db, dataDir: config.data_dir, clips: config.clips, ring: pipeline.ring, classNames: () => pipeline.models[0].classifier.classNames, context, log, chunkSeconds: config.source.chunk_seconds, hopSamples: config.frontend.hop_frames * 160 });
+      const previous = pipeline.onPatch;
+      pipeline.onPatch = (report) => {
+        previous?.(report);
+        clips.observePatch(report);
+      };
+      recorder = clips;
+    }
+    // Capture is read into a queue as it comes; patches wait for the models in a bounded queue
+    // (docs/service.md, "When inference falls behind").
+    const pump = new CapturePump(source, { realtime: schedulerSettings(config).realtime, maxBacklogSamples: pipeline.ring.capacitySamples });
+    const scheduler = new PatchScheduler(pipeline, schedulerSettings(config), pump, log, (outputs) => handle(outputs));
+    // After a model hot reload, events name the model that heard them.
+    const modelReloader = new ModelReloader(config, pipeline, scheduler, openModel, log, (identity) => Object.assign(context, { modelId: identity.id, modelSha256: identity.sha256 }));
+    reloader = modelReloader;
+    const reloadModel = (next: EarshotConfig, trigger: ReloadTrigger, path?: string) => modelReloader.reload(next, trigger, path);
+    if (publisher) {
+      publisher.publisher.onCommand = (_command, payload, retained) => {
+        if (retained) return log.warn({ topic: publisher.topics.reloadModelCommand }, 'mqtt: retained reload_model command ignored (send it without retain)');
+        try {
+          void reloadModel(config, 'mqtt', parseReloadCommand(payload).path);
+        } catch (error) {
+          log.error({ topic: publisher.topics.reloadModelCommand, err: (error as Error).message }, 'mqtt: reload_model command refused');
+        }
+      };
+    }
+    live.inference = scheduler;
+    hooks.onStart?.({ config, source: info, pipeline, classMap: models.classMap, db, databasePath: databasePath(config), inference: scheduler, reloadModel });
     const handle = (outputs: DetectorOutput[]) => {
+      recorder?.observe(outputs);
       for (const output of outputs) {
         if (output.kind === 'onset') {
           const record = toEventRecord(output.event, context, null);
@@ -131,37 +194,50 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
     const stop = () => {
       summary.stoppedBy = 'signal';
       source.stop();
+      scheduler.skipRemaining();
     };
     signal.addEventListener('abort', stop, { once: true });
     // A signal that came while the model was loading: 'abort' has already fired.
     if (signal.aborted) stop();
     try {
-      for await (const chunk of source.chunks()) {
-        const pushedAt = performance.now();
-        handle(await pipeline.push(chunk));
-        storeGaps(created, pipeline, gapStore, context, summary, log, pendingGaps, false);
-        hooks.onChunk?.(chunk, performance.now() - pushedAt, summary);
+      for await (const chunk of pump.chunks()) {
+        // Front end and model time for the chunk (not the wait for room in the patch queue).
+        const processingMs = (await scheduler.push(chunk)) + scheduler.takeModelMs();
+        recorder?.afterChunk();
+        storeGaps(pump, pipeline, gapStore, context, summary, log, pendingGaps, false);
+        live.chunk(chunk, processingMs);
+        hooks.onChunk?.(chunk, processingMs, summary);
         summary.audioSeconds = (chunk.startSample + chunk.samples.length) / SAMPLE_RATE;
         hooks.onProgress?.(summary.audioSeconds, info.durationSeconds, summary.events);
       }
     } finally {
       signal.removeEventListener('abort', stop);
     }
-    handle(await pipeline.finish(summary.stoppedBy === 'signal' ? 'shutdown' : 'stream_end'));
-    storeGaps(created, pipeline, gapStore, context, summary, log, pendingGaps, true);
-    log.info({ audio_s: Number(summary.audioSeconds.toFixed(3)), events: summary.events, hostile: summary.hostileEvents, patches: pipeline.counts.patches, gated: pipeline.counts.gated, gaps: summary.gaps, lost_s: summary.lostSeconds, capture: created.counters?.() }, summary.stoppedBy === 'signal' ? 'stopped by signal' : 'source ended');
+    await scheduler.finish(summary.stoppedBy === 'signal' ? 'shutdown' : 'stream_end');
+    storeGaps(pump, pipeline, gapStore, context, summary, log, pendingGaps, true);
+    const { skipped, failed } = pipeline.counts;
+    const inference = { skipped, failed, max_lag_s: Number(scheduler.maxLagSeconds.toFixed(3)), degraded: scheduler.degradedEpisodes, worker_restarts: scheduler.workerRestarts, max_backlog_s: pump.counters.maxBacklogSamples / SAMPLE_RATE };
+    log.info({ audio_s: Number(summary.audioSeconds.toFixed(3)), events: summary.events, hostile: summary.hostileEvents, patches: pipeline.counts.patches, gated: pipeline.counts.gated, ...inference, gaps: summary.gaps, lost_s: summary.lostSeconds, capture: created.counters?.() }, summary.stoppedBy === 'signal' ? 'stopped by signal' : 'source ended');
   } finally {
+    await api?.close();
+    // Clips still waiting are cut with the post-roll heard so far, and written before the MQTT drain and the database close.
+    await recorder?.close();
     const drainMs = config.mqtt.drain_timeout_seconds * 1000;
     summary.unacknowledged = publisher ? await publisher.stop(summary.stoppedBy === 'signal' ? Math.min(drainMs, SHUTDOWN_DRAIN_MS) : drainMs) : 0;
+    maintenance?.stop();
+    clock.stop();
     db.close();
-    model.close();
+    reloader?.close();
+    models.close();
   }
   return summary;
 }
 
 /** Stores the gaps the source recorded since the last call, one log line each. */
-function storeGaps(source: AudioSource, pipeline: Pipeline, gapStore: GapStore, context: StreamContext, summary: DaemonSummary, log: Logger, pending: CaptureGap[], atEnd: boolean): void {
+function storeGaps(source: Pick<AudioSource, 'takeGaps'>, pipeline: Pipeline, gapStore: GapStore, context: StreamContext, summary: DaemonSummary, log: Logger, pending: CaptureGap[], atEnd: boolean): void {
   pending.push(...(source.takeGaps?.() ?? []));
+  // The capture pump adds its own (backlog) gaps to the source's: keep them in stream order.
+  pending.sort((a, b) => a.startSample - b.startSample);
   // A source records a gap before it delivers the chunk after it: wait until the pipeline has
   // seen that chunk, so the row can say what the pipeline did.
   const ready = atEnd ? pending.length : pending.findIndex((gap) => pipeline.ring.endSample <= gap.endSample);

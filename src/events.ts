@@ -18,6 +18,10 @@ export interface StreamContext {
   readonly streamId: string;
   /** Wall-clock time of sample 0 of the stream, in ms since the Unix epoch. */
   readonly streamStartMs: number;
+  /** Whether the system clock is NTP-synchronised now: true, false, or null when unknown (src/service/clock.ts). */
+  readonly clockSynced?: () => boolean | null;
+  /** The label's current threshold (0..1), or undefined when unknown. */
+  readonly thresholdOf?: (label: string) => number | undefined;
 }
 
 /** A detected event as stored and published. Times: ISO-8601 UTC and seconds from stream start. */
@@ -41,6 +45,13 @@ export interface EventRecord {
   model_sha256: string;
   source: string;
   stream_id: string;
+  /** Clock state when the event was heard: true NTP-synchronised, false not, null unknown (then `onset_utc` may be off; `onset_s` is not). */
+  clock_synced?: boolean | null;
+  /** The label's threshold when the event opened (0..1). */
+  threshold?: number | null;
+  /** Absolute 16 kHz stream sample indices of onset and offset (offset null while open). */
+  onset_sample?: number;
+  offset_sample?: number | null;
 }
 
 const round = (x: number, digits: number) => Number(x.toFixed(digits));
@@ -71,5 +82,9 @@ export function toEventRecord(event: DetectedEvent, context: StreamContext, end:
     model_sha256: context.modelSha256,
     source: context.source,
     stream_id: context.streamId,
+    ...(context.clockSynced ? { clock_synced: context.clockSynced() } : {}),
+    ...(context.thresholdOf ? { threshold: context.thresholdOf(event.label) ?? null } : {}),
+    onset_sample: event.onsetSample,
+    offset_sample: end ? event.offsetSample : null,
   };
 }

@@ -6,10 +6,12 @@
  */
 import { RingBuffer } from './capture/ring-buffer.js';
 import { EventDetector, type DetectorOutput, type EndReason } from './detect/detector.js';
-import { LabelMap, type LabelSpec } from './detect/label-map.js';
-import { LogMelFrontEnd, YAMNET_LOG_OFFSET } from './inference/logmel.js';
+import { LabelCombiner, type CombineMember, type CombineSettings } from './detect/combine.js';
+import type { LabelSpec } from './detect/label-map.js';
+import { EarshotError } from './errors.js';
+import { FrontEndGroup, type PatchGroup } from './inference/front-end-group.js';
 import type { ModelManifest } from './inference/manifest.js';
-import { Patcher, toLayout, type Patch } from './inference/patcher.js';
+import { toLayout, type Patch } from './inference/patcher.js';
 import { SAMPLE_RATE, type AudioChunk, type LabelGroup } from './types.js';
 
 /** A model as the pipeline sees it: class scores for one patch. */
@@ -25,6 +27,15 @@ export interface PatchClassifier {
    * @returns one score per class (0..1), owned by the caller
    */
   classify(modelInput: Float32Array): Float32Array | Promise<Float32Array>;
+}
+
+/**
+ * One model of a multi-model pipeline (src/inference/model-set.ts builds them from the config):
+ * its classifier, the labels it serves (with its own class names) and its weight in the
+ * combination (src/detect/combine.ts).
+ */
+export interface PipelineModel extends Omit<CombineMember, 'classNames'> {
+  classifier: PatchClassifier;
 }
 
 /** Pipeline settings (from the config's `frontend` and `detection` sections). */
@@ -43,6 +54,8 @@ export interface PipelineSettings {
   exclusiveGroups?: readonly LabelGroup[];
   /** Gaps up to this long (seconds) are zero-filled; longer ones end open events and restart the front end (default {@link MAX_ZERO_FILL_SECONDS}). */
   maxZeroFillSeconds?: number;
+  /** How the label scores of several models combine (default `max`; one model: its scores as they are). */
+  combine?: CombineSettings;
 }
 
 /**
@@ -75,11 +88,49 @@ export interface PatchReport {
   rmsDbfs: number;
   /** Patch sample peak in dBFS. */
   peakDbfs: number;
-  /** Class scores, or null when the silence gate held the patch back. */
+  /** Class scores of the primary model, or null when the silence gate held the patch back. */
   classScores: Float32Array | null;
+  /** Every model's class scores (pipeline model order, primary first), or null when gated. */
+  modelClassScores?: readonly Float32Array[] | null;
   /** Per label (pipeline `labels` order), or null when gated. */
   labelScores: Float32Array | null;
+  /**
+   * What became of the patch: scored by the models, held back by the silence gate, skipped to
+   * catch up with real time (the daemon's degrade policy, docs/service.md), or failed (a model
+   * threw or its worker died). Only `classified` patches have scores.
+   */
+  status?: 'classified' | 'gated' | 'skipped' | 'failed';
 }
+
+/**
+ * A patch cut from the stream and measured, waiting for its scores. {@link Pipeline.cut} makes
+ * them in stream order; {@link Pipeline.complete} must take them back in the same order.
+ */
+export interface CutPatch {
+  readonly kind: 'patch';
+  /** Absolute sample indices; `index` unique across front-end restarts. */
+  readonly patch: Patch;
+  readonly rmsDbfs: number;
+  readonly peakDbfs: number;
+  /** The patch's samples (15600), read from the ring buffer when it was cut. */
+  readonly waveform: Float32Array;
+  /** Per front end, its frames for this patch (frames × mels). */
+  readonly frames: readonly Float32Array[];
+  /** false when the silence gate holds the patch back (no model runs on it). */
+  readonly audible: boolean;
+}
+
+/**
+ * One step of a stream, in order: a patch to score, or the end of a front-end segment (a long
+ * gap: open events end with reason `gap`; the stream resumes at `resumeSample`, absolute).
+ */
+export type PipelineStep = CutPatch | { readonly kind: 'gap_end'; readonly resumeSample: number };
+
+/**
+ * How a cut patch was dealt with: per model (pipeline order), its class scores or null when that
+ * model failed on it; or `gated`, `skipped` (not scored, not shown to the detector), `failed`.
+ */
+export type PatchOutcome = readonly (Float32Array | null)[] | 'gated' | 'skipped' | 'failed';
 
 /** Power ratio → dBFS, where a full-scale square wave is 0 dBFS. */
 function toDbfs(amplitude: number): number {
@@ -106,17 +157,22 @@ export function levels(samples: Float32Array): { rmsDbfs: number; peakDbfs: numb
 export class Pipeline {
   readonly ring: RingBuffer;
   readonly labels: readonly LabelSpec[];
-  private readonly labelMap: LabelMap;
+  /** The models, primary first (one may be replaced while running: {@link prepareModelSwap}). */
+  models: readonly PipelineModel[];
+  private combiner: LabelCombiner;
   private readonly detector: EventDetector;
-  private readonly layoutBuffer: Float32Array;
+  /** Per model, the buffer its patch layout is written to (null for waveform models). */
+  private readonly layoutBuffers: (Float32Array | null)[];
   /** Absolute index of the stream's first sample (set by the first chunk). */
   private streamStart = -1;
   /** Absolute index where the current front-end segment starts (moves on a restart after a long gap). */
   private segmentStart = -1;
   /** Patches emitted by earlier segments, so patch indices stay unique across restarts. */
   private patchBase = 0;
-  private frontEnd: LogMelFrontEnd;
-  private patcher: Patcher;
+  /** Patches cut so far (completed or still waiting). */
+  private patchesCut = 0;
+  /** One front end per distinct front-end parameter set among the models. */
+  private frontEnds: FrontEndGroup;
   /** The latest gap seen (the daemon stores the source's own account of it); counts in {@link gapCounts}. */
   lastGap: PipelineGap | null = null;
   /** The last few gaps (at most 64, oldest first), to match a source's account of them. */
@@ -125,28 +181,39 @@ export class Pipeline {
   readonly gapCounts = { zeroFill: 0, restart: 0 };
   /** Called for every patch after classification (optional: eval, tuning, pictures). */
   onPatch: ((report: PatchReport) => void) | null = null;
-  /** Patches classified and patches held back by the silence gate. */
-  readonly counts = { patches: 0, gated: 0 };
+  /**
+   * Patches completed (every status), those held back by the silence gate, skipped to catch up
+   * with real time, failed (a model threw or its worker died), and log-mel frames computed
+   * (summed over the front ends).
+   */
+  readonly counts = { patches: 0, gated: 0, skipped: 0, failed: 0, frames: 0 };
 
   /**
-   * @param classifier the model
-   * @param labels enabled labels with their classes (names must exist in `classifier.classNames`)
+   * @param classifier the model, or several (primary first; each with the labels it serves and
+   *   its weight; their label scores are combined as `settings.combine` says)
+   * @param labels enabled labels with their classes (for one model, names must exist in
+   *   `classifier.classNames`); with several models, every label some model serves
    * @param settings front-end and detection settings
    * @param newId event id factory (tests pass a deterministic one)
-   * @throws EarshotError when a label maps a class the model lacks
+   * @throws EarshotError when a label maps a class its model lacks, or no model serves a label
    */
   constructor(
-    private readonly classifier: PatchClassifier,
+    classifier: PatchClassifier | readonly PipelineModel[],
     labels: readonly LabelSpec[],
     private readonly settings: PipelineSettings,
     origin: string,
     newId?: () => string,
   ) {
-    this.frontEnd = this.newFrontEnd();
-    this.patcher = new Patcher({ hopFrames: settings.hopFrames });
-    this.ring = new RingBuffer(Math.max(Math.ceil(settings.ringBufferSeconds * SAMPLE_RATE), 2 * this.patcher.patchSamples));
+    this.models = 'classify' in classifier ? [{ classifier, name: origin, labels, weight: 1 }] : classifier;
+    this.frontEnds = this.newFrontEnds();
+    const patcher = this.frontEnds.patcher;
+    this.ring = new RingBuffer(Math.max(Math.ceil(settings.ringBufferSeconds * SAMPLE_RATE), 2 * patcher.patchSamples));
     this.labels = labels;
-    this.labelMap = new LabelMap(classifier.classNames, labels, origin);
+    this.combiner = new LabelCombiner(
+      labels,
+      this.models.map((m) => ({ name: m.name, classNames: m.classifier.classNames, labels: m.labels, weight: m.weight })),
+      settings.combine ?? { mode: 'max' },
+    );
     this.detector = new EventDetector(
       labels,
       {
@@ -159,7 +226,12 @@ export class Pipeline {
       },
       newId,
     );
-    this.layoutBuffer = new Float32Array(this.patcher.patchFrames * this.patcher.melBands);
+    this.layoutBuffers = this.models.map((m) => (m.classifier.input.kind === 'logmel_patch' ? new Float32Array(patcher.patchFrames * patcher.melBands) : null));
+  }
+
+  /** Number of log-mel front ends running: one per distinct parameter set among the models. */
+  get frontEndCount(): number {
+    return this.frontEnds.count;
   }
 
   /**
@@ -169,10 +241,23 @@ export class Pipeline {
    * @throws RangeError when a chunk starts before the previous one ended
    */
   async push(chunk: AudioChunk): Promise<DetectorOutput[]> {
+    const outputs: DetectorOutput[] = [];
+    for (const step of this.cut(chunk)) outputs.push(...(await this.run(step)));
+    return outputs;
+  }
+
+  /**
+   * The first half of {@link push}, for callers that score patches elsewhere (the daemon's
+   * PatchScheduler, src/inference/worker/scheduler.ts): writes the chunk to the ring buffer,
+   * handles a gap, runs the front ends, and cuts and measures the patches the chunk completes.
+   * Pass every step to {@link complete}, in order.
+   * @throws RangeError when a chunk starts before the previous one ended
+   */
+  cut(chunk: AudioChunk): PipelineStep[] {
     if (this.streamStart < 0) this.streamStart = this.segmentStart = chunk.startSample;
     const gapStart = this.ring.endSample;
     this.ring.write(chunk);
-    const outputs: DetectorOutput[] = [];
+    const steps: PipelineStep[] = [];
     if (chunk.startSample > gapStart) {
       const maxFill = Math.round((this.settings.maxZeroFillSeconds ?? MAX_ZERO_FILL_SECONDS) * SAMPLE_RATE);
       const length = chunk.startSample - gapStart;
@@ -180,20 +265,48 @@ export class Pipeline {
         this.lastGap = { startSample: gapStart, endSample: chunk.startSample, handling: 'zero_fill' };
         this.noteGap(this.lastGap);
         this.gapCounts.zeroFill += 1;
-        for (const patch of this.patcher.push(this.frontEnd.push(new Float32Array(length)))) outputs.push(...(await this.processPatch(patch)));
+        steps.push(...this.feed(new Float32Array(length)));
       } else {
         this.lastGap = { startSample: gapStart, endSample: chunk.startSample, handling: 'restart' };
         this.noteGap(this.lastGap);
         this.gapCounts.restart += 1;
-        outputs.push(...this.detector.finish('gap'));
-        this.patchBase = this.counts.patches;
-        this.frontEnd = this.newFrontEnd();
-        this.patcher = new Patcher({ hopFrames: this.settings.hopFrames });
+        steps.push({ kind: 'gap_end', resumeSample: chunk.startSample });
+        this.patchBase = this.patchesCut;
+        this.frontEnds = this.newFrontEnds();
         this.segmentStart = chunk.startSample;
       }
     }
-    for (const patch of this.patcher.push(this.frontEnd.push(chunk.samples))) outputs.push(...(await this.processPatch(patch)));
-    return outputs;
+    steps.push(...this.feed(chunk.samples));
+    return steps;
+  }
+
+  /** Runs samples through the front ends; cuts and measures every patch they complete. */
+  private feed(samples: Float32Array): CutPatch[] {
+    const frontEnds = this.frontEnds;
+    const framesBefore = frontEnds.framesComputed;
+    const groups = frontEnds.push(samples);
+    this.counts.frames += frontEnds.framesComputed - framesBefore;
+    return groups.map((group) => this.cutPatch(group));
+  }
+
+  /** Scores a step here, model after model (analyze, eval, tune; the daemon uses a PatchScheduler). */
+  private async run(step: PipelineStep): Promise<DetectorOutput[]> {
+    if (step.kind === 'gap_end' || !step.audible) return this.complete(step, 'gated');
+    const scores: Float32Array[] = [];
+    for (let m = 0; m < this.models.length; m++) scores.push(await this.models[m].classifier.classify(this.modelInput(step, m, this.layoutBuffers[m] ?? undefined)));
+    return this.complete(step, scores);
+  }
+
+  /**
+   * Model `m`'s input for a cut patch: the waveform, or the patch's frames in the model's layout.
+   * @param into where to write a log-mel layout (default: a new array, so inputs of several
+   *   waiting patches do not share memory)
+   */
+  modelInput(step: CutPatch, m: number, into?: Float32Array): Float32Array {
+    const input = this.models[m].classifier.input;
+    if (input.kind === 'waveform') return step.waveform;
+    const { patchFrames, melBands } = this.frontEnds.patcher;
+    return toLayout(step.frames[this.frontEnds.frontEndOf[m]], patchFrames, melBands, input.layout, into ?? new Float32Array(patchFrames * melBands));
   }
 
   /**
@@ -210,11 +323,8 @@ export class Pipeline {
     if (this.recentGaps.length > 64) this.recentGaps.shift();
   }
 
-  private newFrontEnd(): LogMelFrontEnd {
-    const input = this.classifier.input;
-    return new LogMelFrontEnd(
-      input.kind === 'logmel_patch' ? { logOffset: input.log_offset, fMinHz: input.f_min_hz, fMaxHz: input.f_max_hz } : { logOffset: YAMNET_LOG_OFFSET },
-    );
+  private newFrontEnds(): FrontEndGroup {
+    return new FrontEndGroup(this.models.map((m) => m.classifier.input), this.settings.hopFrames);
   }
 
   /**
@@ -225,15 +335,24 @@ export class Pipeline {
    */
   async finish(reason: EndReason = 'stream_end'): Promise<DetectorOutput[]> {
     const outputs: DetectorOutput[] = [];
-    const length = this.streamStart < 0 ? 0 : this.ring.endSample - this.segmentStart;
-    if (reason === 'stream_end' && length > 0) {
-      const patchSamples = this.patcher.patchSamples;
-      const hopSamples = this.patcher.hopFrames * 160;
-      const padded = length <= patchSamples ? patchSamples : patchSamples + Math.ceil((length - patchSamples) / hopSamples) * hopSamples;
-      if (padded > length) outputs.push(...(await this.push({ startSample: this.ring.endSample, samples: new Float32Array(padded - length) })));
-    }
-    outputs.push(...this.detector.finish(reason));
+    for (const step of this.cutEnd(reason)) outputs.push(...(await this.run(step)));
+    outputs.push(...this.end(reason));
     return outputs;
+  }
+
+  /** The first half of {@link finish}: the steps of the end-of-file padding (none unless `stream_end`); then call {@link end}. */
+  cutEnd(reason: EndReason = 'stream_end'): PipelineStep[] {
+    const length = this.streamStart < 0 ? 0 : this.ring.endSample - this.segmentStart;
+    if (reason !== 'stream_end' || length <= 0) return [];
+    const patchSamples = this.frontEnds.patcher.patchSamples;
+    const hopSamples = this.frontEnds.patcher.hopFrames * 160;
+    const padded = length <= patchSamples ? patchSamples : patchSamples + Math.ceil((length - patchSamples) / hopSamples) * hopSamples;
+    return padded > length ? this.cut({ startSample: this.ring.endSample, samples: new Float32Array(padded - length) }) : [];
+  }
+
+  /** The second half of {@link finish}, once every step is completed: closes open events with `reason`. */
+  end(reason: EndReason = 'stream_end'): DetectorOutput[] {
+    return this.detector.finish(reason);
   }
 
   /**
@@ -246,28 +365,82 @@ export class Pipeline {
     this.detector.updateLabels(specs);
   }
 
-  private async processPatch(segmentPatch: Patch): Promise<DetectorOutput[]> {
+  private cutPatch(group: PatchGroup): CutPatch {
+    const segmentPatch = group.patch;
     // The patcher counts from its segment's start; the rest of the pipeline uses absolute indices.
     const base = this.segmentStart;
     const patch: Patch =
       base === 0 && this.patchBase === 0
         ? segmentPatch
         : { ...segmentPatch, index: segmentPatch.index + this.patchBase, startSample: segmentPatch.startSample + base, endSample: segmentPatch.endSample + base };
+    this.patchesCut += 1;
     const waveform = this.ring.read(patch.startSample, patch.endSample);
     const { rmsDbfs, peakDbfs } = levels(waveform);
+    return { kind: 'patch', patch, rmsDbfs, peakDbfs, waveform, frames: group.frames, audible: rmsDbfs >= this.settings.silenceGateDbfs };
+  }
+
+  /**
+   * The second half of {@link push}: takes a step back with its outcome, in cut order, and tells
+   * the detector. A `skipped` patch is not shown to the detector at all, so it neither votes nor
+   * counts as a "no" in k-of-n voting or the merge gap: skipping every other patch makes the
+   * voting window span more time but does not end an open event. A `failed` patch is shown like
+   * a gated one (no vote).
+   * @param outcome ignored for a `gap_end` step
+   * @returns the onsets and offsets the step caused
+   */
+  complete(step: PipelineStep, outcome: PatchOutcome): DetectorOutput[] {
+    if (step.kind === 'gap_end') return this.detector.finish('gap');
+    const { patch, rmsDbfs, peakDbfs } = step;
     let classScores: Float32Array | null = null;
     let labelScores: Float32Array | null = null;
+    let modelClassScores: readonly Float32Array[] | null = null;
+    let status: PatchReport['status'];
     this.counts.patches += 1;
-    if (rmsDbfs >= this.settings.silenceGateDbfs) {
-      const input = this.classifier.input;
-      const modelInput =
-        input.kind === 'waveform' ? waveform : toLayout(patch.frames, this.patcher.patchFrames, this.patcher.melBands, input.layout, this.layoutBuffer);
-      classScores = await this.classifier.classify(modelInput);
-      labelScores = this.labelMap.map(classScores);
+    if (typeof outcome !== 'string' && outcome.some((scores) => scores !== null)) {
+      status = outcome.every((scores) => scores !== null) ? 'classified' : 'failed';
+      if (status === 'failed') this.counts.failed += 1;
+      // A model that failed on this patch is left out of the labels it serves.
+      classScores = outcome[0];
+      if (status === 'classified') modelClassScores = outcome as readonly Float32Array[];
+      labelScores = this.combiner.combine(outcome);
     } else {
-      this.counts.gated += 1;
+      status = typeof outcome === 'string' ? outcome : 'failed';
+      this.counts[status] += 1;
     }
-    this.onPatch?.({ patch, rmsDbfs, peakDbfs, classScores, labelScores });
+    this.onPatch?.({ patch, rmsDbfs, peakDbfs, classScores, labelScores, modelClassScores, status });
+    if (status === 'skipped') return [];
     return this.detector.observe({ index: patch.index, startSample: patch.startSample, endSample: patch.endSample, peakDbfs, labelScores });
+  }
+
+  /**
+   * Checks that model `index` can be replaced by `model` while the stream runs (a model hot
+   * reload), and returns the change to make between two patches. The replacement must take the
+   * same input (waveform, or log-mel with the same log offset and mel range: the front ends keep
+   * running) and, with the other models, serve exactly the pipeline's labels.
+   * @returns a function that swaps the model in (and returns the one it replaced); it cannot fail
+   * @throws EarshotError naming the model and the reason when the swap would need a restart
+   */
+  prepareModelSwap(index: number, model: PipelineModel): () => PipelineModel {
+    const old = this.models[index];
+    if (!old) throw new RangeError(`no model ${index} in the pipeline (it has ${this.models.length})`);
+    const key = (input: ModelManifest['input']) => (input.kind === 'waveform' ? 'waveform' : `log-mel (log offset ${input.log_offset}, ${input.f_min_hz}–${input.f_max_hz} Hz)`);
+    if (key(model.classifier.input) !== key(old.classifier.input)) {
+      throw new EarshotError(`${model.name}: takes ${key(model.classifier.input)} input, but the running model takes ${key(old.classifier.input)}; changing that needs a restart`);
+    }
+    const models = this.models.map((m, i) => (i === index ? model : m));
+    const combiner = new LabelCombiner(
+      this.labels,
+      models.map((m) => ({ name: m.name, classNames: m.classifier.classNames, labels: m.labels, weight: m.weight })),
+      this.settings.combine ?? { mode: 'max' },
+    );
+    const { patchFrames, melBands } = this.frontEnds.patcher;
+    const layout = model.classifier.input.kind === 'logmel_patch' ? new Float32Array(patchFrames * melBands) : null;
+    return () => {
+      const replaced = this.models[index];
+      this.models = this.models.map((m, i) => (i === index ? model : m));
+      this.combiner = combiner;
+      this.layoutBuffers[index] = layout;
+      return replaced;
+    };
   }
 }

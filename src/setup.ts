@@ -3,8 +3,9 @@
  * settings and labels. One place, so `analyze`, `run` and `eval` detect exactly alike.
  */
 import type { EarshotConfig } from './config.js';
-import { resolveLabelSpecs, type LabelSpec } from './detect/label-map.js';
-import { loadModel, type LoadedModel } from './inference/load-model.js';
+import type { LabelSpec } from './detect/label-map.js';
+import type { LoadedModel, ModelRequest } from './inference/load-model.js';
+import { openModelSet, type ModelSet } from './inference/model-set.js';
 import type { Logger } from './log.js';
 import type { PipelineSettings } from './pipeline.js';
 
@@ -20,20 +21,22 @@ export function pipelineSettings(config: EarshotConfig): PipelineSettings {
     minDurationSeconds: d.min_duration_seconds,
     ringBufferSeconds: config.ring_buffer_seconds,
     exclusiveGroups: d.exclusive_groups,
+    combine: { mode: d.combine, perLabel: Object.fromEntries(Object.entries(d.labels).flatMap(([name, l]) => (l.combine ? [[name, l.combine]] : []))) },
   };
 }
 
-/** Opens the configured model and resolves the labels it can serve; logs labels it cannot. */
-export async function openModelAndLabels(config: EarshotConfig, log: Logger): Promise<{ model: LoadedModel; labels: LabelSpec[] }> {
-  const model = await loadModel({
-    path: config.model.path,
-    manifest: config.model.manifest,
-    backend: config.model.backend,
-    threads: config.model.threads,
-    modelDir: config.model_dir,
-  });
-  const { specs, unmapped } = resolveLabelSpecs(config.detection.labels, model.manifest.class_map);
-  if (unmapped.length) log.info({ model: model.manifest.id, labels: unmapped }, 'the model has no class for these labels; they are not detected');
-  log.info({ model: model.path, manifest: model.manifest.id, backend: model.backend.kind, classes: model.classNames.length, labels: specs.map((s) => s.name) }, 'model loaded');
-  return { model, labels: specs };
+/**
+ * Opens the configured models (`model`, then `extra_models`) and resolves the labels they serve;
+ * logs labels none can serve.
+ * @returns `model` = the primary, `labels` = the pipeline's labels, `models` = the whole set
+ *   (pass `models.members` to {@link Pipeline} and close with `models.close()`; with no extra
+ *   models it holds the primary alone)
+ * @param load opens one model (default: in this thread; `earshot run` opens each in a worker thread)
+ * @throws EarshotError for a model that cannot be opened or a label no listed model has a class for
+ */
+export async function openModelAndLabels(config: EarshotConfig, log: Logger, load?: (request: ModelRequest) => Promise<LoadedModel>): Promise<{ model: LoadedModel; labels: LabelSpec[]; models: ModelSet }> {
+  const models = await openModelSet(config, log, load);
+  // A delegate or execution provider that fell back to the CPU (docs/models.md).
+  for (const m of models.models) for (const warning of m.warnings ?? []) log.warn({ model: m.path, accelerator: m.accelerator }, warning);
+  return { model: models.primary, labels: models.labels, models };
 }

@@ -124,5 +124,5 @@ t.test('device loss: the pty vanishes and comes back; the daemon keeps running, 
   t.equal(gaps[0].handling, 'restart', 'long gap: the front end restarted');
   // onset_s is rounded to the millisecond.
   const after = gunshots.filter((e) => e.onset_s >= gaps[0].start_s + gaps[0].duration_s - 0.001);
-  t.ok(after.length >= 1, `resumed: the second session's gunshot was heard after the gap (${JSON.stringify(gunshots)})`);
+  if (!t.ok(after.length >= 1, `resumed: the second session's gunshot was heard after the gap (${JSON.stringify(gunshots)})`)) t.comment(log);
 });

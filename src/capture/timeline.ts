@@ -7,8 +7,8 @@
 import { SAMPLE_RATE, type AudioChunk } from '../types.js';
 import { createResampler, type Resampler } from './resample.js';
 
-/** Why audio was lost. */
-export type GapReason = 'packet_loss' | 'device_lost' | 'overrun' | 'mcu_overflow' | 'restart';
+/** Why audio was lost (`backlog`: inference fell so far behind that queued audio outgrew the ring buffer; capture/pump.ts). */
+export type GapReason = 'packet_loss' | 'device_lost' | 'overrun' | 'mcu_overflow' | 'restart' | 'backlog';
 
 /** A stretch of the timeline with no real audio, in 16 kHz samples `[startSample, endSample)`. */
 export interface CaptureGap {

@@ -13,11 +13,16 @@ import { runDaemon, SHUTDOWN_DEADLINE_MS } from '../daemon.js';
 import { EarshotError, isEarshotError } from '../errors.js';
 import { formatTsvRow, TSV_HEADER } from '../eval/annotations.js';
 import { registerDevices } from './devices.js';
+import { registerLabels } from './labels.js';
+import { registerPull } from './pull.js';
+import { registerServe } from './serve.js';
+import { registerModelTools } from './model-tools.js';
 import { registerSimulateSerial } from './simulate-serial.js';
 import { evaluateFiles, formatReport } from '../eval/run-eval.js';
 import { configSnippet, tune } from '../eval/tune.js';
 import { pullModel, KNOWN_MODELS } from '../inference/model-store.js';
 import { createLogger, type Logger } from '../log.js';
+import { modelOpener } from '../inference/worker/options.js';
 import { openModelAndLabels, pipelineSettings } from '../setup.js';
 import { applyReload } from '../service/reload.js';
 import { ServiceSupervisor } from '../service/supervisor.js';
@@ -48,7 +53,7 @@ function loggerFor(config: EarshotConfig, options: CommonOptions, fd: 1 | 2, qui
   return createLogger({ level, pretty: options.pretty ?? Boolean(fd === 1 ? process.stdout.isTTY : process.stderr.isTTY), fd });
 }
 
-const backendOption = () => new Option('--backend <name>', 'inference backend').choices(['tflite-node', 'litert-wasm']);
+const backendOption = () => new Option('--backend <name>', 'inference backend').choices(['tflite-node', 'litert-wasm', 'onnx']);
 
 function printTable(rows: string[][]): void {
   const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
@@ -59,14 +64,15 @@ async function analyzeCommand(files: string[], options: CommonOptions & { json?:
   if (options.json && options.tsv) throw new EarshotError('--json and --tsv: choose one output format');
   const config = configFrom(options);
   const log = loggerFor(config, options, 2, true);
-  const { model, labels } = await openModelAndLabels(config, log);
+  // Models in worker threads (inference.worker): the front end runs beside them (src/analyze.ts).
+  const { model, labels, models } = await openModelAndLabels(config, log, modelOpener(config, log));
   try {
     const settings = pipelineSettings(config);
     if (options.tsv) process.stdout.write(`${TSV_HEADER}\n`);
     const table: string[][] = [['file', 'onset_s', 'offset_s', 'label', 'group', 'score', 'peak_dbfs']];
     const all = [];
     for (const file of files) {
-      const analysis = await analyzeFile(file, model, labels, settings, config.node_id);
+      const analysis = await analyzeFile(file, models, labels, settings, config.node_id, undefined, log);
       all.push(analysis);
       for (const e of analysis.events) {
         const name = basename(file);
@@ -75,13 +81,13 @@ async function analyzeCommand(files: string[], options: CommonOptions & { json?:
       }
     }
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ model: { path: model.path, id: model.manifest.id, sha256: model.sha256, backend: model.backend.kind }, files: all.map((a) => ({ path: a.path, duration_s: a.durationSeconds, events: a.events })) }, null, 2)}\n`);
+      process.stdout.write(`${JSON.stringify({ model: { path: model.path, id: models.id, sha256: models.sha256, backend: model.backend.kind }, files: all.map((a) => ({ path: a.path, duration_s: a.durationSeconds, events: a.events })) }, null, 2)}\n`);
     } else if (!options.tsv) {
       if (table.length === 1) process.stdout.write(`no events in ${files.length} file${files.length === 1 ? '' : 's'}\n`);
       else printTable(table);
     }
   } finally {
-    model.close();
+    models.close();
   }
 }
 
@@ -231,7 +237,7 @@ const program = new Command('earshot')
 const withCommon = (command: Command) =>
   command
     .option('--config <file>', 'YAML config file (default: built-in defaults)')
-    .option('--model <file>', 'model file (.tflite); default: the pulled YAMNet')
+    .option('--model <file>', 'model file (.tflite or .onnx); default: the pulled YAMNet')
     .option('--manifest <id|file>', 'model manifest id or file; default: matched by the model file sha256')
     .addOption(backendOption())
     .option('--log-level <level>', 'trace, debug, info, warn, error')
@@ -255,6 +261,9 @@ withCommon(program.command('eval').description('score detections against DCASE-s
 
 registerDevices(program, action);
 registerSimulateSerial(program, action);
+registerPull(program, action);
+registerLabels(program, action);
+registerServe(program, action);
 
 registerServiceCommands(program, action);
 
@@ -274,6 +283,7 @@ withCommon(model.command('pull').description('download a known model into the mo
   .option('--model-dir <dir>', 'where to put it (default: model_dir of the config)')
   .option('--base-url <url>', 'download from this folder URL instead (also EARSHOT_MODEL_BASE_URL)')
   .action(action(pullCommand));
+registerModelTools(model, action);
 
 try {
   await program.parseAsync(process.argv);

@@ -16,6 +16,7 @@ import { drawFilePlot } from './plot.js';
 
 /** An evaluation with what produced it. */
 export interface EvalResult {
+  /** With extra models: paths, ids and backends joined with `+`, primary first. */
   model: { path: string; id: string; backend: string };
   files: number;
   audioSeconds: number;
@@ -66,7 +67,7 @@ export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath:
   for (const file of files) {
     if (!known.has(basename(file))) log.warn({ file: basename(file) }, `${refPath} has no events for this file: it is scored as a file with no reference events`);
   }
-  const { model, labels } = await openModelAndLabels(config, log);
+  const { model, labels, models } = await openModelAndLabels(config, log);
   const started = performance.now();
   const system: ScoredEvent[] = [];
   const durations = new Map<string, number>();
@@ -74,20 +75,20 @@ export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath:
   try {
     for (const file of files) {
       const collector = outDir ? new PlotCollector() : null;
-      const analysis = await analyzeFile(file, model, labels, pipelineSettings(config), config.node_id, collector ? (report) => collector.onPatch(report, 64) : undefined);
+      const analysis = await analyzeFile(file, models, labels, pipelineSettings(config), config.node_id, collector ? (report) => collector.onPatch(report, 64) : undefined);
       durations.set(basename(file), analysis.durationSeconds);
       for (const e of analysis.events) system.push({ filename: basename(file), onset: e.onset_s, offset: e.offset_s ?? e.onset_s, label: e.label });
       if (collector) pictures.push({ file: basename(file), collector, duration: analysis.durationSeconds });
     }
   } finally {
-    model.close();
+    models.close();
   }
   const analysisSeconds = (performance.now() - started) / 1000;
   const refEvents = reference.events.filter((e) => durations.has(e.filename));
   const groupOf = groupOfLabel(config);
   const reports = [...new Set([collar, 0.2])].map((c) => evaluate(refEvents, system, durations, groupOf, c));
   const result: EvalResult = {
-    model: { path: model.path, id: model.manifest.id, backend: model.backend.kind },
+    model: { path: models.models.map((m) => m.path).join('+'), id: models.id, backend: [...new Set(models.models.map((m) => m.backend.kind))].join('+') },
     files: files.length,
     audioSeconds: [...durations.values()].reduce((a, b) => a + b, 0),
     analysisSeconds,
@@ -103,7 +104,7 @@ export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath:
         .map((l, i) => ({ l, i }))
         .filter(({ l, i }) => l.group === 'hostile' || collector.patches.some((p) => p.scores && p.scores[i] >= l.threshold / 2));
       const png = drawFilePlot({
-        title: `${file}: ${model.manifest.id}, ${model.backend.kind}`,
+        title: `${file}: ${models.id}, ${model.backend.kind}`,
         durationSeconds: duration,
         frames: collector.frames(64),
         melBands: 64,

@@ -1,16 +1,31 @@
 /**
- * Opens a model for the pipeline: finds its manifest, probes the file in a child process (a bad
- * model can crash the native TFLite runtime), reads its tensors and labels, checks that file and
- * manifest agree, and opens the chosen backend.
+ * Opens a model for the pipeline: finds its manifest (refusing models whose front end earshot
+ * cannot compute), probes the file in a child process (a bad model, or a TFLite delegate library
+ * that is not one, can crash the native runtime), reads its tensors and labels, checks that file
+ * and manifest agree, and opens the backend: tflite-node / litert-wasm for `.tflite` files, onnx
+ * for `.onnx` files.
+ *
+ * Accelerators: a TFLite delegate (`model.delegate`, tflite-node) that cannot be found or loaded,
+ * or ONNX execution providers that are not available, leave the model on the CPU with a warning
+ * in {@link LoadedModel.warnings}, unless `model.require_accelerator` is true (then EarshotError,
+ * exit 3).
  */
 import { existsSync } from 'node:fs';
-import { EarshotError } from '../errors.js';
+import { basename } from 'node:path';
+import type { EarshotConfig } from '../config.js';
+import { EarshotError, isEarshotError } from '../errors.js';
 import type { PatchClassifier } from '../pipeline.js';
 import { openBackend, type BackendKind, type InferenceBackend } from './backends/backend.js';
+import { findDelegateLibrary } from './backends/delegate.js';
+import type { ExecutionProvider } from './backends/onnx.js';
 import { labelsFilePath, resolveManifest, type ModelManifest } from './manifest.js';
+import { isOnnxInfo, loadModelFile, modelFormatOf, type ModelFileInfo, type ModelFormat } from './model-format.js';
 import { DEFAULT_MODEL_NAME, pulledModelPath, sha256File } from './model-store.js';
 import { probeModel } from './probe.js';
-import { loadTfliteModelFile, outputClassCount, readLabelsFile, shapeSize, type TfliteModelInfo } from './tflite/model-file.js';
+import { outputClassCount, readLabelsFile, shapeSize, type TfliteModelInfo } from './tflite/model-file.js';
+
+/** How long the probe may take to open an ONNX model with TensorRT (engine build included). */
+export const TENSORRT_PROBE_TIMEOUT_MS = 15 * 60_000;
 
 /** YAMNet's waveform window: 0.975 s at 16 kHz (96 frames of 25 ms every 10 ms). */
 export const WAVEFORM_INPUT_SAMPLES = 15600;
@@ -28,6 +43,27 @@ export interface ModelRequest {
   modelDir: string;
   /** Skip the child-process probe (only for a file already probed in this process's lifetime). */
   skipProbe?: boolean;
+  /**
+   * tflite-node only: TFLite external delegate library, a path or a bare file name searched as
+   * the dynamic loader would (e.g. `libedgetpu.so.1` for the Coral Edge TPU).
+   */
+  delegate?: string;
+  /** Options passed to the delegate, e.g. { device: 'usb' }. */
+  delegateOptions?: Record<string, string>;
+  /** onnx only: execution providers in order of preference (default ['cpu']). */
+  executionProviders?: ExecutionProvider[];
+  /** Fail (exit 3) rather than run on the CPU when the delegate / providers cannot be had. */
+  requireAccelerator?: boolean;
+}
+
+/** The accelerator fields of a {@link ModelRequest} from the config's `model` section. */
+export function acceleratorRequest(model: EarshotConfig['model']): Pick<ModelRequest, 'delegate' | 'delegateOptions' | 'executionProviders' | 'requireAccelerator'> {
+  return {
+    ...(model.delegate ? { delegate: model.delegate } : {}),
+    ...(model.delegate_options ? { delegateOptions: model.delegate_options } : {}),
+    ...(model.execution_providers ? { executionProviders: model.execution_providers } : {}),
+    ...(model.require_accelerator ? { requireAccelerator: true } : {}),
+  };
 }
 
 /** An open model, ready for {@link Pipeline}. */
@@ -35,8 +71,14 @@ export interface LoadedModel extends PatchClassifier {
   readonly path: string;
   readonly sha256: string;
   readonly manifest: ModelManifest;
-  readonly info: TfliteModelInfo;
+  /** 'tflite' or 'onnx' (by the file's extension); loadModel always sets it. */
+  readonly format?: ModelFormat;
+  readonly info: ModelFileInfo;
   readonly backend: InferenceBackend;
+  /** What runs the model: 'cpu', `delegate <library>` or the ONNX execution provider; loadModel always sets it. */
+  readonly accelerator?: string;
+  /** Problems met while opening that did not stop it (a delegate or provider left for the CPU); the caller logs them. */
+  readonly warnings?: readonly string[];
   close(): void;
 }
 
@@ -56,9 +98,10 @@ export function resolveModelPath(path: string | undefined, modelDir: string): st
   return pulled;
 }
 
-function labelsFor(manifest: ModelManifest, info: TfliteModelInfo, modelPath: string): string[] {
+function labelsFor(manifest: ModelManifest, info: ModelFileInfo, modelPath: string): string[] {
   switch (manifest.labels.source) {
     case 'embedded':
+      if (isOnnxInfo(info)) throw new EarshotError(`${modelPath}: the manifest ${manifest.origin} says labels are embedded, but earshot reads embedded labels from TFLite Metadata only; use labels.file or labels.names`);
       if (!info.labels) throw new EarshotError(`${modelPath}: the manifest ${manifest.origin} says labels are embedded, but the model carries no label file`);
       return info.labels;
     case 'file':
@@ -68,10 +111,15 @@ function labelsFor(manifest: ModelManifest, info: TfliteModelInfo, modelPath: st
   }
 }
 
+/** Values the model takes per input, by its manifest: 15600 samples or 96 × 64 log-mel values. */
+export function manifestInputLength(manifest: ModelManifest): number {
+  return manifest.input.kind === 'waveform' ? WAVEFORM_INPUT_SAMPLES : PATCH_INPUT_VALUES;
+}
+
 function checkInputShape(manifest: ModelManifest, info: TfliteModelInfo, modelPath: string): void {
   const input = info.inputs[0];
   if (!input) throw new EarshotError(`${modelPath}: the model has no input tensor`);
-  const expected = manifest.input.kind === 'waveform' ? WAVEFORM_INPUT_SAMPLES : PATCH_INPUT_VALUES;
+  const expected = manifestInputLength(manifest);
   if (shapeSize(input.shape) !== expected) {
     throw new EarshotError(
       `${modelPath}: input tensor "${input.name}" has shape [${input.shape.join(',')}], but the manifest ${manifest.origin} says ${manifest.input.kind} (${expected} values)`,
@@ -94,33 +142,126 @@ function activate(scores: Float32Array, activation: ModelManifest['output']['act
 }
 
 /**
+ * The backend a file runs on: an `.onnx` file always on 'onnx' (whatever TFLite backend is
+ * configured, since the default is one); a TFLite file on the requested TFLite backend.
+ * @throws EarshotError when 'onnx' is asked for a TFLite file
+ */
+export function backendFor(path: string, requested: BackendKind): BackendKind {
+  if (modelFormatOf(path) === 'onnx') return 'onnx';
+  if (requested === 'onnx') throw new EarshotError(`${path}: model.backend is onnx, but this is a TFLite model; use tflite-node or litert-wasm, or an .onnx model`);
+  return requested;
+}
+
+/**
+ * Settles the TFLite delegate: checks `model.delegate` against the backend, finds the library and
+ * test-loads the model with it in the probe child. A delegate that cannot be had is dropped with
+ * a warning, or is an error when `requireAccelerator` is set.
+ * @returns the delegate library to open with (undefined = CPU) and the warnings
+ * @throws EarshotError exit 2 for a delegate on a backend other than tflite-node or
+ *   `requireAccelerator` without a delegate; exit 3 when a required delegate cannot be loaded;
+ *   the probe's error when the model itself is bad
+ */
+async function settleTfliteAccelerator(path: string, kind: BackendKind, request: ModelRequest): Promise<{ delegatePath?: string; warnings: string[] }> {
+  const warnings: string[] = [];
+  const probeOptions = { threads: request.threads };
+  if (!request.delegate) {
+    if (request.requireAccelerator) {
+      throw new EarshotError(`model.require_accelerator is true, but no accelerator is configured for ${path} (set model.delegate with backend tflite-node, or use an .onnx model with model.execution_providers)`);
+    }
+    if (!request.skipProbe) await probeModel(path, kind, probeOptions);
+    return { warnings };
+  }
+  if (kind !== 'tflite-node') {
+    throw new EarshotError(`model.delegate (${request.delegate}): TFLite delegates load in the tflite-node backend only; set model.backend: tflite-node (it is ${kind})`);
+  }
+  const found = findDelegateLibrary(request.delegate);
+  let failure: string | undefined;
+  if (!found.path) {
+    failure = `not found (looked in ${found.searched.join(', ')})`;
+  } else if (!request.skipProbe) {
+    try {
+      await probeModel(path, kind, { ...probeOptions, delegatePath: found.path, ...(request.delegateOptions ? { delegateOptions: request.delegateOptions } : {}) });
+    } catch (error) {
+      if (!isEarshotError(error)) throw error;
+      // Was it the delegate or the model? The model alone answers (and a bad model is refused here).
+      await probeModel(path, kind, probeOptions);
+      failure = `cannot be used (the test load with it failed: ${error.message.replace(`${path}: `, '').replace(/; refusing it$/, '')})`;
+    }
+  }
+  if (failure === undefined) return { delegatePath: found.path, warnings };
+  const problem = `model.delegate ${request.delegate}: TFLite delegate library ${failure}`;
+  if (request.requireAccelerator) {
+    throw new EarshotError(`${problem}; model.require_accelerator is true, so earshot will not run ${path} on the CPU`, 3);
+  }
+  if (!found.path && !request.skipProbe) await probeModel(path, kind, probeOptions);
+  warnings.push(`${problem}; running ${basename(path)} on the CPU`);
+  return { warnings };
+}
+
+/**
  * Opens a model.
- * @throws EarshotError when the file is missing, has no manifest, fails the probe (crash, bad
- *   file), disagrees with its manifest, or its labels do not match its output size
+ * @throws EarshotError when the file is missing, is a model earshot cannot feed
+ *   (models/unsupported/), has no manifest, fails the probe (crash, bad file), disagrees with its
+ *   manifest, or its labels do not match its output size (exit 2); when a required accelerator
+ *   cannot be had (exit 3)
  */
 export async function loadModel(request: ModelRequest): Promise<LoadedModel> {
   const path = resolveModelPath(request.path, request.modelDir);
   const sha256 = await sha256File(path);
   const manifest = resolveManifest(request.manifest, path, sha256);
-  if (!request.skipProbe) await probeModel(path, request.backend);
-  const { bytes, info } = await loadTfliteModelFile(path);
-  checkInputShape(manifest, info, path);
+  const kind = backendFor(path, request.backend);
+  const inputLength = manifestInputLength(manifest);
+  let delegatePath: string | undefined;
+  const warnings: string[] = [];
+  if (kind === 'onnx') {
+    if (request.delegate) throw new EarshotError(`model.delegate (${request.delegate}): TFLite delegates do not apply to ONNX models; use model.execution_providers`);
+    if (!request.skipProbe) {
+      await probeModel(path, kind, {
+        threads: request.threads,
+        inputLength,
+        // TensorRT builds its engine while the session opens: minutes on a Jetson, not seconds.
+        ...(request.executionProviders?.includes('tensorrt') ? { timeoutMs: TENSORRT_PROBE_TIMEOUT_MS } : {}),
+        ...(request.executionProviders ? { executionProviders: request.executionProviders } : {}),
+        ...(request.requireAccelerator !== undefined ? { requireAccelerator: request.requireAccelerator } : {}),
+      });
+    }
+  } else {
+    const settled = await settleTfliteAccelerator(path, kind, request);
+    delegatePath = settled.delegatePath;
+    warnings.push(...settled.warnings);
+  }
+  const { format, bytes, info } = await loadModelFile(path);
+  if (!isOnnxInfo(info)) checkInputShape(manifest, info, path);
   const classNames = labelsFor(manifest, info, path);
-  const classes = outputClassCount(info);
+  const backend = await openBackend(kind, bytes, info, {
+    threads: request.threads,
+    inputLength,
+    ...(delegatePath ? { delegatePath, ...(request.delegateOptions ? { delegateOptions: request.delegateOptions } : {}) } : {}),
+    ...(request.executionProviders ? { executionProviders: request.executionProviders } : {}),
+    ...(request.requireAccelerator !== undefined ? { requireAccelerator: request.requireAccelerator } : {}),
+  });
+  const classes = isOnnxInfo(info) ? backend.outputLength : outputClassCount(info);
   if (classNames.length !== classes) {
+    backend.close();
     throw new EarshotError(`${path}: the model has ${classes} output classes but its labels (${manifest.labels.source}) list ${classNames.length}`);
   }
-  const backend = await openBackend(request.backend, bytes, info, { threads: request.threads });
+  warnings.push(...(backend.warnings ?? []));
   const activation = manifest.output.activation;
   return {
     path,
     sha256,
     manifest,
+    format,
     info,
     backend,
+    accelerator: backend.accelerator ?? 'cpu',
+    warnings,
     classNames,
     input: manifest.input,
-    classify: (modelInput: Float32Array) => activate(Float32Array.from(backend.run(modelInput)), activation),
+    classify: (modelInput: Float32Array) => {
+      const scores = backend.run(modelInput);
+      return scores instanceof Promise ? scores.then((s) => activate(s, activation)) : activate(Float32Array.from(scores), activation);
+    },
     close: () => backend.close(),
   };
 }

@@ -1,8 +1,13 @@
 /**
  * Model manifests: what earshot cannot read from a model file. A manifest is YAML (`models/*.yaml`
  * ships one per supported model; users write their own) and says the input kind (waveform or
- * log-mel patch), the patch layout and front-end parameters, the output activation, where the
- * class names come from, and which classes make each earshot label.
+ * log-mel patch), the sample rate, window and hop, the patch layout and front-end parameters, the
+ * output activation, where the class names come from, and which classes make each earshot label.
+ *
+ * A manifest whose front end earshot cannot compute (another STFT, power or dB mel, another
+ * patch length) is refused when loaded, naming what differs. Models known to need such a front
+ * end are listed in `models/unsupported/*.yaml` ({@link UnsupportedModel}) so that they are
+ * refused by sha256 with a message naming the missing front end.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
@@ -14,6 +19,15 @@ import { EarshotError } from '../errors.js';
 /** The model takes 15600 samples (0.975 s) of 16 kHz waveform in −1..1. */
 export interface WaveformInput {
   kind: 'waveform';
+  /** Hz; earshot captures and serves 16000 only. Filled by the schema's default. */
+  sample_rate_hz?: number;
+  /** Samples per model input; 15600 (0.975 s: YAMNet's 96 frames of 25 ms every 10 ms). */
+  window_samples?: number;
+  /**
+   * The hop between windows, in 10 ms frames, the model was made for (48 = 0.48 s, YAMNet's).
+   * Informational: the pipeline hops by the config's `frontend.hop_frames`.
+   */
+  hop_frames?: number;
 }
 
 /** The model takes one log-mel patch of 96 frames × 64 mel bands. */
@@ -23,9 +37,42 @@ export interface LogMelPatchInput {
   layout: 'frames_mels' | 'mels_frames';
   /** Added before the natural log: 0.001 (YAMNet) or 1e-4 (ST). */
   log_offset: number;
+  /** Lower edge of the lowest mel band, Hz (125). */
   f_min_hz: number;
+  /** Upper edge of the highest mel band, Hz (7500, ≤ 8000). */
   f_max_hz: number;
+  /** Hz; 16000 only. The optional keys below are filled by the schema's defaults (earshot's front end). */
+  sample_rate_hz?: number;
+  /** Mel bands per frame: 64. */
+  mel_bands?: number;
+  /** STFT window, samples: 400 (25 ms, periodic Hann). */
+  frame_samples?: number;
+  /** STFT hop, samples: 160 (10 ms). */
+  frame_hop_samples?: number;
+  /** FFT size: 512. */
+  fft_size?: number;
+  /** 'magnitude' (|X|, YAMNet) or 'power' (|X|²); earshot computes magnitude. */
+  spectrum?: 'magnitude' | 'power';
+  /** 'log' (ln(mel + log_offset)) or 'db' (10·log10, as librosa power_to_db); earshot computes log. */
+  scale?: 'log' | 'db';
+  /** Frames per patch: 96 (0.975 s of audio). */
+  patch_frames?: number;
+  /** As {@link WaveformInput.hop_frames}. */
+  hop_frames?: number;
 }
+
+/** The front end earshot computes (src/inference/logmel.ts, patcher.ts): what a servable manifest must say. */
+export const EARSHOT_FRONT_END = {
+  sample_rate_hz: 16000,
+  window_samples: 15600,
+  mel_bands: 64,
+  frame_samples: 400,
+  frame_hop_samples: 160,
+  fft_size: 512,
+  spectrum: 'magnitude',
+  scale: 'log',
+  patch_frames: 96,
+} as const;
 
 /** A parsed manifest. */
 export interface ModelManifest {
@@ -65,9 +112,26 @@ const MANIFEST_SCHEMA = {
           log_offset: { type: 'number', exclusiveMinimum: 0 },
           f_min_hz: { type: 'number', minimum: 0, default: 125 },
           f_max_hz: { type: 'number', maximum: 8000, default: 7500 },
+          sample_rate_hz: { type: 'integer', minimum: 1, default: EARSHOT_FRONT_END.sample_rate_hz },
+          mel_bands: { type: 'integer', minimum: 1, default: EARSHOT_FRONT_END.mel_bands },
+          frame_samples: { type: 'integer', minimum: 1, default: EARSHOT_FRONT_END.frame_samples },
+          frame_hop_samples: { type: 'integer', minimum: 1, default: EARSHOT_FRONT_END.frame_hop_samples },
+          fft_size: { type: 'integer', minimum: 1, default: EARSHOT_FRONT_END.fft_size },
+          spectrum: { enum: ['magnitude', 'power'], default: EARSHOT_FRONT_END.spectrum },
+          scale: { enum: ['log', 'db'], default: EARSHOT_FRONT_END.scale },
+          patch_frames: { type: 'integer', minimum: 1, default: EARSHOT_FRONT_END.patch_frames },
+          hop_frames: { type: 'integer', minimum: 1, maximum: 960, default: 48 },
         },
       },
-      else: { additionalProperties: false, properties: { kind: { const: 'waveform' } } },
+      else: {
+        additionalProperties: false,
+        properties: {
+          kind: { const: 'waveform' },
+          sample_rate_hz: { type: 'integer', minimum: 1, default: EARSHOT_FRONT_END.sample_rate_hz },
+          window_samples: { type: 'integer', minimum: 1, default: EARSHOT_FRONT_END.window_samples },
+          hop_frames: { type: 'integer', minimum: 1, maximum: 960, default: 48 },
+        },
+      },
     },
     output: {
       type: 'object',
@@ -120,7 +184,117 @@ export function loadManifest(path: string): ModelManifest {
   const labels = manifest.labels as { source: string; file?: string; names?: string[] };
   if (labels.source === 'file' && !labels.file) throw new EarshotError(`${path}: labels.file: required when labels.source is file`);
   if (labels.source === 'inline' && !labels.names) throw new EarshotError(`${path}: labels.names: required when labels.source is inline`);
+  const differences = frontEndDifferences(manifest.input);
+  if (differences.length) {
+    throw new EarshotError(`${path}: earshot cannot compute this model's front end: ${differences.join(', ')} (see docs/models.md)`);
+  }
   return { ...manifest, origin: path };
+}
+
+/**
+ * Where a manifest's input asks for something earshot's front end does not compute, e.g.
+ * `input.frame_samples 1024 (earshot: 400)`; empty when earshot can feed the model.
+ */
+export function frontEndDifferences(input: ModelManifest['input']): string[] {
+  const wanted: [string, unknown, unknown][] =
+    input.kind === 'waveform'
+      ? [
+          ['sample_rate_hz', input.sample_rate_hz, EARSHOT_FRONT_END.sample_rate_hz],
+          ['window_samples', input.window_samples, EARSHOT_FRONT_END.window_samples],
+        ]
+      : [
+          ['sample_rate_hz', input.sample_rate_hz, EARSHOT_FRONT_END.sample_rate_hz],
+          ['mel_bands', input.mel_bands, EARSHOT_FRONT_END.mel_bands],
+          ['frame_samples', input.frame_samples, EARSHOT_FRONT_END.frame_samples],
+          ['frame_hop_samples', input.frame_hop_samples, EARSHOT_FRONT_END.frame_hop_samples],
+          ['fft_size', input.fft_size, EARSHOT_FRONT_END.fft_size],
+          ['spectrum', input.spectrum, EARSHOT_FRONT_END.spectrum],
+          ['scale', input.scale, EARSHOT_FRONT_END.scale],
+          ['patch_frames', input.patch_frames, EARSHOT_FRONT_END.patch_frames],
+        ];
+  return wanted.filter(([, value, ours]) => value !== undefined && value !== ours).map(([key, value, ours]) => `input.${key} ${value} (earshot: ${ours})`);
+}
+
+/**
+ * A model earshot knows it cannot serve (`models/unsupported/*.yaml`): its input needs a front end
+ * earshot does not compute.
+ */
+export interface UnsupportedModel {
+  id: string;
+  description: string;
+  /** sha256 (hex) of the model files. */
+  sha256: string[];
+  /** The model's input tensor, e.g. 'int8 [1,64,50,1]'. */
+  input: string;
+  /** One line naming the front end the model needs, e.g. 'the TFLite Micro micro-frontend (49 × 40 features)'. */
+  needs_front_end: string;
+  /** The front end's parameters, for the record (free-form). */
+  front_end: Record<string, unknown>;
+  /** Where it was read from. */
+  origin: string;
+}
+
+const UNSUPPORTED_SCHEMA = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'sha256', 'input', 'needs_front_end'],
+  properties: {
+    id: { type: 'string', pattern: '^[A-Za-z0-9_.-]+$' },
+    description: { type: 'string', default: '' },
+    sha256: { type: 'array', items: { type: 'string', pattern: '^[0-9a-f]{64}$' }, minItems: 1 },
+    input: { type: 'string', minLength: 1 },
+    needs_front_end: { type: 'string', minLength: 1 },
+    front_end: { type: 'object', default: {} },
+  },
+} as const;
+
+const validateUnsupported = new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(UNSUPPORTED_SCHEMA);
+
+/** The folder of shipped refusals: `models/unsupported/`. */
+export const UNSUPPORTED_MANIFEST_DIR = join(SHIPPED_MANIFEST_DIR, 'unsupported');
+
+/**
+ * Every refusal in `dir` (default: the shipped ones).
+ * @throws EarshotError naming the file and key when one is malformed
+ */
+export function listUnsupportedModels(dir = UNSUPPORTED_MANIFEST_DIR): UnsupportedModel[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  return names
+    .filter((name) => name.endsWith('.yaml') || name.endsWith('.yml'))
+    .sort()
+    .map((name) => {
+      const path = join(dir, name);
+      const raw: unknown = YAML.parse(readFileSync(path, 'utf8'));
+      if (!validateUnsupported(raw)) {
+        const problems = (validateUnsupported.errors ?? []).map((e) => `${path}: ${e.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)'}: ${e.message}`);
+        throw new EarshotError([...new Set(problems)].join('\n'));
+      }
+      return { ...(raw as unknown as Omit<UnsupportedModel, 'origin'>), origin: path };
+    });
+}
+
+/** The shipped refusal for a model file's sha256, if any. */
+export function findUnsupportedModel(sha256: string): UnsupportedModel | undefined {
+  return listUnsupportedModels().find((m) => m.sha256.includes(sha256));
+}
+
+/**
+ * Refuses a model earshot knows it cannot feed.
+ * @throws EarshotError (exit 2), one line naming the file, the model and the missing front end,
+ *   when `sha256` is listed in `models/unsupported/`
+ */
+export function refuseUnsupportedModel(modelPath: string, sha256: string): void {
+  const known = findUnsupportedModel(sha256);
+  if (known) {
+    throw new EarshotError(
+      `${modelPath}: earshot cannot serve ${known.id}: it needs ${known.needs_front_end}, a front end earshot does not compute (input ${known.input}; see docs/models.md)`,
+    );
+  }
 }
 
 /** Every manifest in `dir` (default: the shipped ones), by file name order. */
@@ -136,9 +310,11 @@ export function listManifests(dir = SHIPPED_MANIFEST_DIR): ModelManifest[] {
  * @param wanted a manifest path, or the id of a shipped manifest; undefined = match by the file's sha256
  * @param modelPath the model file (for messages)
  * @param sha256 the model file's sha256 (hex)
- * @throws EarshotError when nothing matches, saying how to write or name one
+ * @throws EarshotError when the file is a model earshot knows it cannot feed (models/unsupported/),
+ *   or nothing matches, saying how to write or name one
  */
 export function resolveManifest(wanted: string | undefined, modelPath: string, sha256: string, baseDir = process.cwd()): ModelManifest {
+  refuseUnsupportedModel(modelPath, sha256);
   if (wanted) {
     if (wanted.endsWith('.yaml') || wanted.endsWith('.yml') || wanted.includes('/')) {
       return loadManifest(isAbsolute(wanted) ? wanted : resolve(baseDir, wanted));

@@ -7,31 +7,65 @@
  */
 import { isEarshotError } from '../errors.js';
 import { openBackend, type InferenceBackend } from './backends/backend.js';
+import { openOnnxSession } from './backends/onnx.js';
+import { isOnnxInfo, loadModelFile } from './model-format.js';
+import type { OnnxModelInfo, OnnxTensorInfo } from './onnx/model-file.js';
 import type { ProbeMessage, ProbeRequest, ProbeTensor } from './probe.js';
-import { loadTfliteModelFile, type TfliteTensorInfo } from './tflite/model-file.js';
+import type { TfliteTensorInfo } from './tflite/model-file.js';
 
-function tensor(t: TfliteTensorInfo): ProbeTensor {
+function tensor(t: TfliteTensorInfo | OnnxTensorInfo): ProbeTensor {
+  const quantization = 'quantization' in t ? t.quantization : undefined;
   return {
     name: t.name,
     dtype: t.dtype,
-    shape: t.shape,
-    ...(t.quantization ? { quantization: { scale: t.quantization.scale, zeroPoint: t.quantization.zeroPoint } } : {}),
+    shape: (t.shape ?? []).map((d) => (typeof d === 'number' ? d : -1)),
+    ...(quantization ? { quantization: { scale: quantization.scale, zeroPoint: quantization.zeroPoint } } : {}),
+  };
+}
+
+/** An ONNX model with several inputs (Silero VAD): open it with its providers, run nothing. */
+async function probeOpenOnly(request: ProbeRequest, bytes: Uint8Array, info: OnnxModelInfo, started: number): Promise<ProbeMessage> {
+  const opened = await openOnnxSession(bytes, request.path, {
+    ...(request.threads !== undefined ? { threads: request.threads } : {}),
+    ...(request.executionProviders ? { executionProviders: request.executionProviders } : {}),
+    ...(request.requireAccelerator !== undefined ? { requireAccelerator: request.requireAccelerator } : {}),
+  });
+  const loadMs = performance.now() - started;
+  await opened.session.release();
+  return {
+    ok: true,
+    path: request.path,
+    backend: request.backend,
+    fileBytes: info.fileBytes,
+    description: `ONNX IR ${info.irVersion}, ${info.producerName}`,
+    inputs: info.inputs.map(tensor),
+    outputs: info.outputs.map(tensor),
+    operators: info.operators.map((o) => o.name),
+    loadMs,
+    invokeMs: 0,
+    maxOutputOnSilence: Number.NaN,
+    accelerator: opened.accelerator,
+    warnings: opened.warnings,
   };
 }
 
 async function probe(request: ProbeRequest): Promise<ProbeMessage> {
   const started = performance.now();
-  const { bytes, info } = await loadTfliteModelFile(request.path);
+  const { bytes, info } = await loadModelFile(request.path);
+  if (isOnnxInfo(info) && info.inputs.length > 1) return probeOpenOnly(request, bytes, info, started);
   let backend: InferenceBackend | undefined;
   try {
     backend = await openBackend(request.backend, bytes, info, {
       ...(request.threads !== undefined ? { threads: request.threads } : {}),
       ...(request.delegatePath ? { delegatePath: request.delegatePath } : {}),
       ...(request.delegateOptions ? { delegateOptions: request.delegateOptions } : {}),
+      ...(request.executionProviders ? { executionProviders: request.executionProviders } : {}),
+      ...(request.requireAccelerator !== undefined ? { requireAccelerator: request.requireAccelerator } : {}),
+      ...(request.inputLength !== undefined ? { inputLength: request.inputLength } : {}),
     });
     const loadMs = performance.now() - started;
     const t0 = performance.now();
-    const out = backend.run(new Float32Array(backend.inputLength));
+    const out = await backend.run(new Float32Array(backend.inputLength));
     const invokeMs = performance.now() - t0;
     let max = -Infinity;
     for (const v of out) max = Math.max(max, v);
@@ -43,15 +77,17 @@ async function probe(request: ProbeRequest): Promise<ProbeMessage> {
       path: request.path,
       backend: request.backend,
       fileBytes: info.fileBytes,
-      description: info.description,
+      description: isOnnxInfo(info) ? `ONNX IR ${info.irVersion}, ${info.producerName}` : info.description,
       inputs: info.inputs.map(tensor),
       outputs: info.outputs.map(tensor),
-      operators: [...new Set(info.operatorCodes.map((o) => o.name))],
-      ...(info.metadata?.name ? { metadataName: info.metadata.name } : {}),
-      ...(info.labels ? { labelCount: info.labels.length } : {}),
+      operators: isOnnxInfo(info) ? info.operators.map((o) => o.name) : [...new Set(info.operatorCodes.map((o) => o.name))],
+      ...(!isOnnxInfo(info) && info.metadata?.name ? { metadataName: info.metadata.name } : {}),
+      ...(!isOnnxInfo(info) && info.labels ? { labelCount: info.labels.length } : {}),
       loadMs,
       invokeMs,
       maxOutputOnSilence: max,
+      ...(backend.accelerator ? { accelerator: backend.accelerator } : {}),
+      ...(backend.warnings?.length ? { warnings: backend.warnings } : {}),
     };
   } finally {
     backend?.close();

@@ -1,8 +1,10 @@
 /**
  * Test-loads a model in a CHILD process before the daemon trusts it: some invalid models crash
- * the native TFLite runtime (SIGSEGV), which would take the whole daemon down. The child
- * (probe-child.ts) reads and parses the file, opens it with the chosen backend and runs one
- * invoke on silence (zeros), then reports back over IPC and exits.
+ * the native TFLite runtime (SIGSEGV), which would take the whole daemon down, and so does a
+ * TFLite delegate library that is not one. The child (probe-child.ts) reads and parses the file,
+ * opens it with the chosen backend (and delegate / ONNX execution providers) and runs one invoke
+ * on silence (zeros), then reports back over IPC and exits. ONNX models go through it too (a
+ * multi-input one such as Silero VAD is only opened, not run).
  *
  * The child module is forked with the same extension as this file (.js when running from dist,
  * .ts under ts-node / tap, whose loader flags the child inherits through process.execArgv).
@@ -14,7 +16,8 @@ import { fileURLToPath } from 'node:url';
 
 import { EarshotError } from '../errors.js';
 import type { BackendKind } from './backends/backend.js';
-import { loadTfliteModelFile, type TfliteDtype } from './tflite/model-file.js';
+import type { ExecutionProvider } from './backends/onnx.js';
+import { loadModelFile } from './model-format.js';
 
 export interface ProbeOptions {
   /** Give up (and kill the child) after this long; default 30 000 ms. */
@@ -23,12 +26,20 @@ export interface ProbeOptions {
   /** tflite-node only: external delegate library to test-load the model with. */
   readonly delegatePath?: string;
   readonly delegateOptions?: Readonly<Record<string, string>>;
+  /** onnx only: execution providers, in order of preference. */
+  readonly executionProviders?: readonly ExecutionProvider[];
+  /** onnx only: fail rather than fall back to the CPU. */
+  readonly requireAccelerator?: boolean;
+  /** onnx only: the input's value count from the manifest (fixes a symbolic dimension). */
+  readonly inputLength?: number;
 }
 
 /** A tensor in a probe summary. */
 export interface ProbeTensor {
   readonly name: string;
-  readonly dtype: TfliteDtype;
+  /** Element type, e.g. 'float32', 'int8', 'int64'. */
+  readonly dtype: string;
+  /** Dimensions; −1 for a symbolic (ONNX) dimension. */
   readonly shape: number[];
   readonly quantization?: { readonly scale: number; readonly zeroPoint: number };
 }
@@ -52,8 +63,12 @@ export interface ProbeResult {
   readonly loadMs: number;
   /** Time of the one invoke on silence. */
   readonly invokeMs: number;
-  /** The largest first-output value on silence (sanity: finite). */
+  /** The largest first-output value on silence (sanity: finite); NaN when the model was only opened. */
   readonly maxOutputOnSilence: number;
+  /** What ran it, when not the plain CPU runtime (delegate, ONNX execution provider). */
+  readonly accelerator?: string;
+  /** Fallbacks met while opening (an unavailable ONNX execution provider). */
+  readonly warnings?: readonly string[];
 }
 
 /** The child's IPC message. */
@@ -68,6 +83,9 @@ export interface ProbeRequest {
   readonly threads?: number;
   readonly delegatePath?: string;
   readonly delegateOptions?: Readonly<Record<string, string>>;
+  readonly executionProviders?: readonly ExecutionProvider[];
+  readonly requireAccelerator?: boolean;
+  readonly inputLength?: number;
 }
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 30_000;
@@ -95,15 +113,19 @@ export async function probeModel(path: string, backend: BackendKind, options: Pr
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new EarshotError(`${path}: model file not found`);
     throw new EarshotError(`${path}: cannot read model file (${(error as Error).message})`);
   }
-  // Parsing is plain JS and safe here: a file that is not a (complete) TFLite model is refused
-  // without starting a child. The child parses it again before loading it.
-  await loadTfliteModelFile(path);
+  // Parsing is plain JS and safe here: a file that is not a (complete) TFLite / ONNX model is
+  // refused without starting a child. The child parses it again before loading it.
+  const { format } = await loadModelFile(path);
+  const runtime = format === 'onnx' ? 'ONNX Runtime' : 'the TFLite runtime';
   const request: ProbeRequest = {
     path,
     backend,
     ...(options.threads !== undefined ? { threads: options.threads } : {}),
     ...(options.delegatePath ? { delegatePath: options.delegatePath } : {}),
     ...(options.delegateOptions ? { delegateOptions: options.delegateOptions } : {}),
+    ...(options.executionProviders ? { executionProviders: options.executionProviders } : {}),
+    ...(options.requireAccelerator !== undefined ? { requireAccelerator: options.requireAccelerator } : {}),
+    ...(options.inputLength !== undefined ? { inputLength: options.inputLength } : {}),
   };
   const timeoutMs = options.timeoutMs ?? DEFAULT_PROBE_TIMEOUT_MS;
 
@@ -144,13 +166,13 @@ export async function probeModel(path: string, backend: BackendKind, options: Pr
         // The child's own error is the more precise one, even if it then died on exit.
         reject(new EarshotError(message.error, message.exitCode));
       } else if (signal) {
-        reject(new EarshotError(`${path}: model crashed the TFLite runtime during a test load (signal ${signal}, ${backend}${said}); refusing it`));
+        reject(new EarshotError(`${path}: model crashed ${runtime} during a test load (signal ${signal}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`));
       } else if (message?.ok && code === 0) {
         resolve(message);
       } else if (spawnError) {
         reject(new EarshotError(`${path}: cannot start the model test-load process (${spawnError.message})`, 3, { cause: spawnError }));
       } else {
-        reject(new EarshotError(`${path}: model crashed the TFLite runtime during a test load (exit code ${code}, ${backend}${said}); refusing it`));
+        reject(new EarshotError(`${path}: model crashed ${runtime} during a test load (exit code ${code}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`));
       }
     });
   });

@@ -31,8 +31,8 @@ const message = (error: unknown) => (error instanceof Error ? error.message : St
 /** The model, its manifest and the labels it can serve (opened in a child process first, as the daemon does). */
 async function checkModel(config: EarshotConfig, log: Logger): Promise<Check> {
   try {
-    const { model, labels } = await openModelAndLabels(config, log);
-    model.close();
+    const { model, labels, models } = await openModelAndLabels(config, log);
+    models.close();
     return { name: 'model', status: 'ok', detail: `${model.path} (${model.manifest.id}, ${model.backend.kind}; labels ${labels.map((l) => l.name).join(', ')})` };
   } catch (error) {
     if (!isEarshotError(error)) throw error;

@@ -1,8 +1,11 @@
 /**
  * Config reload on SIGHUP: what can change while the daemon runs is applied at once, the rest is
- * named as needing a restart. Live: `log_level`, and `threshold` / `release` of the labels the
- * running pipeline detects. Everything else (source, model, front end, voting, the label set,
- * database, MQTT) is wired into objects built at start, so it needs `systemctl restart earshot`.
+ * named as needing a restart. Live: `log_level`, `threshold` / `release` of the labels the
+ * running pipeline detects, and the model file (`model.path`, `model.manifest`, or the file's
+ * contents: a model hot reload, src/inference/worker/model-reload.ts, which test-loads the new
+ * model and swaps it in only if it passes). Everything else (source, backend, front end, voting,
+ * the label set, database, MQTT) is wired into objects built at start, so it needs
+ * `systemctl restart earshot`.
  */
 import type { EarshotConfig } from '../config.js';
 import type { RunningDaemon } from '../daemon.js';
@@ -21,7 +24,7 @@ export function changedKeys(before: unknown, after: unknown, prefix = ''): strin
 
 /** True for a key that a reload applies live. */
 export function isLiveKey(key: string): boolean {
-  return key === 'log_level' || /^detection\.labels\.[a-z][a-z0-9_]*\.(threshold|release)$/.test(key);
+  return key === 'log_level' || key === 'model.path' || key === 'model.manifest' || /^detection\.labels\.[a-z][a-z0-9_]*\.(threshold|release)$/.test(key);
 }
 
 /** What one reload did. */
@@ -44,7 +47,7 @@ export function applyReload(running: RunningDaemon, started: EarshotConfig, curr
   const needRestart = changedKeys(started, next).filter((key) => !isLiveKey(key));
   // A label the pipeline does not run (disabled, or new) cannot be retuned: its threshold waits for a restart.
   const running_ = new Set(running.pipeline.labels.map((l) => l.name));
-  const applied = live.filter((key) => key === 'log_level' || running_.has(key.split('.')[2]));
+  const applied = live.filter((key) => key === 'log_level' || key.startsWith('model.') || running_.has(key.split('.')[2]));
   needRestart.push(...live.filter((key) => !applied.includes(key)));
   if (applied.some((key) => key.startsWith('detection.'))) {
     const { specs } = resolveLabelSpecs(next.detection.labels, running.classMap);
@@ -57,5 +60,8 @@ export function applyReload(running: RunningDaemon, started: EarshotConfig, curr
     );
   }
   if (applied.includes('log_level')) log.level = next.log_level;
+  // Also when the config names the same file: its contents may have changed (sha256 compared).
+  // Asynchronous: the reload logs its own outcome, and the daemon keeps its model on failure.
+  void running.reloadModel?.(next, 'SIGHUP');
   return { applied, needRestart: [...new Set(needRestart)].sort() };
 }

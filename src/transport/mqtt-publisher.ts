@@ -70,6 +70,11 @@ export class MqttPublisher {
   private lastError = '';
   private everConnected = false;
   readonly stats: PublisherStats = { published: 0, acknowledged: 0, republished: 0, connects: 0 };
+  /**
+   * Called for a message on `topics.reloadModelCommand` (subscribed at QoS 0, so a command sent
+   * while earshot is offline is not queued for it; `retained` says the broker replayed a retained one).
+   */
+  onCommand: ((command: 'reload_model', payload: Buffer, retained: boolean) => void) | null = null;
 
   /**
    * @param health builds the health payload (called at each health tick), or null for none
@@ -110,10 +115,16 @@ export class MqttPublisher {
         this.announce();
       }
       client.publish(this.options.topics.status, 'online', { qos: 1, retain: true });
+      client.subscribe(this.options.topics.reloadModelCommand, { qos: 0 });
       this.publishHealth();
       this.pump();
     });
-    client.on('message', (topic, payload) => {
+    client.on('message', (topic, payload, packet) => {
+      if (topic === this.options.topics.reloadModelCommand) {
+        if (this.onCommand) this.onCommand('reload_model', payload, packet.retain);
+        else this.log.warn({ topic }, 'mqtt command ignored: the daemon is still starting');
+        return;
+      }
       if (this.options.discovery && topic === `${this.options.discovery.prefix}/status` && payload.toString() === 'online') {
         this.log.info('home assistant is online: re-announcing discovery');
         this.announce();

@@ -17,6 +17,8 @@ export interface Topics {
   level: string;
   /** `<prefix>/<node>/health`: retained health JSON every `mqtt.health_interval_seconds`. */
   health: string;
+  /** `<prefix>/<node>/cmd/reload_model`: earshot listens here for a model hot reload (JSON `{"path": "..."}`, optional). */
+  reloadModelCommand: string;
 }
 
 /** Topic names for `nodeId` under `prefix`. */
@@ -29,5 +31,6 @@ export function topicsFor(prefix: string, nodeId: string): Topics {
     hostile: `${base}/hostile`,
     level: `${base}/level`,
     health: `${base}/health`,
+    reloadModelCommand: `${base}/cmd/reload_model`,
   };
 }

@@ -4,21 +4,33 @@
  * dequantized here (see tflite/quantize.ts for the exact rounding), so callers always pass and get
  * float32 values whatever the model's tensor types.
  *
- * Two implementations:
+ * Three implementations:
  * - 'tflite-node': the native TFLite C runtime of `tfjs-tflite-node` (XNNPACK; supports external
  *   delegates such as the Coral Edge TPU through `delegatePath`). A bad model can crash the whole
  *   process (SIGSEGV): test-load unknown models with probeModel() (probe.ts) first.
  * - 'litert-wasm': LiteRT.js (`@litertjs/core`) in WebAssembly; slower to start, about as fast per
  *   invoke, and refuses bad models with an error instead of crashing.
+ * - 'onnx': ONNX Runtime (`onnxruntime-node`) for `.onnx` classifiers, with execution providers
+ *   (TensorRT / CUDA on a Jetson, CPU elsewhere); see onnx.ts. Its run() returns a Promise.
  */
 import { EarshotError } from '../../errors.js';
+import { isOnnxInfo, type ModelFileInfo } from '../model-format.js';
 import type { TfliteDtype, TfliteModelInfo, TfliteTensorInfo } from '../tflite/model-file.js';
 import { shapeSize } from '../tflite/model-file.js';
+import type { ExecutionProvider } from './onnx.js';
 import { dequantizeInto, quantizeInto, quantizedRange, type QuantizedArray } from '../tflite/quantize.js';
 
-export type BackendKind = 'tflite-node' | 'litert-wasm';
+/** The backends that run TFLite models. */
+export type TfliteBackendKind = 'tflite-node' | 'litert-wasm';
 
-export const BACKEND_KINDS: readonly BackendKind[] = ['tflite-node', 'litert-wasm'];
+/** Every backend: the TFLite ones and 'onnx' (ONNX Runtime, for `.onnx` files). */
+export type BackendKind = TfliteBackendKind | 'onnx';
+
+/** The backends that run TFLite models (what a `.tflite` file can be opened with). */
+export const BACKEND_KINDS: readonly TfliteBackendKind[] = ['tflite-node', 'litert-wasm'];
+
+/** Every backend kind, as `model.backend` accepts them. */
+export const ALL_BACKEND_KINDS: readonly BackendKind[] = [...BACKEND_KINDS, 'onnx'];
 
 export interface BackendOptions {
   /** CPU threads for the interpreter (default 1). LiteRT.js's single-threaded WASM build ignores it. */
@@ -29,6 +41,12 @@ export interface BackendOptions {
    */
   readonly delegatePath?: string;
   readonly delegateOptions?: Readonly<Record<string, string>>;
+  /** onnx only: execution providers in order of preference (default ['cpu']). */
+  readonly executionProviders?: readonly ExecutionProvider[];
+  /** onnx only: fail (exit 3) rather than fall back to the CPU when no requested provider is available. */
+  readonly requireAccelerator?: boolean;
+  /** onnx only: values the input takes (from the manifest), to fix a symbolic input dimension. */
+  readonly inputLength?: number;
 }
 
 export interface InferenceBackend {
@@ -42,27 +60,46 @@ export interface InferenceBackend {
   /** Number of float values run() returns (e.g. 521). */
   readonly outputLength: number;
   /**
+   * What runs the model when it is not the plain CPU runtime: the delegate library
+   * ('delegate libedgetpu.so.1') or the ONNX execution provider ('cuda', 'tensorrt', 'cpu').
+   */
+  readonly accelerator?: string;
+  /** Problems met while opening that did not stop it, e.g. a provider that fell back to the CPU. */
+  readonly warnings?: readonly string[];
+  /**
    * Runs the model once. `input` holds `inputLength` floats in the input tensor's row-major order
    * (they are quantized when the tensor is int8/uint8/int16). Returns the first output as a NEW
    * Float32Array of `outputLength` values (dequantized when the tensor is quantized).
-   * Synchronous: it blocks the event loop for the invoke (≈10 ms for YAMNet).
+   * The TFLite backends are synchronous (they block the event loop for the invoke, ≈10 ms for
+   * YAMNet); 'onnx' returns a Promise (ONNX Runtime runs on its own threads). Callers must
+   * handle both.
    */
-  run(input: Float32Array): Float32Array;
+  run(input: Float32Array): Float32Array | Promise<Float32Array>;
   /** Frees the interpreter; run() throws afterwards. Idempotent. */
   close(): void;
 }
 
 /**
- * Opens `bytes` (a TFLite model already parsed into `info` by readTfliteModel) with backend `kind`.
- * @throws EarshotError naming info.path when the model has an unsupported I/O layout or the
- *   runtime refuses it (exit code 2), or when the runtime itself cannot be loaded (exit code 3).
+ * Opens `bytes` (a model already parsed into `info` by readTfliteModel or readOnnxModel) with
+ * backend `kind`: a TFLite model with 'tflite-node' or 'litert-wasm', an ONNX one with 'onnx'.
+ * @throws EarshotError naming info.path when the model and the backend do not go together, the
+ *   model has an unsupported I/O layout or the runtime refuses it (exit code 2), or when the
+ *   runtime itself cannot be loaded, or a required accelerator is missing (exit code 3).
  */
 export async function openBackend(
   kind: BackendKind,
   bytes: Uint8Array,
-  info: TfliteModelInfo,
+  info: ModelFileInfo,
   options: BackendOptions = {},
 ): Promise<InferenceBackend> {
+  if (isOnnxInfo(info)) {
+    if (kind !== 'onnx') throw new EarshotError(`${info.path}: an ONNX model runs on the onnx backend, not ${kind}`);
+    const { openOnnxBackend } = await import('./onnx.js');
+    return openOnnxBackend(bytes, info, options);
+  }
+  if (kind === 'onnx') {
+    throw new EarshotError(`${info.path}: the onnx backend runs .onnx models; this is a TFLite model (use tflite-node or litert-wasm)`);
+  }
   const io = checkModelIo(info);
   switch (kind) {
     case 'tflite-node': {
@@ -77,13 +114,13 @@ export async function openBackend(
       return openLiteRtWasmBackend(bytes, info, io, options);
     }
     default:
-      throw new EarshotError(`unknown inference backend ${JSON.stringify(kind)} (expected ${BACKEND_KINDS.join(' or ')})`);
+      throw new EarshotError(`unknown inference backend ${JSON.stringify(kind)} (expected ${ALL_BACKEND_KINDS.join(', ')})`);
   }
 }
 
 /** True when `value` names a backend. */
 export function isBackendKind(value: string): value is BackendKind {
-  return (BACKEND_KINDS as readonly string[]).includes(value);
+  return (ALL_BACKEND_KINDS as readonly string[]).includes(value);
 }
 
 /** The model's input and first output, checked to be something run() can feed and read. */

@@ -14,7 +14,7 @@
  */
 import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 
 import { EarshotError } from '../../errors.js';
 import type { TfliteModelInfo } from '../tflite/model-file.js';
@@ -118,6 +118,7 @@ export function openTfliteNodeBackend(
     output: io.output,
     inputLength: io.inputLength,
     outputLength: io.outputLength,
+    ...(options.delegatePath ? { accelerator: `delegate ${basename(options.delegatePath)}` } : {}),
     run(input: Float32Array): Float32Array {
       if (!interpreter) throw new Error(`${info.path}: tflite-node backend is closed`);
       tensorIo.writeInput(input, inView as TensorView);

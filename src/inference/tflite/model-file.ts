@@ -110,6 +110,8 @@ export interface TfliteModelInfo {
   readonly operatorCodes: TfliteOperatorCode[];
   /** Number of operators in subgraph 0. */
   readonly operatorCount: number;
+  /** Operators of subgraph 0 by name with how many times each is used, most used first. */
+  readonly operatorUsage: { readonly name: string; readonly count: number }[];
   /** SignatureDefs (e.g. key 'serving_default'), in file order; empty when there are none. */
   readonly signatures: TfliteSignature[];
   /** Names of the `Model.metadata` entries, e.g. 'min_runtime_version', 'TFLITE_METADATA'. */
@@ -166,6 +168,7 @@ export function readTfliteModel(bytes: Uint8Array, path: string): TfliteModelInf
 const MODEL = { version: 0, operatorCodes: 1, subgraphs: 2, description: 3, buffers: 4, metadata: 6, signatureDefs: 7 };
 const OPCODE = { deprecatedBuiltinCode: 0, customCode: 1, version: 2, builtinCode: 3 };
 const SUBGRAPH = { tensors: 0, inputs: 1, outputs: 2, operators: 3, name: 4 };
+const OPERATOR = { opcodeIndex: 0 };
 const TENSOR = { shape: 0, type: 1, buffer: 2, name: 3, quantization: 4, shapeSignature: 7 };
 const QUANT = { scale: 2, zeroPoint: 3, quantizedDimension: 6 };
 const BUFFER = { data: 0, offset: 1, size: 2 };
@@ -221,6 +224,13 @@ function parseModel(r: FlatBufferReader, bytes: Uint8Array, path: string): Tflit
   const inputs = sg.i32s(SUBGRAPH.inputs, 'inputs').map((i) => tensor(i, 'input'));
   const outputs = sg.i32s(SUBGRAPH.outputs, 'outputs').map((i) => tensor(i, 'output'));
   const operatorCount = sg.tableCount(SUBGRAPH.operators, 'operators');
+  const usage = new Map<string, number>();
+  for (const op of sg.tables(SUBGRAPH.operators, 'operators')) {
+    const index = op.u32(OPERATOR.opcodeIndex, 0, 'opcode_index');
+    const name = operatorCodes[index]?.name ?? `opcode_${index}`;
+    usage.set(name, (usage.get(name) ?? 0) + 1);
+  }
+  const operatorUsage = [...usage].map(([name, count]) => ({ name, count })).sort((a, b) => b.count - a.count || a.name.localeCompare(b.name));
 
   const tensorMaps = (s: FlatTable, slot: number, name: string) =>
     s.tables(slot, name).map((m) => ({
@@ -269,6 +279,7 @@ function parseModel(r: FlatBufferReader, bytes: Uint8Array, path: string): Tflit
     outputs,
     operatorCodes,
     operatorCount,
+    operatorUsage,
     signatures,
     metadataEntries,
     ...(minRuntimeVersion !== undefined ? { minRuntimeVersion } : {}),

@@ -1,0 +1,68 @@
+/**
+ * What every route of the HTTP API shares: the queries, the data directory, the configuration,
+ * the daemon's live figures; and the small helpers for cursors and error replies.
+ */
+import { STATUS_CODES } from 'node:http';
+import type { FastifyReply } from 'fastify';
+import type { EarshotConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import type { LiveStatus } from './live-status.js';
+import type { ApiQueries } from './queries.js';
+
+/** Shared state of one API server. */
+export interface ApiContext {
+  queries: ApiQueries;
+  /** The data directory with symbolic links resolved: no clip file is read outside it. */
+  dataRoot: string;
+  config: EarshotConfig;
+  /** The daemon's figures; absent when the API runs without a pipeline (tests, tools). */
+  live?: LiveStatus;
+  /** The model the daemon runs (manifest id, file sha256), when known. */
+  model: { id: string; sha256: string } | null;
+  log: Logger;
+  /** Aborted when the server closes: long responses (export) stop. */
+  closing: AbortSignal;
+  /** Server start, ms since the Unix epoch. */
+  startedAtMs: number;
+}
+
+/** A ULID (Crockford base 32, 26 characters): the only clip id a route accepts. */
+export const CLIP_ID_PATTERN = '^[0-9A-HJKMNP-TV-Z]{26}$';
+
+/** Params schema of the `/clips/:id` routes: anything but a ULID is a 400 before any lookup. */
+export const CLIP_ID_PARAMS = {
+  type: 'object',
+  required: ['id'],
+  additionalProperties: false,
+  properties: { id: { type: 'string', pattern: CLIP_ID_PATTERN } },
+} as const;
+
+/** Sends a JSON error in fastify's own shape: `{ statusCode, error, message }`. */
+export function sendError(reply: FastifyReply, statusCode: number, message: string): FastifyReply {
+  return reply.code(statusCode).type('application/json; charset=utf-8').send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
+}
+
+/** An opaque pagination cursor: base64url of a JSON value. */
+export function encodeCursor(value: unknown): string {
+  return Buffer.from(JSON.stringify(value), 'utf8').toString('base64url');
+}
+
+/** Decodes {@link encodeCursor}; undefined when the text is not one. */
+export function decodeCursor(text: string): unknown {
+  try {
+    return JSON.parse(Buffer.from(text, 'base64url').toString('utf8'));
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Parses an ISO-8601 time from a query parameter into the stored form (`toISOString`, UTC, ms).
+ * @returns the normalised time, or null when `text` is not a date
+ */
+export function normaliseTime(text: string): string | null {
+  // Date.parse also takes "March 7" and bare numbers; require at least a calendar date.
+  if (!/^\d{4}-\d{2}-\d{2}/.test(text)) return null;
+  const ms = Date.parse(text);
+  return Number.isFinite(ms) ? new Date(ms).toISOString() : null;
+}

@@ -1,0 +1,446 @@
+/**
+ * The HTTP API's reads (and its one write, labels) on the daemon's SQLite handle. better-sqlite3
+ * is synchronous and shares the event loop with capture, so every statement is prepared once,
+ * bounded by a LIMIT and driven by an index (events_onset, clips' primary key and rowid,
+ * scores' primary key, labels_clip), and nothing holds an iterator across an `await` (an open
+ * iterator would make the daemon's own writes fail with "connection is busy").
+ */
+import type Database from 'better-sqlite3';
+import { SAMPLE_RATE, type LabelGroup } from '../types.js';
+
+/** A stored event as the API returns it. Times: ISO-8601 UTC, and seconds from stream start. */
+export interface EventView {
+  id: string;
+  node_id: string;
+  label: string;
+  group: LabelGroup;
+  onset_utc: string;
+  offset_utc: string | null;
+  onset_s: number;
+  offset_s: number | null;
+  peak_score: number;
+  mean_score: number;
+  peak_dbfs: number | null;
+  patch_count: number;
+  end_reason: string | null;
+  model_id: string;
+  model_sha256: string;
+  source: string;
+  stream_id: string;
+  /** true: NTP-synchronised at onset; null: unknown (older rows). */
+  clock_synced: boolean | null;
+  /** The label's threshold when the event opened (0..1), null for older rows. */
+  threshold: number | null;
+  clips: { id: string; kind: string; status: string; bytes: number; sha256: string; url: string }[];
+}
+
+/** The event a clip was cut for, with its span in seconds from the clip's first sample. */
+export interface ClipEventView {
+  id: string;
+  label: string;
+  group: LabelGroup;
+  onset_utc: string;
+  peak_score: number;
+  threshold: number | null;
+  model_id: string;
+  model_sha256: string;
+  /** Event onset and offset within the clip, seconds, clamped to [0, clip duration]. */
+  onset_in_clip_s: number;
+  offset_in_clip_s: number;
+}
+
+/** A clip as the API returns it. */
+export interface ClipView {
+  id: string;
+  /** The clip's rowid: increases with every clip stored; the `after` cursor of `GET /api/v1/clips`. */
+  seq: number;
+  event_id: string | null;
+  kind: 'event' | 'background';
+  group: LabelGroup | null;
+  format: 'wav' | 'flac';
+  start_utc: string;
+  end_utc: string;
+  /** (end_sample − start_sample) / 16000, seconds. */
+  duration_s: number;
+  sample_rate: number;
+  bytes: number;
+  sha256: string;
+  gap_samples: number;
+  status: 'ok' | 'missing' | 'deleted';
+  created_utc: string;
+  /** Labels stored for the clip. */
+  labels: number;
+  event: ClipEventView | null;
+  url: string;
+  spectrogram_url: string;
+}
+
+/** A clip row with what the API needs beyond {@link ClipView}: its path (relative to data_dir). */
+export interface ClipRecord extends ClipView {
+  path: string;
+  stream_id: string;
+  start_sample: number;
+  end_sample: number;
+  start_s: number;
+}
+
+/** One stored label. Times in seconds from the clip's first sample; null = the whole clip. */
+export interface LabelView {
+  id: number;
+  clip_id: string;
+  label: string;
+  onset_s: number | null;
+  offset_s: number | null;
+  source: 'human' | 'import';
+  annotator: string | null;
+  created_utc: string;
+}
+
+/** A label to store (see {@link ApiQueries.addLabels}). */
+export interface NewLabel {
+  label: string;
+  onset_s?: number;
+  offset_s?: number;
+}
+
+/** How the active-learning queue picks clips (docs/api.md). */
+export type QueueStrategy = 'uncertainty' | 'random' | 'top';
+
+/** A queued clip: the clip plus why it was chosen. */
+export interface QueueItem extends ClipView {
+  /** |peak score − threshold| of the clip's event (null without a threshold). */
+  threshold_margin: number | null;
+  /** Smallest gap between the top two classes of one patch of the event (null without stored scores). */
+  top2_margin: number | null;
+  /** min(threshold_margin, top2_margin): lower is less certain (uncertainty strategy only). */
+  uncertainty: number | null;
+}
+
+/** Filters of {@link ApiQueries.events}. ISO-8601 UTC strings compare as stored (toISOString form). */
+export interface EventFilter {
+  since?: string;
+  until?: string;
+  group?: LabelGroup;
+  label?: string;
+  minScore?: number;
+  limit: number;
+  /** Keyset cursor: events strictly after (onset_utc, id). */
+  after?: { onsetUtc: string; id: string };
+}
+
+/** A class score of an event: its highest over the event's patches. */
+export interface ClassScore {
+  model_id: string;
+  class: string;
+  score: number;
+}
+
+/** One stored score row, for the spectrogram's score curves. */
+export interface PatchScore {
+  patch_index: number;
+  start_s: number;
+  rank: number;
+  model_id: string;
+  class: string;
+  score: number;
+}
+
+/** Counts for `/metrics`. */
+export interface StoreCounts {
+  events: { group: string; count: number }[];
+  clips: { kind: string; status: string; count: number; bytes: number }[];
+  labels: number;
+}
+
+const CLIP_COLUMNS = `
+  c.rowid AS seq, c.id, c.event_id, c.kind, c.grp, c.path, c.format, c.stream_id, c.start_sample, c.end_sample,
+  c.start_s, c.start_utc, c.end_utc, c.sample_rate, c.bytes, c.sha256, c.gap_samples, c.status, c.created_utc,
+  (SELECT COUNT(*) FROM labels l WHERE l.clip_id = c.id) AS label_count,
+  e.label AS e_label, e.grp AS e_grp, e.onset_utc AS e_onset_utc, e.onset_s AS e_onset_s, e.offset_s AS e_offset_s,
+  e.onset_sample AS e_onset_sample, e.offset_sample AS e_offset_sample, e.peak_score AS e_peak_score,
+  e.threshold AS e_threshold, e.model_id AS e_model_id, e.model_sha256 AS e_model_sha256`;
+
+const CLIP_FROM = 'FROM clips c LEFT JOIN events e ON e.id = c.event_id';
+
+/** Not labelled yet: what the active-learning queue offers. */
+const UNLABELLED = 'c.status = \'ok\' AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.clip_id = c.id)';
+
+/** The smallest top-1 − top-2 gap over the event's patches (same model), via the scores primary key. */
+const TOP2_MARGIN = `(SELECT MIN(s1.score - s2.score) FROM scores s1
+  JOIN scores s2 ON s2.event_id = s1.event_id AND s2.patch_index = s1.patch_index AND s2.model_id = s1.model_id AND s2.rank = 2
+  WHERE s1.event_id = c.event_id AND s1.rank = 1)`;
+
+type Row = Record<string, unknown>;
+
+/**
+ * FNV-1a (32-bit) of `text` mixed with `seed`: a stable pseudo-random sort key, so the random
+ * strategy's order is fixed for one seed and its pages do not overlap. Not for security.
+ */
+export function shuffleKey(text: string, seed: number): number {
+  let hash = (0x811c9dc5 ^ seed) >>> 0;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  // A final avalanche (murmur3's fmix32), so ids that differ only in their last character spread out.
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b) >>> 0;
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35) >>> 0;
+  return (hash ^ (hash >>> 16)) >>> 0;
+}
+
+/** Prepared statements of the API on one open earshot database (schema 4 or later). */
+export class ApiQueries {
+  private readonly eventsStatement: Database.Statement;
+  private readonly clipsOfEventStatement: Database.Statement;
+  private readonly clipStatement: Database.Statement;
+  private readonly clipsAfterStatement: Database.Statement;
+  private readonly queueStatements: Record<QueueStrategy, Database.Statement>;
+  private readonly labelsStatement: Database.Statement;
+  private readonly insertLabelStatement: Database.Statement;
+  private readonly deleteLabelsStatement: Database.Statement;
+  private readonly exportStatement: Database.Statement;
+  private readonly topClassesStatement: Database.Statement;
+  private readonly patchScoresStatement: Database.Statement;
+  private readonly countStatements: { events: Database.Statement; clips: Database.Statement; labels: Database.Statement };
+
+  /** @param db the daemon's open database (see openDatabase); only read, except the labels table */
+  constructor(readonly db: Database.Database) {
+    // Registered on this connection only; deterministic, so SQLite may evaluate it once per row.
+    db.function('earshot_shuffle_key', { deterministic: true }, (id: unknown, seed: unknown) => shuffleKey(String(id), Number(seed)));
+    this.eventsStatement = db.prepare(`
+      SELECT id, node_id, label, grp, onset_utc, offset_utc, onset_s, offset_s, peak_score, mean_score, peak_dbfs, patch_count,
+             end_reason, model_id, model_sha256, source, stream_id, clock_synced, threshold
+      FROM events
+      WHERE onset_utc >= @since AND onset_utc < @until
+        AND (@grp IS NULL OR grp = @grp) AND (@label IS NULL OR label = @label) AND peak_score >= @minScore
+        AND (onset_utc, id) > (@afterOnset, @afterId)
+      ORDER BY onset_utc, id
+      LIMIT @limit`);
+    this.clipsOfEventStatement = db.prepare('SELECT id, kind, status, bytes, sha256 FROM clips WHERE event_id = ? ORDER BY rowid');
+    this.clipStatement = db.prepare(`SELECT ${CLIP_COLUMNS} ${CLIP_FROM} WHERE c.id = ?`);
+    this.clipsAfterStatement = db.prepare(`SELECT ${CLIP_COLUMNS} ${CLIP_FROM}
+      WHERE c.rowid > @after AND (@kind IS NULL OR c.kind = @kind) ORDER BY c.rowid LIMIT @limit`);
+    this.queueStatements = {
+      uncertainty: db.prepare(`SELECT * FROM (
+          SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin
+          ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED})
+        ORDER BY MIN(COALESCE(threshold_margin, 2), COALESCE(top2_margin, 2)), id
+        LIMIT @limit OFFSET @offset`),
+      top: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin
+        ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED}
+        ORDER BY e.peak_score DESC, c.id LIMIT @limit OFFSET @offset`),
+      random: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin
+        ${CLIP_FROM} WHERE ${UNLABELLED}
+        ORDER BY earshot_shuffle_key(c.id, @seed), c.id LIMIT @limit OFFSET @offset`),
+    };
+    this.labelsStatement = db.prepare('SELECT id, clip_id, label, onset_s, offset_s, source, annotator, created_utc FROM labels WHERE clip_id = ? ORDER BY id');
+    this.insertLabelStatement = db.prepare('INSERT INTO labels (clip_id, label, onset_s, offset_s, source, annotator, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.deleteLabelsStatement = db.prepare('DELETE FROM labels WHERE clip_id = ? AND source = ?');
+    this.exportStatement = db.prepare(`SELECT ${CLIP_COLUMNS} ${CLIP_FROM}
+      WHERE c.rowid > @after AND c.status = 'ok' AND c.start_utc >= @since AND c.start_utc < @until
+        AND (@labelled = 0 OR EXISTS (SELECT 1 FROM labels l WHERE l.clip_id = c.id))
+      ORDER BY c.rowid LIMIT @limit`);
+    this.topClassesStatement = db.prepare(`SELECT model_id, class, MAX(score) AS score FROM scores WHERE event_id = ?
+      GROUP BY model_id, class ORDER BY score DESC, class LIMIT ?`);
+    this.patchScoresStatement = db.prepare('SELECT patch_index, start_s, rank, model_id, class, score FROM scores WHERE event_id = ? ORDER BY patch_index, rank LIMIT 20000');
+    this.countStatements = {
+      events: db.prepare('SELECT grp AS "group", COUNT(*) AS count FROM events GROUP BY grp'),
+      clips: db.prepare('SELECT kind, status, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM clips GROUP BY kind, status'),
+      labels: db.prepare('SELECT COUNT(*) AS n FROM labels'),
+    };
+  }
+
+  /** One page of events matching `filter`, oldest onset first; each with its clips. */
+  events(filter: EventFilter): EventView[] {
+    const rows = this.eventsStatement.all({
+      since: filter.since ?? '',
+      // '~' sorts after every digit, so it is later than any ISO-8601 time.
+      until: filter.until ?? '~',
+      grp: filter.group ?? null,
+      label: filter.label ?? null,
+      minScore: filter.minScore ?? -1,
+      afterOnset: filter.after?.onsetUtc ?? '',
+      afterId: filter.after?.id ?? '',
+      limit: filter.limit,
+    }) as Row[];
+    return rows.map((row) => ({
+      id: row.id as string,
+      node_id: row.node_id as string,
+      label: row.label as string,
+      group: row.grp as LabelGroup,
+      onset_utc: row.onset_utc as string,
+      offset_utc: row.offset_utc as string | null,
+      onset_s: row.onset_s as number,
+      offset_s: row.offset_s as number | null,
+      peak_score: row.peak_score as number,
+      mean_score: row.mean_score as number,
+      peak_dbfs: row.peak_dbfs as number | null,
+      patch_count: row.patch_count as number,
+      end_reason: row.end_reason as string | null,
+      model_id: row.model_id as string,
+      model_sha256: row.model_sha256 as string,
+      source: row.source as string,
+      stream_id: row.stream_id as string,
+      clock_synced: row.clock_synced === null || row.clock_synced === undefined ? null : row.clock_synced === 1,
+      threshold: (row.threshold as number | null) ?? null,
+      clips: (this.clipsOfEventStatement.all(row.id) as Row[]).map((c) => ({
+        id: c.id as string,
+        kind: c.kind as string,
+        status: c.status as string,
+        bytes: c.bytes as number,
+        sha256: c.sha256 as string,
+        url: clipUrl(c.id as string),
+      })),
+    }));
+  }
+
+  /** The clip with this id, or undefined. */
+  clip(id: string): ClipRecord | undefined {
+    const row = this.clipStatement.get(id) as Row | undefined;
+    return row ? toClipRecord(row) : undefined;
+  }
+
+  /** Clips stored after `after` (a {@link ClipView.seq}), in storage order, any status. */
+  clipsAfter(after: number, limit: number, kind?: 'event' | 'background'): ClipRecord[] {
+    return (this.clipsAfterStatement.all({ after, limit, kind: kind ?? null }) as Row[]).map(toClipRecord);
+  }
+
+  /**
+   * One page of the active-learning queue: unlabelled clips with a file (status ok).
+   * - `uncertainty`: event clips by min(|peak − threshold|, smallest top-1 − top-2 class gap), ascending;
+   * - `top`: event clips by peak score, descending;
+   * - `random`: every clip, background included, in the pseudo-random order of `seed`.
+   */
+  queue(strategy: QueueStrategy, limit: number, offset: number, seed: number): QueueItem[] {
+    const rows = this.queueStatements[strategy].all({ limit, offset, seed }) as Row[];
+    return rows.map((row) => {
+      const threshold = (row.threshold_margin as number | null) ?? null;
+      const top2 = (row.top2_margin as number | null) ?? null;
+      const margins = [threshold, top2].filter((m): m is number => m !== null);
+      return { ...toClipView(toClipRecord(row)), threshold_margin: threshold, top2_margin: top2, uncertainty: margins.length ? Math.min(...margins) : null };
+    });
+  }
+
+  /** The labels of a clip, oldest first. */
+  labels(clipId: string): LabelView[] {
+    return (this.labelsStatement.all(clipId) as Row[]).map(toLabelView);
+  }
+
+  /**
+   * Stores labels for one clip in one transaction.
+   * @param replace first delete the clip's labels of the same `source` (a re-import replaces, never duplicates)
+   * @returns the labels written, with their ids
+   */
+  addLabels(clipId: string, labels: readonly NewLabel[], source: 'human' | 'import', annotator: string | null, replace: boolean): LabelView[] {
+    const now = new Date().toISOString();
+    return this.db.transaction(() => {
+      if (replace) this.deleteLabelsStatement.run(clipId, source);
+      const ids = labels.map((l) => Number(this.insertLabelStatement.run(clipId, l.label, l.onset_s ?? null, l.offset_s ?? null, source, annotator, now).lastInsertRowid));
+      const written = new Set(ids);
+      return this.labels(clipId).filter((l) => written.has(l.id));
+    })();
+  }
+
+  /** One batch of clips for an export: status ok, start in [since, until), after `after` (seq), in storage order. */
+  exportBatch(after: number, since: string, until: string, labelledOnly: boolean, limit: number): ClipRecord[] {
+    return (this.exportStatement.all({ after, since, until, labelled: labelledOnly ? 1 : 0, limit }) as Row[]).map(toClipRecord);
+  }
+
+  /** The `k` classes with the highest score over the event's patches (from the scores table). */
+  topClasses(eventId: string, k: number): ClassScore[] {
+    return this.topClassesStatement.all(eventId, k) as ClassScore[];
+  }
+
+  /** Every stored score row of an event, by patch then rank. */
+  patchScores(eventId: string): PatchScore[] {
+    return this.patchScoresStatement.all(eventId) as PatchScore[];
+  }
+
+  /** Stored events per group, clips per kind and status (with bytes), labels. */
+  counts(): StoreCounts {
+    return {
+      events: this.countStatements.events.all() as StoreCounts['events'],
+      clips: this.countStatements.clips.all() as StoreCounts['clips'],
+      labels: (this.countStatements.labels.get() as { n: number }).n,
+    };
+  }
+}
+
+/** The API path of a clip's audio. */
+export function clipUrl(id: string): string {
+  return `/api/v1/clips/${id}`;
+}
+
+/** The public fields of a clip record (drops the file path and stream sample indices). */
+export function toClipView(record: ClipRecord): ClipView {
+  const { path: _path, stream_id: _stream, start_sample: _start, end_sample: _end, start_s: _startS, ...view } = record;
+  return view;
+}
+
+function toClipRecord(row: Row): ClipRecord {
+  const startSample = row.start_sample as number;
+  const endSample = row.end_sample as number;
+  const duration = Math.max(0, (endSample - startSample) / SAMPLE_RATE);
+  const id = row.id as string;
+  let event: ClipEventView | null = null;
+  if (row.event_id && row.e_label !== null && row.e_label !== undefined) {
+    // Sample indices are exact; seconds from stream start are the fallback for rows without them.
+    const inClip = (sample: unknown, seconds: unknown, fallback: number) => {
+      const t = typeof sample === 'number' ? (sample - startSample) / SAMPLE_RATE : typeof seconds === 'number' ? seconds - (row.start_s as number) : fallback;
+      return Number(Math.min(duration, Math.max(0, t)).toFixed(6));
+    };
+    event = {
+      id: row.event_id as string,
+      label: row.e_label as string,
+      group: row.e_grp as LabelGroup,
+      onset_utc: row.e_onset_utc as string,
+      peak_score: row.e_peak_score as number,
+      threshold: (row.e_threshold as number | null) ?? null,
+      model_id: row.e_model_id as string,
+      model_sha256: row.e_model_sha256 as string,
+      onset_in_clip_s: inClip(row.e_onset_sample, row.e_onset_s, 0),
+      offset_in_clip_s: inClip(row.e_offset_sample, row.e_offset_s, duration),
+    };
+  }
+  return {
+    id,
+    seq: row.seq as number,
+    event_id: (row.event_id as string | null) ?? null,
+    kind: row.kind as ClipView['kind'],
+    group: (row.grp as LabelGroup | null) ?? null,
+    format: row.format as ClipView['format'],
+    start_utc: row.start_utc as string,
+    end_utc: row.end_utc as string,
+    duration_s: Number(duration.toFixed(6)),
+    sample_rate: row.sample_rate as number,
+    bytes: row.bytes as number,
+    sha256: row.sha256 as string,
+    gap_samples: row.gap_samples as number,
+    status: row.status as ClipView['status'],
+    created_utc: row.created_utc as string,
+    labels: row.label_count as number,
+    event,
+    url: clipUrl(id),
+    spectrogram_url: `${clipUrl(id)}/spectrogram.png`,
+    path: row.path as string,
+    stream_id: row.stream_id as string,
+    start_sample: startSample,
+    end_sample: endSample,
+    start_s: row.start_s as number,
+  };
+}
+
+function toLabelView(row: Row): LabelView {
+  return {
+    id: row.id as number,
+    clip_id: row.clip_id as string,
+    label: row.label as string,
+    onset_s: row.onset_s as number | null,
+    offset_s: row.offset_s as number | null,
+    source: row.source as LabelView['source'],
+    annotator: row.annotator as string | null,
+    created_utc: row.created_utc as string,
+  };
+}

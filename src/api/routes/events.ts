@@ -1,0 +1,66 @@
+/** `GET /api/v1/events`: stored events, filtered, oldest onset first, with cursor pagination. */
+import type { FastifyInstance } from 'fastify';
+import type { LabelGroup } from '../../types.js';
+import { decodeCursor, encodeCursor, normaliseTime, sendError, type ApiContext } from '../context.js';
+
+interface EventsQuery {
+  since?: string;
+  until?: string;
+  group?: LabelGroup;
+  label?: string;
+  min_score?: number;
+  limit: number;
+  cursor?: string;
+}
+
+/** Registers the events route. */
+export function registerEventRoutes(app: FastifyInstance, context: ApiContext): void {
+  app.get<{ Querystring: EventsQuery }>(
+    '/api/v1/events',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            since: { type: 'string', maxLength: 40 },
+            until: { type: 'string', maxLength: 40 },
+            group: { enum: ['hostile', 'non_hostile'] },
+            label: { type: 'string', pattern: '^[a-z][a-z0-9_]*$', maxLength: 64 },
+            min_score: { type: 'number', minimum: 0, maximum: 1 },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+            cursor: { type: 'string', maxLength: 400 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const query = request.query;
+      const since = query.since === undefined ? undefined : normaliseTime(query.since);
+      const until = query.until === undefined ? undefined : normaliseTime(query.until);
+      if (since === null) return sendError(reply, 400, `since: not an ISO-8601 time: ${query.since}`);
+      if (until === null) return sendError(reply, 400, `until: not an ISO-8601 time: ${query.until}`);
+      let after: { onsetUtc: string; id: string } | undefined;
+      if (query.cursor !== undefined) {
+        const decoded = decodeCursor(query.cursor);
+        if (!Array.isArray(decoded) || decoded.length !== 2 || typeof decoded[0] !== 'string' || typeof decoded[1] !== 'string') {
+          return sendError(reply, 400, 'cursor: not a cursor this API returned (use next_cursor as given)');
+        }
+        after = { onsetUtc: decoded[0], id: decoded[1] };
+      }
+      const events = context.queries.events({
+        since: since ?? undefined,
+        until: until ?? undefined,
+        group: query.group,
+        label: query.label,
+        minScore: query.min_score,
+        limit: query.limit,
+        after,
+      });
+      const last = events.at(-1);
+      // A full page may have more after it; a short page is the end.
+      const next = events.length === query.limit && last ? encodeCursor([last.onset_utc, last.id]) : null;
+      return { events, next_cursor: next };
+    },
+  );
+}

@@ -1,0 +1,46 @@
+/** `GET /api/v1/export`: clips, labels.tsv and manifest.json as one streamed .tar.gz (src/api/export.ts). */
+import type { FastifyInstance } from 'fastify';
+import { normaliseTime, sendError, type ApiContext } from '../context.js';
+import { streamExport } from '../export.js';
+
+interface ExportQuery {
+  since?: string;
+  until?: string;
+  labelled: boolean;
+}
+
+/** Registers the export route. */
+export function registerExportRoutes(app: FastifyInstance, context: ApiContext): void {
+  app.get<{ Querystring: ExportQuery }>(
+    '/api/v1/export',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            since: { type: 'string', maxLength: 40 },
+            until: { type: 'string', maxLength: 40 },
+            labelled: { type: 'boolean', default: false },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const since = request.query.since === undefined ? undefined : normaliseTime(request.query.since);
+      const until = request.query.until === undefined ? undefined : normaliseTime(request.query.until);
+      if (since === null) return sendError(reply, 400, `since: not an ISO-8601 time: ${request.query.since}`);
+      if (until === null) return sendError(reply, 400, `until: not an ISO-8601 time: ${request.query.until}`);
+      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const stream = streamExport(
+        { queries: context.queries, dataRoot: context.dataRoot, config: context.config, model: context.model, log: context.log, signal: context.closing },
+        { since, until, labelledOnly: request.query.labelled },
+      );
+      return reply
+        .type('application/gzip')
+        .header('Content-Disposition', `attachment; filename="earshot-${context.config.node_id}-${stamp}.tar.gz"`)
+        .header('Cache-Control', 'no-store')
+        .send(stream);
+    },
+  );
+}

@@ -1,0 +1,61 @@
+/**
+ * `GET /api/v1/active-learning/queue`: unlabelled clips worth a person's ear (docs/api.md).
+ *
+ * - `uncertainty` (default): event clips whose event the model was least sure of: the peak score
+ *   closest to the label's threshold, or a patch whose top two classes scored nearly the same
+ *   (margin sampling: Settles, "Active Learning Literature Survey", 2009, §3.1);
+ * - `top`: event clips by peak score, highest first (check the alerts the node is surest of);
+ * - `random`: any unlabelled clip, background clips included (the negatives the model never
+ *   flagged), in a fixed pseudo-random order per `seed`.
+ *
+ * Pages are offset-based (`next_cursor`); the order is fixed for a given state of the database, and
+ * a clip that gets labelled leaves the queue.
+ */
+import { randomInt } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
+import { decodeCursor, encodeCursor, sendError, type ApiContext } from '../context.js';
+import type { QueueStrategy } from '../queries.js';
+
+interface QueueQuery {
+  strategy: QueueStrategy;
+  limit: number;
+  seed?: number;
+  cursor?: string;
+}
+
+/** Registers the active-learning queue route. */
+export function registerQueueRoutes(app: FastifyInstance, context: ApiContext): void {
+  app.get<{ Querystring: QueueQuery }>(
+    '/api/v1/active-learning/queue',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            strategy: { enum: ['uncertainty', 'random', 'top'], default: 'uncertainty' },
+            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
+            seed: { type: 'integer', minimum: 0, maximum: 4294967295 },
+            cursor: { type: 'string', maxLength: 200 },
+          },
+        },
+      },
+    },
+    async (request, reply) => {
+      const { strategy, limit } = request.query;
+      let offset = 0;
+      let seed = request.query.seed ?? randomInt(0, 2 ** 32 - 1);
+      if (request.query.cursor !== undefined) {
+        const decoded = decodeCursor(request.query.cursor) as { strategy?: unknown; offset?: unknown; seed?: unknown } | undefined;
+        if (!decoded || decoded.strategy !== strategy || !Number.isInteger(decoded.offset) || !Number.isInteger(decoded.seed) || (decoded.offset as number) < 0) {
+          return sendError(reply, 400, `cursor: not a cursor of the ${strategy} queue (use next_cursor as given, with the same strategy)`);
+        }
+        offset = decoded.offset as number;
+        seed = decoded.seed as number;
+      }
+      const clips = context.queries.queue(strategy, limit, offset, seed);
+      const next = clips.length === limit ? encodeCursor({ strategy, offset: offset + limit, seed }) : null;
+      return { strategy, seed: strategy === 'random' ? seed : undefined, clips, next_cursor: next };
+    },
+  );
+}

@@ -1,0 +1,218 @@
+/**
+ * `GET /healthz` (is this node listening?), `GET /metrics` (Prometheus text format, prom-client)
+ * and `GET /api/v1/node` (who is this node: id, model, config hash).
+ */
+import { statfs } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import type { FastifyInstance } from 'fastify';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { DEFAULT_HEALTH_OPTIONS } from '../../service/health.js';
+import type { ApiContext } from '../context.js';
+import type { StoreCounts } from '../queries.js';
+import { bytesWrittenToday } from '../../store/clip-store.js';
+import { configHash } from '../export.js';
+
+/** earshot's version, from package.json (three folders up from src/api/routes and dist/api/routes alike). */
+const VERSION = (() => {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+})();
+
+/** The body of `GET /healthz`. */
+export interface HealthBody {
+  /** `ok`: audio arrives, inference keeps up, disk has room. `unhealthy`: see `problems`. `no_pipeline`: the API runs without a daemon. */
+  status: 'ok' | 'unhealthy' | 'no_pipeline';
+  node_id: string;
+  version: string;
+  uptime_s: number;
+  capture: { alive: boolean | null; last_frame_utc: string | null; last_frame_age_s: number | null; audio_s: number | null };
+  inference: {
+    keeping_up: boolean | null;
+    real_time_factor: number | null;
+    /** Seconds between the newest captured sample and the newest patch dealt with (docs/service.md, "When inference falls behind"). */
+    lag_s: number | null;
+    /** True while only every other patch is classified. */
+    degraded: boolean | null;
+    skipped_patches: number | null;
+    failed_patches: number | null;
+    worker_restarts: number | null;
+  };
+  outbox_depth: number | null;
+  /** Clip bytes written since 00:00 UTC (SD-card wear). */
+  clip_bytes_today: number;
+  disk_free_bytes: number | null;
+  problems: string[];
+}
+
+/** Registers the status routes and the HTTP metrics hooks. */
+export function registerStatusRoutes(app: FastifyInstance, context: ApiContext): void {
+  const health = async (): Promise<HealthBody> => {
+    const problems: string[] = [];
+    let diskFree: number | null = null;
+    try {
+      const fs = await statfs(context.dataRoot);
+      diskFree = fs.bavail * fs.bsize;
+      if (diskFree < DEFAULT_HEALTH_OPTIONS.minFreeBytes) problems.push(`disk nearly full (${(diskFree / 1048576).toFixed(1)} MiB free)`);
+    } catch (error) {
+      problems.push(`cannot check free space (${(error as NodeJS.ErrnoException).code ?? error})`);
+    }
+    const live = context.live?.snapshot();
+    let alive: boolean | null = null;
+    let keepingUp: boolean | null = null;
+    if (live) {
+      alive = live.lastChunkAgeSeconds !== null && live.lastChunkAgeSeconds <= live.stallSeconds;
+      keepingUp = live.lastChunkAgeSeconds === null ? null : live.realTimeFactor <= live.maxRealTimeFactor;
+      if (live.lastChunkAgeSeconds === null) problems.push('waiting for audio');
+      else if (!alive) problems.push(`no audio for ${live.lastChunkAgeSeconds.toFixed(1)} s`);
+      if (keepingUp === false) problems.push(`inference falling behind (real-time factor ${live.realTimeFactor.toFixed(2)})`);
+      if (live.inference?.degraded) problems.push(`inference degraded: every other patch skipped (lag ${live.inference.lagSeconds.toFixed(1)} s)`);
+    }
+    const scheduler = live?.inference ?? null;
+    return {
+      status: !live ? 'no_pipeline' : problems.length ? 'unhealthy' : 'ok',
+      node_id: context.config.node_id,
+      version: VERSION,
+      uptime_s: Math.round((Date.now() - context.startedAtMs) / 1000),
+      capture: {
+        alive,
+        last_frame_utc: live?.lastChunkUtcMs ? new Date(live.lastChunkUtcMs).toISOString() : null,
+        last_frame_age_s: live?.lastChunkAgeSeconds === null || live === undefined ? null : Number(live.lastChunkAgeSeconds.toFixed(3)),
+        audio_s: live ? Number(live.audioSeconds.toFixed(3)) : null,
+      },
+      inference: {
+        keeping_up: keepingUp,
+        real_time_factor: live ? Number(live.realTimeFactor.toFixed(4)) : null,
+        lag_s: scheduler ? Number(scheduler.lagSeconds.toFixed(3)) : null,
+        degraded: scheduler ? scheduler.degraded : null,
+        skipped_patches: scheduler ? scheduler.skippedPatches : null,
+        failed_patches: scheduler ? scheduler.failedPatches : null,
+        worker_restarts: scheduler ? scheduler.workerRestarts : null,
+      },
+      outbox_depth: live?.outboxDepth ?? null,
+      clip_bytes_today: bytesWrittenToday(context.queries.db),
+      disk_free_bytes: diskFree,
+      problems,
+    };
+  };
+
+  app.get('/healthz', async (_request, reply) => {
+    const body = await health();
+    // Monitors read the status code: 200 only when the node is really listening.
+    return reply.code(body.status === 'ok' ? 200 : 503).send(body);
+  });
+
+  app.get('/api/v1/node', async () => ({
+    node_id: context.config.node_id,
+    version: VERSION,
+    api: 1,
+    model: context.model,
+    config_hash: configHash(context.config),
+  }));
+
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  const requests = new Counter({ name: 'earshot_http_requests_total', help: 'HTTP API requests answered, by route and status code', labelNames: ['method', 'route', 'status'], registers: [registry] });
+  const durations = new Histogram({ name: 'earshot_http_request_duration_seconds', help: 'HTTP API response time (until the headers are sent for streams)', labelNames: ['route'], buckets: [0.005, 0.02, 0.1, 0.5, 2, 10], registers: [registry] });
+  // One scrape reads the counts once (four gauges use them), not once per gauge.
+  let counted: { atMs: number; value: StoreCounts } | null = null;
+  const queries = {
+    counts: (): StoreCounts => {
+      const now = Date.now();
+      if (!counted || now - counted.atMs > 1000) counted = { atMs: now, value: context.queries.counts() };
+      return counted.value;
+    },
+  };
+  new Gauge({
+    name: 'earshot_events_stored',
+    help: 'Events in the database, by group',
+    labelNames: ['group'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const row of queries.counts().events) this.set({ group: row.group }, row.count);
+    },
+  });
+  new Gauge({
+    name: 'earshot_clips_stored',
+    help: 'Clip rows in the database, by kind and status (ok: the file is there)',
+    labelNames: ['kind', 'status'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const row of queries.counts().clips) this.set({ kind: row.kind, status: row.status }, row.count);
+    },
+  });
+  new Gauge({
+    name: 'earshot_clip_bytes',
+    help: 'Bytes of clip files present (status ok), by kind',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const row of queries.counts().clips) if (row.status === 'ok') this.inc({ kind: row.kind }, row.bytes);
+    },
+  });
+  new Gauge({ name: 'earshot_labels_stored', help: 'Labels in the database', registers: [registry], collect() { this.set(queries.counts().labels); } });
+  new Gauge({
+    name: 'earshot_disk_free_bytes',
+    help: 'Free bytes on the data directory\'s file system',
+    registers: [registry],
+    async collect() {
+      try {
+        const fs = await statfs(context.dataRoot);
+        this.set(fs.bavail * fs.bsize);
+      } catch {
+        // Unknown this time: the previous value stays.
+      }
+    },
+  });
+  if (context.live) {
+    const live = context.live;
+    new Gauge({ name: 'earshot_audio_seconds', help: 'Seconds of audio through the pipeline since start', registers: [registry], collect() { this.set(live.snapshot().audioSeconds); } });
+    new Gauge({ name: 'earshot_real_time_factor', help: 'Pipeline processing time / audio time over the last 10 s (above 1: falling behind)', registers: [registry], collect() { this.set(live.snapshot().realTimeFactor); } });
+    new Gauge({
+      name: 'earshot_last_audio_age_seconds',
+      help: 'Seconds since the last audio chunk was processed (-1 before the first)',
+      registers: [registry],
+      collect() {
+        this.set(live.snapshot().lastChunkAgeSeconds ?? -1);
+      },
+    });
+    const scheduler = () => live.snapshot().inference;
+    new Gauge({ name: 'earshot_inference_lag_seconds', help: 'Seconds between the newest captured sample and the newest patch dealt with (-1 before inference starts)', registers: [registry], collect() { this.set(scheduler()?.lagSeconds ?? -1); } });
+    new Gauge({ name: 'earshot_inference_degraded', help: '1 while only every other patch is classified (inference behind real time)', registers: [registry], collect() { this.set(scheduler()?.degraded ? 1 : 0); } });
+    new Gauge({
+      name: 'earshot_patches',
+      help: 'Patches since start, by outcome (classified, skipped by the degrade policy, failed: the model threw or its worker died)',
+      labelNames: ['outcome'],
+      registers: [registry],
+      collect() {
+        const s = scheduler();
+        if (!s) return;
+        this.set({ outcome: 'classified' }, s.classifiedPatches);
+        this.set({ outcome: 'skipped' }, s.skippedPatches);
+        this.set({ outcome: 'failed' }, s.failedPatches);
+      },
+    });
+    new Gauge({ name: 'earshot_worker_restarts', help: 'Inference worker restarts since start', registers: [registry], collect() { this.set(scheduler()?.workerRestarts ?? 0); } });
+    new Gauge({
+      name: 'earshot_outbox_depth',
+      help: 'Unsent MQTT outbox messages (-1 without a broker)',
+      registers: [registry],
+      collect() {
+        this.set(live.snapshot().outboxDepth ?? -1);
+      },
+    });
+  }
+
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    requests.inc({ method: request.method, route, status: String(reply.statusCode) });
+    durations.observe({ route }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/metrics', async (_request, reply) => reply.type(registry.contentType).send(await registry.metrics()));
+}

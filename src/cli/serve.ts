@@ -1,0 +1,66 @@
+/**
+ * `earshot serve`: the HTTP API (docs/api.md) over a node's data dir without capture or models,
+ * for when the daemon is stopped: a node taken out of service, an SD card copied off a sensor, or
+ * the end of a file replay whose clips are still to be pulled. `earshot run` serves the same API
+ * while it listens; do not run both on one data dir and port.
+ */
+import type { Command } from 'commander';
+import { startApiServer } from '../api/server.js';
+import { loadConfigFile } from '../config.js';
+import { databasePath } from '../daemon.js';
+import { EarshotError } from '../errors.js';
+import { createLogger } from '../log.js';
+import { openDatabase } from '../store/database.js';
+
+interface ServeOptions {
+  config: string;
+  host?: string;
+  port?: string;
+  pretty?: boolean;
+}
+
+/**
+ * Serves until SIGTERM or SIGINT.
+ * @throws EarshotError for a bad config or port (exit 2), or when the address cannot be bound (exit 3)
+ */
+async function serve(options: ServeOptions): Promise<void> {
+  const config = loadConfigFile(options.config);
+  if (options.host) config.api.host = options.host;
+  if (options.port !== undefined) {
+    const port = Number(options.port);
+    if (!Number.isInteger(port) || port < 0 || port > 65535) throw new EarshotError(`--port: must be a TCP port (0..65535), got ${options.port}`);
+    config.api.port = port;
+  }
+  const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.api.host);
+  if (!loopback && !config.api.token && !config.api.token_file) {
+    throw new EarshotError(`--host ${config.api.host}: api.token_file is required when the API listens beyond loopback (the API serves audio)`);
+  }
+  const log = createLogger({ level: config.log_level, pretty: options.pretty ?? Boolean(process.stdout.isTTY), fd: 1 });
+  const db = openDatabase(databasePath(config));
+  // The model of the newest event: what the export manifest and /api/v1/node report.
+  const latest = db.prepare('SELECT model_id AS id, model_sha256 AS sha256 FROM events ORDER BY onset_utc DESC LIMIT 1').get() as { id: string; sha256: string } | undefined;
+  const api = await startApiServer({ db, dataDir: config.data_dir, config, log, model: latest ?? null });
+  if (!api) {
+    db.close();
+    throw new EarshotError(`api: cannot serve on ${config.api.host}:${config.api.port} (see the log line above)`, 3);
+  }
+  await new Promise<void>((resolve) => {
+    process.once('SIGTERM', () => resolve());
+    process.once('SIGINT', () => resolve());
+  });
+  await api.close();
+  db.close();
+  log.info('api stopped');
+}
+
+/** Registers `earshot serve`. */
+export function registerServe(program: Command, action: <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>): void {
+  program
+    .command('serve')
+    .description("serve the HTTP API (events, clips, labelling queue, export) over a node's data dir, without listening to audio")
+    .requiredOption('--config <file>', 'the node\'s YAML config (data_dir, store.database, api.*)')
+    .option('--host <address>', 'bind address (default: api.host)')
+    .option('--port <port>', 'TCP port (default: api.port; 0 = any free port, logged)')
+    .option('--pretty', 'human-readable logs')
+    .action(action(serve));
+}

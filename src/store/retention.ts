@@ -1,0 +1,176 @@
+/**
+ * What earshot deletes, and when, so that neither the clip folder nor the database grows without
+ * bound on a sensor that runs for years.
+ *
+ * One pass, in this order:
+ * 1. Age: unlabelled clips of non-hostile events and background clips older than
+ *    `retention.clip_max_age_days`; clips of hostile events and labelled clips (a human's work)
+ *    older than `retention.kept_clip_max_age_days`.
+ * 2. Quota: while the clip files left exceed `retention.max_clip_bytes`, the oldest go first,
+ *    unlabelled non-hostile and background clips before any hostile or labelled clip.
+ * 3. Database: events older than `retention.event_max_age_days` are deleted with their scores,
+ *    as are clip rows (and their labels) whose file is gone and that are older than that, and
+ *    capture gaps older than that.
+ *
+ * A deleted clip keeps its row with status `deleted` until step 3 removes it, so the API can
+ * answer "gone" (410) rather than "never existed". The row is marked first, then the file is
+ * unlinked: a crash in between leaves a file that reconcile (reconcile.ts) finishes deleting.
+ * "Oldest" is by `created_utc`, when the file was written.
+ */
+import { readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import type Database from 'better-sqlite3';
+import type { EarshotConfig } from '../config.js';
+import type { Logger } from '../log.js';
+import { ClipStore, bytesWrittenToday } from './clip-store.js';
+import { reconcileClips } from './reconcile.js';
+
+/** What one pass did. */
+export interface RetentionReport {
+  /** Clips whose files were deleted, by rule. */
+  deletedByAge: number;
+  deletedByQuota: number;
+  /** Bytes of clip files deleted. */
+  bytesFreed: number;
+  /** Bytes of clip files left (rows with status `ok`). */
+  storedBytes: number;
+  /** Rows pruned from the database. */
+  eventsPruned: number;
+  scoresPruned: number;
+  clipRowsPruned: number;
+  gapsPruned: number;
+}
+
+interface Candidate {
+  id: string;
+  path: string;
+  bytes: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * One retention pass (see the module notes for the order).
+ * @param dataDir config.data_dir (clip paths are relative to it)
+ * @param now the current time (tests pass a later one to age the store)
+ * @returns what was deleted and pruned; logged as one line when anything was
+ * @throws SqliteError when the database cannot be written (nothing is unlinked then)
+ */
+export function runRetention(db: Database.Database, dataDir: string, retention: EarshotConfig['retention'], log: Logger, now = new Date()): RetentionReport {
+  const iso = (days: number) => new Date(now.getTime() - days * DAY_MS).toISOString();
+  // "Kept" clips: a hostile event's evidence, or anything a human labelled.
+  const kept = `(COALESCE(c.grp, '') = 'hostile' OR EXISTS (SELECT 1 FROM labels l WHERE l.clip_id = c.id))`;
+  const byAge = db
+    .prepare(`SELECT c.id, c.path, c.bytes FROM clips c WHERE c.status = 'ok' AND c.created_utc < CASE WHEN ${kept} THEN @kept ELSE @plain END ORDER BY c.created_utc, c.id`)
+    .all({ kept: iso(retention.kept_clip_max_age_days), plain: iso(retention.clip_max_age_days) }) as Candidate[];
+  const store = new ClipStore(db);
+  let stored = store.storedBytes() - byAge.reduce((sum, c) => sum + c.bytes, 0);
+  const byQuota: Candidate[] = [];
+  if (stored > retention.max_clip_bytes) {
+    const aged = new Set(byAge.map((c) => c.id));
+    const oldestFirst = db.prepare(`SELECT c.id, c.path, c.bytes FROM clips c WHERE c.status = 'ok' ORDER BY ${kept}, c.created_utc, c.id`).iterate() as IterableIterator<Candidate>;
+    for (const candidate of oldestFirst) {
+      if (stored <= retention.max_clip_bytes) break;
+      if (aged.has(candidate.id)) continue;
+      byQuota.push(candidate);
+      stored -= candidate.bytes;
+    }
+  }
+  const doomed = [...byAge, ...byQuota];
+  const markDeleted = db.prepare("UPDATE clips SET status = 'deleted' WHERE id = ? AND status = 'ok'");
+  const eventCutoff = iso(retention.event_max_age_days);
+  const pruned = db.transaction(() => {
+    for (const clip of doomed) markDeleted.run(clip.id);
+    const scores = db.prepare('DELETE FROM scores WHERE event_id IN (SELECT id FROM events WHERE onset_utc < ?)').run(eventCutoff).changes;
+    const events = db.prepare('DELETE FROM events WHERE onset_utc < ?').run(eventCutoff).changes;
+    const clipRows = db.prepare("DELETE FROM clips WHERE status <> 'ok' AND created_utc < ?").run(eventCutoff).changes;
+    const gaps = db.prepare('DELETE FROM gaps WHERE start_utc < ?').run(eventCutoff).changes;
+    return { scores, events, clipRows, gaps };
+  })();
+  // Rows first, files second: a crash in between leaves files that reconcile deletes.
+  let bytesFreed = 0;
+  const folders = new Set<string>();
+  for (const clip of doomed) {
+    const path = join(dataDir, clip.path);
+    rmSync(path, { force: true });
+    bytesFreed += clip.bytes;
+    folders.add(dirname(path));
+  }
+  removeEmptyDayFolders(folders, now);
+  const report: RetentionReport = {
+    deletedByAge: byAge.length,
+    deletedByQuota: byQuota.length,
+    bytesFreed,
+    storedBytes: store.storedBytes(),
+    eventsPruned: pruned.events,
+    scoresPruned: pruned.scores,
+    clipRowsPruned: pruned.clipRows,
+    gapsPruned: pruned.gaps,
+  };
+  if (doomed.length > 0 || pruned.events + pruned.clipRows + pruned.gaps > 0) {
+    log.info(
+      {
+        deleted_by_age: report.deletedByAge,
+        deleted_by_quota: report.deletedByQuota,
+        bytes_freed: bytesFreed,
+        stored_bytes: report.storedBytes,
+        max_clip_bytes: retention.max_clip_bytes,
+        events_pruned: report.eventsPruned,
+        scores_pruned: report.scoresPruned,
+        clip_rows_pruned: report.clipRowsPruned,
+        gaps_pruned: report.gapsPruned,
+        bytes_written_today: bytesWrittenToday(db, now),
+      },
+      `retention: ${doomed.length} clips deleted (${(bytesFreed / 1048576).toFixed(1)} MiB), ${report.eventsPruned} events pruned`,
+    );
+  }
+  return report;
+}
+
+/**
+ * Removes day folders (`YYYY-MM-DD`) left empty, except today's and yesterday's (UTC), which the
+ * recorder may be about to write into.
+ */
+function removeEmptyDayFolders(folders: Iterable<string>, now: Date): void {
+  const recent = new Set([now.toISOString().slice(0, 10), new Date(now.getTime() - DAY_MS).toISOString().slice(0, 10)]);
+  for (const folder of folders) {
+    const day = folder.slice(-10);
+    if (!/^\d{4}-\d\d-\d\d$/.test(day) || recent.has(day)) continue;
+    try {
+      if (readdirSync(folder).length === 0) rmdirSync(folder);
+    } catch {
+      // Gone already, or not empty after all: nothing to do.
+    }
+  }
+}
+
+/** The start-up and periodic store upkeep of a daemon run. */
+export interface StoreMaintenance {
+  /** Runs a retention pass now (also what the timer does). */
+  runNow(): RetentionReport | null;
+  /** Stops the timer. */
+  stop(): void;
+}
+
+/**
+ * Reconciles the clip folder with the database, runs a first retention pass, and schedules one
+ * every `retention.interval_seconds` (the timer does not keep the process alive). A pass that
+ * fails is logged, and the next one tries again.
+ * @throws EarshotError when the clip folder cannot be listed
+ */
+export function startStoreMaintenance(config: EarshotConfig, db: Database.Database, log: Logger): StoreMaintenance {
+  reconcileClips(db, config.data_dir, config.clips.dir, log);
+  const dataDir = resolve(config.data_dir);
+  const runNow = () => {
+    try {
+      return runRetention(db, dataDir, config.retention, log);
+    } catch (error) {
+      log.error({ err: (error as Error).message }, 'retention pass failed');
+      return null;
+    }
+  };
+  runNow();
+  const timer = setInterval(runNow, config.retention.interval_seconds * 1000);
+  timer.unref();
+  return { runNow, stop: () => clearInterval(timer) };
+}
