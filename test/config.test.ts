@@ -1,7 +1,8 @@
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { defaultConfig, loadConfigFile, parseConfig } from '../src/config.js';
 
 t.test('an empty config gives every default', async (t) => {
@@ -48,4 +49,16 @@ t.test('unreadable and non-YAML files are named', async (t) => {
   const file = join(dir, 'bad.yaml');
   writeFileSync(file, 'source: [unclosed\n');
   t.throws(() => loadConfigFile(file), { message: /bad\.yaml: not valid YAML/ });
+});
+
+t.test('every shipped config (config/*.yaml) is valid, and the models it names exist', async (t) => {
+  const dir = fileURLToPath(new URL('../config/', import.meta.url));
+  const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));
+  t.ok(files.includes('tuned-yamnet.yaml') && files.includes('tuned-yamnet-st.yaml'), `presets shipped: ${files.join(', ')}`);
+  for (const file of files) {
+    const config = loadConfigFile(`${dir}${file}`);
+    for (const path of [config.model.path, ...config.extra_models.map((m) => m.path)]) {
+      if (path) t.ok(existsSync(path), `${file}: ${path} exists`);
+    }
+  }
 });
