@@ -200,7 +200,7 @@ function markdown({ machine, audio_s, rows, realtime }) {
   if (realtime) {
     lines.push(
       '',
-      `Real time (\`earshot run\`, yamnet_waveform, ${realtime.backend}, hop 0.48 s, ${realtime.audio_s.toFixed(0)} s): CPU ${realtime.cpu_percent_of_one_core.toFixed(2)} % of one core after start-up (${realtime.cpu_percent_with_startup.toFixed(2)} % including it), peak RSS ${realtime.peak_rss_mb.toFixed(0)} MB; ` +
+      `Real time (\`earshot run\`, yamnet_waveform, ${realtime.backend}, hop 0.48 s, ${realtime.audio_s.toFixed(0)} s): CPU ${realtime.cpu_percent_of_one_core.toFixed(2)} % of one core after start-up (${realtime.cpu_percent_with_startup.toFixed(2)} % including it), peak RSS ${realtime.peak_rss_mb.toFixed(0)} MB (${realtime.steady_rss_mb.toFixed(0)} MB at the end); ` +
         `alert latency from annotated onset (${realtime.latencies_s.length} hostile alerts matched of ${realtime.references} references): p50 ${realtime.latency_p50_s?.toFixed(3)} s, p95 ${realtime.latency_p95_s?.toFixed(3)} s, max ${realtime.latency_max_s?.toFixed(3)} s.`,
     );
   }
@@ -264,10 +264,12 @@ async function realtimeRun() {
   const start = { at: Date.now(), cpu: procCpuSeconds(daemon.pid) };
   let last = start;
   let peakRss = 0;
+  let steadyRss = 0;
   const sampler = setInterval(() => {
     try {
       last = { at: Date.now(), cpu: procCpuSeconds(daemon.pid) };
       peakRss = Math.max(peakRss, procStatus(daemon.pid, 'VmHWM'));
+      steadyRss = procStatus(daemon.pid, 'VmRSS');
     } catch {
       /* the process is exiting */
     }
@@ -282,6 +284,7 @@ async function realtimeRun() {
   // Latency: alert arrival − wall time of the annotated onset. The stream's wall-clock origin is
   // onset_utc − onset_s of any alert (the daemon stamps events from it).
   const latencies = [];
+  const matched = [];
   const used = new Set();
   for (const { at, alert } of alerts) {
     const origin = Date.parse(alert.onset_utc) - alert.onset_s * 1000;
@@ -292,6 +295,9 @@ async function realtimeRun() {
     if (!ref) continue;
     used.add(ref.i);
     latencies.push((at - (origin + ref.r.onset * 1000)) / 1000);
+    // The part of it after the patch that fired was complete (its onset + one 0.975 s window):
+    // front end, queue, model, detector, database, MQTT.
+    matched.push({ label: alert.label, annotated_onset_s: ref.r.onset, detected_onset_s: alert.onset_s, latency_s: (at - (origin + ref.r.onset * 1000)) / 1000, after_patch_s: (at - (origin + alert.onset_s * 1000)) / 1000 - 0.975 });
   }
   latencies.sort((a, b) => a - b);
   const pick = (p) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] : null);
@@ -309,5 +315,7 @@ async function realtimeRun() {
     latency_p50_s: pick(0.5),
     latency_p95_s: pick(0.95),
     latency_max_s: latencies.at(-1) ?? null,
+    steady_rss_mb: steadyRss,
+    matched,
   };
 }
