@@ -200,7 +200,7 @@ function markdown({ machine, audio_s, rows, realtime }) {
   if (realtime) {
     lines.push(
       '',
-      `Real time (\`earshot run\`, yamnet_waveform, ${realtime.backend}, hop 0.48 s, ${realtime.audio_s.toFixed(0)} s): CPU ${realtime.cpu_percent_of_one_core.toFixed(2)} % of one core after start-up (${realtime.cpu_percent_with_startup.toFixed(2)} % including it), peak RSS ${realtime.peak_rss_mb.toFixed(0)} MB (${realtime.steady_rss_mb.toFixed(0)} MB at the end); ` +
+      `Real time (\`earshot run\`, yamnet_waveform, ${realtime.backend}, hop 0.48 s, ${realtime.audio_s.toFixed(0)} s): CPU ${realtime.cpu_percent_of_one_core.toFixed(2)} % of one core after start-up (${realtime.cpu_percent_with_startup.toFixed(2)} % including it), peak RSS ${realtime.peak_rss_mb.toFixed(0)} MB (median ${realtime.steady_rss_mb.toFixed(0)} MB); ` +
         `alert latency from annotated onset (${realtime.latencies_s.length} hostile alerts matched of ${realtime.references} references): p50 ${realtime.latency_p50_s?.toFixed(3)} s, p95 ${realtime.latency_p95_s?.toFixed(3)} s, max ${realtime.latency_max_s?.toFixed(3)} s.`,
     );
   }
@@ -264,12 +264,12 @@ async function realtimeRun() {
   const start = { at: Date.now(), cpu: procCpuSeconds(daemon.pid) };
   let last = start;
   let peakRss = 0;
-  let steadyRss = 0;
+  const rssSamples = [];
   const sampler = setInterval(() => {
     try {
       last = { at: Date.now(), cpu: procCpuSeconds(daemon.pid) };
       peakRss = Math.max(peakRss, procStatus(daemon.pid, 'VmHWM'));
-      steadyRss = procStatus(daemon.pid, 'VmRSS');
+      rssSamples.push(procStatus(daemon.pid, 'VmRSS'));
     } catch {
       /* the process is exiting */
     }
@@ -315,7 +315,8 @@ async function realtimeRun() {
     latency_p50_s: pick(0.5),
     latency_p95_s: pick(0.95),
     latency_max_s: latencies.at(-1) ?? null,
-    steady_rss_mb: steadyRss,
+    // The median of the 1 s samples: the resident set while listening (start-up and exit excluded by the median).
+    steady_rss_mb: rssSamples.sort((a, b) => a - b)[Math.floor(rssSamples.length / 2)] ?? NaN,
     matched,
   };
 }

@@ -2,7 +2,7 @@ import t from 'tap';
 import fc from 'fast-check';
 import { cobsDecode, cobsEncode } from '../src/capture/cobs.js';
 import { crc32 } from '../src/capture/crc32.js';
-import { mulberry32 } from '../src/capture/serial-simulator.js';
+import { mulberry32 } from '../src/random.js';
 import { encodeAudioPacket, encodeStatusPacket, frameForWire, PacketDecoder, STATUS_END_OF_STREAM, type AudioPacket } from '../src/capture/serial-protocol.js';
 import { readWav16, sharedPath } from './helpers/wav16.js';
 

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
 import { EarshotError } from '../src/errors.js';
+import { mulberry32 } from '../src/random.js';
 import {
   loadTfliteModelFile,
   outputClassCount,
@@ -152,16 +153,6 @@ t.test('invalid files give an EarshotError naming the file and the problem', asy
   await t.rejects(loadTfliteModelFile(MODELS), { name: 'EarshotError', message: /is a directory/ });
 });
 
-/** A tiny deterministic PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
-    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 t.test('truncated or corrupted models only ever give an EarshotError', async (t) => {
   const bytes = readFileSync(model('micro/micro_speech_int8.tflite'));
   const others: string[] = [];
@@ -187,7 +178,7 @@ t.test('truncated or corrupted models only ever give an EarshotError', async (t)
     }
   }
   t.equal(refused, Math.ceil((bytes.length - 64 - 8) / 37), 'every truncation is refused');
-  const rand = prng(42);
+  const rand = mulberry32(42);
   for (let i = 0; i < 400; i++) {
     const b = Uint8Array.from(bytes);
     for (let k = 0; k < 4; k++) b[Math.floor(rand() * 2048)] = Math.floor(rand() * 256); // the tables are near the start

@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SerialPort } from 'serialport';
 import { EarshotError } from '../errors.js';
+import { mulberry32 } from '../random.js';
 import { encodeAudioPacket, encodeStatusPacket, frameForWire, STATUS_END_OF_STREAM, type SampleFormat } from './serial-protocol.js';
 import { readWavAsync } from './wav.js';
 
@@ -47,18 +48,6 @@ export interface SimulatorReport {
   garbageBursts: number;
   garbageBytes: number;
   bytesWritten: number;
-}
-
-/** mulberry32: a small seeded PRNG (Tommy Ettinger, public domain); enough for fault placement. */
-export function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The WAV as protocol payload: exact s16le for 16-bit mono files, else f32le of the mono mix. */

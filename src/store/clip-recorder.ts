@@ -24,6 +24,7 @@ import type { StreamContext } from '../events.js';
 import { Patcher } from '../inference/patcher.js';
 import type { Logger } from '../log.js';
 import { MAX_ZERO_FILL_SECONDS, type PatchReport } from '../pipeline.js';
+import { fnv1a32, mulberry32 } from '../random.js';
 import { SAMPLE_RATE } from '../types.js';
 import { ClipStore, bytesWrittenToday, type ClipRow, type ScoreRow } from './clip-store.js';
 import { flacEncoder, writeClipFile, type ClipFileMetadata } from './clip-writer.js';
@@ -105,27 +106,6 @@ interface BackgroundCandidate {
 }
 
 /**
- * mulberry32 (Tommy Ettinger's 32-bit generator, public domain): small, fast and good enough to
- * spread background clips; seeded so a replayed file places them reproducibly.
- */
-export function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
-function hashString(text: string): number {
-  let h = 2166136261;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 16777619);
-  return h >>> 0;
-}
-
-/**
  * Cuts, writes and records evidence clips for one stream. Feed it every patch report
  * ({@link observePatch}), every detector output ({@link observe}), call {@link afterChunk} after
  * each chunk went through the pipeline, and {@link close} at the end (before the database closes).
@@ -168,7 +148,7 @@ export class ClipRecorder {
     this.store = new ClipStore(options.db);
     this.clipsDir = resolve(options.dataDir, clips.dir);
     this.topK = clips.top_k;
-    this.random = options.random ?? seededRandom(hashString(options.context.streamId));
+    this.random = options.random ?? mulberry32(fnv1a32(options.context.streamId));
     // Between two checks the ring moves by one chunk plus a bridged gap: that much must stay spare.
     const margin = Math.ceil((options.chunkSeconds + MAX_ZERO_FILL_SECONDS) * SAMPLE_RATE);
     const capacity = ring.capacitySamples;
