@@ -56,6 +56,28 @@ export function decodeCursor(text: string): unknown {
   }
 }
 
+/** The `since` / `until` query parameters (ISO-8601, checked by {@link parseTimeRange}) of the routes that take a time range. */
+export const TIME_RANGE_PROPERTIES = {
+  since: { type: 'string', maxLength: 40 },
+  until: { type: 'string', maxLength: 40 },
+} as const;
+
+/**
+ * The `since` / `until` parameters in the stored form ({@link normaliseTime}).
+ * @returns the range (absent bounds undefined), or the 400 message naming the bad parameter
+ */
+export function parseTimeRange(query: { since?: string; until?: string }): { since?: string; until?: string } | { error: string } {
+  const range: { since?: string; until?: string } = {};
+  for (const key of ['since', 'until'] as const) {
+    const text = query[key];
+    if (text === undefined) continue;
+    const time = normaliseTime(text);
+    if (time === null) return { error: `${key}: not an ISO-8601 time: ${text}` };
+    range[key] = time;
+  }
+  return range;
+}
+
 /**
  * Parses an ISO-8601 time from a query parameter into the stored form (`toISOString`, UTC, ms).
  * @returns the normalised time, or null when `text` is not a date

@@ -6,27 +6,13 @@
  * iterator would make the daemon's own writes fail with "connection is busy").
  */
 import type Database from 'better-sqlite3';
+import type { EventRecord } from '../events.js';
+import type { ClipRow } from '../store/clip-store.js';
 import { SAMPLE_RATE, type LabelGroup } from '../types.js';
 
 /** A stored event as the API returns it. Times: ISO-8601 UTC, and seconds from stream start. */
-export interface EventView {
-  id: string;
-  node_id: string;
-  label: string;
-  group: LabelGroup;
-  onset_utc: string;
-  offset_utc: string | null;
-  onset_s: number;
-  offset_s: number | null;
-  peak_score: number;
-  mean_score: number;
-  peak_dbfs: number | null;
-  patch_count: number;
+export interface EventView extends Omit<EventRecord, 'end_reason' | 'clock_synced' | 'threshold' | 'onset_sample' | 'offset_sample'> {
   end_reason: string | null;
-  model_id: string;
-  model_sha256: string;
-  source: string;
-  stream_id: string;
   /** true: NTP-synchronised at onset; null: unknown (older rows). */
   clock_synced: boolean | null;
   /** The label's threshold when the event opened (0..1), null for older rows. */
@@ -50,24 +36,13 @@ export interface ClipEventView {
 }
 
 /** A clip as the API returns it. */
-export interface ClipView {
-  id: string;
+export interface ClipView
+  extends Pick<ClipRow, 'id' | 'event_id' | 'kind' | 'format' | 'start_utc' | 'end_utc' | 'sample_rate' | 'bytes' | 'sha256' | 'gap_samples' | 'status' | 'created_utc'> {
   /** The clip's rowid: increases with every clip stored; the `after` cursor of `GET /api/v1/clips`. */
   seq: number;
-  event_id: string | null;
-  kind: 'event' | 'background';
   group: LabelGroup | null;
-  format: 'wav' | 'flac';
-  start_utc: string;
-  end_utc: string;
   /** (end_sample − start_sample) / 16000, seconds. */
   duration_s: number;
-  sample_rate: number;
-  bytes: number;
-  sha256: string;
-  gap_samples: number;
-  status: 'ok' | 'missing' | 'deleted';
-  created_utc: string;
   /** Labels stored for the clip. */
   labels: number;
   event: ClipEventView | null;
@@ -76,13 +51,7 @@ export interface ClipView {
 }
 
 /** A clip row with what the API needs beyond {@link ClipView}: its path (relative to data_dir). */
-export interface ClipRecord extends ClipView {
-  path: string;
-  stream_id: string;
-  start_sample: number;
-  end_sample: number;
-  start_s: number;
-}
+export interface ClipRecord extends ClipView, Pick<ClipRow, 'path' | 'stream_id' | 'start_sample' | 'end_sample' | 'start_s'> {}
 
 /** One stored label. Times in seconds from the clip's first sample; null = the whole clip. */
 export interface LabelView {

@@ -15,23 +15,12 @@ import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { EarshotError } from '../errors.js';
-import type { BackendKind } from './backends/backend.js';
-import type { ExecutionProvider } from './backends/onnx.js';
+import type { BackendKind, BackendOptions } from './backends/backend.js';
 import { loadModelFile } from './model-format.js';
 
-export interface ProbeOptions {
+export interface ProbeOptions extends BackendOptions {
   /** Give up (and kill the child) after this long; default 30 000 ms. */
   readonly timeoutMs?: number;
-  readonly threads?: number;
-  /** tflite-node only: external delegate library to test-load the model with. */
-  readonly delegatePath?: string;
-  readonly delegateOptions?: Readonly<Record<string, string>>;
-  /** onnx only: execution providers, in order of preference. */
-  readonly executionProviders?: readonly ExecutionProvider[];
-  /** onnx only: fail rather than fall back to the CPU. */
-  readonly requireAccelerator?: boolean;
-  /** onnx only: the input's value count from the manifest (fixes a symbolic dimension). */
-  readonly inputLength?: number;
 }
 
 /** A tensor in a probe summary. */
@@ -77,15 +66,9 @@ export type ProbeMessage =
   | { readonly ok: false; readonly error: string; readonly exitCode: number };
 
 /** The request the child takes as its single argument (JSON). */
-export interface ProbeRequest {
+export interface ProbeRequest extends BackendOptions {
   readonly path: string;
   readonly backend: BackendKind;
-  readonly threads?: number;
-  readonly delegatePath?: string;
-  readonly delegateOptions?: Readonly<Record<string, string>>;
-  readonly executionProviders?: readonly ExecutionProvider[];
-  readonly requireAccelerator?: boolean;
-  readonly inputLength?: number;
 }
 
 export const DEFAULT_PROBE_TIMEOUT_MS = 30_000;

@@ -4,39 +4,19 @@
  * (clip-writer.ts), together with its event's scores, in one transaction.
  */
 import type Database from 'better-sqlite3';
+import type { ClipFileMetadata } from './clip-writer.js';
 
 /** One clip as stored. Sample indices are absolute 16 kHz stream indices, `[start_sample, end_sample)`. */
-export interface ClipRow {
-  /** ULID. */
-  id: string;
-  /** events.id, null for background clips. */
-  event_id: string | null;
-  kind: 'event' | 'background';
-  /** The event's group (null for background clips). */
-  grp: 'hostile' | 'non_hostile' | null;
+export interface ClipRow extends ClipFileMetadata {
   /** File path relative to data_dir. */
   path: string;
   format: 'wav' | 'flac';
-  stream_id: string;
-  start_sample: number;
-  end_sample: number;
-  /** Seconds from the stream start. */
-  start_s: number;
-  /** ISO-8601 UTC. */
-  start_utc: string;
-  end_utc: string;
-  /** Hz. */
-  sample_rate: number;
   /** File size, bytes. */
   bytes: number;
   /** sha256 of the file, hex. */
   sha256: string;
-  /** Samples inside the clip that capture lost (zeros). */
-  gap_samples: number;
   /** `ok`; `missing` (the file vanished: reconcile); `deleted` (retention removed the file, the row stays so the API can answer 410). */
   status: 'ok' | 'missing' | 'deleted';
-  /** ISO-8601 UTC, when the file was written. */
-  created_utc: string;
 }
 
 /** One row of `scores`: the `rank`-th best class of one classified patch of an event. */

@@ -1,7 +1,7 @@
 /** `GET /api/v1/events`: stored events, filtered, oldest onset first, with cursor pagination. */
 import type { FastifyInstance } from 'fastify';
 import type { LabelGroup } from '../../types.js';
-import { decodeCursor, encodeCursor, normaliseTime, sendError, type ApiContext } from '../context.js';
+import { decodeCursor, encodeCursor, parseTimeRange, sendError, TIME_RANGE_PROPERTIES, type ApiContext } from '../context.js';
 
 interface EventsQuery {
   since?: string;
@@ -23,8 +23,7 @@ export function registerEventRoutes(app: FastifyInstance, context: ApiContext): 
           type: 'object',
           additionalProperties: false,
           properties: {
-            since: { type: 'string', maxLength: 40 },
-            until: { type: 'string', maxLength: 40 },
+            ...TIME_RANGE_PROPERTIES,
             group: { enum: ['hostile', 'non_hostile'] },
             label: { type: 'string', pattern: '^[a-z][a-z0-9_]*$', maxLength: 64 },
             min_score: { type: 'number', minimum: 0, maximum: 1 },
@@ -36,10 +35,8 @@ export function registerEventRoutes(app: FastifyInstance, context: ApiContext): 
     },
     async (request, reply) => {
       const query = request.query;
-      const since = query.since === undefined ? undefined : normaliseTime(query.since);
-      const until = query.until === undefined ? undefined : normaliseTime(query.until);
-      if (since === null) return sendError(reply, 400, `since: not an ISO-8601 time: ${query.since}`);
-      if (until === null) return sendError(reply, 400, `until: not an ISO-8601 time: ${query.until}`);
+      const range = parseTimeRange(query);
+      if ('error' in range) return sendError(reply, 400, range.error);
       let after: { onsetUtc: string; id: string } | undefined;
       if (query.cursor !== undefined) {
         const decoded = decodeCursor(query.cursor);
@@ -49,8 +46,8 @@ export function registerEventRoutes(app: FastifyInstance, context: ApiContext): 
         after = { onsetUtc: decoded[0], id: decoded[1] };
       }
       const events = context.queries.events({
-        since: since ?? undefined,
-        until: until ?? undefined,
+        since: range.since,
+        until: range.until,
         group: query.group,
         label: query.label,
         minScore: query.min_score,

@@ -1,6 +1,6 @@
 /** `GET /api/v1/export`: clips, labels.tsv and manifest.json as one streamed .tar.gz (src/api/export.ts). */
 import type { FastifyInstance } from 'fastify';
-import { normaliseTime, sendError, type ApiContext } from '../context.js';
+import { parseTimeRange, sendError, TIME_RANGE_PROPERTIES, type ApiContext } from '../context.js';
 import { streamExport } from '../export.js';
 
 interface ExportQuery {
@@ -19,22 +19,19 @@ export function registerExportRoutes(app: FastifyInstance, context: ApiContext):
           type: 'object',
           additionalProperties: false,
           properties: {
-            since: { type: 'string', maxLength: 40 },
-            until: { type: 'string', maxLength: 40 },
+            ...TIME_RANGE_PROPERTIES,
             labelled: { type: 'boolean', default: false },
           },
         },
       },
     },
     async (request, reply) => {
-      const since = request.query.since === undefined ? undefined : normaliseTime(request.query.since);
-      const until = request.query.until === undefined ? undefined : normaliseTime(request.query.until);
-      if (since === null) return sendError(reply, 400, `since: not an ISO-8601 time: ${request.query.since}`);
-      if (until === null) return sendError(reply, 400, `until: not an ISO-8601 time: ${request.query.until}`);
+      const range = parseTimeRange(request.query);
+      if ('error' in range) return sendError(reply, 400, range.error);
       const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
       const stream = streamExport(
         { queries: context.queries, dataRoot: context.dataRoot, config: context.config, model: context.model, log: context.log, signal: context.closing },
-        { since, until, labelledOnly: request.query.labelled },
+        { since: range.since, until: range.until, labelledOnly: request.query.labelled },
       );
       return reply
         .type('application/gzip')
