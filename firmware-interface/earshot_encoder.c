@@ -125,3 +125,71 @@ size_t es_encode_status(const es_encoder *enc, uint16_t flags, uint32_t dropped_
   put_u16(&w, (uint16_t)gain_centi_db);
   return cobs_finish(&w);
 }
+
+size_t es_encode_resend_request(uint32_t first, uint16_t count, uint8_t *out, size_t out_cap) {
+  if (out == NULL || count < 1 || count > ES_MAX_RESEND_COUNT || out_cap < ES_WIRE_MAX(0)) return 0;
+  cobs_writer w;
+  cobs_begin(&w, out);
+  put_header(&w, ES_TYPE_RESEND_REQUEST, first);
+  put_u16(&w, count);
+  for (int i = 0; i < 6; i++) put(&w, 0); /* reserved */
+  return cobs_finish(&w);
+}
+
+/* Decodes one COBS frame (the bytes between two delimiters, none of them 0x00) into `out`.
+ * Returns the packet length, or 0 when the frame is not valid COBS (a code byte pointing past
+ * its end) or would not fit in `out_cap`: both mean "not one of ours", so one answer does. */
+static size_t cobs_decode(const uint8_t *frame, size_t len, uint8_t *out, size_t out_cap) {
+  size_t read = 0, write = 0;
+  while (read < len) {
+    uint8_t code = frame[read];
+    if (code == 0 || code > len - read) return 0;
+    read++;
+    for (uint8_t i = 1; i < code; i++) {
+      if (write == out_cap) return 0;
+      out[write++] = frame[read++];
+    }
+    /* A block shorter than 254 stands for its bytes and a zero, except at the end of the frame. */
+    if (code != 0xFF && read < len) {
+      if (write == out_cap) return 0;
+      out[write++] = 0;
+    }
+  }
+  return write;
+}
+
+static uint32_t get_u32(const uint8_t *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+int es_rx_push(es_rx *rx, uint8_t byte, uint32_t *first, uint16_t *count) {
+  if (rx == NULL) return 0;
+  if (byte != 0) {
+    if (rx->discarding) return 0;
+    if (rx->length >= sizeof rx->frame) {
+      /* Longer than any request: an audio packet echoed back, or noise. Drop it all up to the next
+       * delimiter rather than parse its tail as a frame. */
+      rx->discarding = 1;
+      rx->length = 0;
+      return 0;
+    }
+    rx->frame[rx->length++] = byte;
+    return 0;
+  }
+  size_t len = rx->length;
+  int was_discarding = rx->discarding;
+  rx->length = 0;
+  rx->discarding = 0;
+  if (was_discarding || len == 0) return 0; /* the end of a dropped run, or an empty frame */
+
+  uint8_t p[ES_PACKET_BYTES(0)];
+  if (cobs_decode(rx->frame, len, p, sizeof p) != sizeof p) return 0;
+  if (p[0] != ES_MAGIC0 || p[1] != ES_MAGIC1 || p[2] != ES_VERSION || p[3] != ES_TYPE_RESEND_REQUEST) return 0;
+  if (get_u32(p + 16) != es_crc32(0, p, 16)) return 0;
+  uint16_t n = (uint16_t)(p[8] | p[9] << 8);
+  if (n < 1 || n > ES_MAX_RESEND_COUNT) return 0;
+  /* Bytes 10..15 are reserved: ignored, so a later host may use them without breaking devices. */
+  if (first != NULL) *first = get_u32(p + 4);
+  if (count != NULL) *count = n;
+  return 1;
+}

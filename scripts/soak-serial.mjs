@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 // Soak test of the serial capture path (issue 11 "Done when"), not part of `npm test`:
-//   node scripts/soak-serial.mjs [--minutes 10] [--drop 0.01] [--bit-errors 0.001] [--seed 42] [--out DIR]
+//   node scripts/soak-serial.mjs [--minutes 10] [--drop 0.01] [--bit-errors 0.001] [--seed 42] [--resend-depth 64] [--out DIR]
 // 1. concatenates dev scenes (mixed_NN.wav) into one WAV of at least --minutes;
 // 2. runs `earshot analyze --json` on it (the clean reference);
 // 3. streams it in real time over a socat pty pair with `earshot simulate-serial`, injecting packet
-//    loss and bit errors, into `earshot run` (source.type: serial), sampling the daemon's RSS;
+//    loss and bit errors, into `earshot run` (source.type: serial), sampling the daemon's RSS; the
+//    simulator resends lost packets on request like the example firmware (--resend-depth 0: a
+//    device that never does, so every lost packet is a zero-filled gap);
 // 4. checks: same hostile events (label, onsets within 0.5 s), loss counters equal to what was
-//    injected, and prints RSS at start and end. Exit status 0 when every check passes.
+//    injected (first sends and resends), every lost packet either resent or a gap of its length,
+//    and prints RSS at start and end. Exit status 0 when every check passes.
 // Needs `npm run build`, socat, and ../shared beside the repository.
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtempSync, mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
@@ -20,7 +23,7 @@ import Database from 'better-sqlite3';
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(REPO, 'dist/cli/main.js');
 const MODEL = join(SHARED, 'models/yamnet/yamnet_waveform.tflite');
-const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, drop: { type: 'string', default: '0.01' }, 'bit-errors': { type: 'string', default: '0.001' }, seed: { type: 'string', default: '42' }, out: { type: 'string' }, speed: { type: 'string', default: '1' } } });
+const { values } = parseArgs({ options: { minutes: { type: 'string', default: '10' }, drop: { type: 'string', default: '0.01' }, 'bit-errors': { type: 'string', default: '0.001' }, seed: { type: 'string', default: '42' }, 'resend-depth': { type: 'string', default: '64' }, out: { type: 'string' }, speed: { type: 'string', default: '1' } } });
 const dir = values.out ?? mkdtempSync(join(tmpdir(), 'earshot-soak-'));
 mkdirSync(dir, { recursive: true });
 const log = (...a) => console.error(new Date().toISOString(), ...a);
@@ -42,6 +45,8 @@ const socat = spawn('socat', [`pty,raw,echo=0,link=${dev}`, `pty,raw,echo=0,igno
 while (!existsSync(dev) || !existsSync(sim)) await new Promise((r) => setTimeout(r, 50));
 writeFileSync(join(dir, 'config.yaml'), `node_id: soak\ndata_dir: ${join(dir, 'data')}\nsource: { type: serial, path: ${dev} }\nmodel: { path: ${MODEL} }\n`);
 const daemon = spawn(process.execPath, [CLI, 'run', '--config', join(dir, 'config.yaml')], { stdio: ['ignore', 'pipe', 'pipe'] });
+// The daemon may end first (at the end-of-stream packet) while the simulator still answers resend requests.
+const daemonClosed = new Promise((r) => daemon.once('close', r));
 let daemonLog = '';
 daemon.stdout.on('data', (d) => (daemonLog += d));
 daemon.stderr.on('data', (d) => (daemonLog += d));
@@ -56,7 +61,7 @@ while (!daemonLog.includes('source opened')) await new Promise((r) => setTimeout
 await new Promise((r) => setTimeout(r, 3000));
 const samples = [];
 const started = Date.now();
-const simulator = spawn(process.execPath, [CLI, 'simulate-serial', '--wav', wav, '--port', sim, '--speed', values.speed, '--drop', values.drop, '--bit-errors', values['bit-errors'], '--seed', values.seed], { stdio: ['ignore', 'pipe', 'inherit'] });
+const simulator = spawn(process.execPath, [CLI, 'simulate-serial', '--wav', wav, '--port', sim, '--speed', values.speed, '--drop', values.drop, '--bit-errors', values['bit-errors'], '--seed', values.seed, '--resend-depth', values['resend-depth']], { stdio: ['ignore', 'pipe', 'inherit'] });
 let simOut = '';
 simulator.stdout.on('data', (d) => (simOut += d));
 const sampler = setInterval(() => {
@@ -66,7 +71,7 @@ const sampler = setInterval(() => {
 samples.push({ t: 0, rss_mb: Number(rss().toFixed(1)) });
 const [simCode] = await Promise.all([new Promise((r) => simulator.once('close', r))]);
 samples.push({ t: Math.round((Date.now() - started) / 1000), rss_mb: Number(rss().toFixed(1)) });
-const daemonCode = await new Promise((r) => daemon.once('close', r));
+const daemonCode = await daemonClosed;
 clearInterval(sampler);
 socat.kill();
 writeFileSync(join(dir, 'daemon.log'), daemonLog);
@@ -93,7 +98,9 @@ const checks = {
   daemon_exit: daemonCode === 0,
   same_hostile_events: unmatched.length === 0 && extra.length === 0,
   lost_packets_equal_injected: capture.lostPackets === injected.dropped + injected.corrupted,
-  corrupt_frames_equal_injected: capture.crcErrors + capture.malformed === injected.corrupted,
+  corrupt_frames_equal_injected: capture.crcErrors + capture.malformed === injected.corrupted + injected.resends.corrupted,
+  every_lost_packet_resent_or_a_gap: capture.resentPackets + capture.unrecoveredPackets === capture.lostPackets,
+  gap_samples_equal_unrecovered: Math.round((gapRows.lost ?? 0) * 16000) === capture.unrecoveredPackets * 256,
   gap_rows: gapRows.n,
 };
 const rssValues = samples.map((s) => s.rss_mb).filter(Number.isFinite);

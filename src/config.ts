@@ -65,6 +65,8 @@ export interface EarshotConfig {
     format: 'S16_LE' | 'S32_LE' | 'FLOAT_LE';
     /** Serial baud rate (UARTs; USB-CDC ignores it). */
     baud: number;
+    /** Serial: seconds a lost packet may wait for the device to resend it (0 = never ask; firmware-interface/PROTOCOL.md). */
+    resend_wait: number;
     pacing: 'realtime' | 'fast';
     /** Real-time speed multiplier for file replay (1 = real time). */
     speed: number;
@@ -268,6 +270,7 @@ export const CONFIG_SCHEMA = {
         channels: { type: 'integer', minimum: 1, maximum: 32, default: 1 },
         format: { enum: ['S16_LE', 'S32_LE', 'FLOAT_LE'], default: 'S16_LE' },
         baud: { type: 'integer', minimum: 1200, maximum: 16000000, default: 921600 },
+        resend_wait: { type: 'number', minimum: 0, maximum: 2, default: 0.25 },
         pacing: { enum: ['realtime', 'fast'], default: 'realtime' },
         speed: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 1 },
         chunk_seconds: { type: 'number', minimum: 0.01, maximum: 1, default: 0.1 },

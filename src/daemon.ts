@@ -118,7 +118,9 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
     maintenance = startStoreMaintenance(config, db, log);
     clock.start();
     publisher?.start();
-    if (config.api.enabled) api = await startApiServer({ db, dataDir: config.data_dir, config, log, live, model: { id: models.id, sha256: models.sha256 } });
+    // One object, updated in place by a model hot reload, so /api/v1/node names the running model.
+    const runningModel = { id: models.id, sha256: models.sha256 };
+    if (config.api.enabled) api = await startApiServer({ db, dataDir: config.data_dir, config, log, live, model: runningModel });
     const context: StreamContext = {
       nodeId: config.node_id,
       modelId: models.id,
@@ -152,7 +154,10 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
     const pump = new CapturePump(source, { realtime: schedulerSettings(config).realtime, maxBacklogSamples: pipeline.ring.capacitySamples });
     const scheduler = new PatchScheduler(pipeline, schedulerSettings(config), pump, log, (outputs) => handle(outputs));
     // After a model hot reload, events name the model that heard them.
-    const modelReloader = new ModelReloader(config, pipeline, scheduler, openModel, log, (identity) => Object.assign(context, { modelId: identity.id, modelSha256: identity.sha256 }));
+    const modelReloader = new ModelReloader(config, pipeline, scheduler, openModel, log, (identity) => {
+      Object.assign(context, { modelId: identity.id, modelSha256: identity.sha256 });
+      Object.assign(runningModel, identity);
+    });
     reloader = modelReloader;
     const reloadModel = (next: EarshotConfig, trigger: ReloadTrigger, path?: string) => modelReloader.reload(next, trigger, path);
     if (publisher) {

@@ -65,10 +65,12 @@ export interface PipelineSettings {
  * reason `gap` and restart the front end and patcher at the new position: the silence of a
  * missing device must not be classified, and an event must not claim time nobody heard. Either
  * way the ring buffer records the gap, so evidence clips show which samples are not real.
- * Zeros rather than concealment: repeating the audio before a hole (waveform substitution, as
- * ITU-T G.711 Appendix I does for speech) was tried on the 10-minute soak with 1% loss and
- * made things worse (2 missed and 5 spurious hostile events, against 1 and 1 with zeros):
- * repeating 16 ms just after a gunshot or glass transient duplicates the transient.
+ * Zeros rather than concealment: on the 10-minute soak with 1% of packets lost (docs/capture.md),
+ * two-sided waveform substitution, autoregressive interpolation (Etter 1996) and AR-shaped noise
+ * all left as many threshold decisions flipped as zeros (6–9 against 8), and even the true audio
+ * scaled by 0.9 flipped 2: YAMNet's scores near a threshold move with any change to the lost
+ * 16 ms, so no fill gives the clean file's events. Zeros at least say plainly what was not heard;
+ * the serial protocol instead asks the device to resend (capture/serial-resend.ts).
  */
 export const MAX_ZERO_FILL_SECONDS = 0.5;
 

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
 import { SerialSource } from '../src/capture/serial-source.js';
+import { createLogger } from '../src/log.js';
+import type { AudioChunk } from '../src/types.js';
 import { CLI, earshot, SHARED } from './helpers/cli.js';
 import { ptyPair } from './helpers/socat.js';
 import { readWav16 } from './helpers/wav16.js';
@@ -37,6 +39,61 @@ t.test('simulate-serial over a socat pty: the decoded audio equals the WAV exact
   t.equal(all.length, expected.length, 'sample count');
   t.ok(all.every((v, i) => v === expected[i]), 'every sample identical');
   t.match(source.counters(), { audioPackets: report.packets, crcErrors: 0, lostPackets: 0, malformed: 0, lost_samples: 0 });
+});
+
+/** Streams `clip` through the simulator into a SerialSource on a fresh pty pair; returns what arrived. */
+async function lossyStream(name: string, clip: string, simArgs: string[], resendWaitMs?: number) {
+  const pair = await ptyPair(join(dir, `${name}-dev`), join(dir, `${name}-sim`));
+  const lines: string[] = [];
+  const log = createLogger({ level: 'info', pretty: false, fd: 2 });
+  const capturing = Object.assign(Object.create(log), { warn: (o: object, msg: string) => lines.push(`${msg} ${JSON.stringify(o)}`), info: () => undefined });
+  const source = new SerialSource({ path: pair.dev, baudRate: 921600, chunkSamples: 1600, resendWaitMs, log: capturing });
+  await source.open();
+  const chunks: AudioChunk[] = [];
+  const reading = (async () => {
+    for await (const chunk of source.chunks()) chunks.push(chunk);
+  })();
+  await sleep(300);
+  const sim = await earshot(['simulate-serial', '--wav', clip, '--port', pair.sim, '--speed', '8', ...simArgs], { timeoutMs: 120_000 });
+  await reading;
+  await pair.close();
+  return { sim, report: sim.code === 0 ? JSON.parse(sim.stdout) : null, chunks, counters: source.counters(), gaps: source.takeGaps(), lines };
+}
+
+t.test('a lossy line with a device that resends: every lost packet comes back, the audio is exact and has no gap', async (t) => {
+  // Seed 6 loses 10 of the 188 packets: two back to back, and the last one (the end-of-stream
+  // status packet names it). The first packet is never lost here: nothing could tell.
+  const clip = join(SHARED, 'audio/clips/scream_2.wav');
+  const expected = readWav16(clip);
+  const { sim, report, chunks, counters, gaps } = await lossyStream('r', clip, ['--drop', '0.03', '--bit-errors', '0.02', '--seed', '6']);
+  t.equal(sim.code, 0, sim.stderr);
+  const injected = report.dropped + report.corrupted;
+  t.ok(injected >= 5, `faults injected on first sends: ${report.dropped} dropped, ${report.corrupted} corrupted`);
+  t.equal(counters.lostPackets, injected, 'lost packets counted = injected');
+  t.equal(counters.crcErrors + counters.malformed, report.corrupted + report.resends.corrupted, 'every damaged frame counted, resends included');
+  t.equal(counters.resentPackets, injected, `all ${injected} came back (${report.resends.requests} requests; ${report.resends.dropped + report.resends.corrupted} resends hit by faults and asked for again)`);
+  t.equal(counters.unrecoveredPackets, 0);
+  t.same(gaps, [], 'no gap');
+  const all = new Float32Array(chunks.reduce((n, c) => n + c.samples.length, 0));
+  chunks.reduce((at, c) => (all.set(c.samples, at), at + c.samples.length), 0);
+  t.equal(all.length, expected.length, 'sample count');
+  t.ok(all.every((v, i) => v === expected[i]), 'every sample identical, in order');
+  t.ok(chunks.every((c, i) => i === 0 || c.startSample === chunks[i - 1].startSample + chunks[i - 1].samples.length), 'contiguous sample indices');
+});
+
+t.test('a device that never resends: lost packets become gaps, counted exactly as injected; one log line says so', async (t) => {
+  const clip = join(SHARED, 'audio/clips/scream_2.wav');
+  const expected = readWav16(clip);
+  const { sim, report, chunks, counters, gaps, lines } = await lossyStream('n', clip, ['--drop', '0.03', '--bit-errors', '0.02', '--seed', '8', '--resend-depth', '0'], 100);
+  t.equal(sim.code, 0, sim.stderr);
+  const injected = report.dropped + report.corrupted;
+  t.equal(report.resends.requests, 0, 'the device ignored the requests');
+  t.equal(counters.lostPackets, injected, 'lost packets counted = injected');
+  t.equal(counters.unrecoveredPackets, injected, 'every one a gap');
+  t.equal(gaps.reduce((n, g) => n + g.endSample - g.startSample, 0), injected * 256, 'gap samples = lost packets x 256');
+  t.equal(chunks.reduce((n, c) => n + c.samples.length, 0) + injected * 256, expected.length, 'audio + gaps = the file');
+  t.equal(lines.filter((l) => l.startsWith('the device does not resend')).length, 1, 'one log line');
+  t.equal(counters.resendRequestsSent, 8, 'asked 8 times, then stopped asking');
 });
 
 function config(name: string, port: string): string {

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeAudioPacket, encodeStatusPacket, frameForWire, PacketDecoder, type AudioPacket, type SampleFormat, type StatusPacket } from '../src/capture/serial-protocol.js';
+import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, MAX_RESEND_COUNT, PacketDecoder, parsePacket, type AudioPacket, type SampleFormat, type StatusPacket } from '../src/capture/serial-protocol.js';
 import { REPO } from './helpers/cli.js';
 
 const FIRMWARE = join(REPO, 'firmware-interface');
@@ -32,6 +32,10 @@ t.test('the C encoder, built with the system cc (-std=c99 -Wall -Wextra -Werror 
   const plan = /^1\.\.(\d+)$/m.exec(output);
   t.ok(plan && Number(plan[1]) >= lines.length + 10, `C checks run: ${plan?.[1]}`);
   for (const [name] of lines) t.match(output, new RegExp(`^ok \\d+ - ${name}: \\d+ bytes, identical to ${name}\\.bin`, 'm'), `C encoder matches ${name}.bin`);
+  for (const [name, , first, count] of lines.filter(([, type]) => type === 'resend')) {
+    t.match(output, new RegExp(`^ok \\d+ - ${name}: es_rx_push reads first ${first}, count ${count} from ${name}\\.bin`, 'm'), `C receiver reads ${name}.bin`);
+  }
+  t.match(output, /^ok \d+ - es_rx_push fuzz: \d+ bytes, (\d+) of \1 requests found, 0 spurious$/m, 'C receiver fuzz run finds every request and nothing else');
 });
 
 t.test('the TypeScript encoder produces every vector byte for byte, and the decoder reads back every field', async (t) => {
@@ -54,11 +58,26 @@ t.test('the TypeScript encoder produces every vector byte for byte, and the deco
         FORMATS[format] === 's16le' ? view.getInt16(i * 2, true) / 32768 : FORMATS[format] === 's24le32' ? ((view.getUint32(i * 4, true) << 8) >> 8) / 8388608 : Math.fround(view.getFloat32(i * 4, true)),
       );
       t.ok(packet.samples.length === expected.length && packet.samples.every((v, i) => v === Math.fround(expected[i])), `${name}: samples`);
+    } else if (type === 'resend') {
+      const [first, count] = fields.map(Number);
+      const packet = encodeResendRequest(first, count);
+      t.same(Buffer.from(frameForWire(packet)), Buffer.from(wire), `${name}: TypeScript encoding identical`);
+      t.same(parsePacket(packet), { type: 'resend_request', sequence: first, count }, `${name}: parsePacket reads first and count`);
+      t.same(items[0].packet, { type: 'resend_request', sequence: first, count }, `${name}: decoded from the wire bytes`);
     } else {
+      t.equal(type, 'status', `${name}: known vector type`);
       const [sequence, flags, dropped, gain] = fields.map(Number);
       const mine = frameForWire(encodeStatusPacket({ sequence, flags, droppedFrames: dropped, gainCentiDb: gain }));
       t.same(Buffer.from(mine), Buffer.from(wire), `${name}: TypeScript encoding identical`);
       t.match(items[0].packet as StatusPacket, { type: 'status', sequence, droppedFrames: dropped, gainDb: gain / 100, clipping: (flags & 1) !== 0, overflow: (flags & 2) !== 0, endOfStream: (flags & 4) !== 0 }, `${name}: status fields`);
     }
   }
+});
+
+t.test('the resend-request vectors cover the count range and the sequence wrap, 23 bytes each', async (t) => {
+  const resends = lines.filter(([, type]) => type === 'resend').map(([name, , first, count]) => ({ name, first: Number(first), count: Number(count) }));
+  t.ok(resends.length >= 2, `${resends.length} resend vectors`);
+  t.ok(resends.some((r) => r.count === 1) && resends.some((r) => r.count === MAX_RESEND_COUNT), 'counts 1 and 64');
+  t.ok(resends.some((r) => r.first + r.count - 1 > 0xffffffff), 'one asks across the 2^32 wrap');
+  for (const { name } of resends) t.equal(readFileSync(join(VECTORS, `${name}.bin`)).length, 23, `${name}: 23 bytes on the wire`);
 });

@@ -21,12 +21,12 @@ const YAMNET_WAVEFORM = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
 const YAMNET_METADATA = `${SHARED}models/yamnet/yamnet_audio_classifier_with_metadata.tflite`;
 const INVALID = `${SHARED}models/invalid/`;
 
-function configText(options: { model: string; manifest?: string; speed: number; extra?: string[] }): string {
+function configText(options: { model: string; manifest?: string; speed: number; extra?: string[]; api?: boolean }): string {
   return [
     'node_id: reload-node',
     'data_dir: data',
     'api:',
-    '  enabled: false',
+    ...(options.api ? ['  enabled: true', '  port: 0'] : ['  enabled: false']),
     'source:',
     `  path: ${SHARED}audio/scenes/dev/mixed_08.wav`,
     '  pacing: realtime',
@@ -120,9 +120,11 @@ t.test('MQTT: <prefix>/<node>/cmd/reload_model swaps in the model it names; a ba
   mkdirSync(modelDir);
   copyFileSync(YAMNET_METADATA, join(modelDir, 'yamnet-v2.tflite'));
   const config = join(dir, 'earshot.yaml');
-  writeFileSync(config, configText({ model: YAMNET_WAVEFORM, speed: 2, extra: [`model_dir: ${modelDir}`, 'mqtt:', `  url: ${broker.url}`] }));
+  writeFileSync(config, configText({ model: YAMNET_WAVEFORM, speed: 2, api: true, extra: [`model_dir: ${modelDir}`, 'mqtt:', `  url: ${broker.url}`] }));
   const daemon = startDaemon(config);
   t.teardown(() => daemon.child.kill('SIGKILL'));
+  const api = (await daemon.log.waitFor((l) => l.msg.startsWith('api listening'), 'the API')).url as string;
+  const nodeModel = async () => ((await (await fetch(`${api}/api/v1/node`)).json()) as { model: { id: string; sha256: string } }).model;
   await daemon.log.waitFor((l) => l.msg === 'mqtt connected', 'the broker connection');
   await daemon.log.waitFor((l) => l.msg.startsWith('ready'), 'ready');
 
@@ -144,6 +146,7 @@ t.test('MQTT: <prefix>/<node>/cmd/reload_model swaps in the model it names; a ba
   t.equal(swapped.model, join(modelDir, 'yamnet-v2.tflite'), 'the file the command named, found in model_dir');
   t.not(swapped.new_sha256, swapped.old_sha256, 'a different model');
   t.equal(daemon.child.exitCode, null, 'the daemon keeps running');
+  t.same(await nodeModel(), { id: 'yamnet', sha256: swapped.new_sha256 }, '/api/v1/node names the model now running');
 
   daemon.child.kill('SIGTERM');
   const exit = await daemon.exited;

@@ -6,7 +6,7 @@
 // .bin byte for byte. Never edit a .bin by hand: a change here is a protocol change.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { encodeAudioPacket, encodeStatusPacket, frameForWire, FORMAT_CODES } from '../../dist/capture/serial-protocol.js';
+import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, FORMAT_CODES } from '../../dist/capture/serial-protocol.js';
 
 const dir = fileURLToPath(new URL('./', import.meta.url));
 const width = { s16le: 2, s24le32: 4, f32le: 4 };
@@ -32,6 +32,9 @@ function audio(name, sequence, sampleRate, format, channels, payload) {
 function status(name, sequence, flags, droppedFrames, gainCentiDb) {
   vectors.push({ name, line: `${name} status ${sequence} ${flags} ${droppedFrames} ${gainCentiDb}`, wire: frameForWire(encodeStatusPacket({ sequence, flags, droppedFrames, gainCentiDb })) });
 }
+function resend(name, first, count) {
+  vectors.push({ name, line: `${name} resend ${first} ${count}`, wire: frameForWire(encodeResendRequest(first, count)) });
+}
 
 audio('s16_mono_8', 0, 16000, 's16le', 1, new Uint8Array([0, 0, 1, 0, 0xff, 0x7f, 0x00, 0x80, 0x34, 0x12, 0, 1, 2, 0, 0, 0]));
 audio('s16_mono_256', 1, 16000, 's16le', 1, pattern('s16le', 1, 256, 1));
@@ -51,7 +54,11 @@ for (let seed = 0; ; seed++) {
 }
 status('status_clip_overflow', 41, 3, 1234, -350);
 status('status_end_of_stream', 0, 4, 0, 0);
+// Resend requests (host -> device): zeros in the sequence field, a full-width one, and the wrap past 2^32 - 1 at the largest count.
+resend('resend_first3', 3, 1);
+resend('resend_mid_32', 0x12345678, 32);
+resend('resend_wrap_64', 0xfffffffa, 64);
 
-writeFileSync(`${dir}vectors.txt`, `# name audio sequence sample_rate format_code channels payload_hex\n# name status sequence flags dropped_frames gain_centi_db\n${vectors.map((v) => v.line).join('\n')}\n`);
+writeFileSync(`${dir}vectors.txt`, `# name audio sequence sample_rate format_code channels payload_hex\n# name status sequence flags dropped_frames gain_centi_db\n# name resend first count\n${vectors.map((v) => v.line).join('\n')}\n`);
 for (const v of vectors) writeFileSync(`${dir}${v.name}.bin`, v.wire);
 console.log(`${vectors.length} vectors written to ${dir}`);

@@ -9,7 +9,7 @@
  * |---|---|---|
  * | 0 | 2 | magic `0xE5 0xA7` |
  * | 2 | 1 | version (1) |
- * | 3 | 1 | type: 1 audio, 2 status |
+ * | 3 | 1 | type: 1 audio, 2 status (device → host), 3 resend request (host → device) |
  * | 4 | 4 | sequence number (u32; audio packets count 0, 1, 2, ... and wrap) |
  * | audio: 8 | 4 | sample rate, Hz |
  * | 12 | 1 | format: 1 s16le, 2 s24le in 32 bits, 3 f32le |
@@ -19,6 +19,9 @@
  * | status: 8 | 2 | flags: bit 0 clipping, bit 1 MCU buffer overflow, bit 2 end of stream |
  * | 10 | 4 | frames the MCU dropped since the last status packet |
  * | 14 | 2 | gain, signed, in 1/100 dB |
+ * | resend request: 4 | 4 | (the sequence field) first audio sequence number wanted again |
+ * | 8 | 2 | count of consecutive packets wanted (1..{@link MAX_RESEND_COUNT}) |
+ * | 10 | 6 | reserved, zero |
  * | end−4 | 4 | CRC-32 (ISO-HDLC, see crc32.ts) of every byte before it |
  */
 import { cobsDecode, cobsEncode } from './cobs.js';
@@ -29,6 +32,9 @@ export const MAGIC1 = 0xa7;
 export const PROTOCOL_VERSION = 1;
 export const TYPE_AUDIO = 1;
 export const TYPE_STATUS = 2;
+export const TYPE_RESEND_REQUEST = 3;
+/** Most packets one resend request may ask for. */
+export const MAX_RESEND_COUNT = 64;
 export const HEADER_BYTES = 16;
 export const CRC_BYTES = 4;
 export const MAX_FRAMES_PER_PACKET = 1024;
@@ -73,7 +79,19 @@ export interface StatusPacket {
   readonly gainDb: number;
 }
 
-export type Packet = AudioPacket | StatusPacket;
+/**
+ * A host's request to send audio packets `first, first + 1, ... first + count − 1` (mod 2³²)
+ * again (PROTOCOL.md, "Resending lost packets").
+ */
+export interface ResendRequestPacket {
+  readonly type: 'resend_request';
+  /** The first sequence number wanted. */
+  readonly sequence: number;
+  /** 1..{@link MAX_RESEND_COUNT}. */
+  readonly count: number;
+}
+
+export type Packet = AudioPacket | StatusPacket | ResendRequestPacket;
 
 /** The fields of an audio packet to encode; `payload` is the raw interleaved little-endian sample bytes. */
 export interface AudioPacketFields {
@@ -134,6 +152,18 @@ export function encodeStatusPacket(fields: StatusPacketFields): Uint8Array {
   return bytes;
 }
 
+/**
+ * A resend request (before COBS): the host asks for `count` audio packets from `first` on again.
+ * @throws RangeError when count is not 1..{@link MAX_RESEND_COUNT}
+ */
+export function encodeResendRequest(first: number, count: number): Uint8Array {
+  if (!Number.isInteger(count) || count < 1 || count > MAX_RESEND_COUNT) throw new RangeError(`resend request: count ${count} is not 1..${MAX_RESEND_COUNT}`);
+  const { bytes, view } = header(TYPE_RESEND_REQUEST, first, HEADER_BYTES + CRC_BYTES);
+  view.setUint16(8, count, true);
+  view.setUint32(bytes.length - 4, crc32(bytes, 0, bytes.length - 4), true);
+  return bytes;
+}
+
 /** A packet as it goes on the wire: `0x00 COBS(packet) 0x00` (the leading delimiter ends any garbage before it). */
 export function frameForWire(packet: Uint8Array): Uint8Array {
   const encoded = cobsEncode(packet);
@@ -170,6 +200,11 @@ export function parsePacket(bytes: Uint8Array): Packet | RejectReason {
       gainDb: view.getInt16(14, true) / 100,
     };
   }
+  if (bytes[3] === TYPE_RESEND_REQUEST) {
+    const count = view.getUint16(8, true);
+    if (bytes.length !== HEADER_BYTES + CRC_BYTES || count < 1 || count > MAX_RESEND_COUNT) return 'malformed';
+    return { type: 'resend_request', sequence, count };
+  }
   if (bytes[3] !== TYPE_AUDIO) return 'malformed';
   const sampleRate = view.getUint32(8, true);
   const format = FORMAT_BY_CODE[bytes[12]];
@@ -196,41 +231,63 @@ export function parsePacket(bytes: Uint8Array): Packet | RejectReason {
 export interface DecoderCounters {
   /** Bytes fed in. */
   bytes: number;
-  /** Valid audio packets. */
+  /** Valid audio packets (resent ones included). */
   audioPackets: number;
   /** Valid status packets. */
   statusPackets: number;
+  /** Valid resend requests (what a device reads; a host never should). */
+  resendRequests: number;
   /** Frames that looked like packets but failed the CRC (dropped). */
   crcErrors: number;
   /** Non-empty frames that were not packets (garbage, truncated or damaged framing). */
   malformed: number;
   /** Runs of more than {@link MAX_FRAME_BYTES} without a delimiter (discarded). */
   oversize: number;
-  /** Audio packets missing by sequence number. */
+  /** Audio packets missing by sequence number when first noticed (before any resend). */
   lostPackets: number;
+  /** Missing audio packets that arrived later, resent (they fill their hole). */
+  resentPackets: number;
+  /** Audio packets that came again after their hole was given up (a late resend), or twice: dropped. */
+  lateResends: number;
   /** Sequence numbers that went backwards or jumped by 2^31 or more (the MCU restarted). */
   sequenceRestarts: number;
 }
 
-/** A sequence jump seen by the decoder: `lostPackets` audio packets are missing before `packet`. */
+/** A packet the decoder completed, with what its sequence number says. */
 export interface DecodedItem {
   readonly packet: Packet;
-  /** Audio packets lost just before this one (0 for none; only for audio packets). */
+  /**
+   * Audio packets found missing just before this one (0 for none): sequence numbers
+   * `packet.sequence − lostPackets .. packet.sequence − 1` for audio; for a status packet, those
+   * after the last audio packet seen up to the one the status names as last sent.
+   */
   readonly lostPackets: number;
   /** True when the sequence restarted before this packet (loss unknown). */
   readonly restarted: boolean;
+  /** True for an audio packet that fills an earlier hole (the device resent it on request). */
+  readonly resent: boolean;
 }
+
+/** Sequence numbers of missing packets remembered, so a resend is told from an MCU restart. */
+const MAX_REMEMBERED_MISSING = 4096;
+/** A jump longer than this (4 s of 256-frame packets at 16 kHz) is not remembered: no device holds that much to resend. */
+export const MAX_REMEMBERED_JUMP = 256;
 
 /**
  * Turns a byte stream into packets: splits at 0x00, COBS-decodes, checks the CRC and tracks
- * audio sequence numbers. Never throws on any input; holds at most {@link MAX_FRAME_BYTES}.
+ * audio sequence numbers. Remembers the sequence numbers found missing, so that a packet the
+ * device resends later (PROTOCOL.md, "Resending lost packets") is recognised as the filling of
+ * its hole rather than an MCU restart. Never throws on any input; holds at most
+ * {@link MAX_FRAME_BYTES} of frame and {@link MAX_REMEMBERED_MISSING} sequence numbers.
  */
 export class PacketDecoder {
-  readonly counters: DecoderCounters = { bytes: 0, audioPackets: 0, statusPackets: 0, crcErrors: 0, malformed: 0, oversize: 0, lostPackets: 0, sequenceRestarts: 0 };
+  readonly counters: DecoderCounters = { bytes: 0, audioPackets: 0, statusPackets: 0, resendRequests: 0, crcErrors: 0, malformed: 0, oversize: 0, lostPackets: 0, resentPackets: 0, lateResends: 0, sequenceRestarts: 0 };
   private readonly frame = new Uint8Array(MAX_FRAME_BYTES);
   private length = 0;
   private discarding = false;
   private expected: number | null = null;
+  /** Missing sequence number → still wanted (true) or given up (false); insertion order = age. */
+  private readonly missing = new Map<number, boolean>();
 
   /** Feeds bytes; returns the packets completed by them, in order. */
   push(chunk: Uint8Array): DecodedItem[] {
@@ -261,10 +318,21 @@ export class PacketDecoder {
     return items;
   }
 
-  /** Forgets a partial frame and the expected sequence number (after the port was reopened). */
+  /** Forgets a partial frame (after the port was reopened); sequence tracking carries on. */
   resetFraming(): void {
     this.length = 0;
     this.discarding = false;
+  }
+
+  /**
+   * The receiver stopped waiting for these missing packets: if one arrives after all, it is a
+   * late resend and dropped (its place on the timeline is already a gap).
+   */
+  giveUp(first: number, count: number): void {
+    for (let k = 0; k < count; k++) {
+      const sequence = (first + k) >>> 0;
+      if (this.missing.has(sequence)) this.missing.set(sequence, false);
+    }
   }
 
   private completeFrame(frame: Uint8Array): DecodedItem | null {
@@ -278,9 +346,33 @@ export class PacketDecoder {
       this.counters.malformed += 1;
       return null;
     }
+    if (packet.type === 'resend_request') {
+      this.counters.resendRequests += 1;
+      return { packet, lostPackets: 0, restarted: false, resent: false };
+    }
     if (packet.type === 'status') {
       this.counters.statusPackets += 1;
-      return { packet, lostPackets: 0, restarted: false };
+      // A status packet names the last audio packet sent: any after the last one seen were lost.
+      let lostPackets = 0;
+      if (this.expected !== null) {
+        const jump = (packet.sequence + 1 - this.expected) >>> 0;
+        if (jump > 0 && jump < 0x80000000) {
+          lostPackets = this.noteMissing(this.expected, jump);
+          this.expected = (packet.sequence + 1) >>> 0;
+        }
+      }
+      return { packet, lostPackets, restarted: false, resent: false };
+    }
+    const wanted = this.missing.get(packet.sequence);
+    if (wanted !== undefined) {
+      this.missing.delete(packet.sequence);
+      if (!wanted) {
+        this.counters.lateResends += 1;
+        return null;
+      }
+      this.counters.audioPackets += 1;
+      this.counters.resentPackets += 1;
+      return { packet, lostPackets: 0, restarted: false, resent: true };
     }
     this.counters.audioPackets += 1;
     let lostPackets = 0;
@@ -290,12 +382,21 @@ export class PacketDecoder {
       if (jump >= 0x80000000) {
         restarted = true;
         this.counters.sequenceRestarts += 1;
-      } else {
-        lostPackets = jump;
-        this.counters.lostPackets += jump;
+      } else if (jump > 0) {
+        lostPackets = this.noteMissing(this.expected, jump);
       }
     }
     this.expected = (packet.sequence + 1) >>> 0;
-    return { packet, lostPackets, restarted };
+    return { packet, lostPackets, restarted, resent: false };
+  }
+
+  /** Counts `count` missing packets from `first` on and remembers short runs; returns count. */
+  private noteMissing(first: number, count: number): number {
+    this.counters.lostPackets += count;
+    if (count <= MAX_REMEMBERED_JUMP) {
+      for (let k = 0; k < count; k++) this.missing.set((first + k) >>> 0, true);
+      while (this.missing.size > MAX_REMEMBERED_MISSING) this.missing.delete(this.missing.keys().next().value as number);
+    }
+    return count;
   }
 }

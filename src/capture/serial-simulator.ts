@@ -4,13 +4,17 @@
  * end of a `socat` pseudo-terminal pair), paced like a microphone. Optionally injects faults —
  * dropped, bit-flipped and truncated packets, and random garbage between packets — from a seeded
  * generator, and reports exactly what it injected, so a receiver's counters can be checked.
+ * Like the reference firmware it keeps its last packets and sends them again when the receiver
+ * asks (PROTOCOL.md, "Resending lost packets"); resends go through the same fault injection,
+ * from a generator of their own, so the faults of the first transmission do not depend on when
+ * requests arrive.
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SerialPort } from 'serialport';
 import { EarshotError } from '../errors.js';
 import { mulberry32 } from '../random.js';
-import { encodeAudioPacket, encodeStatusPacket, frameForWire, STATUS_END_OF_STREAM, type SampleFormat } from './serial-protocol.js';
+import { encodeAudioPacket, encodeStatusPacket, frameForWire, PacketDecoder, STATUS_END_OF_STREAM, type SampleFormat } from './serial-protocol.js';
 import { readWavAsync } from './wav.js';
 
 /** Options for {@link simulateSerial}. Rates are per packet, 0..1. */
@@ -34,6 +38,20 @@ export interface SimulatorOptions {
   garbageBytes?: number;
   /** Seed of the fault generator (default 1). */
   seed?: number;
+  /** Audio packets kept for resending on request (default {@link DEFAULT_RESEND_DEPTH}); 0 = a device that never resends. */
+  resendDepth?: number;
+}
+
+/** Packets the simulator keeps for resends: 1 s of 256-frame packets at 16 kHz, as the example firmware. */
+export const DEFAULT_RESEND_DEPTH = 64;
+
+/** How long the simulator keeps answering resend requests after its last packet, ms. */
+const RESEND_LINGER_MS = 1000;
+
+/** Faults injected into one kind of transmission (first sends, or resends). */
+export interface InjectedFaults {
+  dropped: number;
+  corrupted: number;
 }
 
 /** What the simulator sent and injected. */
@@ -48,6 +66,8 @@ export interface SimulatorReport {
   garbageBursts: number;
   garbageBytes: number;
   bytesWritten: number;
+  /** Resend requests read from the port, packets resent, requested packets no longer held, and the faults injected into resends. */
+  resends: { requests: number; sent: number; notHeld: number } & InjectedFaults;
 }
 
 /** The WAV as protocol payload: exact s16le for 16-bit mono files, else f32le of the mono mix. */
@@ -75,16 +95,80 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
   await new Promise<void>((resolve, reject) =>
     port.open((error) => (error ? reject(new EarshotError(`--port ${options.port}: cannot open: ${error.message}`, 3)) : resolve())),
   );
-  const report: SimulatorReport = { packets: 0, frames: 0, format: payload.format, sampleRate: payload.sampleRate, dropped: 0, corrupted: 0, truncated: 0, garbageBursts: 0, garbageBytes: 0, bytesWritten: 0 };
+  const report: SimulatorReport = {
+    packets: 0,
+    frames: 0,
+    format: payload.format,
+    sampleRate: payload.sampleRate,
+    dropped: 0,
+    corrupted: 0,
+    truncated: 0,
+    garbageBursts: 0,
+    garbageBytes: 0,
+    bytesWritten: 0,
+    resends: { requests: 0, sent: 0, notHeld: 0, dropped: 0, corrupted: 0 },
+  };
   let failure: Error | null = null;
-  // The other end vanishing (a pty closed, an adapter unplugged) is an error on write.
+  // The other end vanishing (a pty closed, an adapter unplugged) is an error on write, or, since
+  // the simulator reads resend requests, a read error that closes the port.
+  let closing = false;
   port.on('error', (error) => (failure = error));
+  port.on('close', (error?: Error | null) => {
+    if (!closing) failure ??= error ?? new Error('port closed');
+  });
   const write = async (bytes: Uint8Array) => {
     if (failure) throw new EarshotError(`--port ${options.port}: lost while writing (${failure.message}); sent ${report.packets} packets`, 3);
     report.bytesWritten += bytes.length;
     if (!port.write(Buffer.from(bytes))) await new Promise<void>((resolve) => port.once('drain', () => resolve()));
     if (failure) throw new EarshotError(`--port ${options.port}: lost while writing (${(failure as Error).message}); sent ${report.packets} packets`, 3);
   };
+  const drop = options.dropRate ?? 0;
+  const flip = options.bitErrorRate ?? 0;
+  /** Drops (null) or damages one wire frame as the rates say, counting into `faults`. */
+  const inject = (wire: Uint8Array, roll: number, next: () => number, faults: InjectedFaults): Uint8Array | null => {
+    if (roll < drop) {
+      faults.dropped += 1;
+      return null;
+    }
+    if (roll < drop + flip) {
+      // One bit of the COBS body, never one that would turn a byte into the 0x00 delimiter.
+      for (;;) {
+        const at = 1 + Math.floor(next() * (wire.length - 2));
+        const flipped = wire[at] ^ (1 << Math.floor(next() * 8));
+        if (flipped !== 0) {
+          wire[at] = flipped;
+          break;
+        }
+      }
+      faults.corrupted += 1;
+    }
+    return wire;
+  };
+  // The device side of resends: the last packets, by sequence number, and the requests read back.
+  const depth = options.resendDepth ?? DEFAULT_RESEND_DEPTH;
+  const held = new Map<number, Uint8Array>();
+  const resendRandom = mulberry32(((options.seed ?? 1) ^ 0x9e3779b9) >>> 0);
+  const requests = new PacketDecoder();
+  let resending = Promise.resolve();
+  port.on('data', (bytes: Buffer) => {
+    for (const item of requests.push(bytes)) {
+      if (item.packet.type !== 'resend_request' || depth === 0) continue;
+      report.resends.requests += 1;
+      const { sequence, count } = item.packet;
+      resending = resending.then(async () => {
+        for (let k = 0; k < count; k++) {
+          const packet = held.get((sequence + k) >>> 0);
+          if (!packet) {
+            report.resends.notHeld += 1;
+            continue;
+          }
+          report.resends.sent += 1;
+          const wire = inject(frameForWire(packet), resendRandom(), resendRandom, report.resends);
+          if (wire) await write(wire);
+        }
+      }).catch(() => undefined);
+    }
+  });
   const origin = performance.now();
   let sequence = 0;
   let sentFrames = 0;
@@ -110,27 +194,16 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
           report.garbageBytes += garbage.length;
           await write(garbage);
         }
+        if (depth > 0) {
+          const sent = (sequence - 1) >>> 0;
+          held.set(sent, packet);
+          held.delete((sent - depth) >>> 0);
+        }
         const roll = random();
-        const drop = options.dropRate ?? 0;
-        const flip = options.bitErrorRate ?? 0;
         const cut = options.truncateRate ?? 0;
-        const wire = frameForWire(packet);
-        if (roll < drop) {
-          report.dropped += 1;
-          continue;
-        } else if (roll < drop + flip) {
-          // One bit of the COBS body, never one that would turn a byte into the 0x00 delimiter.
-          for (;;) {
-            const at = 1 + Math.floor(random() * (wire.length - 2));
-            const flipped = wire[at] ^ (1 << Math.floor(random() * 8));
-            if (flipped !== 0) {
-              wire[at] = flipped;
-              break;
-            }
-          }
-          report.corrupted += 1;
-        } else if (roll < drop + flip + cut) {
+        if (roll >= drop + flip && roll < drop + flip + cut) {
           // The packet stops part-way (a UART glitch, a reset mid-packet); the next delimiter ends it.
+          const wire = frameForWire(packet);
           const keep = 2 + Math.floor(random() * (wire.length - 3));
           const truncated = new Uint8Array(keep + 1);
           truncated.set(wire.subarray(0, keep));
@@ -138,13 +211,19 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
           await write(truncated);
           continue;
         }
+        const wire = inject(frameForWire(packet), roll, random, report);
+        if (!wire) continue;
         await write(wire);
       }
     }
     if (options.endOfStream ?? true) await write(frameForWire(encodeStatusPacket({ sequence: (sequence - 1) >>> 0, flags: STATUS_END_OF_STREAM, droppedFrames: 0, gainCentiDb: 0 })));
+    // Stay to answer requests for the last packets (the receiver waits for them before it ends).
+    if (depth > 0) await sleep(RESEND_LINGER_MS);
+    await resending;
     await new Promise<void>((resolve) => port.drain(() => resolve()));
     return report;
   } finally {
+    closing = true;
     if (port.isOpen) await new Promise<void>((resolve) => port.close(() => resolve()));
   }
 }

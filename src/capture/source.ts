@@ -79,6 +79,6 @@ export function createSource(config: EarshotConfig, log?: Logger): AudioSource {
       return new AlsaSource({ device: source.device, rate: source.rate, channels: source.channels, format: source.format, chunkSamples, log });
     case 'serial':
       if (!source.path) throw new EarshotError('source.path: required for a serial source (the port, e.g. /dev/ttyACM0 or /dev/serial/by-id/...)');
-      return new SerialSource({ path: source.path, baudRate: source.baud, chunkSamples, log });
+      return new SerialSource({ path: source.path, baudRate: source.baud, resendWaitMs: source.resend_wait * 1000, chunkSamples, log });
   }
 }

@@ -1,6 +1,6 @@
 /** `earshot simulate-serial`: stream a WAV through the serial protocol to a port (no hardware needed). */
 import { Command, Option } from 'commander';
-import { simulateSerial } from '../capture/serial-simulator.js';
+import { DEFAULT_RESEND_DEPTH, simulateSerial } from '../capture/serial-simulator.js';
 import { EarshotError } from '../errors.js';
 
 function rate(name: string) {
@@ -37,8 +37,9 @@ export function registerSimulateSerial(program: Command, wrap: <A extends unknow
     .addOption(new Option('--garbage <rate>', 'fault injection: fraction of packets preceded by random bytes').argParser(rate('--garbage')).default(0))
     .addOption(new Option('--garbage-bytes <n>', 'bytes per garbage burst').argParser(count('--garbage-bytes', 1)).default(1024))
     .option('--seed <n>', 'fault generator seed', count('--seed', 0), 1)
+    .option('--resend-depth <n>', 'packets kept to resend when the receiver asks (0 = never resend, like firmware without resend support)', count('--resend-depth', 0), DEFAULT_RESEND_DEPTH)
     .action(
-      wrap(async (options: { wav: string; port: string; baud: number; packetFrames: number; speed: number; repeat: number; eos: boolean; drop: number; bitErrors: number; truncate: number; garbage: number; garbageBytes: number; seed: number }) => {
+      wrap(async (options: { wav: string; port: string; baud: number; packetFrames: number; speed: number; repeat: number; eos: boolean; drop: number; bitErrors: number; truncate: number; garbage: number; garbageBytes: number; seed: number; resendDepth: number }) => {
         if (!(options.speed >= 0)) throw new EarshotError(`--speed: must be >= 0, got ${options.speed}`);
         const controller = new AbortController();
         const onSignal = () => controller.abort();
@@ -59,6 +60,7 @@ export function registerSimulateSerial(program: Command, wrap: <A extends unknow
             garbageRate: options.garbage,
             garbageBytes: options.garbageBytes,
             seed: options.seed,
+            resendDepth: options.resendDepth,
           },
           controller.signal,
         );
