@@ -154,7 +154,7 @@ const fills = {
     for (let P = L; P <= 2 * L && P + W <= h.length; P++) {
       let xy = 0, xx = 0, yy = 0;
       for (let k = 1; k <= W; k++) {
-        const u = h[h.length - k], v = h[h.length - P - k + L] ?? 0;
+        const u = h[h.length - k], v = h[h.length - P - k] ?? 0;
         xy += u * v; xx += u * u; yy += v * v;
       }
       const c = xy / Math.sqrt(xx * yy + 1e-20);
