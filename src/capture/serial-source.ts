@@ -39,8 +39,8 @@ export interface SerialSourceOptions {
 
 /** Default wait for a resent packet: a UART round trip is a few ms; this covers a busy host. */
 export const DEFAULT_RESEND_WAIT_MS = 250;
-/** Requests answered by nothing before earshot decides the device does not resend. */
-const UNANSWERED_REQUESTS_LIMIT = 8;
+/** Holes given up, with not one resend ever received, before earshot decides the device does not resend. */
+const UNANSWERED_HOLES_LIMIT = 8;
 
 type Input = { kind: 'data'; bytes: Buffer; at: number } | { kind: 'closed'; error?: string };
 
@@ -68,6 +68,8 @@ export class SerialSource implements AudioSource {
   resendRequestsSent = 0;
   /** Audio packets given up as lost (their resend never came): the gaps. */
   unrecoveredPackets = 0;
+  /** Runs of lost packets given up (one gap each). */
+  private holesGivenUp = 0;
   private readonly window: ResendWindow;
   /** 16 kHz samples in the last audio packet (sizes a run of lost packets). */
   private packetSamples = 256;
@@ -212,16 +214,16 @@ export class SerialSource implements AudioSource {
   private async releaseDue(): Promise<AudioChunk[]> {
     const now = performance.now();
     const out = await this.deliver(this.window.release(now));
-    const runs = this.window.requests(now);
+    const answered = this.decoder.counters.resentPackets + this.decoder.counters.lateResends;
+    if (this.window.waitMs > 0 && answered === 0 && this.holesGivenUp >= UNANSWERED_HOLES_LIMIT) {
+      this.window.waitMs = 0;
+      this.options.log?.warn({ port: this.options.path, requests: this.resendRequestsSent, holes: this.holesGivenUp }, 'the device does not resend lost packets (firmware without resend support, or a port that only transmits); lost packets become gaps at once');
+      out.push(...(await this.deliver(this.window.release(now))));
+    }
+    const runs = this.window.waitMs > 0 ? this.window.requests(now) : [];
     if (runs.length > 0 && this.port?.isOpen) {
       for (const run of runs) this.port.write(Buffer.from(frameForWire(encodeResendRequest(run.first, run.count))));
       this.resendRequestsSent += runs.length;
-      const answered = this.decoder.counters.resentPackets + this.decoder.counters.lateResends;
-      if (answered === 0 && this.resendRequestsSent >= UNANSWERED_REQUESTS_LIMIT) {
-        this.window.waitMs = 0;
-        this.options.log?.warn({ port: this.options.path, requests: this.resendRequestsSent }, 'the device does not resend lost packets (firmware without resend support, or a port that only transmits); lost packets become gaps at once');
-        out.push(...(await this.deliver(this.window.release(now))));
-      }
     }
     return out;
   }
@@ -233,6 +235,7 @@ export class SerialSource implements AudioSource {
       if (item.kind === 'lost') {
         this.decoder.giveUp(item.first, item.packets);
         this.unrecoveredPackets += item.packets;
+        this.holesGivenUp += 1;
         out.push(...this.timeline.gap(item.packets * this.packetSamples, item.reason, { packets: item.packets }));
         continue;
       }
