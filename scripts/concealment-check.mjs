@@ -23,6 +23,7 @@ const dist = (p) => import(join(REPO, 'dist', p));
 const { readWav } = await dist('capture/wav.js');
 const { mulberry32 } = await dist('random.js');
 const { encodeAudioPacket, frameForWire } = await dist('capture/serial-protocol.js');
+const { injectFault } = await dist('capture/serial-simulator.js');
 const { encodeWav16 } = await dist('store/clip-writer.js');
 const { defaultConfig } = await dist('config.js');
 const { openModelAndLabels, pipelineSettings } = await dist('setup.js');
@@ -42,15 +43,10 @@ function lostPackets(mono, seed, drop, flip) {
   for (let first = 0, sequence = 0; first < mono.length; first += PACKET, sequence++) {
     const frames = Math.min(PACKET, mono.length - first);
     const wire = frameForWire(encodeAudioPacket({ sequence, sampleRate: 16000, format: 's16le', channels: 1, payload: bytes.subarray(first * 2, (first + frames) * 2) }));
-    const roll = random();
-    if (roll < drop) lost.push([first, first + frames]);
-    else if (roll < drop + flip) {
-      for (;;) {
-        const at = 1 + Math.floor(random() * (wire.length - 2));
-        if ((wire[at] ^ (1 << Math.floor(random() * 8))) !== 0) break;
-      }
-      lost.push([first, first + frames]);
-    }
+    const faults = { dropped: 0, corrupted: 0 };
+    // The simulator's own fault draw (one roll, then the flipped bit's position): same draws, same order.
+    injectFault(wire, random(), random, { drop, flip }, faults);
+    if (faults.dropped + faults.corrupted > 0) lost.push([first, first + frames]);
   }
   return lost;
 }

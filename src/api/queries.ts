@@ -7,7 +7,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { EventRecord } from '../events.js';
-import type { ClipRow } from '../store/clip-store.js';
+import type { ClipRow, ScoreRow } from '../store/clip-store.js';
 import { SAMPLE_RATE, type LabelGroup } from '../types.js';
 
 /** A stored event as the API returns it. Times: ISO-8601 UTC, and seconds from stream start. */
@@ -104,15 +104,8 @@ export interface ClassScore {
   score: number;
 }
 
-/** One stored score row, for the spectrogram's score curves. */
-export interface PatchScore {
-  patch_index: number;
-  start_s: number;
-  rank: number;
-  model_id: string;
-  class: string;
-  score: number;
-}
+/** One stored score row of an event, for the spectrogram's score curves. */
+export type PatchScore = Omit<ScoreRow, 'event_id'>;
 
 /** Counts for `/metrics`. */
 export interface StoreCounts {

@@ -70,6 +70,33 @@ export interface SimulatorReport {
   resends: { requests: number; sent: number; notHeld: number } & InjectedFaults;
 }
 
+/**
+ * The simulator's drop and bit-flip faults for one wire frame (`0x00 COBS 0x00`): `roll` < drop
+ * drops it; `roll` < drop + flip flips one bit of its COBS body (positions drawn from `next`),
+ * never one that would turn a byte into the 0x00 delimiter. Counts into `faults`. Exported so
+ * that an offline replay (scripts/concealment-check.mjs) draws exactly as the simulator does.
+ * @param rates fractions of frames, 0..1
+ * @returns the frame (damaged in place, or as it was), or null when dropped
+ */
+export function injectFault(wire: Uint8Array, roll: number, next: () => number, rates: { drop: number; flip: number }, faults: InjectedFaults): Uint8Array | null {
+  if (roll < rates.drop) {
+    faults.dropped += 1;
+    return null;
+  }
+  if (roll < rates.drop + rates.flip) {
+    for (;;) {
+      const at = 1 + Math.floor(next() * (wire.length - 2));
+      const flipped = wire[at] ^ (1 << Math.floor(next() * 8));
+      if (flipped !== 0) {
+        wire[at] = flipped;
+        break;
+      }
+    }
+    faults.corrupted += 1;
+  }
+  return wire;
+}
+
 /** The WAV as protocol payload: exact s16le for 16-bit mono files, else f32le of the mono mix. */
 async function loadPayload(path: string): Promise<{ format: SampleFormat; sampleRate: number; frames: number; bytes: Uint8Array }> {
   const wav = await readWavAsync(path);
@@ -122,28 +149,7 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
     if (!port.write(Buffer.from(bytes))) await new Promise<void>((resolve) => port.once('drain', () => resolve()));
     if (failure) throw new EarshotError(`--port ${options.port}: lost while writing (${(failure as Error).message}); sent ${report.packets} packets`, 3);
   };
-  const drop = options.dropRate ?? 0;
-  const flip = options.bitErrorRate ?? 0;
-  /** Drops (null) or damages one wire frame as the rates say, counting into `faults`. */
-  const inject = (wire: Uint8Array, roll: number, next: () => number, faults: InjectedFaults): Uint8Array | null => {
-    if (roll < drop) {
-      faults.dropped += 1;
-      return null;
-    }
-    if (roll < drop + flip) {
-      // One bit of the COBS body, never one that would turn a byte into the 0x00 delimiter.
-      for (;;) {
-        const at = 1 + Math.floor(next() * (wire.length - 2));
-        const flipped = wire[at] ^ (1 << Math.floor(next() * 8));
-        if (flipped !== 0) {
-          wire[at] = flipped;
-          break;
-        }
-      }
-      faults.corrupted += 1;
-    }
-    return wire;
-  };
+  const rates = { drop: options.dropRate ?? 0, flip: options.bitErrorRate ?? 0 };
   // The device side of resends: the last packets, by sequence number, and the requests read back.
   const depth = options.resendDepth ?? DEFAULT_RESEND_DEPTH;
   const held = new Map<number, Uint8Array>();
@@ -163,7 +169,7 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
             continue;
           }
           report.resends.sent += 1;
-          const wire = inject(frameForWire(packet), resendRandom(), resendRandom, report.resends);
+          const wire = injectFault(frameForWire(packet), resendRandom(), resendRandom, rates, report.resends);
           if (wire) await write(wire);
         }
       }).catch(() => undefined);
@@ -201,7 +207,7 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
         }
         const roll = random();
         const cut = options.truncateRate ?? 0;
-        if (roll >= drop + flip && roll < drop + flip + cut) {
+        if (roll >= rates.drop + rates.flip && roll < rates.drop + rates.flip + cut) {
           // The packet stops part-way (a UART glitch, a reset mid-packet); the next delimiter ends it.
           const wire = frameForWire(packet);
           const keep = 2 + Math.floor(random() * (wire.length - 3));
@@ -211,7 +217,7 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
           await write(truncated);
           continue;
         }
-        const wire = inject(frameForWire(packet), roll, random, report);
+        const wire = injectFault(frameForWire(packet), roll, random, rates, report);
         if (!wire) continue;
         await write(wire);
       }

@@ -42,6 +42,11 @@ export const DEFAULT_RESEND_WAIT_MS = 250;
 /** Holes given up, with not one resend ever received, before earshot decides the device does not resend. */
 const UNANSWERED_HOLES_LIMIT = 8;
 
+/** How many 16 kHz samples a packet's frames become (sizes gaps of lost packets). */
+function samplesAt16k(packet: AudioPacket): number {
+  return Math.round((packet.frames * SAMPLE_RATE) / packet.sampleRate);
+}
+
 type Input = { kind: 'data'; bytes: Buffer; at: number } | { kind: 'closed'; error?: string };
 
 const MIN_BACKOFF_MS = 250;
@@ -188,7 +193,7 @@ export class SerialSource implements AudioSource {
         continue;
       }
       if (this.ended) continue;
-      const packetSamples = Math.round((packet.frames * SAMPLE_RATE) / packet.sampleRate);
+      const packetSamples = samplesAt16k(packet);
       const reason = this.lostWhileAway ? 'device_lost' : 'packet_loss';
       if (item.lostPackets > MAX_REMEMBERED_JUMP) {
         // Longer than any device holds for resending: a gap at once, after what is held.
@@ -240,7 +245,7 @@ export class SerialSource implements AudioSource {
         continue;
       }
       const packet: AudioPacket = item.packet;
-      this.packetSamples = Math.round((packet.frames * SAMPLE_RATE) / packet.sampleRate);
+      this.packetSamples = samplesAt16k(packet);
       out.push(...(await this.timeline.audio(packet.samples, packet.sampleRate, packet.channels)));
     }
     return out;
