@@ -10,6 +10,7 @@ import { Ajv, type ErrorObject } from 'ajv';
 import YAML from 'yaml';
 import type { CombineMode } from './detect/combine.js';
 import { EarshotError } from './errors.js';
+import { MICROPHONE_HEALTH_SCHEMA, type MicrophoneHealthConfig } from './monitor/microphone-config.js';
 import type { LabelGroup } from './types.js';
 
 /** Per-label detection settings. Scores are the model's (0..1); the label's score is the max over its classes. */
@@ -86,6 +87,11 @@ export interface EarshotConfig {
     execution_providers: ('tensorrt' | 'cuda' | 'cpu')[];
     /** Fail instead of running on the CPU when the delegate / providers are not there. */
     require_accelerator: boolean;
+    /**
+     * The head run after the model (src/inference/head/): a head file (absolute after parsing),
+     * `auto` (the default: the shipped head in models/heads/ trained on this model file, if any) or `none`.
+     */
+    head?: string;
   };
   /** Models run beside `model` on the same patches (src/detect/combine.ts); empty = one model. */
   extra_models: ExtraModelConfig[];
@@ -117,6 +123,8 @@ export interface EarshotConfig {
   };
   store: {
     database: string;
+    /** A damaged database at start (`quick_check` fails, or a 0-byte file): `refuse` (exit 3, file untouched) or `fresh` (renamed aside as `<name>.corrupt-<UTC>`, a new one started). docs/storage.md. */
+    on_corrupt: 'refuse' | 'fresh';
   };
   /** Evidence clips cut from the ring buffer (docs/storage.md). */
   clips: {
@@ -149,6 +157,8 @@ export interface EarshotConfig {
     event_max_age_days: number;
     /** Seconds between retention passes. */
     interval_seconds: number;
+    /** Free-space floor of the data directory's file system, bytes: below it clips are not written and the oldest are deleted (unlabelled non-hostile first) until it holds again. */
+    min_free_bytes: number;
   };
   /** The HTTP API (src/api): events, clips, active-learning queue, export, health, metrics. */
   api: {
@@ -163,6 +173,12 @@ export interface EarshotConfig {
     token_file?: string;
     /** Largest request body accepted, bytes. */
     body_limit_bytes: number;
+    /**
+     * The API's address as others reach it (behind NAT or a reverse proxy), e.g.
+     * `https://sensors.example.org/garage`: alerts' `clip_url` and Home Assistant's
+     * `configuration_url` start with it. Default: the address the API listens on.
+     */
+    public_url?: string;
   };
   mqtt: {
     url?: string;
@@ -197,6 +213,8 @@ export interface EarshotConfig {
     /** Keepalive (PINGREQ) interval, seconds: a silent broker is noticed within 1.5 × this. */
     keepalive_seconds: number;
   };
+  /** When the sensor decides it cannot hear (src/monitor, docs/microphone.md). */
+  microphone_health: MicrophoneHealthConfig;
 }
 
 const HOSTILE_DEFAULTS = { group: 'hostile', enabled: true } as const;
@@ -290,6 +308,7 @@ export const CONFIG_SCHEMA = {
         delegate_options: { type: 'object', additionalProperties: { type: 'string' } },
         execution_providers: { type: 'array', items: { enum: ['tensorrt', 'cuda', 'cpu'] }, minItems: 1, uniqueItems: true, default: ['cpu'] },
         require_accelerator: { type: 'boolean', default: false },
+        head: { type: 'string', minLength: 1, default: 'auto' },
       },
     },
     extra_models: {
@@ -355,6 +374,7 @@ export const CONFIG_SCHEMA = {
       default: {},
       properties: {
         database: { type: 'string', minLength: 1, default: 'earshot.db' },
+        on_corrupt: { enum: ['refuse', 'fresh'], default: 'refuse' },
       },
     },
     clips: {
@@ -383,6 +403,7 @@ export const CONFIG_SCHEMA = {
         kept_clip_max_age_days: { type: 'number', exclusiveMinimum: 0, default: 365 },
         event_max_age_days: { type: 'number', exclusiveMinimum: 0, default: 730 },
         interval_seconds: { type: 'number', minimum: 1, maximum: 86400, default: 600 },
+        min_free_bytes: { type: 'integer', minimum: 0, maximum: 1099511627776, default: 67108864 },
       },
     },
     api: {
@@ -396,6 +417,7 @@ export const CONFIG_SCHEMA = {
         token: { type: 'string', minLength: 16 },
         token_file: { type: 'string', minLength: 1 },
         body_limit_bytes: { type: 'integer', minimum: 1024, maximum: 104857600, default: 1048576 },
+        public_url: { type: 'string', pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' },
       },
     },
     mqtt: {
@@ -439,6 +461,7 @@ export const CONFIG_SCHEMA = {
         keepalive_seconds: { type: 'integer', minimum: 1, maximum: 65535, default: 30 },
       },
     },
+    microphone_health: MICROPHONE_HEALTH_SCHEMA,
   },
 } as const;
 
@@ -478,7 +501,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
     const problems = (validateConfig.errors ?? []).map((e) => `${origin}: ${describeError(e)}`);
     throw new EarshotError([...new Set(problems)].join('\n'));
   }
-  const config = doc as unknown as Partial<EarshotConfig> & Pick<EarshotConfig, 'source' | 'model' | 'extra_models' | 'inference' | 'frontend' | 'detection' | 'store' | 'clips' | 'retention' | 'api' | 'mqtt' | 'log_level' | 'ring_buffer_seconds'>;
+  const config = doc as unknown as Partial<EarshotConfig> & Pick<EarshotConfig, 'source' | 'model' | 'extra_models' | 'inference' | 'frontend' | 'detection' | 'store' | 'clips' | 'retention' | 'api' | 'mqtt' | 'log_level' | 'ring_buffer_seconds' | 'microphone_health'>;
   const labels = mergeLabels(config.detection.labels ?? {}, origin);
   const detection = { ...config.detection, labels };
   if (detection.vote_k > detection.vote_n) {
@@ -509,7 +532,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
     log_level: config.log_level,
     source: { ...config.source, path: config.source.path ? abs(config.source.path) : undefined },
     ring_buffer_seconds: config.ring_buffer_seconds,
-    model: { ...config.model, path: config.model.path ? abs(config.model.path) : undefined, ...(config.model.delegate?.includes('/') ? { delegate: abs(config.model.delegate) } : {}) },
+    model: { ...config.model, path: config.model.path ? abs(config.model.path) : undefined, ...(config.model.delegate?.includes('/') ? { delegate: abs(config.model.delegate) } : {}), ...(config.model.head && config.model.head !== 'auto' && config.model.head !== 'none' ? { head: abs(config.model.head) } : {}) },
     extra_models: config.extra_models.map((m) => ({ ...m, path: abs(m.path) })),
     inference: config.inference,
     frontend: config.frontend,
@@ -528,6 +551,7 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
         key_file: config.mqtt.tls.key_file ? abs(config.mqtt.tls.key_file) : undefined,
       },
     },
+    microphone_health: config.microphone_health,
   };
 }
 
@@ -596,13 +620,61 @@ export function loadConfigFile(path: string): EarshotConfig {
     const code = (error as NodeJS.ErrnoException).code;
     throw new EarshotError(`${path}: cannot read the config file (${code === 'ENOENT' ? 'not found' : code ?? String(error)})`);
   }
+  return parseConfigText(text, path, dirname(resolve(path)));
+}
+
+/** How deep a config may nest (earshot's own keys go 5 deep); deeper is refused before the schema runs. */
+const MAX_CONFIG_DEPTH = 32;
+
+/**
+ * Parses the text of a config file (see {@link loadConfigFile}): one YAML document, a mapping,
+ * not empty, nesting at most {@link MAX_CONFIG_DEPTH} levels; every error is one line naming `path`.
+ * @throws EarshotError (exit 2)
+ */
+export function parseConfigText(text: string, path: string, baseDir: string): EarshotConfig {
+  let documents: YAML.Document.Parsed[];
+  try {
+    documents = YAML.parseAllDocuments(text, { prettyErrors: true }) as YAML.Document.Parsed[];
+  } catch (error) {
+    throw new EarshotError(`${path}: not valid YAML: ${yamlProblem(error)}`);
+  }
+  if (!Array.isArray(documents)) documents = [documents as unknown as YAML.Document.Parsed];
+  if (documents.length > 1) throw new EarshotError(`${path}: holds ${documents.length} YAML documents (separated by ---); a config file is one document`);
+  const document = documents[0];
+  if (!document || document.contents === null) throw new EarshotError(`${path}: the config file is empty (no keys); write the keys you change (see config/example.yaml), or leave out --config for the defaults`);
+  const problem = document.errors[0];
+  if (problem) throw new EarshotError(`${path}: not valid YAML: ${yamlProblem(problem)}`);
   let raw: unknown;
   try {
-    raw = YAML.parse(text, { prettyErrors: true });
+    raw = document.toJS({ maxAliasCount: 100 });
   } catch (error) {
-    throw new EarshotError(`${path}: not valid YAML: ${(error as Error).message.split('\n')[0]}`);
+    throw new EarshotError(`${path}: not valid YAML: ${yamlProblem(error)}`);
   }
-  return parseConfig(raw, path, dirname(resolve(path)));
+  if (nestingDepth(raw, MAX_CONFIG_DEPTH + 1) > MAX_CONFIG_DEPTH) throw new EarshotError(`${path}: nests more than ${MAX_CONFIG_DEPTH} levels deep; earshot's keys go 5 deep`);
+  return parseConfig(raw, path, baseDir);
+}
+
+/** A YAML error as one line: its message without the code frame, with its line and column. */
+function yamlProblem(error: unknown): string {
+  if (error instanceof RangeError || /Maximum call stack/.test(String((error as Error)?.message))) return 'nests too deeply';
+  const e = error as { message?: string; linePos?: { line: number; col: number }[] };
+  const message = String(e.message ?? error).split('\n')[0].replace(/ at line \d+, column \d+:?$/, '').replace(/:$/, '');
+  const at = e.linePos?.[0];
+  return at ? `${message} (line ${at.line}, column ${at.col})` : message;
+}
+
+/** Depth of nested lists and mappings in `value`, counted up to `limit` (no recursion: safe on any input). */
+function nestingDepth(value: unknown, limit: number): number {
+  let deepest = 0;
+  const stack: { value: unknown; depth: number }[] = [{ value, depth: 0 }];
+  while (stack.length) {
+    const { value: v, depth } = stack.pop()!;
+    if (v === null || typeof v !== 'object') continue;
+    if (depth + 1 > deepest) deepest = depth + 1;
+    if (deepest >= limit) return deepest;
+    for (const child of Object.values(v as object)) stack.push({ value: child, depth: depth + 1 });
+  }
+  return deepest;
 }
 
 /** All defaults, as if from an empty file; relative paths resolve against `baseDir` (default: cwd). */

@@ -9,21 +9,29 @@ import type Database from 'better-sqlite3';
 import { ulid } from 'ulid';
 import { LiveStatus } from './api/live-status.js';
 import { startApiServer, type RunningApi } from './api/server.js';
+import { publicBaseUrl, publicClipUrl } from './api/public-url.js';
 import { CapturePump } from './capture/pump.js';
 import { createSource, type AudioSource, type SourceDescription } from './capture/source.js';
 import type { CaptureGap } from './capture/timeline.js';
 import type { EarshotConfig } from './config.js';
 import type { DetectorOutput } from './detect/detector.js';
 import { toEventRecord, type EventRecord, type StreamContext } from './events.js';
+import { headSummary, type HeadIdentity } from './inference/head/head-runtime.js';
+import type { LabelSpec } from './detect/label-map.js';
+import { HeadControlSlot, HeadDeployer } from './service/head-deploy.js';
 import { ModelReloader, parseReloadCommand, type ReloadOutcome, type ReloadTrigger } from './inference/worker/model-reload.js';
 import { modelOpener, schedulerSettings } from './inference/worker/options.js';
 import { PatchScheduler, type InferenceStatus } from './inference/worker/scheduler.js';
 import type { Logger } from './log.js';
 import { Pipeline } from './pipeline.js';
 import { ClockSync } from './service/clock.js';
+import { startMicrophoneHealth } from './service/microphone-health.js';
 import { openModelAndLabels, pipelineSettings } from './setup.js';
 import { ClipRecorder } from './store/clip-recorder.js';
-import { openDatabase } from './store/database.js';
+import { checkDataDir, openCheckedDatabase } from './store/startup-checks.js';
+import { lockDataDir } from './store/data-dir-lock.js';
+import { storeFaults } from './store/store-faults.js';
+import type { OutboxMessage } from './store/outbox.js';
 import { EventStore } from './store/event-store.js';
 import { GapStore } from './store/gap-store.js';
 import { startStoreMaintenance, type StoreMaintenance } from './store/retention.js';
@@ -56,6 +64,8 @@ export interface DaemonHooks {
    * `processingMs` is the front end's time for it plus the model time spent since the last chunk.
    */
   onChunk?: (chunk: AudioChunk, processingMs: number, summary: Readonly<DaemonSummary>) => void;
+  /** A file source reached its end (not a stop signal): what follows is the drain, not a stall. */
+  onSourceEnd?: () => void;
 }
 
 /** What the service layer (health, watchdog, config reload) sees of a running daemon. */
@@ -74,6 +84,8 @@ export interface RunningDaemon {
    * manifest changed (src/inference/worker/model-reload.ts); logs the outcome, never rejects.
    */
   readonly reloadModel?: (config: EarshotConfig, trigger: ReloadTrigger, path?: string) => Promise<ReloadOutcome>;
+  /** The primary's labels as a config reload resolves them, with the running head's thresholds for its labels. */
+  readonly withHeadThresholds?: (specs: LabelSpec[]) => LabelSpec[];
 }
 
 /** On a signal, queued MQTT messages get at most this long, so the daemon exits within systemd's 5 s budget. */
@@ -92,20 +104,47 @@ export function databasePath(config: EarshotConfig): string {
  * @throws EarshotError for a missing source, model or database problem (nothing stored is lost)
  */
 export async function runDaemon(config: EarshotConfig, log: Logger, signal: AbortSignal, hooks: DaemonHooks = {}): Promise<DaemonSummary> {
-  const created = createSource(config, log);
-  const source = hooks.wrapSource ? hooks.wrapSource(created) : created;
-  const info = await source.open();
-  log.info({ source: info.uri, ...info.details, pacing: config.source.pacing }, 'source opened');
-
+  // The store first: a node that cannot keep an event says so at once, before the slow model
+  // load; a failure further on closes what was opened, so the process exits (startup-checks.ts).
+  checkDataDir(config.data_dir);
+  // One daemon per data dir (store/data-dir-lock.ts): a second one stops here, exit 3.
+  const lock = lockDataDir(config.data_dir);
+  if (lock.tookOverFrom) log.warn({ lock: lock.path, previous_pid: lock.tookOverFrom.pid, previous_since: lock.tookOverFrom.since }, 'data dir lock: the previous daemon did not exit cleanly; its stale lock was taken over');
+  const db = openCheckedDatabase(databasePath(config), config.store.on_corrupt, log).db;
+  let created!: AudioSource;
+  let source: AudioSource | undefined;
+  let opened!: Awaited<ReturnType<typeof openModelAndLabels>>;
+  let info!: SourceDescription;
   // Models run in worker threads (inference.worker): capture, MQTT and HTTP never wait on them.
   const openModel = modelOpener(config, log);
-  const { model, labels, models } = await openModelAndLabels(config, log, openModel);
-  const db = openDatabase(databasePath(config));
+  try {
+    created = createSource(config, log);
+    source = hooks.wrapSource ? hooks.wrapSource(created) : created;
+    info = await source.open();
+    log.info({ source: info.uri, ...info.details, pacing: config.source.pacing }, 'source opened');
+    opened = await openModelAndLabels(config, log, openModel);
+  } catch (error) {
+    source?.stop();
+    db.close();
+    lock.release();
+    throw error;
+  }
+  const { model, labels, models } = opened;
+  const pumpSource = source!;
   const store = new EventStore(db);
+  const faults = storeFaults(db);
   const gapStore = new GapStore(db);
   const summary: DaemonSummary = { audioSeconds: 0, events: 0, hostileEvents: 0, unacknowledged: 0, stoppedBy: 'end_of_source' };
   // Alerts go through the SQLite outbox (docs/mqtt.md): rows commit with the event row.
-  const publisher = config.mqtt.url ? new MqttAlerts(config, db, log, () => summary, models.id) : null;
+  // Alerts link to the event's clip and the node (api.public_url); clock state from one checker (service/clock.ts).
+  const publicBase = () => publicBaseUrl(config.api, api?.url ?? null);
+  const publisher = config.mqtt.url
+    ? new MqttAlerts(config, db, log, () => summary, models.id, {
+        clockSynced: () => clock.synced,
+        clipUrl: (eventId) => publicClipUrl(publicBase(), recorder?.clipIdFor(eventId) ?? null),
+        configurationUrl: publicBase,
+      })
+    : null;
   // Evidence clips and retention (docs/storage.md): reconcile at start, a pass every interval.
   const clock = new ClockSync();
   let maintenance: StoreMaintenance | null = null;
@@ -115,12 +154,15 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
   let api: RunningApi | null = null;
   let reloader: ModelReloader | null = null;
   try {
+    faults.watchFreeSpace(config.data_dir, config.retention.min_free_bytes);
     maintenance = startStoreMaintenance(config, db, log);
     clock.start();
     publisher?.start();
     // One object, updated in place by a model hot reload, so /api/v1/node names the running model.
-    const runningModel = { id: models.id, sha256: models.sha256 };
-    if (config.api.enabled) api = await startApiServer({ db, dataDir: config.data_dir, config, log, live, model: runningModel });
+    const runningModel: { id: string; sha256: string; head?: HeadIdentity | null } = { id: models.id, sha256: models.sha256 };
+    // The head (src/service/head-deploy.ts): the API's push / rollback reach it once the pipeline runs.
+    const heads = new HeadControlSlot();
+    if (config.api.enabled) api = await startApiServer({ db, dataDir: config.data_dir, config, log, live, model: runningModel, heads });
     const context: StreamContext = {
       nodeId: config.node_id,
       modelId: models.id,
@@ -149,9 +191,11 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       };
       recorder = clips;
     }
+    // Microphone health (docs/microphone.md): per-minute measures against the node's baseline.
+    const microphone = startMicrophoneHealth(config, db, log, context, pipeline, publisher, live);
     // Capture is read into a queue as it comes; patches wait for the models in a bounded queue
     // (docs/service.md, "When inference falls behind").
-    const pump = new CapturePump(source, { realtime: schedulerSettings(config).realtime, maxBacklogSamples: pipeline.ring.capacitySamples });
+    const pump = new CapturePump(pumpSource, { realtime: schedulerSettings(config).realtime, maxBacklogSamples: pipeline.ring.capacitySamples });
     const scheduler = new PatchScheduler(pipeline, schedulerSettings(config), pump, log, (outputs) => handle(outputs));
     // After a model hot reload, events name the model that heard them.
     const modelReloader = new ModelReloader(config, pipeline, scheduler, openModel, log, (identity) => {
@@ -159,7 +203,18 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       Object.assign(runningModel, identity);
     });
     reloader = modelReloader;
-    const reloadModel = (next: EarshotConfig, trigger: ReloadTrigger, path?: string) => modelReloader.reload(next, trigger, path);
+    const deployer = new HeadDeployer(models.head, pipeline, scheduler, config, log, (head) => {
+      runningModel.head = head;
+      if (publisher) publisher.head = headSummary(head);
+    });
+    heads.attach(deployer);
+    void deployer.restore();
+    // A model reload, then the head that fits (a head file changed on disk, a new model.head, or a new model).
+    const reloadModel = async (next: EarshotConfig, trigger: ReloadTrigger, path?: string) => {
+      const outcome = await modelReloader.reload(next, trigger, path);
+      await deployer.reload(next, outcome === 'reloaded');
+      return outcome;
+    };
     if (publisher) {
       publisher.publisher.onCommand = (_command, payload, retained) => {
         if (retained) return log.warn({ topic: publisher.topics.reloadModelCommand }, 'mqtt: retained reload_model command ignored (send it without retain)');
@@ -171,34 +226,50 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       };
     }
     live.inference = scheduler;
-    hooks.onStart?.({ config, source: info, pipeline, classMap: models.classMap, db, databasePath: databasePath(config), inference: scheduler, reloadModel });
+    hooks.onStart?.({ config, source: info, pipeline, classMap: models.classMap, db, databasePath: databasePath(config), inference: scheduler, reloadModel, withHeadThresholds: (specs) => deployer.withHeadThresholds(specs) });
+    // A row that cannot be written (a full disk, docs/storage.md) never stops the daemon: the
+    // event's messages go straight to MQTT, the last place it can reach, and to the log.
+    const storeEvent = (write: () => void, record: EventRecord, messages: OutboxMessage[]) => {
+      try {
+        db.transaction(write)();
+        faults.succeeded();
+        publisher?.notify();
+      } catch (error) {
+        const full = faults.failed(error);
+        if (publisher) {
+          publisher.publishDirect(messages);
+          faults.counts.directPublishes += messages.length;
+        }
+        log.error({ err: error as Error, disk_full: full, ...eventLogFields(record), published_direct: publisher ? messages.length : 0 }, `event not stored (${full ? 'disk full' : (error as Error).message})${publisher ? ': published to MQTT without the outbox' : ''}`);
+      }
+    };
     const handle = (outputs: DetectorOutput[]) => {
       recorder?.observe(outputs);
       for (const output of outputs) {
         if (output.kind === 'onset') {
           const record = toEventRecord(output.event, context, null);
-          db.transaction(() => {
+          const messages = publisher?.onsetMessages(record) ?? [];
+          storeEvent(() => {
             store.recordOnset(record);
-            publisher?.enqueueOnset(record);
-          })();
-          publisher?.notify();
+            publisher?.outbox.add(messages);
+          }, record, messages);
           summary.events += 1;
           if (record.group === 'hostile') summary.hostileEvents += 1;
           log.info(eventLogFields(record), `${record.group} event: ${record.label}`);
         } else {
           const record = toEventRecord(output.event, context, output.reason);
-          db.transaction(() => {
+          const messages = publisher?.offsetMessages(record) ?? [];
+          storeEvent(() => {
             store.recordOffset(record);
-            publisher?.enqueueOffset(record);
-          })();
-          publisher?.notify();
+            publisher?.outbox.add(messages);
+          }, record, messages);
           log.info(eventLogFields(record), `event ended: ${record.label}`);
         }
       }
     };
     const stop = () => {
       summary.stoppedBy = 'signal';
-      source.stop();
+      pumpSource.stop();
       scheduler.skipRemaining();
     };
     signal.addEventListener('abort', stop, { once: true });
@@ -206,6 +277,7 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
     if (signal.aborted) stop();
     try {
       for await (const chunk of pump.chunks()) {
+        microphone?.chunk(chunk);
         // Front end and model time for the chunk (not the wait for room in the patch queue).
         const processingMs = (await scheduler.push(chunk)) + scheduler.takeModelMs();
         recorder?.afterChunk();
@@ -218,7 +290,9 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
     } finally {
       signal.removeEventListener('abort', stop);
     }
+    if (summary.stoppedBy === 'end_of_source') hooks.onSourceEnd?.();
     await scheduler.finish(summary.stoppedBy === 'signal' ? 'shutdown' : 'stream_end');
+    microphone?.stop();
     storeGaps(pump, pipeline, gapStore, context, summary, log, pendingGaps, true);
     const { skipped, failed } = pipeline.counts;
     const inference = { skipped, failed, max_lag_s: Number(scheduler.maxLagSeconds.toFixed(3)), degraded: scheduler.degradedEpisodes, worker_restarts: scheduler.workerRestarts, max_backlog_s: pump.counters.maxBacklogSamples / SAMPLE_RATE };
@@ -232,6 +306,7 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
     maintenance?.stop();
     clock.stop();
     db.close();
+    lock.release();
     reloader?.close();
     models.close();
   }
@@ -251,7 +326,7 @@ function storeGaps(source: Pick<AudioSource, 'takeGaps'>, pipeline: Pipeline, ga
     const startSeconds = gap.startSample / SAMPLE_RATE;
     const durationSeconds = (gap.endSample - gap.startSample) / SAMPLE_RATE;
     const handling = pipeline.gapHandling(gap.startSample, gap.endSample);
-    gapStore.record({
+    recordGap(gapStore, {
       node_id: context.nodeId,
       stream_id: context.streamId,
       source: context.source,
@@ -270,4 +345,13 @@ function storeGaps(source: Pick<AudioSource, 'takeGaps'>, pipeline: Pipeline, ga
 
 function eventLogFields(record: EventRecord) {
   return { id: record.id, label: record.label, group: record.group, onset_s: record.onset_s, offset_s: record.offset_s, score: record.peak_score, peak_dbfs: record.peak_dbfs, end_reason: record.end_reason ?? undefined };
+}
+
+/** Stores a gap row; a write that fails (a full disk) is counted and the gap stays in the log line. */
+function recordGap(gapStore: GapStore, row: Parameters<GapStore['record']>[0]): void {
+  try {
+    gapStore.record(row);
+  } catch (error) {
+    storeFaults(gapStore.db).failed(error);
+  }
 }

@@ -178,9 +178,11 @@ t.test('spectrogram: a PNG of the clip with the event marked', async (t) => {
 
 t.test('active-learning queue: uncertainty, top, random', async (t) => {
   const uncertain = await json(api('/api/v1/active-learning/queue?strategy=uncertainty&limit=10'));
-  t.same(uncertain.clips.map((c: { id: string }) => c.id), [scream.id, glass.id, speech.id, gunshot.id], 'closest top-two classes, then closest to threshold, first');
-  t.equal(uncertain.clips[0].top2_margin.toFixed(3), '0.010');
-  t.equal(uncertain.clips[1].threshold_margin.toFixed(3), '0.020');
+  t.same(uncertain.clips.map((c: { id: string }) => c.id), [glass.id, speech.id, scream.id, gunshot.id], 'peak closest to the threshold first (not the gap between two classes)');
+  t.equal(uncertain.clips[0].threshold_margin.toFixed(3), '0.020');
+  t.equal(uncertain.clips[0].uncertainty.toFixed(3), '0.020');
+  t.equal(uncertain.clips[2].top2_margin.toFixed(3), '0.010', 'the top-two gap is reported, not ranked on');
+  t.equal(uncertain.clips[0].head_entropy, null, 'no head scores: no entropy');
   t.notOk(uncertain.clips.some((c: { kind: string }) => c.kind === 'background'), 'only event clips');
   const defaultQueue = await json(api('/api/v1/active-learning/queue'));
   t.equal(defaultQueue.strategy, 'uncertainty', 'uncertainty is the default');

@@ -6,7 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
@@ -95,15 +95,18 @@ t.test('pull twice: the second gets nothing new; --strategy all follows its curs
   t.equal(first.stderr.split('\n').filter((l) => /^test-node: \d\/4 \S+\.wav \(\d+ kB\)$/.test(l)).length, 4, 'a progress line per clip');
   const events = node.clips.filter((c) => c.spec.event);
   const manifest = checkFolder(t, join(out, 'test-node'), node, events.map((c) => c.id));
-  t.same(manifest.clips.map((c: { label: string }) => c.label), ['scream', 'glass_break', 'speech', 'gunshot'], 'in queue order (most uncertain first)');
+  t.same(manifest.clips.map((c: { label: string }) => c.label), ['glass_break', 'speech', 'scream', 'gunshot'], 'in queue order (most uncertain first)');
   t.ok(existsSync(join(out, '.earshot-pull', `127.0.0.1_${new URL(served.url).port}.json`)), 'a cursor file per node');
   const wavTimes = () => readdirSync(join(out, 'test-node')).filter((f) => f.endsWith('.wav')).sort().map((f) => `${f}:${statSync(join(out, 'test-node', f)).mtimeMs}`);
   const timesBefore = wavTimes();
 
   const second = await earshot(['pull', '--node', served.url, '--out', out]);
   t.equal(second.code, 0, second.stderr);
-  t.match(second.stdout, /: 0 new clips \(0\.0 MB\), 0 already here/, 'second pull: nothing new');
+  t.match(second.stdout, /: 0 new clips \(0\.0 MB\), 4 already here/, 'second pull: nothing new; the 4 clips the queue offers again are already here');
   t.same(wavTimes(), timesBefore, 'the clips are untouched');
+  // --strategy all into the same folder: the queue's 4 clips are here, the background clip is new (issue 23).
+  const allAfterQueue = await earshot(['pull', '--node', served.url, '--out', out, '--strategy', 'all']);
+  t.match(allAfterQueue.stdout, /: 1 new clips \([\d.]+ MB\), 4 already here/, `--strategy all after a queue pull: ${allAfterQueue.stdout.trim()}`);
 
   const all = outDir();
   const limited = await earshot(['pull', '--node', served.url, '--out', all, '--strategy', 'all', '--limit', '2']);
@@ -114,6 +117,10 @@ t.test('pull twice: the second gets nothing new; --strategy all follows its curs
   checkFolder(t, join(all, 'test-node'), node, node.clips.map((c) => c.id));
   const again = await earshot(['pull', '--node', served.url, '--out', all, '--strategy', 'all']);
   t.match(again.stdout, /: 0 new clips/);
+  // From a fresh cursor (e.g. the cursor file lost), every clip in the folder is said to be here (issue 23).
+  rmSync(join(all, '.earshot-pull'), { recursive: true });
+  const fromStart = await earshot(['pull', '--node', served.url, '--out', all, '--strategy', 'all']);
+  t.match(fromStart.stdout, new RegExp(`: 0 new clips \\(0\\.0 MB\\), ${node.clips.length} already here`), `--strategy all counts the clips already in the folder: ${fromStart.stdout.trim()}`);
   const state = JSON.parse(readFileSync(join(all, '.earshot-pull', `127.0.0.1_${new URL(served.url).port}.json`), 'utf8'));
   t.equal(state.node_id, 'test-node');
   t.ok(state.after >= node.clips.length, 'the cursor is past the last clip');
@@ -158,7 +165,9 @@ t.test('kill -9 mid-pull, then resume: no duplicates, every sha256 right, nothin
   const resumed = await earshot(['pull', '--node', served.url, '--out', out, '--limit', '100'], { env });
   t.equal(resumed.code, 0, resumed.stderr);
   const [, fresh, adopted] = /: (\d+) new clips \([\d.]+ MB\), (\d+) already here/.exec(resumed.stdout) ?? [];
-  t.equal(Number(fresh) + Number(adopted), 32 - before.length, `resume: ${fresh} new + ${adopted} already on disk = the ${32 - before.length} missing, none twice`);
+  // "already here" counts the clips of the manifest and those found whole on disk (killed before the manifest).
+  t.equal(Number(fresh) + Number(adopted), 32, `resume: ${fresh} new + ${adopted} already here (${before.length} in the manifest) = all 32, none twice`);
+  t.ok(Number(fresh) <= 32 - before.length, 'nothing in the manifest fetched again');
   checkFolder(t, dir, served.node, served.node.clips.map((c) => c.id));
   if (partial.length) t.ok(served.rangedRequests >= 1, `the partial ${partial[0]} was continued with a Range request`);
   else t.pass('the kill fell between files (no .part to continue)');

@@ -1,6 +1,8 @@
 /**
  * `earshot doctor`: a good config passes (exit 0); a node with a missing model, a missing source
- * file and a broker that does not answer gets one FAIL line each with how to fix it, and exit 3.
+ * file and a broker that does not answer gets one FAIL line each with how to fix it. Exit codes as
+ * elsewhere in the CLI (issue 23): 2 when a bad input failed (config, model or audio file), else 3
+ * (broker, disk, clock).
  */
 import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -23,14 +25,14 @@ t.test('a good node: exit 0', async (t) => {
   t.match(result.stdout, /^(OK|WARN|FAIL) +clock /m, 'the clock is checked');
 });
 
-t.test('a broken node: what is wrong and how to fix it, exit 3', async (t) => {
+t.test('a broken node: what is wrong and how to fix it, exit 2 for bad input, 3 for the environment', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-doctor-bad-'));
   const config = join(dir, 'earshot.yaml');
   const port = await freePort();
   writeFileSync(config, ['source: { path: missing.wav }', `model: { path: ${dir}/no-model.tflite }`, `mqtt: { url: 'mqtt://127.0.0.1:${port}' }`, ''].join('\n'));
   const result = await earshot(['doctor', '--config', config]);
   t.comment(result.stdout);
-  t.equal(result.code, 3);
+  t.equal(result.code, 2, 'exit 2: a model and an audio file are bad input');
   t.notOk(hasStackTrace(result.stdout + result.stderr), 'no stack trace');
   t.match(result.stdout, /^FAIL +model +.*no-model\.tflite.*\n +fix: set model\.path/m, 'the model');
   t.match(result.stdout, /^FAIL +source +.*missing\.wav.*\n +fix: /m, 'the source');
@@ -39,6 +41,23 @@ t.test('a broken node: what is wrong and how to fix it, exit 3', async (t) => {
 
   writeFileSync(config, 'detection: { vote_k: 3, vote_n: 2 }\n');
   const invalid = await earshot(['doctor', '--config', config]);
-  t.equal(invalid.code, 3);
+  t.equal(invalid.code, 2, 'an invalid config: exit 2');
   t.match(invalid.stdout, /^FAIL +config +.*earshot\.yaml: detection\.vote_k: must be <= detection\.vote_n/m, 'an invalid config is named, key and problem');
+});
+
+t.test('doctor: a bad WAV is bad input (exit 2); only the broker down is the environment (exit 3); --model', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-doctor-codes-'));
+  const config = join(dir, 'earshot.yaml');
+  const port = await freePort();
+  const model = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
+  writeFileSync(config, [`source: { path: ${SHARED}audio/formats/not_audio.wav }`, `model: { path: ${model} }`, ''].join('\n'));
+  const badWav = await earshot(['doctor', '--config', config]);
+  t.match(badWav.stdout, /^FAIL +source +.*not_audio\.wav: not a WAV file/m, 'the bad WAV is named');
+  t.equal(badWav.code, 2, 'a bad WAV: exit 2, as README says for bad input');
+
+  writeFileSync(config, [`source: { path: ${SHARED}audio/clips/gunshot_1.wav }`, `model: { path: ${dir}/absent.tflite }`, `mqtt: { url: 'mqtt://127.0.0.1:${port}' }`, ''].join('\n'));
+  const brokerDown = await earshot(['doctor', '--config', config, '--model', model]);
+  t.match(brokerDown.stdout, /^OK +model +.*yamnet_waveform\.tflite/m, '--model replaces model.path');
+  t.match(brokerDown.stdout, /^FAIL +broker /m);
+  t.equal(brokerDown.code, 3, 'only the broker failed: exit 3');
 });

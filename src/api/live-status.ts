@@ -6,6 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { InferenceStatus } from '../inference/worker/scheduler.js';
+import type { MicrophoneStatusSource } from '../monitor/microphone-status.js';
 import { DEFAULT_HEALTH_OPTIONS, PipelineHealth } from '../service/health.js';
 import { SAMPLE_RATE, type AudioChunk } from '../types.js';
 
@@ -36,6 +37,8 @@ export class LiveStatus {
   private audioSeconds = 0;
   /** Set by the daemon once its patch scheduler exists (the API starts before it). */
   inference: InferenceStatus | null = null;
+  /** Set by the daemon when microphone_health is enabled (docs/microphone.md). */
+  microphone: MicrophoneStatusSource | null = null;
 
   /** @param outboxDepth reads the unsent outbox rows; omitted when there is no MQTT publisher */
   constructor(private readonly outboxDepth?: () => number) {}

@@ -79,9 +79,14 @@ export type QueueStrategy = 'uncertainty' | 'random' | 'top';
 export interface QueueItem extends ClipView {
   /** |peak score − threshold| of the clip's event (null without a threshold). */
   threshold_margin: number | null;
-  /** Smallest gap between the top two classes of one patch of the event (null without stored scores). */
+  /** Smallest gap between the top two classes of one patch of the event (null without stored scores); informational, not ranked on. */
   top2_margin: number | null;
-  /** min(threshold_margin, top2_margin): lower is less certain (uncertainty strategy only). */
+  /**
+   * With a head: the normalised entropy (0..1) of the head's label probabilities in the event's
+   * least certain patch (from the stored `head:<label>` scores; null without them).
+   */
+  head_entropy: number | null;
+  /** What the uncertainty queue ranks by, lower = less certain: 1 − head_entropy with a head, else threshold_margin. */
   uncertainty: number | null;
 }
 
@@ -92,8 +97,14 @@ export interface EventFilter {
   group?: LabelGroup;
   label?: string;
   minScore?: number;
+  /** Only this node's events (a database built from several nodes' pulled clips holds several). */
+  node?: string;
+  /** Only events none of whose clips has a label. */
+  unlabelled?: boolean;
+  /** `asc` (default): oldest onset first; `desc`: newest first. */
+  order?: 'asc' | 'desc';
   limit: number;
-  /** Keyset cursor: events strictly after (onset_utc, id). */
+  /** Keyset cursor: events strictly after (onset_utc, id) in the page order (before it for `desc`). */
   after?: { onsetUtc: string; id: string };
 }
 
@@ -132,6 +143,17 @@ const TOP2_MARGIN = `(SELECT MIN(s1.score - s2.score) FROM scores s1
   JOIN scores s2 ON s2.event_id = s1.event_id AND s2.patch_index = s1.patch_index AND s2.model_id = s1.model_id AND s2.rank = 2
   WHERE s1.event_id = c.event_id AND s1.rank = 1)`;
 
+/**
+ * With a head: over the event's patches, the largest normalised entropy of the head's stored label
+ * probabilities (`head:<label>` classes among the top-k rows; the mass not stored counts as one
+ * more outcome): H / ln(outcomes), 0 = certain, 1 = uniform. NULL when no patch has two outcomes.
+ */
+const HEAD_ENTROPY = `(SELECT MAX(h) FROM (
+  SELECT (-SUM(s.score * ln(MAX(s.score, 1e-12))) - MAX(0, 1 - SUM(s.score)) * ln(MAX(1 - SUM(s.score), 1e-12)))
+         / ln(COUNT(*) + (CASE WHEN 1 - SUM(s.score) > 1e-6 THEN 1 ELSE 0 END)) AS h
+  FROM scores s WHERE s.event_id = c.event_id AND s.class LIKE 'head:%' GROUP BY s.patch_index
+  HAVING COUNT(*) + (CASE WHEN 1 - SUM(s.score) > 1e-6 THEN 1 ELSE 0 END) >= 2))`;
+
 type Row = Record<string, unknown>;
 
 /**
@@ -154,7 +176,8 @@ export function shuffleKey(text: string, seed: number): number {
 
 /** Prepared statements of the API on one open earshot database (schema 4 or later). */
 export class ApiQueries {
-  private readonly eventsStatement: Database.Statement;
+  private readonly eventsStatements: Record<'asc' | 'desc', Database.Statement>;
+  private readonly eventsAfterRowidStatement: Database.Statement;
   private readonly clipsOfEventStatement: Database.Statement;
   private readonly clipStatement: Database.Statement;
   private readonly clipsAfterStatement: Database.Statement;
@@ -171,29 +194,34 @@ export class ApiQueries {
   constructor(readonly db: Database.Database) {
     // Registered on this connection only; deterministic, so SQLite may evaluate it once per row.
     db.function('earshot_shuffle_key', { deterministic: true }, (id: unknown, seed: unknown) => shuffleKey(String(id), Number(seed)));
-    this.eventsStatement = db.prepare(`
-      SELECT id, node_id, label, grp, onset_utc, offset_utc, onset_s, offset_s, peak_score, mean_score, peak_dbfs, patch_count,
-             end_reason, model_id, model_sha256, source, stream_id, clock_synced, threshold
+    const eventColumns = `id, node_id, label, grp, onset_utc, offset_utc, onset_s, offset_s, peak_score, mean_score, peak_dbfs, patch_count,
+             end_reason, model_id, model_sha256, source, stream_id, clock_synced, threshold`;
+    const eventsSql = (order: 'asc' | 'desc') => `
+      SELECT ${eventColumns}
       FROM events
       WHERE onset_utc >= @since AND onset_utc < @until
         AND (@grp IS NULL OR grp = @grp) AND (@label IS NULL OR label = @label) AND peak_score >= @minScore
-        AND (onset_utc, id) > (@afterOnset, @afterId)
-      ORDER BY onset_utc, id
-      LIMIT @limit`);
+        AND (@node IS NULL OR node_id = @node)
+        AND (@unlabelled = 0 OR NOT EXISTS (SELECT 1 FROM clips c JOIN labels l ON l.clip_id = c.id WHERE c.event_id = events.id))
+        AND ${order === 'asc' ? '(onset_utc, id) > (@afterOnset, @afterId)' : '(onset_utc, id) < (@afterOnset, @afterId)'}
+      ORDER BY onset_utc ${order}, id ${order}
+      LIMIT @limit`;
+    this.eventsStatements = { asc: db.prepare(eventsSql('asc')), desc: db.prepare(eventsSql('desc')) };
+    this.eventsAfterRowidStatement = db.prepare(`SELECT rowid AS seq, ${eventColumns} FROM events WHERE rowid > ? ORDER BY rowid LIMIT ?`);
     this.clipsOfEventStatement = db.prepare('SELECT id, kind, status, bytes, sha256 FROM clips WHERE event_id = ? ORDER BY rowid');
     this.clipStatement = db.prepare(`SELECT ${CLIP_COLUMNS} ${CLIP_FROM} WHERE c.id = ?`);
     this.clipsAfterStatement = db.prepare(`SELECT ${CLIP_COLUMNS} ${CLIP_FROM}
       WHERE c.rowid > @after AND (@kind IS NULL OR c.kind = @kind) ORDER BY c.rowid LIMIT @limit`);
     this.queueStatements = {
       uncertainty: db.prepare(`SELECT * FROM (
-          SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin
+          SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
           ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED})
-        ORDER BY MIN(COALESCE(threshold_margin, 2), COALESCE(top2_margin, 2)), id
+        ORDER BY COALESCE(1 - head_entropy, threshold_margin, 2), id
         LIMIT @limit OFFSET @offset`),
-      top: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin
+      top: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
         ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED}
         ORDER BY e.peak_score DESC, c.id LIMIT @limit OFFSET @offset`),
-      random: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin
+      random: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
         ${CLIP_FROM} WHERE ${UNLABELLED}
         ORDER BY earshot_shuffle_key(c.id, @seed), c.id LIMIT @limit OFFSET @offset`),
     };
@@ -214,20 +242,35 @@ export class ApiQueries {
     };
   }
 
-  /** One page of events matching `filter`, oldest onset first; each with its clips. */
+  /** One page of events matching `filter`, oldest onset first (newest with `order: 'desc'`); each with its clips. */
   events(filter: EventFilter): EventView[] {
-    const rows = this.eventsStatement.all({
+    const order = filter.order ?? 'asc';
+    const rows = this.eventsStatements[order].all({
       since: filter.since ?? '',
       // '~' sorts after every digit, so it is later than any ISO-8601 time.
       until: filter.until ?? '~',
       grp: filter.group ?? null,
       label: filter.label ?? null,
       minScore: filter.minScore ?? -1,
-      afterOnset: filter.after?.onsetUtc ?? '',
+      node: filter.node ?? null,
+      unlabelled: filter.unlabelled ? 1 : 0,
+      afterOnset: filter.after?.onsetUtc ?? (order === 'asc' ? '' : '~'),
       afterId: filter.after?.id ?? '',
       limit: filter.limit,
     }) as Row[];
-    return rows.map((row) => ({
+    return rows.map((row) => this.toEventView(row));
+  }
+
+  /**
+   * Events stored after the row `afterSeq` (SQLite rowid, in insertion order), for the live
+   * stream: `seq` is the next `afterSeq`.
+   */
+  eventsAfterRowid(afterSeq: number, limit: number): { seq: number; event: EventView }[] {
+    return (this.eventsAfterRowidStatement.all(afterSeq, limit) as Row[]).map((row) => ({ seq: row.seq as number, event: this.toEventView(row) }));
+  }
+
+  private toEventView(row: Row): EventView {
+    return {
       id: row.id as string,
       node_id: row.node_id as string,
       label: row.label as string,
@@ -255,7 +298,7 @@ export class ApiQueries {
         sha256: c.sha256 as string,
         url: clipUrl(c.id as string),
       })),
-    }));
+    };
   }
 
   /** The clip with this id, or undefined. */
@@ -271,7 +314,9 @@ export class ApiQueries {
 
   /**
    * One page of the active-learning queue: unlabelled clips with a file (status ok).
-   * - `uncertainty`: event clips by min(|peak − threshold|, smallest top-1 − top-2 class gap), ascending;
+   * - `uncertainty`: event clips by how close the label's peak score sat to its threshold
+   *   (|peak − threshold|), ascending; with a head, by the entropy of its label probabilities
+   *   (1 − normalised entropy, ascending);
    * - `top`: event clips by peak score, descending;
    * - `random`: every clip, background included, in the pseudo-random order of `seed`.
    */
@@ -280,8 +325,8 @@ export class ApiQueries {
     return rows.map((row) => {
       const threshold = (row.threshold_margin as number | null) ?? null;
       const top2 = (row.top2_margin as number | null) ?? null;
-      const margins = [threshold, top2].filter((m): m is number => m !== null);
-      return { ...toClipView(toClipRecord(row)), threshold_margin: threshold, top2_margin: top2, uncertainty: margins.length ? Math.min(...margins) : null };
+      const entropy = typeof row.head_entropy === 'number' ? Number(row.head_entropy.toFixed(6)) : null;
+      return { ...toClipView(toClipRecord(row)), threshold_margin: threshold, top2_margin: top2, head_entropy: entropy, uncertainty: entropy !== null ? Number((1 - entropy).toFixed(6)) : threshold };
     });
   }
 

@@ -12,6 +12,7 @@
 import type Database from 'better-sqlite3';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { EarshotConfig } from '../config.js';
+import type { HeadControl, HeadIdentity } from '../inference/head/head-runtime.js';
 import type { Logger } from '../log.js';
 import { BearerAuth, loadApiToken } from './auth.js';
 import { resolvedDataDir } from './clip-file.js';
@@ -21,8 +22,11 @@ import { ApiQueries } from './queries.js';
 import { registerClipRoutes } from './routes/clips.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerExportRoutes } from './routes/export.js';
+import { registerHeadRoutes } from './routes/head.js';
 import { registerQueueRoutes } from './routes/queue.js';
+import { registerReviewRoutes } from './routes/review.js';
 import { registerStatusRoutes } from './routes/status.js';
+import { isPublicRoute, registerWebRoutes } from './routes/web.js';
 
 /** What the API needs from its host (the daemon, or a test). */
 export interface ApiServerOptions {
@@ -35,8 +39,12 @@ export interface ApiServerOptions {
   log: Logger;
   /** The daemon's live figures for /healthz and /metrics; without it /healthz says `no_pipeline`. */
   live?: LiveStatus;
-  /** The model the daemon runs (manifest id, file sha256), for /api/v1/node and export manifests. */
-  model?: { id: string; sha256: string } | null;
+  /** The model the daemon runs (manifest id, file sha256, its head), for /api/v1/node and export manifests. */
+  model?: { id: string; sha256: string; head?: HeadIdentity | null } | null;
+  /** The daemon's head control, for the head routes (routes/head.ts). */
+  heads?: HeadControl;
+  /** Called after a request added or removed labels (serve over a pulled folder rewrites its labels.tsv). */
+  onLabelsChanged?: (clipId: string) => void;
 }
 
 /** A listening API server. */
@@ -95,15 +103,19 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     config,
     live: options.live,
     model: options.model ?? null,
+    ...(options.heads ? { heads: options.heads } : {}),
     log,
     closing: closing.signal,
     startedAtMs: Date.now(),
+    onLabelsChanged: options.onLabelsChanged,
   };
   app.addHook('preClose', async () => closing.abort());
   if (auth) {
     // onRequest runs before the body is read: an unauthenticated upload is refused unread.
     app.addHook('onRequest', async (request, reply) => {
       if (auth.accepts(request.headers.authorization)) return;
+      // The review page's HTML, script and stylesheet hold no data (routes/web.ts).
+      if (isPublicRoute(request.routeOptions.config)) return;
       reply.header('WWW-Authenticate', 'Bearer realm="earshot"');
       return sendError(reply, 401, request.headers.authorization ? 'wrong bearer token' : 'a bearer token is required (Authorization: Bearer <token>)');
     });
@@ -113,6 +125,9 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
   registerClipRoutes(app, context);
   registerQueueRoutes(app, context);
   registerExportRoutes(app, context);
+  registerReviewRoutes(app, context);
+  registerHeadRoutes(app, context);
+  registerWebRoutes(app);
   return app;
 }
 

@@ -11,7 +11,6 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { SerialPort } from 'serialport';
 import { EarshotError } from '../errors.js';
 import { mulberry32 } from '../random.js';
 import { encodeAudioPacket, encodeStatusPacket, frameForWire, PacketDecoder, STATUS_END_OF_STREAM, type SampleFormat } from './serial-protocol.js';
@@ -118,6 +117,8 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
   const speed = options.speed ?? 1;
   const random = mulberry32(options.seed ?? 1);
   const width = payload.format === 's16le' ? 2 : 4;
+  // serialport (native bindings) loads here, not at import: `earshot --help` imports this module's constants.
+  const { SerialPort } = await import('serialport');
   const port = new SerialPort({ path: options.port, baudRate: options.baudRate ?? 921600, autoOpen: false });
   await new Promise<void>((resolve, reject) =>
     port.open((error) => (error ? reject(new EarshotError(`--port ${options.port}: cannot open: ${error.message}`, 3)) : resolve())),

@@ -11,8 +11,8 @@
  * bytes than the file holds is a half-copied or half-written recording, and a detector that
  * silently evaluates the first part of it gives results the user would take for the whole.
  */
-import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFileSync, statSync, type Stats } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { EarshotError } from '../errors.js';
 
 /** A decoded WAV file: its original format plus a mono downmix at the original rate. */
@@ -65,6 +65,17 @@ const KNOWN_FORMAT_NAMES: ReadonlyMap<number, string> = new Map([
   [0xf1ac, 'FLAC'],
 ]);
 
+/**
+ * Sample rates accepted (Hz). Below 1 kHz no recording earshot could use exists, and a header
+ * claiming a few Hz would make a short file hours of upsampling work; above 192 kHz the
+ * resampler (libsamplerate-js) refuses the rate. Checked here, so `doctor`, `analyze` and the
+ * daemon refuse the same files with the same line.
+ */
+export const MIN_SAMPLE_RATE = 1000;
+export const MAX_SAMPLE_RATE = 192000;
+/** Channels accepted: WAVE_FORMAT_EXTENSIBLE names 18 speaker positions; 64 leaves room for arrays. */
+export const MAX_CHANNELS = 64;
+
 interface WaveFormat {
   formatTag: number;
   extensible: boolean;
@@ -84,6 +95,7 @@ interface WaveFormat {
 export function readWav(path: string): DecodedWav {
   let bytes: Uint8Array;
   try {
+    requireFile(path, statSync(path));
     bytes = readFileSync(path);
   } catch (error) {
     throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
@@ -100,6 +112,7 @@ export function readWav(path: string): DecodedWav {
 export async function readWavAsync(path: string): Promise<DecodedWav> {
   let bytes: Uint8Array;
   try {
+    requireFile(path, await stat(path));
     bytes = await readFile(path);
   } catch (error) {
     throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
@@ -150,7 +163,10 @@ export function decodeWav(bytes: Uint8Array, name: string): DecodedWav {
       fail(`truncated: ${printable(chunkId)} chunk declares ${chunkSize} bytes, ${bytesPresent} present`);
     }
     if (chunkId === 'fmt ') format = parseFormat(view, bodyStart, chunkSize, fail);
-    else if (chunkId === 'data') return decodeSamples(view, bodyStart, chunkSize, format!);
+    else if (chunkId === 'data') {
+      if (chunkSize < format!.blockAlign) fail(`malformed WAV: data chunk holds ${chunkSize} bytes, less than one ${format!.blockAlign}-byte frame`);
+      return decodeSamples(view, bodyStart, chunkSize, format!);
+    }
     offset = bodyStart + chunkSize + (chunkSize % 2);
   }
   return fail(format === undefined ? 'malformed WAV: no fmt chunk' : 'malformed WAV: no data chunk');
@@ -189,7 +205,11 @@ function parseFormat(
     fail(`unsupported WAV encoding: ${description}`);
   }
   if (channels === 0) fail('malformed WAV: fmt chunk declares 0 channels');
+  if (channels > MAX_CHANNELS) fail(`malformed WAV: fmt channels is ${channels}, at most ${MAX_CHANNELS} accepted`);
   if (sampleRate === 0) fail('malformed WAV: fmt chunk declares a sample rate of 0 Hz');
+  if (sampleRate < MIN_SAMPLE_RATE || sampleRate > MAX_SAMPLE_RATE) {
+    fail(`unsupported WAV sample rate: fmt sample rate is ${sampleRate} Hz, earshot accepts ${MIN_SAMPLE_RATE}–${MAX_SAMPLE_RATE} Hz`);
+  }
   if (formatTag === WAVE_FORMAT_PCM && ![8, 16, 24, 32].includes(bitsPerSample)) {
     fail(`unsupported WAV encoding: ${bitsPerSample}-bit PCM`);
   }
@@ -199,6 +219,10 @@ function parseFormat(
   const expectedBlockAlign = channels * (bitsPerSample / 8);
   if (blockAlign !== expectedBlockAlign) {
     fail(`malformed WAV: block align is ${blockAlign} bytes, ${expectedBlockAlign} expected for ${channels} × ${bitsPerSample}-bit`);
+  }
+  const byteRate = view.getUint32(start + 8, true);
+  if (byteRate !== sampleRate * blockAlign) {
+    fail(`malformed WAV: fmt byte rate is ${byteRate} bytes/s, ${sampleRate * blockAlign} expected for ${sampleRate} Hz × ${blockAlign}-byte frames`);
   }
   return { formatTag, extensible, channels, sampleRate, blockAlign, bitsPerSample };
 }
@@ -263,6 +287,12 @@ function formatGuid(view: DataView, start: number): string {
   const data2 = view.getUint16(start + 4, true).toString(16).padStart(4, '0');
   const data3 = view.getUint16(start + 6, true).toString(16).padStart(4, '0');
   return `${data1}-${data2}-${data3}-${hex(8, 2)}-${hex(10, 6)}`;
+}
+
+/** A device (/dev/zero), FIFO or directory would never end or not be audio: refused before it is read. */
+function requireFile(path: string, stats: Stats): void {
+  if (stats.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+  if (!stats.isFile()) throw Object.assign(new Error('not a regular file (a device, FIFO or socket)'), { code: 'ENOTREG' });
 }
 
 function describeFsError(error: unknown): string {

@@ -7,17 +7,28 @@
  * the bare clip id. The whole file is checked before anything is sent. A re-import replaces the
  * clip's earlier imported labels (`replace: true`), so importing the same file twice stores each
  * label once; labels people entered on the node itself (source `human`) are never touched.
+ *
+ * It also takes what `earshot pull` wrote: the pulled folder (`--out DIR`, or `DIR/<node_id>`:
+ * the clips of the node `--node` names, labels from each clip's Audacity track and `labels.tsv`,
+ * whichever the person edited; src/learn/pulled-labels.ts), or that folder's `labels.tsv` (which
+ * then wins over a track edited differently). From a pulled folder, an event clip whose labels were
+ * all deleted is sent as `other` over the whole clip: "nothing of interest here" (a labelled false
+ * alarm). Labels outside the configured label set (`--config`, default the built-in labels) and
+ * `other` are sent as they are, with a warning: a head trains them as `other`.
  */
-import { basename } from 'node:path';
+import { existsSync, statSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { readAnnotations } from '../eval/annotations.js';
+import { BACKGROUND_LABEL_NAME, isPulledFolder, PULLED_LABELS_FILE, readPulledFolder } from '../learn/pulled-labels.js';
 import { EarshotError, isEarshotError } from '../errors.js';
 import { NodeClient, nodeUrl, tokenFrom } from './api-client.js';
 
 /** Labels of one clip, as parsed from the file. */
 export interface ClipLabels {
   clipId: string;
-  labels: { label: string; onset_s: number; offset_s: number }[];
+  /** Seconds within the clip; without onset_s/offset_s the label covers the whole clip. */
+  labels: { label: string; onset_s?: number; offset_s?: number }[];
 }
 
 const CLIP_ID = /^[0-9A-HJKMNP-TV-Z]{26}$/;
@@ -48,22 +59,73 @@ export function readLabelFile(path: string): { clips: ClipLabels[]; withoutLabel
   return { clips: [...byClip.values()], withoutLabels: files.filter((f) => !labelled.has(f)).length };
 }
 
+/**
+ * The clips and labels of a pulled folder, for the node `nodeId`.
+ * @param dir the folder given to `pull --out`, one node's folder in it, or that folder's labels.tsv
+ * @returns the clips with labels to send, the number with nothing to send, the node folder read
+ * @throws EarshotError when the folder has no clips of that node, or a clip's track and
+ *   labels.tsv were edited differently (unless labels.tsv itself was given)
+ */
+export function readPulledLabels(path: string, nodeId: string): { clips: ClipLabels[]; withoutLabels: number; warnings: string[] } {
+  const tsvGiven = basename(path) === PULLED_LABELS_FILE && existsSync(join(dirname(path), 'manifest.json'));
+  const dir = tsvGiven ? dirname(path) : path;
+  const folder = readPulledFolder(dir, tsvGiven ? { prefer: 'labels.tsv' } : {});
+  const mine = folder.clips.filter((c) => c.nodeId === nodeId);
+  if (mine.length === 0) {
+    const nodes = [...new Set(folder.clips.map((c) => c.nodeId))];
+    throw new EarshotError(`${path}: no clips pulled from node "${nodeId}" here${nodes.length ? ` (this folder has clips of ${nodes.join(', ')})` : ''}`);
+  }
+  const clips: ClipLabels[] = [];
+  let withoutLabels = 0;
+  for (const clip of mine) {
+    if (clip.labels.length > 0) {
+      clips.push({ clipId: clip.clipId, labels: clip.labels.map((l) => ({ label: l.label, onset_s: l.onset_s, offset_s: l.offset_s })) });
+    } else if (clip.detectedLabel !== null) {
+      // The person deleted the node's detection: a labelled false alarm.
+      clips.push({ clipId: clip.clipId, labels: [{ label: BACKGROUND_LABEL_NAME }] });
+    } else {
+      withoutLabels += 1;
+    }
+  }
+  return { clips, withoutLabels, warnings: folder.warnings };
+}
+
 /** Adds `earshot labels import`; `wrap` is main.ts's error-printing action wrapper. */
 export function registerLabels(program: Command, wrap: <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>): void {
   const labels = program.command('labels').description('labels for clips on a node');
   labels
     .command('import')
-    .description('send labels made on pulled clips (DCASE TSV: filename onset offset event_label) back to their node')
-    .argument('<file>', 'DCASE TSV; filename = the pulled clip file (<clip id>.wav) or the clip id')
+    .description('send labels made on pulled clips back to their node: the folder `earshot pull` wrote, its labels.tsv, or any DCASE TSV')
+    .argument('<path>', 'a pulled folder (labels from the Audacity tracks and labels.tsv), its labels.tsv, or a DCASE TSV (filename = <clip id>.wav or the clip id)')
+    .option('--config <file>', 'YAML config whose label set the labels are checked against (default: the built-in labels)')
     .requiredOption('--node <url>', 'the node the clips were pulled from, e.g. http://garage-pi:8466')
     .option('--token <token>', 'bearer token (prefer --token-file or EARSHOT_API_TOKEN)')
     .option('--token-file <file>', 'file whose first line is the bearer token')
     .option('--annotator <name>', 'who made the labels (stored with them)')
     .action(
-      wrap(async (file: string, options: { node: string; token?: string; tokenFile?: string; annotator?: string }) => {
+      wrap(async (file: string, options: { node: string; token?: string; tokenFile?: string; annotator?: string; config?: string }) => {
         if (options.annotator !== undefined && !/^[^\t\r\n]{1,64}$/.test(options.annotator)) throw new EarshotError('--annotator: 1 to 64 characters, no tabs or line breaks');
-        const { clips, withoutLabels } = readLabelFile(file);
+        const { defaultConfig, loadConfigFile } = await import('../config.js');
+        const configured = new Set(Object.keys((options.config ? loadConfigFile(options.config) : defaultConfig()).detection.labels));
         const client = new NodeClient(nodeUrl(options.node), tokenFrom(options));
+        const pulled = isPulledFolder(file) || (basename(file) === PULLED_LABELS_FILE && existsSync(join(dirname(file), 'manifest.json')));
+        if (!pulled && existsSync(file) && statSync(file).isDirectory()) throw new EarshotError(`${file}: a folder, but not one written by earshot pull (no manifest.json); give a DCASE TSV file or a pulled folder`);
+        let clips: ClipLabels[];
+        let withoutLabels: number;
+        if (pulled) {
+          const node = await client.json<{ node_id: string }>('/api/v1/node');
+          const read = readPulledLabels(file, node.node_id);
+          for (const warning of read.warnings) process.stderr.write(`earshot: warning: ${warning}\n`);
+          ({ clips, withoutLabels } = read);
+        } else {
+          ({ clips, withoutLabels } = readLabelFile(file));
+        }
+        const outside = new Map<string, number>();
+        for (const clip of clips) for (const l of clip.labels) if (!configured.has(l.label) && l.label !== BACKGROUND_LABEL_NAME) outside.set(l.label, (outside.get(l.label) ?? 0) + 1);
+        if (outside.size > 0) {
+          const list = [...outside.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([label, n]) => `"${label}" ×${n}`).join(', ');
+          process.stderr.write(`earshot: warning: ${file}: labels outside the configured label set (sent as they are; a head trains them as "${BACKGROUND_LABEL_NAME}"): ${list}\n`);
+        }
         let sent = 0;
         let stored = 0;
         const problems: string[] = [];

@@ -14,7 +14,6 @@
  */
 import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
-import type { Command } from 'commander';
 
 import { readWav } from '../capture/wav.js';
 import { defaultConfig, loadConfigFile, type EarshotConfig } from '../config.js';
@@ -27,38 +26,13 @@ import { isOnnxInfo, loadModelFile, type ModelFileInfo } from '../inference/mode
 import { sha256File } from '../inference/model-store.js';
 import { defaultOpset, type OnnxModelInfo, type OnnxTensorInfo } from '../inference/onnx/model-file.js';
 import { Patcher, toLayout } from '../inference/patcher.js';
+import { findEmbeddingTensor } from '../inference/tflite/embedding-output.js';
 import { readLabelsFile, type TfliteModelInfo, type TfliteTensorInfo } from '../inference/tflite/model-file.js';
 import { looksLikeSileroVad, SileroVad, SILERO_SAMPLE_RATE, SILERO_STEP_SAMPLES } from '../inference/vad/silero-vad.js';
-
-type ActionWrapper = <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>;
 
 const SAMPLE_RATE = 16000;
 /** One front-end frame: 10 ms. */
 const FRAME_SECONDS = 0.01;
-
-/** Registers `info` and `bench` under the `model` command group. */
-export function registerModelTools(model: Command, action: ActionWrapper): void {
-  model
-    .command('info')
-    .description('print a model file\'s tensors, quantization, operators, metadata and matching manifest')
-    .argument('<file>', 'model file (.tflite or .onnx)')
-    .option('--manifest <id|file>', 'manifest to show (default: matched by the file sha256)')
-    .option('--json', 'print JSON')
-    .action(action(infoCommand));
-  model
-    .command('bench')
-    .description('time the model on real audio: median and p99 invoke time and real-time factor per backend')
-    .argument('<file>', 'model file (.tflite or .onnx)')
-    .option('--config <file>', 'YAML config (model.delegate / execution_providers, frontend.hop_frames)')
-    .option('--manifest <id|file>', 'manifest id or file (default: matched by the file sha256)')
-    .option('--backend <names>', `backends, comma-separated (${ALL_BACKEND_KINDS.join(', ')}, or all); default: model.backend, onnx for .onnx`)
-    .option('--runs <n>', 'timed invokes per backend', '100')
-    .option('--hop <seconds>', 'hop between model inputs (default: frontend.hop_frames of the config, 0.48 s)')
-    .option('--threads <n>', 'inference threads (default: model.threads)')
-    .option('--clip <wav>', '16 kHz WAV to feed (default: the configured source file, else a synthetic test signal)')
-    .option('--json', 'print JSON')
-    .action(action(benchCommand));
-}
 
 // ---------------------------------------------------------------------------------------------
 // info
@@ -80,6 +54,11 @@ export interface ModelInfoReport {
   details: Record<string, string | number>;
   inputs: InfoTensor[];
   outputs: InfoTensor[];
+  /**
+   * A YAMNet-family TFLite model's embedding (the MEAN feeding the last FULLY_CONNECTED), which
+   * earshot adds as a second output when it opens the model (src/inference/tflite/embedding-output.ts); null when none.
+   */
+  embedding?: (InfoTensor & { values: number }) | null;
   operators: { name: string; count: number }[];
   /** TFLite Metadata (name, description, version, author, license) or ONNX metadata_props. */
   metadata: Record<string, string>;
@@ -90,15 +69,18 @@ export interface ModelInfoReport {
   manifest_problem?: string;
 }
 
-async function infoCommand(file: string, options: { manifest?: string; json?: boolean }): Promise<void> {
-  const { format, info } = await loadModelFile(file);
+/** `earshot model info FILE` (registered in ./model.ts). @throws EarshotError for a file that is not a model */
+export async function infoCommand(file: string, options: { manifest?: string; json?: boolean }): Promise<void> {
+  const { format, bytes, info } = await loadModelFile(file);
   const sha256 = await sha256File(file);
+  const embedding = isOnnxInfo(info) ? undefined : findEmbeddingTensor(bytes, info);
   const report: ModelInfoReport = {
     file,
     bytes: info.fileBytes,
     sha256,
     format,
     ...(isOnnxInfo(info) ? onnxDetails(info) : tfliteDetails(info)),
+    embedding: embedding ? { ...tfliteTensor(embedding.tensor), values: embedding.length } : null,
     manifest: null,
   };
   try {
@@ -216,6 +198,10 @@ function formatInfo(r: ModelInfoReport): string {
   lines.push(...table(tensorRows(r.inputs)));
   lines.push('outputs');
   lines.push(...table(tensorRows(r.outputs)));
+  if (r.embedding) {
+    lines.push(`embedding  ${r.embedding.values} values, the second output earshot adds when it runs the model (MEAN before the last FULLY_CONNECTED)`);
+    lines.push(...table(tensorRows([r.embedding])));
+  }
   const total = r.operators.reduce((a, o) => a + o.count, 0);
   lines.push(`operators  ${total} in ${r.operators.length} kinds: ${r.operators.map((o) => `${o.name} x${o.count}`).join(', ')}`);
   const metadata = Object.entries(r.metadata);
@@ -251,7 +237,7 @@ function oneLine(text: string, max: number): string {
 // ---------------------------------------------------------------------------------------------
 // bench
 
-interface BenchOptions {
+export interface BenchOptions {
   config?: string;
   manifest?: string;
   backend?: string;
@@ -280,7 +266,8 @@ export interface BenchRow {
   rtf_p99: number;
 }
 
-async function benchCommand(file: string, options: BenchOptions): Promise<void> {
+/** `earshot model bench FILE` (registered in ./model.ts). @throws EarshotError for a bad option, config, model or clip */
+export async function benchCommand(file: string, options: BenchOptions): Promise<void> {
   const config: EarshotConfig = options.config ? loadConfigFile(options.config) : defaultConfig();
   const runs = positiveInteger(options.runs, '--runs');
   const threads = options.threads !== undefined ? positiveInteger(options.threads, '--threads') : config.model.threads;

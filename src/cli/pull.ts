@@ -7,6 +7,7 @@
  *
  *     DIR/<node_id>/<clip id>.wav        the clip, sha256-verified
  *     DIR/<node_id>/<clip id>.txt        Audacity label track: start<TAB>end<TAB>label (seconds in the clip)
+ *     DIR/<node_id>/labels.tsv           the same labels for every clip, DCASE TSV (filename onset offset event_label)
  *     DIR/<node_id>/manifest.json        every clip pulled from that node, with its event and sha256
  *     DIR/.earshot-pull/<host_port>.json the node's cursor (for --strategy all) and id
  *
@@ -26,6 +27,8 @@ import { Option, type Command } from 'commander';
 import type { ClipView, QueueStrategy } from '../api/queries.js';
 import { EarshotError, isEarshotError } from '../errors.js';
 import { NodeClient, nodeUrl, tokenFrom } from './api-client.js';
+import { TSV_HEADER } from '../eval/annotations.js';
+import { labelsTsvRows, originalLabels, PULLED_LABELS_FILE, type PulledLabel } from '../learn/pulled-labels.js';
 
 /** What `pull` fetches: a queue strategy (unlabelled clips, best first), or `all` clips since the cursor. */
 export type PullStrategy = QueueStrategy | 'all';
@@ -91,7 +94,7 @@ export interface NodePullResult {
   dir: string;
   /** Clips downloaded (or completed) in this run. */
   fetched: number;
-  /** Clips the queue offered that were already here with the right sha256. */
+  /** Clips the node offered (queue or `all` pages) that were already here with the right sha256. */
   present: number;
   /** Clips that vanished on the node (404/410) or failed verification twice. */
   failed: number;
@@ -123,6 +126,10 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
   const result: NodePullResult = { url: client.base, nodeId: node.node_id, dir, fetched: 0, present: 0, failed: 0, bytes: 0 };
   const limit = options.limit ?? (options.strategy === 'all' ? Number.POSITIVE_INFINITY : DEFAULT_QUEUE_LIMIT);
 
+  // labels.tsv lists every clip of the manifest (clips pulled before it existed are added now).
+  const labelsTsv = labelsTsvWriter(dir);
+  for (const entry of manifest.clips) labelsTsv.add(entry);
+
   /** Fetches (or adopts) one clip; true when it is now in the manifest. */
   const take = async (clip: ClipView, total: number | null): Promise<void> => {
     if (!CLIP_ID.test(clip.id) || (clip.format !== 'wav' && clip.format !== 'flac') || !/^[0-9a-f]{64}$/.test(clip.sha256)) {
@@ -145,7 +152,11 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
       result.bytes += outcome;
     }
     const track = `${clip.id}.txt`;
-    writeAtomically(join(dir, track), audacityTrack(clip));
+    // Labels a person already gave on the node (its review page, docs/web.md) pre-fill the track and
+    // labels.tsv instead of the detection, so `earshot train` learns them.
+    const given = clip.labels > 0 ? await nodeLabels(client, clip) : undefined;
+    // A track already here may hold a person's corrections: never overwrite it.
+    if (!existsSync(join(dir, track))) writeAtomically(join(dir, track), given ? given.map((l) => `${l.onset_s.toFixed(6)}\t${l.offset_s.toFixed(6)}\t${l.label}\n`).join('') : audacityTrack(clip));
     const entry: PulledClip = {
       clip_id: clip.id,
       file,
@@ -170,6 +181,7 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
     pulled.set(clip.id, entry);
     manifest.updated_utc = entry.pulled_utc;
     writeAtomically(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
+    labelsTsv.add(entry, given);
     options.onProgress?.({ nodeId: node.node_id, done: result.fetched + result.present, total, bytes: fetchedBytes, file });
   };
 
@@ -191,7 +203,9 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
       if (page.clips.length === 0) break;
       for (const clip of page.clips) {
         if (taken >= limit) break;
-        if (clip.status === 'ok' && !alreadyHere(clip)) {
+        if (clip.status === 'ok' && alreadyHere(clip)) {
+          result.present += 1;
+        } else if (clip.status === 'ok') {
           await take(clip, null);
           taken += 1;
         }
@@ -203,6 +217,7 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
     }
   } else {
     const chosen: ClipView[] = [];
+    const here = new Set<string>();
     let cursor: string | null = null;
     let pages = 0;
     const pageSize = Math.min(1000, Math.max(50, Number.isFinite(limit) ? limit : 1000));
@@ -211,11 +226,13 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
       const page: { clips: ClipView[]; next_cursor: string | null } = await client.json(`/api/v1/active-learning/queue?${query}`);
       for (const clip of page.clips) {
         if (chosen.length >= limit) break;
-        if (!alreadyHere(clip) && !chosen.some((c) => c.id === clip.id)) chosen.push(clip);
+        if (alreadyHere(clip)) here.add(clip.id);
+        else if (!chosen.some((c) => c.id === clip.id)) chosen.push(clip);
       }
       cursor = page.next_cursor;
       pages += 1;
     } while (cursor && chosen.length < limit && pages < 1000);
+    result.present += here.size;
     for (const clip of chosen) await take(clip, chosen.length);
     state.updated_utc = new Date().toISOString();
     writeAtomically(statePath, `${JSON.stringify(state, null, 2)}\n`);
@@ -286,11 +303,45 @@ export function audacityTrack(clip: ClipView): string {
   return `${clip.event.onset_in_clip_s.toFixed(6)}\t${clip.event.offset_in_clip_s.toFixed(6)}\t${clip.event.label}\n`;
 }
 
+/**
+ * The labels stored on the node for a clip, as spans in the clip: a whole-clip label spans the
+ * clip; `none` (the review page's "nothing of interest here") is no label at all.
+ */
+async function nodeLabels(client: NodeClient, clip: ClipView): Promise<PulledLabel[]> {
+  const answer = await client.json<{ labels: { label: string; onset_s: number | null; offset_s: number | null }[] }>(`/api/v1/clips/${clip.id}/labels`);
+  return answer.labels
+    .filter((l) => l.label !== 'none')
+    .map((l) => ({ label: l.label, onset_s: l.onset_s ?? 0, offset_s: l.offset_s ?? clip.duration_s }))
+    .sort((a, b) => a.onset_s - b.onset_s || a.label.localeCompare(b.label));
+}
+
 /** sha256 (hex) of a file, streamed. */
 export async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
   await pipeline(createReadStream(path), hash);
   return hash.digest('hex');
+}
+
+/**
+ * `labels.tsv` of a node folder (DCASE: filename onset offset event_label): one row per clip and
+ * label, pre-filled with the node's detection (a background clip: its file name alone), for people
+ * who label in a text editor or spreadsheet rather than in Audacity. Rows are only ever added, for
+ * clips the file does not list yet: a person's edits stay. `earshot labels import` and
+ * `earshot train` read it together with the Audacity tracks (src/learn/pulled-labels.ts).
+ */
+function labelsTsvWriter(dir: string): { add(entry: PulledClip, labels?: PulledLabel[]): void } {
+  const path = join(dir, PULLED_LABELS_FILE);
+  let text = existsSync(path) ? readFileSync(path, 'utf8') : `${TSV_HEADER}\n`;
+  const listed = new Set(text.split(/\r?\n/).map((line) => line.split('\t')[0]!.trim()).filter(Boolean));
+  return {
+    add(entry, labels = originalLabels(entry)) {
+      if (listed.has(entry.file)) return;
+      if (!text.endsWith('\n')) text += '\n';
+      text += `${labelsTsvRows(entry.file, labels).join('\n')}\n`;
+      listed.add(entry.file);
+      writeAtomically(path, text);
+    },
+  };
 }
 
 /** Writes via a temporary file and a rename, so a reader (or a killed run) never sees half a file. */

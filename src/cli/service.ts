@@ -3,11 +3,9 @@
  * (src/service does the work; this file is the command line around it).
  */
 import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { defaultConfig, loadConfigFile } from '../config.js';
-import { createLogger } from '../log.js';
-import { formatChecks, runDoctor } from '../service/doctor.js';
-import { planInstall, planUninstall, runActions, SERVICE } from '../service/install.js';
+import { SERVICE } from '../service/paths.js';
 
 type Action = <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>;
 
@@ -19,24 +17,36 @@ interface ServiceOptions {
 
 const print = (line: string) => process.stdout.write(`${line}\n`);
 
+// The work is imported when a command runs: main.ts loads this file for `earshot --help`.
 async function installCommand(options: ServiceOptions): Promise<void> {
+  const { planInstall, runActions } = await import('../service/install.js');
   runActions(planInstall({ root: options.root, configFile: options.config }), Boolean(options.dryRun), print);
 }
 
 async function uninstallCommand(options: ServiceOptions): Promise<void> {
+  const { planUninstall, runActions } = await import('../service/install.js');
   runActions(planUninstall({ root: options.root }), Boolean(options.dryRun), print);
 }
 
-async function doctorCommand(options: { config?: string; logLevel?: string }): Promise<void> {
+async function doctorCommand(options: { config?: string; model?: string; logLevel?: string }): Promise<void> {
+  const { defaultConfig, loadConfigFile } = await import('../config.js');
+  const { createLogger } = await import('../log.js');
+  const { doctorExitCode, formatChecks, runDoctor } = await import('../service/doctor.js');
   const log = createLogger({ level: options.logLevel ?? 'warn', pretty: true, fd: 2 });
-  const checks = await runDoctor(() => {
+  const load = () => {
     if (options.config) return { config: loadConfigFile(options.config), origin: `${options.config} is valid` };
     if (existsSync(SERVICE.configPath)) return { config: loadConfigFile(SERVICE.configPath), origin: `${SERVICE.configPath} is valid` };
     return { config: defaultConfig(), origin: `no --config and no ${SERVICE.configPath}: checking the defaults` };
+  };
+  const checks = await runDoctor(() => {
+    const loaded = load();
+    if (options.model) loaded.config.model.path = resolve(options.model);
+    return loaded;
   }, log);
   process.stdout.write(formatChecks(checks));
-  // 3: the environment needs fixing (the CLI's code for a broker, disk or device problem).
-  if (checks.some((c) => c.status === 'fail')) process.exitCode = 3;
+  // 2: a bad input (config, model or audio file); 3: the environment (broker, disk, clock, device).
+  const code = doctorExitCode(checks);
+  if (code) process.exitCode = code;
 }
 
 /** Adds `service install`, `service uninstall` and `doctor` to the program. */
@@ -59,6 +69,7 @@ export function registerServiceCommands(program: Command, action: Action): void 
     .command('doctor')
     .description('check config, model, audio source, data directory, broker and clock; say how to fix what is wrong')
     .option('--config <file>', `YAML config file (default: ${SERVICE.configPath} if present, else the defaults)`)
+    .option('--model <file>', 'check this model file instead of model.path')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .action(action(doctorCommand));
 }

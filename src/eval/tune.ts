@@ -9,6 +9,7 @@
  * candidate setting combines the cached scores with the same {@link LabelCombiner} and replays
  * them through the same {@link EventDetector} the daemon uses.
  */
+import { attachHead, headLabelSpecs, resolveHeadSetting } from '../inference/head/head-runtime.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -121,7 +122,8 @@ async function scoreFiles(config: EarshotConfig, log: Logger, tuneModel: TuneMod
   const classIndex = classNames.map((c) => model.classNames.indexOf(c));
   const out: CachedFile[] = [];
   for (const file of files) {
-    const key = createHash('sha256').update(`${model.sha256}|${await sha256File(file)}|${hopFrames}|${classNames.join('\u0001')}`).digest('hex').slice(0, 24);
+    // A head's probabilities are classes of the headed model: its sha256 is part of the key.
+    const key = createHash('sha256').update(`${model.sha256}${model.head ? `+${model.head.head.sha256}` : ''}|${await sha256File(file)}|${hopFrames}|${classNames.join('\u0001')}`).digest('hex').slice(0, 24);
     const cachePath = join(cacheDir, `${basename(file)}.${key}.json`);
     if (existsSync(cachePath)) {
       out.push(JSON.parse(readFileSync(cachePath, 'utf8')) as CachedFile);
@@ -156,11 +158,16 @@ async function openTuneModels(config: EarshotConfig): Promise<{ models: TuneMode
     const models: TuneModel[] = [];
     for (const [i, r] of requests.entries()) {
       const request = { path: r.path, manifest: r.manifest, backend: r.backend, threads: r.threads, modelDir: config.model_dir };
-      const model = await loadModel(request);
+      let model = await loadModel(request);
       open.push(model);
+      // The primary's head (model.head / --head), as the pipeline runs it.
+      const head = i === 0 ? resolveHeadSetting(config.model.head, model).head : null;
+      if (head) open[open.length - 1] = model = await attachHead(model, head);
       const labels =
         i === 0
-          ? resolveLabelSpecs(config.detection.labels, model.manifest.class_map).specs
+          ? head
+            ? headLabelSpecs(resolveLabelSpecs(config.detection.labels, model.manifest.class_map).specs, head.head).specs
+            : resolveLabelSpecs(config.detection.labels, model.manifest.class_map).specs
           : resolveMemberLabels(config.detection.labels, model.manifest.class_map, undefined, r.key, `${model.manifest.id} (${model.path})`);
       // Labels the config lists for this model must exist in it (as the pipeline checks).
       if (i > 0) resolveMemberLabels(config.detection.labels, model.manifest.class_map, config.extra_models[i - 1].labels, r.key, `${model.manifest.id} (${model.path})`);

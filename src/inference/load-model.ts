@@ -14,13 +14,15 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { EarshotConfig } from '../config.js';
 import { EarshotError, isEarshotError } from '../errors.js';
+import { requireRegularFile } from '../fs-checks.js';
 import type { PatchClassifier } from '../pipeline.js';
-import { openBackend, type BackendKind, type InferenceBackend } from './backends/backend.js';
+import { openBackend, type BackendKind, type InferenceBackend, type ModelOutputs } from './backends/backend.js';
 import { findDelegateLibrary } from './backends/delegate.js';
 import type { ExecutionProvider } from './backends/onnx.js';
 import { labelsFilePath, resolveManifest, type ModelManifest } from './manifest.js';
 import { isOnnxInfo, loadModelFile, modelFormatOf, type ModelFileInfo, type ModelFormat } from './model-format.js';
 import { DEFAULT_MODEL_NAME, pulledModelPath, sha256File } from './model-store.js';
+import type { LoadedHead } from './head/head-runtime.js';
 import { probeModel } from './probe.js';
 import { outputClassCount, readLabelsFile, shapeSize, type TfliteModelInfo } from './tflite/model-file.js';
 
@@ -79,6 +81,21 @@ export interface LoadedModel extends PatchClassifier {
   readonly accelerator?: string;
   /** Problems met while opening that did not stop it (a delegate or provider left for the CPU); the caller logs them. */
   readonly warnings?: readonly string[];
+  /** Values of the model's embedding (1024 for YAMNet), when it gives one (YAMNet-family TFLite models). */
+  readonly embeddingLength?: number;
+  /**
+   * One invoke: the class scores exactly as classify() gives them, and the embedding
+   * (dequantized). Present exactly when {@link embeddingLength} is.
+   */
+  classifyWithEmbedding?(modelInput: Float32Array): ModelOutputs | Promise<ModelOutputs>;
+  /**
+   * With a head (src/inference/head/head-runtime.ts): the head, and the model without it. A
+   * headed model's classify() gives the backbone's scores followed by the head's probabilities.
+   */
+  readonly head?: LoadedHead;
+  readonly backbone?: LoadedModel;
+  /** This model with `head` run in its own thread (a worker's; see attachHead()). */
+  withHead?(head: LoadedHead): Promise<LoadedModel>;
   close(): void;
 }
 
@@ -89,6 +106,7 @@ export interface LoadedModel extends PatchClassifier {
 export function resolveModelPath(path: string | undefined, modelDir: string): string {
   if (path) {
     if (!existsSync(path)) throw new EarshotError(`${path}: model file not found`);
+    requireRegularFile(path, 'model.path');
     return path;
   }
   const pulled = pulledModelPath(modelDir);
@@ -247,6 +265,7 @@ export async function loadModel(request: ModelRequest): Promise<LoadedModel> {
   }
   warnings.push(...(backend.warnings ?? []));
   const activation = manifest.output.activation;
+  const runWithEmbedding = backend.runWithEmbedding?.bind(backend);
   return {
     path,
     sha256,
@@ -262,6 +281,15 @@ export async function loadModel(request: ModelRequest): Promise<LoadedModel> {
       const scores = backend.run(modelInput);
       return scores instanceof Promise ? scores.then((s) => activate(s, activation)) : activate(Float32Array.from(scores), activation);
     },
+    ...(runWithEmbedding && backend.embeddingLength
+      ? {
+          embeddingLength: backend.embeddingLength,
+          classifyWithEmbedding: (modelInput: Float32Array): ModelOutputs => {
+            const { scores, embedding } = runWithEmbedding(modelInput);
+            return { scores: activate(scores, activation), embedding };
+          },
+        }
+      : {}),
     close: () => backend.close(),
   };
 }

@@ -9,6 +9,7 @@ import { resolveLabelSpecs, type LabelSpec } from '../detect/label-map.js';
 import { EarshotError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PipelineModel } from '../pipeline.js';
+import { attachHead, headLabelSpecs, resolveHeadSetting, type LoadedHead } from './head/head-runtime.js';
 import { acceleratorRequest, loadModel, type LoadedModel, type ModelRequest } from './load-model.js';
 import type { ModelManifest } from './manifest.js';
 
@@ -31,6 +32,13 @@ export interface ModelSet {
   readonly sha256: string;
   /** Label → the classes of the first model serving it (what a config reload resolves against). */
   readonly classMap: Record<string, string[]>;
+  /**
+   * The primary's head (`model.head`, src/inference/head/head-runtime.ts), or null. With a head,
+   * `primary` is the headed model and the labels the head serves read its probabilities.
+   */
+  readonly head: LoadedHead | null;
+  /** The labels the head serves (its labels enabled in the config); empty without a head. */
+  readonly headLabels: readonly string[];
   /** Closes every model. Idempotent as the backends are. */
   close(): void;
 }
@@ -93,7 +101,22 @@ export async function openModelSet(config: EarshotConfig, log: Logger, load: (re
       );
     }
     const planned = models.map((m, i) => ({ key: i === 0 ? 'model' : `extra_models[${i - 1}]`, name: `${m.manifest.id} (${m.path})`, manifest: m.manifest }));
-    const { perModel, labels, unmapped } = planModelLabels(config, planned);
+    const plan = planModelLabels(config, planned);
+    const { perModel, unmapped } = plan;
+    let labels = plan.labels;
+    // The primary's head (model.head: a file, auto = the shipped head for this model, or none).
+    const { head, skipped } = resolveHeadSetting(config.model.head, models[0]!);
+    for (const s of skipped) log.warn({ head: s.path, err: s.problem }, 'shipped head skipped');
+    let headLabels: string[] = [];
+    if (head) {
+      models[0] = await attachHead(models[0]!, head);
+      const headed = headLabelSpecs(perModel[0]!, head.head);
+      perModel[0] = headed.specs;
+      headLabels = headed.served;
+      labels = unionLabels(Object.keys(config.detection.labels), perModel);
+      const unused = head.head.labels.filter((l) => l !== head.head.backgroundLabel && !headLabels.includes(l));
+      log.info({ head: head.path, origin: head.origin, sha256: head.head.sha256, trained_at: head.head.trainedAt, clips: head.head.clipCount, labels: headLabels, ...(unused.length ? { not_enabled: unused } : {}) }, 'head loaded: these labels read its probabilities');
+    }
     if (unmapped.length) log.info({ model: models.map((m) => m.manifest.id).join('+'), labels: unmapped }, 'no model has a class for these labels; they are not detected');
     const members: PipelineModel[] = models.map((m, i) => ({ classifier: m, name: planned[i].name, labels: perModel[i], weight: i === 0 ? 1 : config.extra_models[i - 1].weight }));
     for (const [i, m] of models.entries()) {
@@ -113,6 +136,8 @@ export async function openModelSet(config: EarshotConfig, log: Logger, load: (re
       id: models.map((m) => m.manifest.id).join('+'),
       sha256: models.map((m) => m.sha256).join('+'),
       classMap,
+      head,
+      headLabels,
       close: () => models.forEach((m) => m.close()),
     };
   } catch (error) {

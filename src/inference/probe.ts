@@ -148,6 +148,10 @@ export async function probeModel(path: string, backend: BackendKind, options: Pr
       } else if (message && !message.ok) {
         // The child's own error is the more precise one, even if it then died on exit.
         reject(new EarshotError(message.error, message.exitCode));
+      } else if (signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP') {
+        // Ctrl-C (the whole process group) or systemd's stop (the whole cgroup) reached the test
+        // load too: an interrupt, not a verdict on the model (exit 130 as a shell's Ctrl-C).
+        reject(new EarshotError(`${path}: model test load interrupted (${signal}); the model was not judged`, 130));
       } else if (signal) {
         reject(new EarshotError(`${path}: model crashed ${runtime} during a test load (signal ${signal}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`));
       } else if (message?.ok && code === 0) {

@@ -11,6 +11,7 @@ import type { EarshotConfig } from '../config.js';
 import { isEarshotError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openModelAndLabels } from '../setup.js';
+import { ClockSync } from './clock.js';
 import { SERVICE } from './install.js';
 
 /** One check's verdict. */
@@ -21,7 +22,22 @@ export interface Check {
   detail: string;
   /** How to fix it (for warn and fail). */
   fix?: string;
+  /** For a failure: 2 when the input is bad (config, model or audio file), else 3 (the machine's state). See {@link doctorExitCode}. */
+  exitCode?: 2 | 3;
 }
+
+/**
+ * The exit code of a doctor run, as the rest of the CLI uses them: 0 nothing failed, 2 a bad
+ * input (config, model or audio file) failed, else 3 (the environment: broker, disk, clock, device).
+ */
+export function doctorExitCode(checks: readonly Check[]): 0 | 2 | 3 {
+  const failed = checks.filter((c) => c.status === 'fail');
+  if (failed.length === 0) return 0;
+  return failed.some((c) => c.exitCode === 2) ? 2 : 3;
+}
+
+/** 2 for an EarshotError of bad input, else 3. */
+const codeOf = (error: { exitCode: number }): 2 | 3 => (error.exitCode === 2 ? 2 : 3);
 
 /** Free space below this fails the data-directory check; below 16× this it warns. */
 const MIN_FREE_BYTES = 64 * 1024 * 1024;
@@ -36,7 +52,7 @@ async function checkModel(config: EarshotConfig, log: Logger): Promise<Check> {
     return { name: 'model', status: 'ok', detail: `${model.path} (${model.manifest.id}, ${model.backend.kind}; labels ${labels.map((l) => l.name).join(', ')})` };
   } catch (error) {
     if (!isEarshotError(error)) throw error;
-    return { name: 'model', status: 'fail', detail: message(error), fix: config.model.path ? 'set model.path to a .tflite file earshot can read (docs/models.md)' : `earshot model pull yamnet --model-dir ${config.model_dir}` };
+    return { name: 'model', status: 'fail', exitCode: codeOf(error), detail: message(error), fix: config.model.path ? 'set model.path to a .tflite file earshot can read (docs/models.md)' : `earshot model pull yamnet --model-dir ${config.model_dir}` };
   }
 }
 
@@ -49,7 +65,7 @@ async function checkSource(config: EarshotConfig, log: Logger): Promise<Check> {
     return { name: 'source', status: 'ok', detail: `${info.uri} ${JSON.stringify(info.details)}` };
   } catch (error) {
     if (!isEarshotError(error)) throw error;
-    return { name: 'source', status: 'fail', detail: message(error), fix: 'set source in the config to a readable WAV file or an audio device (docs/configuration.md); a device the running service holds shows as busy: stop it first' };
+    return { name: 'source', status: 'fail', exitCode: codeOf(error), detail: message(error), fix: 'set source in the config to a readable WAV file or an audio device (docs/configuration.md); a device the running service holds shows as busy: stop it first' };
   }
 }
 
@@ -137,16 +153,18 @@ async function checkBroker(config: EarshotConfig): Promise<Check[]> {
   return checks;
 }
 
-/** NTP synchronisation (`timedatectl show -p NTPSynchronized`): event times are wall-clock UTC. */
+/**
+ * NTP synchronisation, from the daemon's own checker (./clock.ts: the systemd-timesyncd flag, else
+ * `timedatectl show -p NTPSynchronized`): event times are wall-clock UTC.
+ */
 function checkClock(): Check {
-  const run = spawnSync('timedatectl', ['show', '-p', 'NTPSynchronized', '--value'], { encoding: 'utf8', timeout: 5000 });
-  if (run.error || run.status !== 0) {
-    return { name: 'clock', status: 'warn', detail: `cannot tell whether the clock is synchronised (timedatectl: ${run.error ? (run.error as NodeJS.ErrnoException).code : (run.stderr || '').trim().split('\n')[0] || `exit ${run.status}`})`, fix: 'on a systemd host: timedatectl set-ntp true; elsewhere check chrony/ntpd' };
+  const synced = new ClockSync().checkSync();
+  if (synced === null) {
+    return { name: 'clock', status: 'warn', detail: 'cannot tell whether the clock is synchronised (no systemd-timesyncd flag, and timedatectl gave no answer): events get clock_synced null', fix: 'on a systemd host: timedatectl set-ntp true; elsewhere check chrony/ntpd' };
   }
-  const value = run.stdout.trim();
-  return value === 'yes'
+  return synced
     ? { name: 'clock', status: 'ok', detail: 'NTP synchronised' }
-    : { name: 'clock', status: 'fail', detail: `NTPSynchronized=${value}: event times may be wrong`, fix: 'timedatectl set-ntp true (a Pi has no battery clock: it needs network time after every boot)' };
+    : { name: 'clock', status: 'fail', detail: 'NTPSynchronized=no: event times may be wrong', fix: 'timedatectl set-ntp true (a Pi has no battery clock: it needs network time after every boot)' };
 }
 
 /**
@@ -167,7 +185,7 @@ export async function runDoctor(loadConfig: () => { config: EarshotConfig; origi
     return checks;
   } catch (error) {
     if (!isEarshotError(error)) throw error;
-    return [{ name: 'config', status: 'fail', detail: message(error), fix: 'fix the named keys (docs/configuration.md), then run earshot doctor again' }];
+    return [{ name: 'config', status: 'fail', exitCode: codeOf(error), detail: message(error), fix: 'fix the named keys (docs/configuration.md), then run earshot doctor again' }];
   }
 }
 

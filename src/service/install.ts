@@ -10,18 +10,10 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { loadConfigFile } from '../config.js';
 import { EarshotError } from '../errors.js';
+import { SERVICE } from './paths.js';
 
-/** The service's fixed names and paths (inside the root). */
-export const SERVICE = {
-  user: 'earshot',
-  unitName: 'earshot.service',
-  unitPath: '/etc/systemd/system/earshot.service',
-  configDir: '/etc/earshot',
-  configPath: '/etc/earshot/earshot.yaml',
-  stateDir: '/var/lib/earshot',
-  modelDir: '/var/lib/earshot/models',
-  credstore: '/etc/credstore',
-} as const;
+// SERVICE lives in ./paths.ts (no imports), so the CLI can show its paths in `--help` cheaply.
+export { SERVICE } from './paths.js';
 
 /** One step. `run` is absent for a step that is only reported (skipped, or kept as it is). */
 export interface Action {

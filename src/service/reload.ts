@@ -24,7 +24,7 @@ export function changedKeys(before: unknown, after: unknown, prefix = ''): strin
 
 /** True for a key that a reload applies live. */
 export function isLiveKey(key: string): boolean {
-  return key === 'log_level' || key === 'model.path' || key === 'model.manifest' || /^detection\.labels\.[a-z][a-z0-9_]*\.(threshold|release)$/.test(key);
+  return key === 'log_level' || key === 'model.path' || key === 'model.manifest' || key === 'model.head' || /^detection\.labels\.[a-z][a-z0-9_]*\.(threshold|release)$/.test(key);
 }
 
 /** What one reload did. */
@@ -50,7 +50,9 @@ export function applyReload(running: RunningDaemon, started: EarshotConfig, curr
   const applied = live.filter((key) => key === 'log_level' || key.startsWith('model.') || running_.has(key.split('.')[2]));
   needRestart.push(...live.filter((key) => !applied.includes(key)));
   if (applied.some((key) => key.startsWith('detection.'))) {
-    const { specs } = resolveLabelSpecs(next.detection.labels, running.classMap);
+    const resolved = resolveLabelSpecs(next.detection.labels, running.classMap).specs;
+    // With a head, its labels keep the head's thresholds unless the config sets theirs.
+    const specs = running.withHeadThresholds?.(resolved) ?? resolved;
     const byName = new Map(specs.map((s) => [s.name, s]));
     running.pipeline.updateLabels(
       running.pipeline.labels.map((label) => {

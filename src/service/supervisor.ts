@@ -25,6 +25,8 @@ export class ServiceSupervisor {
   private ready = false;
   private lastReport: HealthReport | null = null;
   private stoppingSent = false;
+  /** The source ended (a file): no more audio is expected, so its absence is not a problem. */
+  private sourceEnded = false;
   /** Seconds of audio through the pipeline (end of the last chunk). */
   private audioSeconds = 0;
 
@@ -46,13 +48,17 @@ export class ServiceSupervisor {
   }
 
   /** The hooks to pass to `runDaemon`. */
-  hooks(): Pick<DaemonHooks, 'wrapSource' | 'onStart' | 'onChunk'> {
+  hooks(): Pick<DaemonHooks, 'wrapSource' | 'onStart' | 'onChunk' | 'onSourceEnd'> {
     const wrapSource = stallHookFromEnv(this.env);
     if (wrapSource) this.log.warn({ after_s: Number(this.env.EARSHOT_TEST_STALL_AFTER_SECONDS) }, 'test hook: the source will stall');
     return {
       wrapSource,
       onStart: (running) => this.start(running),
       onChunk: (chunk, processingMs, summary) => this.chunk(chunk, processingMs, summary),
+      onSourceEnd: () => {
+        this.sourceEnded = true;
+        this.log.info({ audio_s: Number(this.audioSeconds.toFixed(3)) }, 'source ended: finishing (events, clips, MQTT drain)');
+      },
     };
   }
 
@@ -99,11 +105,18 @@ export class ServiceSupervisor {
   private tick(): void {
     if (this.stoppingSent) return;
     const report = this.health.check(performance.now());
+    if (this.sourceEnded) {
+      // The end of a file is not a fault: the outbox may take drain_timeout_seconds to empty.
+      report.problems = report.problems.filter((p) => !p.startsWith('no audio'));
+      report.healthy = report.problems.length === 0;
+    }
     if (this.running) {
       const problem = databaseProblem(this.running.db, this.running.databasePath);
       if (problem) {
         report.problems.push(problem);
-        report.healthy = false;
+        // A full disk is reported but does not withhold the watchdog: a restart cannot free
+        // space, and the daemon listens on (alerts over MQTT, clips dropped: docs/storage.md).
+        if (!problem.startsWith('disk nearly full')) report.healthy = false;
       }
     }
     const previous = this.lastReport;
@@ -121,6 +134,6 @@ export class ServiceSupervisor {
   statusLine(report?: HealthReport): string {
     const s = this.summary;
     const base = `${this.running?.source.uri ?? 'starting'}, ${this.audioSeconds.toFixed(1)} s of audio, ${s?.events ?? 0} events (${s?.hostileEvents ?? 0} hostile), rtf ${this.health.realTimeFactor(performance.now()).toFixed(2)}${this.health.counts.gaps ? `, ${this.health.counts.gaps} gaps` : ''}`;
-    return report && !report.healthy ? `UNHEALTHY (${report.problems.join('; ')}): ${base}` : `listening: ${base}`;
+    return report && !report.healthy ? `UNHEALTHY (${report.problems.join('; ')}): ${base}` : `${this.sourceEnded ? 'finishing (source ended)' : 'listening'}: ${base}`;
   }
 }

@@ -28,6 +28,7 @@ import { fnv1a32, mulberry32 } from '../random.js';
 import { SAMPLE_RATE } from '../types.js';
 import { ClipStore, bytesWrittenToday, type ClipRow, type ScoreRow } from './clip-store.js';
 import { flacEncoder, writeClipFile, type ClipFileMetadata } from './clip-writer.js';
+import { storeFaults } from './store-faults.js';
 
 /** Samples one patch spans (0.975 s): the shortest event the detector reports. */
 const PATCH_SAMPLES = new Patcher().patchSamples;
@@ -86,6 +87,8 @@ interface PatchTop {
 /** An event the recorder follows until its clip and scores are stored. */
 interface Tracked {
   event: DetectedEvent;
+  /** The id its clip will have, chosen at onset so the alert can link to it (the clip is written after the post-roll). */
+  clipId: string;
   ended: boolean;
   clipCut: boolean;
   scoresStored: boolean;
@@ -219,13 +222,23 @@ export class ClipRecorder {
     for (const output of outputs) {
       const tracked = this.tracked.get(output.event.id);
       if (output.kind === 'onset') {
-        if (!tracked) this.tracked.set(output.event.id, { event: output.event, ended: false, clipCut: false, scoresStored: false });
+        if (!tracked) this.tracked.set(output.event.id, { event: output.event, clipId: ulid(), ended: false, clipCut: false, scoresStored: false });
       } else if (tracked) {
         tracked.ended = true;
       } else {
-        this.tracked.set(output.event.id, { event: output.event, ended: true, clipCut: false, scoresStored: false });
+        this.tracked.set(output.event.id, { event: output.event, clipId: ulid(), ended: true, clipCut: false, scoresStored: false });
       }
     }
+  }
+
+  /**
+   * The id the clip of event `eventId` gets when it is written (chosen at the onset, so an alert
+   * can carry the clip's URL before the post-roll is heard); null for an event this recorder does
+   * not follow (call after {@link observe} saw its onset). The clip may still be lost (the ring
+   * no longer holding its audio, a full disk): then the id never gets a row.
+   */
+  clipIdFor(eventId: string): string | null {
+    return this.tracked.get(eventId)?.clipId ?? null;
   }
 
   /**
@@ -307,11 +320,11 @@ export class ClipRecorder {
     if (start > wantedStart && wantedStart >= this.streamOrigin) {
       this.options.log.warn({ event_id: t.event.id, lost_s: (start - wantedStart) / SAMPLE_RATE }, 'clip starts late: the ring buffer no longer held the pre-roll');
     }
-    return this.cut(start, stop, t.event);
+    return this.cut(start, stop, t.event, t.clipId);
   }
 
   /** Copies `[start, end)` out of the ring (now, before it is overwritten) with its description. */
-  private cut(start: number, end: number, event: DetectedEvent | null): CutClip {
+  private cut(start: number, end: number, event: DetectedEvent | null, id: string = ulid()): CutClip {
     const { ring, context } = this.options;
     const samples = ring.read(start, end);
     let gapSamples = 0;
@@ -321,7 +334,7 @@ export class ClipRecorder {
       samples,
       label: event?.label ?? null,
       metadata: {
-        id: ulid(),
+        id,
         event_id: event?.id ?? null,
         kind: event ? 'event' : 'background',
         grp: event?.group ?? null,
@@ -431,6 +444,15 @@ export class ClipRecorder {
   private async write(cut: CutClip | null, scores: ScoreRow[]): Promise<void> {
     const { log, dataDir } = this.options;
     let row: ClipRow | null = null;
+    const faults = storeFaults(this.options.db);
+    if (cut && faults.clipsPaused()) {
+      // Clips are the first thing a full disk drops (docs/storage.md): the event row and its
+      // alert matter more; the scores are still tried.
+      faults.counts.clipsDropped += 1;
+      this.counts.failed += 1;
+      log.warn({ event_id: cut.metadata.event_id ?? undefined, clip_id: cut.metadata.id, free_bytes: faults.freeBytes(), disk_full: faults.diskFull }, 'clip dropped: the disk is full or below retention.min_free_bytes');
+      cut = null;
+    }
     if (cut) {
       const { metadata } = cut;
       try {
@@ -445,12 +467,15 @@ export class ClipRecorder {
         row = { ...metadata, path: relative(dataDir, written.path), format: written.format, bytes: written.bytes, sha256: written.sha256, status: 'ok' };
       } catch (error) {
         this.counts.failed += 1;
+        if (faults.failed(error)) faults.counts.clipsDropped += 1;
         log.error({ err: (error as Error).message, event_id: metadata.event_id ?? undefined, clip_id: metadata.id }, 'clip not written');
       }
     }
     try {
       this.store.record(row, scores);
+      faults.succeeded();
     } catch (error) {
+      faults.failed(error);
       // The file stays: the next start's reconcile adopts it from its own description.
       log.error({ err: (error as Error).message, clip_id: row?.id, event_id: scores[0]?.event_id }, 'clip row not stored');
       return;

@@ -3,10 +3,10 @@
  * tracked in `PRAGMA user_version`, so a database written by an older earshot is upgraded in place
  * and one written by a newer earshot is refused rather than damaged.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { EarshotError } from '../errors.js';
+import { makeDirectories } from '../fs-checks.js';
 
 /** One schema step. Migrations run in order, each in its own transaction, never edited once shipped. */
 interface Migration {
@@ -133,6 +133,28 @@ const MIGRATIONS: readonly Migration[] = [
       CREATE INDEX labels_clip ON labels (clip_id);
     `,
   },
+  {
+    version: 5,
+    description: 'microphone health minutes (the baseline of src/monitor)',
+    sql: `
+      CREATE TABLE microphone_minutes (
+        id                INTEGER PRIMARY KEY,
+        minute_utc        TEXT NOT NULL,         -- ISO-8601 UTC of the minute's first sample
+        stream_id         TEXT NOT NULL,         -- events.stream_id of the same run
+        start_s           REAL NOT NULL,         -- seconds from stream start
+        heard_s           REAL NOT NULL,         -- audio measured (less than a minute at the end or after gaps)
+        noise_floor_dbfs  REAL,                  -- 10th percentile of 25 ms frame levels
+        tilt_db           REAL,                  -- median log-mel tilt, bands >= 1 kHz over < 1 kHz
+        clipping_ratio    REAL NOT NULL,
+        dc_offset         REAL NOT NULL,
+        constant_ratio    REAL NOT NULL,         -- samples in constant runs (digital silence, stuck values)
+        zero_ratio        REAL NOT NULL,
+        in_baseline       INTEGER NOT NULL CHECK (in_baseline IN (0, 1)),
+        out               TEXT                   -- measures out of bounds, comma-separated; NULL when none
+      );
+      CREATE INDEX microphone_minutes_baseline ON microphone_minutes (in_baseline, id);
+    `,
+  },
 ];
 
 /** The schema version this earshot writes. */
@@ -149,7 +171,7 @@ export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1].version;
  *   newer than this earshot knows; the file is left untouched in every case
  */
 export function openDatabase(path: string): Database.Database {
-  mkdirSync(dirname(path), { recursive: true });
+  makeDirectories(dirname(path));
   let db: Database.Database;
   try {
     db = new Database(path, { timeout: 5000 });

@@ -22,7 +22,7 @@ export interface GapRecord {
 export class GapStore {
   private readonly insert: Database.Statement;
 
-  constructor(private readonly db: Database.Database) {
+  constructor(readonly db: Database.Database) {
     this.insert = db.prepare(`INSERT INTO gaps (node_id, stream_id, source, start_utc, start_s, duration_s, reason, handling, detail)
       VALUES (@node_id, @stream_id, @source, @start_utc, @start_s, @duration_s, @reason, @handling, @detail)`);
   }

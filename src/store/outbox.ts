@@ -10,6 +10,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { LabelGroup } from '../types.js';
+import { storeFaults } from './store-faults.js';
 
 /** One message to publish. */
 export interface OutboxMessage {
@@ -123,7 +124,16 @@ export class Outbox {
    * @returns false when the row was no longer unsent (dropped by the bound, or already marked)
    */
   markSent(seq: number, now = new Date()): boolean {
-    return this.markSentStatement.run(now.toISOString(), seq).changes === 1;
+    try {
+      const marked = this.markSentStatement.run(now.toISOString(), seq).changes === 1;
+      storeFaults(this.db).succeeded();
+      return marked;
+    } catch (error) {
+      // A full disk: the message was delivered but stays unsent in the table, so it is sent
+      // again at the next start (at-least-once, as after a crash); the daemon listens on.
+      storeFaults(this.db).failed(error);
+      return false;
+    }
   }
 
   /**
@@ -131,9 +141,15 @@ export class Outbox {
    * each topic ({@link retainedStates} needs it). @returns rows deleted
    */
   pruneSent(keepMs = KEEP_SENT_MS, now = Date.now()): number {
-    return this.db
-      .prepare('DELETE FROM outbox WHERE sent_utc IS NOT NULL AND sent_utc < ? AND seq NOT IN (SELECT MAX(seq) FROM outbox WHERE retain = 1 GROUP BY topic)')
-      .run(new Date(now - keepMs).toISOString()).changes;
+    try {
+      return this.db
+        .prepare('DELETE FROM outbox WHERE sent_utc IS NOT NULL AND sent_utc < ? AND seq NOT IN (SELECT MAX(seq) FROM outbox WHERE retain = 1 GROUP BY topic)')
+        .run(new Date(now - keepMs).toISOString()).changes;
+    } catch (error) {
+      // Even a delete needs room in the WAL: on a full disk the next pass tries again.
+      storeFaults(this.db).failed(error);
+      return 0;
+    }
   }
 
   /**

@@ -17,19 +17,22 @@
  * unlinked: a crash in between leaves a file that reconcile (reconcile.ts) finishes deleting.
  * "Oldest" is by `created_utc`, when the file was written.
  */
-import { readdirSync, rmdirSync, rmSync } from 'node:fs';
+import { readdirSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import type { EarshotConfig } from '../config.js';
 import type { Logger } from '../log.js';
 import { ClipStore, bytesWrittenToday } from './clip-store.js';
 import { reconcileClips } from './reconcile.js';
+import { isDiskFull, storeFaults } from './store-faults.js';
 
 /** What one pass did. */
 export interface RetentionReport {
   /** Clips whose files were deleted, by rule. */
   deletedByAge: number;
   deletedByQuota: number;
+  /** Clips deleted to bring free space back above `retention.min_free_bytes`. */
+  deletedByFloor: number;
   /** Bytes of clip files deleted. */
   bytesFreed: number;
   /** Bytes of clip files left (rows with status `ok`). */
@@ -48,6 +51,19 @@ interface Candidate {
 }
 
 const DAY_MS = 86_400_000;
+
+/** How often the free-space floor is checked (ms). */
+const FLOOR_CHECK_MS = 5000;
+
+/** Free bytes for unprivileged users on `dir`'s file system (+Infinity when it cannot be read). */
+function freeBytes(dir: string): number {
+  try {
+    const fs = statfsSync(dir);
+    return fs.bavail * fs.bsize;
+  } catch {
+    return Number.POSITIVE_INFINITY;
+  }
+}
 
 /**
  * One retention pass (see the module notes for the order).
@@ -76,30 +92,64 @@ export function runRetention(db: Database.Database, dataDir: string, retention: 
       stored -= candidate.bytes;
     }
   }
-  const doomed = [...byAge, ...byQuota];
+  // Free-space floor: while the file system has less than retention.min_free_bytes free, the
+  // oldest clips go in the quota's order (a full disk: docs/storage.md).
+  const byFloor: Candidate[] = [];
+  const deficit = (retention.min_free_bytes ?? 0) - freeBytes(dataDir);
+  if (deficit > 0) {
+    const taken = new Set([...byAge, ...byQuota].map((c) => c.id));
+    let freed = [...byAge, ...byQuota].reduce((sum, c) => sum + c.bytes, 0);
+    const oldestFirst = db.prepare(`SELECT c.id, c.path, c.bytes FROM clips c WHERE c.status = 'ok' ORDER BY ${kept}, c.created_utc, c.id`).iterate() as IterableIterator<Candidate>;
+    for (const candidate of oldestFirst) {
+      if (freed >= deficit) break;
+      if (taken.has(candidate.id)) continue;
+      byFloor.push(candidate);
+      freed += candidate.bytes;
+    }
+  }
+  const doomed = [...byAge, ...byQuota, ...byFloor];
   const markDeleted = db.prepare("UPDATE clips SET status = 'deleted' WHERE id = ? AND status = 'ok'");
   const eventCutoff = iso(retention.event_max_age_days);
-  const pruned = db.transaction(() => {
+  const prune = db.transaction(() => {
     for (const clip of doomed) markDeleted.run(clip.id);
     const scores = db.prepare('DELETE FROM scores WHERE event_id IN (SELECT id FROM events WHERE onset_utc < ?)').run(eventCutoff).changes;
     const events = db.prepare('DELETE FROM events WHERE onset_utc < ?').run(eventCutoff).changes;
     const clipRows = db.prepare("DELETE FROM clips WHERE status <> 'ok' AND created_utc < ?").run(eventCutoff).changes;
     const gaps = db.prepare('DELETE FROM gaps WHERE start_utc < ?').run(eventCutoff).changes;
     return { scores, events, clipRows, gaps };
-  })();
-  // Rows first, files second: a crash in between leaves files that reconcile deletes.
+  });
   let bytesFreed = 0;
   const folders = new Set<string>();
-  for (const clip of doomed) {
-    const path = join(dataDir, clip.path);
-    rmSync(path, { force: true });
-    bytesFreed += clip.bytes;
-    folders.add(dirname(path));
+  const unlinkDoomed = () => {
+    for (const clip of doomed.splice(0)) {
+      const path = join(dataDir, clip.path);
+      rmSync(path, { force: true });
+      bytesFreed += clip.bytes;
+      folders.add(dirname(path));
+    }
+  };
+  let pruned: ReturnType<typeof prune>;
+  const doomedCount = doomed.length;
+  try {
+    pruned = prune();
+  } catch (error) {
+    if (!isDiskFull(error) || doomed.length === 0) throw error;
+    // The disk is too full even for the rows' update (the WAL cannot grow): free the files
+    // first, then mark the rows (a crash in between leaves rows that reconcile marks missing).
+    const ids = doomed.map((c) => c.id);
+    unlinkDoomed();
+    pruned = db.transaction(() => {
+      for (const id of ids) markDeleted.run(id);
+      return { scores: 0, events: 0, clipRows: 0, gaps: 0 };
+    })();
   }
+  // Rows first, files second: a crash in between leaves files that reconcile deletes.
+  unlinkDoomed();
   removeEmptyDayFolders(folders, now);
   const report: RetentionReport = {
     deletedByAge: byAge.length,
     deletedByQuota: byQuota.length,
+    deletedByFloor: byFloor.length,
     bytesFreed,
     storedBytes: store.storedBytes(),
     eventsPruned: pruned.events,
@@ -107,11 +157,13 @@ export function runRetention(db: Database.Database, dataDir: string, retention: 
     clipRowsPruned: pruned.clipRows,
     gapsPruned: pruned.gaps,
   };
-  if (doomed.length > 0 || pruned.events + pruned.clipRows + pruned.gaps > 0) {
+  if (doomedCount > 0 || pruned.events + pruned.clipRows + pruned.gaps > 0) {
     log.info(
       {
         deleted_by_age: report.deletedByAge,
         deleted_by_quota: report.deletedByQuota,
+        deleted_by_free_space: report.deletedByFloor || undefined,
+        min_free_bytes: report.deletedByFloor ? retention.min_free_bytes : undefined,
         bytes_freed: bytesFreed,
         stored_bytes: report.storedBytes,
         max_clip_bytes: retention.max_clip_bytes,
@@ -121,7 +173,7 @@ export function runRetention(db: Database.Database, dataDir: string, retention: 
         gaps_pruned: report.gapsPruned,
         bytes_written_today: bytesWrittenToday(db, now),
       },
-      `retention: ${doomed.length} clips deleted (${(bytesFreed / 1048576).toFixed(1)} MiB), ${report.eventsPruned} events pruned`,
+      `retention: ${doomedCount} clips deleted (${(bytesFreed / 1048576).toFixed(1)} MiB), ${report.eventsPruned} events pruned`,
     );
   }
   return report;
@@ -159,7 +211,14 @@ export interface StoreMaintenance {
  * @throws EarshotError when the clip folder cannot be listed
  */
 export function startStoreMaintenance(config: EarshotConfig, db: Database.Database, log: Logger): StoreMaintenance {
-  reconcileClips(db, config.data_dir, config.clips.dir, log);
+  try {
+    reconcileClips(db, config.data_dir, config.clips.dir, log);
+  } catch (error) {
+    // A full disk at start: the daemon starts anyway (the next start reconciles).
+    if (!isDiskFull(error)) throw error;
+    storeFaults(db).failed(error);
+    log.error({ err: error as Error }, 'clip reconcile not finished: the disk is full');
+  }
   const dataDir = resolve(config.data_dir);
   const runNow = () => {
     try {
@@ -172,5 +231,26 @@ export function startStoreMaintenance(config: EarshotConfig, db: Database.Databa
   runNow();
   const timer = setInterval(runNow, config.retention.interval_seconds * 1000);
   timer.unref();
-  return { runNow, stop: () => clearInterval(timer) };
+  // The free-space floor is watched more often than the retention interval, and a write that
+  // finds the disk full starts a pass at once (at most one per FLOOR_CHECK_MS).
+  const faults = storeFaults(db);
+  let lastFloorPass = 0;
+  const floorPass = () => {
+    const now = Date.now();
+    if (now - lastFloorPass < FLOOR_CHECK_MS) return;
+    if (!faults.diskFull && freeBytes(dataDir) >= config.retention.min_free_bytes) return;
+    lastFloorPass = now;
+    runNow();
+  };
+  faults.onDiskFull = () => setImmediate(floorPass);
+  const floorTimer = setInterval(floorPass, FLOOR_CHECK_MS);
+  floorTimer.unref();
+  return {
+    runNow,
+    stop: () => {
+      clearInterval(timer);
+      clearInterval(floorTimer);
+      faults.onDiskFull = null;
+    },
+  };
 }

@@ -30,6 +30,8 @@ export interface DiscoveryOptions {
   level: boolean;
   /** Model id, shown as the device's model. */
   modelId?: string;
+  /** The node's HTTP address (the API's public base URL), Home Assistant's "Visit" link on the device; null or absent: none. */
+  configurationUrl?: string | null;
 }
 
 let cachedVersion: string | undefined;
@@ -56,6 +58,7 @@ export function discoveryMessages(options: DiscoveryOptions): DiscoveryMessage[]
       manufacturer: 'earshot',
       model: options.modelId ? `sound sensor (${options.modelId})` : 'sound sensor',
       sw_version: earshotVersion(),
+      ...(options.configurationUrl ? { configuration_url: options.configurationUrl } : {}),
     },
     origin: { name: 'earshot', sw_version: earshotVersion() },
   };

@@ -9,10 +9,11 @@ import type { EarshotConfig } from '../config.js';
 import type { EventRecord } from '../events.js';
 import type { Logger } from '../log.js';
 import { Outbox, type OutboxMessage } from '../store/outbox.js';
-import { ClockWatch } from './clock.js';
+import { isDiskFull, storeFaults } from '../store/store-faults.js';
 import { MqttPublisher } from './mqtt-publisher.js';
-import { LevelMeter, offsetMessages, onsetMessages, type HealthPayload } from './payloads.js';
+import { LevelMeter, offsetMessages, onsetMessages, type HeadSummary, type HealthPayload } from './payloads.js';
 import { topicsFor, type Topics } from './topics.js';
+import type { MicrophoneHealthJson, MicrophoneStatusSource } from '../monitor/microphone-status.js';
 
 /** Run figures the health message reports (kept by the daemon). */
 export interface RunFigures {
@@ -21,23 +22,40 @@ export interface RunFigures {
   hostileEvents: number;
 }
 
+/**
+ * What alerts and Home Assistant discovery link to, supplied by the daemon (the transport layer
+ * does not know the clock checker, the clip recorder or the API).
+ */
+export interface AlertLinks {
+  /** Is the clock NTP-synchronised: true, false, or null when unknown (src/service/clock.ts). For the health message, and alerts whose record has no state. */
+  clockSynced?: () => boolean | null;
+  /** The URL of the clip event `eventId` will have (the HTTP API's clip route), or null (no API, no clips). */
+  clipUrl?: (eventId: string) => string | null;
+  /** The node's HTTP address for Home Assistant's device `configuration_url`, or null. */
+  configurationUrl?: () => string | null;
+}
+
 /** The MQTT side of one daemon run. */
 export class MqttAlerts {
   readonly outbox: Outbox;
   readonly publisher: MqttPublisher;
   readonly topics: Topics;
+  /** The head in use (the daemon sets it at start and after every head change): alerts and health name it. */
+  head: HeadSummary | null = null;
   private readonly openHostile = new Set<string>();
   private readonly level: LevelMeter | null;
-  private readonly clock = new ClockWatch();
   private readonly startedAt = Date.now();
+  /** Messages to publish without the outbox once connected (the disk was full at start). */
+  private readonly pendingDirect: OutboxMessage[] = [];
 
   /**
    * @param db the open earshot database (the outbox table lives there)
    * @param figures current run figures, for the health message
    * @param modelId shown in Home Assistant's device model
+   * @param links clock state, clip URLs and the node's address (see {@link AlertLinks}); each absent one is null in the payloads
    * @throws EarshotError (from start) when TLS or password files cannot be read
    */
-  constructor(private readonly config: EarshotConfig, db: Database.Database, private readonly log: Logger, figures: () => RunFigures, modelId?: string) {
+  constructor(private readonly config: EarshotConfig, private readonly db: Database.Database, private readonly log: Logger, figures: () => RunFigures, modelId?: string, private readonly links: AlertLinks = {}) {
     const mqttConfig = config.mqtt;
     this.topics = topicsFor(mqttConfig.topic_prefix, config.node_id);
     this.outbox = new Outbox(db, mqttConfig.outbox_max_messages, (row) =>
@@ -65,6 +83,10 @@ export class MqttAlerts {
               nonHostileLabels: labels.filter(([, l]) => l.group === 'non_hostile').map(([name]) => name),
               level: this.level !== null,
               modelId,
+              // A getter: read at each announce, once the API has its address.
+              get configurationUrl() {
+                return links.configurationUrl?.() ?? null;
+              },
             }
           : null,
         healthIntervalSeconds: mqttConfig.health_interval_seconds,
@@ -84,7 +106,6 @@ export class MqttAlerts {
    * @throws EarshotError when TLS or password files cannot be read
    */
   start(): void {
-    this.clock.start();
     const stale: OutboxMessage[] = [];
     const eventPrefix = this.topics.event('');
     for (const [topic, state] of this.outbox.retainedStates()) {
@@ -93,25 +114,67 @@ export class MqttAlerts {
       }
     }
     if (stale.length > 0) {
-      this.outbox.add(stale);
+      try {
+        this.outbox.add(stale);
+      } catch (error) {
+        if (!isDiskFull(error)) throw error;
+        storeFaults(this.db).failed(error);
+        this.pendingDirect.push(...stale);
+      }
       this.log.info({ topics: stale.map((m) => m.topic) }, 'mqtt: closing states a previous run left ON');
     }
     const leftover = this.outbox.depth();
     if (leftover > 0) this.log.info({ unsent: leftover }, 'mqtt outbox: unsent messages from before are sent first');
     this.publisher.start();
+    if (this.pendingDirect.length) this.publishDirect(this.pendingDirect.splice(0));
   }
 
   /** Queues the onset's messages. Call inside the transaction that inserts the event row. */
   enqueueOnset(record: EventRecord): void {
-    const wasOff = this.openHostile.size === 0;
-    if (record.group === 'hostile') this.openHostile.add(record.id);
-    this.outbox.add(onsetMessages(record, this.topics, this.config.mqtt.qos, { clockSynced: this.clock.synced, clipBaseUrl: null }, wasOff));
+    this.outbox.add(this.onsetMessages(record));
   }
 
   /** Queues the offset's messages. Call inside the transaction that completes the event row. */
   enqueueOffset(record: EventRecord): void {
+    this.outbox.add(this.offsetMessages(record));
+  }
+
+  /** The onset's messages (and the hostile state they change), for {@link enqueueOnset} or {@link publishDirect}. */
+  onsetMessages(record: EventRecord): OutboxMessage[] {
+    const wasOff = this.openHostile.size === 0;
+    if (record.group === 'hostile') this.openHostile.add(record.id);
+    return onsetMessages(record, this.topics, this.config.mqtt.qos, { clockSynced: record.clock_synced !== undefined ? record.clock_synced : (this.links.clockSynced?.() ?? null), clipUrl: this.links.clipUrl?.(record.id) ?? null, head: this.head }, wasOff);
+  }
+
+  /** The offset's messages (and the hostile state they change). */
+  offsetMessages(record: EventRecord): OutboxMessage[] {
     const wasOpen = this.openHostile.delete(record.id);
-    this.outbox.add(offsetMessages(record, this.topics, this.config.mqtt.qos, wasOpen && this.openHostile.size === 0));
+    return offsetMessages(record, this.topics, this.config.mqtt.qos, wasOpen && this.openHostile.size === 0);
+  }
+
+  /**
+   * Publishes messages whose outbox rows could not be written (a full disk): straight to the
+   * broker, queued by mqtt.js while disconnected; lost if the process stops first.
+   */
+  publishDirect(messages: readonly OutboxMessage[]): void {
+    this.publisher.publishDirect(messages);
+  }
+
+  /** The microphone monitor whose status the health message carries (set by the daemon). */
+  microphone: MicrophoneStatusSource | null = null;
+
+  /**
+   * Queues the retained microphone status on `<prefix>/<node>/microphone` (QoS as configured),
+   * after a measure was raised or cleared; straight to the broker when the outbox cannot be written.
+   */
+  enqueueMicrophone(status: MicrophoneHealthJson): void {
+    const message: OutboxMessage = { topic: this.topics.microphone, payload: JSON.stringify({ node_id: this.config.node_id, utc: new Date().toISOString(), ...status }), qos: this.config.mqtt.qos, retain: true, eventId: null, group: null };
+    try {
+      this.outbox.add([message]);
+      this.notify();
+    } catch {
+      this.publishDirect([message]);
+    }
   }
 
   /** After a transaction with new rows committed: publish them. */
@@ -130,7 +193,6 @@ export class MqttAlerts {
    * @returns outbox rows still unsent (they are sent at the next start)
    */
   async stop(drainTimeoutMs: number): Promise<number> {
-    this.clock.stop();
     return this.publisher.stop(drainTimeoutMs);
   }
 
@@ -145,7 +207,9 @@ export class MqttAlerts {
       outbox_depth: this.outbox.depth(),
       outbox_dropped: this.outbox.dropped,
       mqtt_connected: this.publisher.connected,
-      clock_synced: this.clock.synced,
+      clock_synced: this.links.clockSynced?.() ?? null,
+      head: this.head,
+      ...(this.microphone ? { microphone: this.microphone.status() } : {}),
     };
   }
 }

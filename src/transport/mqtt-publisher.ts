@@ -52,6 +52,8 @@ export interface PublisherStats {
   republished: number;
   /** Successful connects. */
   connects: number;
+  /** Messages published without an outbox row (the disk was full). */
+  direct?: number;
 }
 
 /** Drains an {@link Outbox} to an MQTT broker; `start()`, then `notify()` after each insert, then `stop()`. */
@@ -158,6 +160,21 @@ export class MqttPublisher {
     this.pump();
   }
 
+  /**
+   * Publishes messages that have no outbox row (it could not be written: a full disk), in order.
+   * mqtt.js queues them while disconnected; they are not retried after a restart.
+   */
+  publishDirect(messages: readonly { topic: string; payload: string; qos: 0 | 1 | 2; retain: boolean }[]): void {
+    const client = this.client;
+    if (!client) return;
+    for (const m of messages) {
+      client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain }, (error) => {
+        if (error) this.log.warn({ topic: m.topic, err: error.message }, 'mqtt: a message published without the outbox was not acknowledged');
+      });
+    }
+    this.stats.direct = (this.stats.direct ?? 0) + messages.length;
+  }
+
   /** Publishes a level reading (QoS 0, not retained) when connected; dropped otherwise. */
   publishLevel(payload: LevelPayload): void {
     if (this.ready) this.client?.publish(this.options.topics.level, JSON.stringify(payload), { qos: 0, retain: false });
@@ -188,6 +205,9 @@ export class MqttPublisher {
     this.reconnectTimer = null;
     const wasReady = this.ready;
     if (wasReady) {
+      // A last health message (QoS 1, acknowledged before `offline`): the retained one a
+      // subscriber finds after the exit carries the run's final figures, not those of the last tick.
+      if (this.health) client.publish(this.options.topics.health, JSON.stringify(this.health()), { qos: 1, retain: true });
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, 2000);
         client.publish(this.options.topics.status, 'offline', { qos: 1, retain: true }, () => {

@@ -5,6 +5,7 @@
 import type { EventRecord } from '../events.js';
 import type { OutboxMessage } from '../store/outbox.js';
 import type { Topics } from './topics.js';
+import type { MicrophoneHealthJson } from '../monitor/microphone-status.js';
 
 /** The JSON published on `<prefix>/<node>/alert/<group>` at an event's onset (docs/schemas/alert.schema.json). */
 export interface AlertPayload {
@@ -23,21 +24,40 @@ export interface AlertPayload {
   peak_dbfs: number | null;
   model_id: string;
   stream_id: string;
-  /** Whether the system clock was synchronised (NTP) when the event was heard: if not, `onset_utc` may be off. */
-  clock_synced: boolean;
-  /** URL of the event's audio clip when the HTTP API is on, else null. */
+  /** Whether the system clock was synchronised (NTP) when the event was heard (null: unknown, e.g. no systemd): if not, `onset_utc` may be off. */
+  clock_synced: boolean | null;
+  /**
+   * URL of the event's evidence clip (`<api.public_url>/api/v1/clips/<clip id>`) when the HTTP API
+   * and clips are on, else null. The clip is written after the event's post-roll: until then the
+   * URL answers 404.
+   */
   clip_url: string | null;
+  /** The head that scored the event (src/inference/head/), or null when the model's class scores alone did. */
+  head: HeadSummary | null;
+}
+
+/** A head as alerts and the health message name it. */
+export interface HeadSummary {
+  /** sha256 of the head file. */
+  sha256: string;
+  /** When it was trained, ISO-8601 UTC. */
+  trained_at: string;
+  /** Clips it was trained on. */
+  clip_count: number;
 }
 
 /** Extra facts an alert carries that the event record does not. */
 export interface AlertContext {
-  clockSynced: boolean;
-  /** Base URL of the clip API (e.g. `http://pi:8080/api/v1/clips/`), or null when the API is off. */
-  clipBaseUrl?: string | null;
+  /** true, false, or null when unknown. */
+  clockSynced: boolean | null;
+  /** The full URL of the event's clip (its clip id, not the event id), or null. */
+  clipUrl?: string | null;
+  /** The head in use when the event was heard, or null. */
+  head?: HeadSummary | null;
 }
 
 /** The alert payload for an event record at onset. */
-export function alertPayload(record: EventRecord, context: AlertContext = { clockSynced: false }): AlertPayload {
+export function alertPayload(record: EventRecord, context: AlertContext = { clockSynced: null }): AlertPayload {
   return {
     id: record.id,
     node_id: record.node_id,
@@ -50,7 +70,8 @@ export function alertPayload(record: EventRecord, context: AlertContext = { cloc
     model_id: record.model_id,
     stream_id: record.stream_id,
     clock_synced: context.clockSynced,
-    clip_url: context.clipBaseUrl ? `${context.clipBaseUrl}${record.id}` : null,
+    clip_url: context.clipUrl ?? null,
+    head: context.head ?? null,
   };
 }
 
@@ -109,7 +130,12 @@ export interface HealthPayload {
   /** Outbox rows dropped by the bound in this run. */
   outbox_dropped: number;
   mqtt_connected: boolean;
-  clock_synced: boolean;
+  /** true, false, or null when unknown (src/service/clock.ts). */
+  clock_synced: boolean | null;
+  /** The head in use (null without one). */
+  head?: HeadSummary | null;
+  /** Microphone health (docs/microphone.md), when microphone_health is enabled. */
+  microphone?: MicrophoneHealthJson;
 }
 
 /** dBFS rounded to 0.1 dB; null for −∞ (digital silence). */

@@ -17,6 +17,8 @@ export interface Topics {
   level: string;
   /** `<prefix>/<node>/health`: retained health JSON every `mqtt.health_interval_seconds`. */
   health: string;
+  /** `<prefix>/<node>/microphone`: retained microphone health JSON, sent when a measure is raised or cleared (docs/microphone.md). */
+  microphone: string;
   /** `<prefix>/<node>/cmd/reload_model`: earshot listens here for a model hot reload (JSON `{"path": "..."}`, optional). */
   reloadModelCommand: string;
 }
@@ -31,6 +33,7 @@ export function topicsFor(prefix: string, nodeId: string): Topics {
     hostile: `${base}/hostile`,
     level: `${base}/level`,
     health: `${base}/health`,
+    microphone: `${base}/microphone`,
     reloadModelCommand: `${base}/cmd/reload_model`,
   };
 }

@@ -60,7 +60,7 @@ export { encodeWav16 };
 
 const nextId = monotonicFactory();
 
-/** The four event clips and one background clip most API tests use (uncertainty order: scream, glass, speech, gunshot). */
+/** The four event clips and one background clip most API tests use (uncertainty order: glass, speech, scream, gunshot). */
 export const STANDARD_CLIPS: ClipSpec[] = [
   { source: 'gunshot_1', event: { label: 'gunshot', group: 'hostile', peak: 0.95, threshold: 0.2, top2Gap: 0.8, onsetInClip: 0.25, offsetInClip: 1.2 } },
   { source: 'glass_break_1', event: { label: 'glass_break', group: 'hostile', peak: 0.42, threshold: 0.4, top2Gap: 0.3, onsetInClip: 0.5, offsetInClip: 1.5 } },

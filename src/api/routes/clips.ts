@@ -230,6 +230,7 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
         }
       }
       const labels = queries.addLabels(clip.id, body.labels.map((l) => ({ ...l, label: l.label.trim() })), body.source, body.annotator ?? null, body.replace);
+      context.onLabelsChanged?.(clip.id);
       return reply.code(201).send({ clip_id: clip.id, labels });
     },
   );

@@ -1,4 +1,4 @@
-/** `GET /api/v1/events`: stored events, filtered, oldest onset first, with cursor pagination. */
+/** `GET /api/v1/events`: stored events, filtered, oldest onset first (or newest first), with cursor pagination. */
 import type { FastifyInstance } from 'fastify';
 import type { LabelGroup } from '../../types.js';
 import { decodeCursor, encodeCursor, parseTimeRange, sendError, TIME_RANGE_PROPERTIES, type ApiContext } from '../context.js';
@@ -9,6 +9,9 @@ interface EventsQuery {
   group?: LabelGroup;
   label?: string;
   min_score?: number;
+  node?: string;
+  unlabelled: boolean;
+  order: 'asc' | 'desc';
   limit: number;
   cursor?: string;
 }
@@ -27,6 +30,9 @@ export function registerEventRoutes(app: FastifyInstance, context: ApiContext): 
             group: { enum: ['hostile', 'non_hostile'] },
             label: { type: 'string', pattern: '^[a-z][a-z0-9_]*$', maxLength: 64 },
             min_score: { type: 'number', minimum: 0, maximum: 1 },
+            node: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 },
+            unlabelled: { type: 'boolean', default: false },
+            order: { enum: ['asc', 'desc'], default: 'asc' },
             limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
             cursor: { type: 'string', maxLength: 400 },
           },
@@ -51,6 +57,9 @@ export function registerEventRoutes(app: FastifyInstance, context: ApiContext): 
         group: query.group,
         label: query.label,
         minScore: query.min_score,
+        node: query.node,
+        unlabelled: query.unlabelled,
+        order: query.order,
         limit: query.limit,
         after,
       });

@@ -1,9 +1,9 @@
 /**
  * `GET /api/v1/active-learning/queue`: unlabelled clips worth a person's ear (docs/api.md).
  *
- * - `uncertainty` (default): event clips whose event the model was least sure of: the peak score
- *   closest to the label's threshold, or a patch whose top two classes scored nearly the same
- *   (margin sampling: Settles, "Active Learning Literature Survey", 2009, §3.1);
+ * - `uncertainty` (default): event clips whose event the model was least sure of: the label's peak
+ *   score closest to its threshold; with a head, the highest entropy of the head's label
+ *   probabilities (uncertainty sampling: Settles, "Active Learning Literature Survey", 2009, §3.1);
  * - `top`: event clips by peak score, highest first (check the alerts the node is surest of);
  * - `random`: any unlabelled clip, background clips included (the negatives the model never
  *   flagged), in a fixed pseudo-random order per `seed`.

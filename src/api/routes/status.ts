@@ -2,12 +2,16 @@
  * `GET /healthz` (is this node listening?), `GET /metrics` (Prometheus text format, prom-client)
  * and `GET /api/v1/node` (who is this node: id, model, config hash).
  */
+import type { HeadIdentity } from '../../inference/head/head-runtime.js';
 import { statfs } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import { DEFAULT_HEALTH_OPTIONS } from '../../service/health.js';
+import { storeFaults } from '../../store/store-faults.js';
 import type { ApiContext } from '../context.js';
+import type { MicrophoneHealthJson } from '../../monitor/microphone-status.js';
+import { registerMicrophoneGauges } from './microphone-metrics.js';
 import type { StoreCounts } from '../queries.js';
 import { bytesWrittenToday } from '../../store/clip-store.js';
 import { configHash } from '../export.js';
@@ -44,8 +48,17 @@ export interface HealthBody {
   /** Clip bytes written since 00:00 UTC (SD-card wear). */
   clip_bytes_today: number;
   disk_free_bytes: number | null;
+  /** The head the node runs (sha256, trained_at, clip_count, labels, origin), null without one. */
+  head: HeadIdentity | null;
+  /** Microphone health (docs/microphone.md); null without a daemon or with microphone_health off. */
+  microphone: MicrophoneHealthJson | null;
   problems: string[];
 }
+
+/** Label values every labelled gauge shows from the start (at 0), as in the database's CHECK constraints. */
+const GROUPS = ['hostile', 'non_hostile'] as const;
+const CLIP_KINDS = ['event', 'background'] as const;
+const CLIP_STATUSES = ['ok', 'missing', 'deleted'] as const;
 
 /** Registers the status routes and the HTTP metrics hooks. */
 export function registerStatusRoutes(app: FastifyInstance, context: ApiContext): void {
@@ -59,6 +72,8 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
     } catch (error) {
       problems.push(`cannot check free space (${(error as NodeJS.ErrnoException).code ?? error})`);
     }
+    const storeProblem = storeFaults(context.queries.db).problem();
+    if (storeProblem) problems.push(storeProblem);
     const live = context.live?.snapshot();
     let alive: boolean | null = null;
     let keepingUp: boolean | null = null;
@@ -71,6 +86,9 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
       if (live.inference?.degraded) problems.push(`inference degraded: every other patch skipped (lag ${live.inference.lagSeconds.toFixed(1)} s)`);
     }
     const scheduler = live?.inference ?? null;
+    // A microphone that cannot hear makes the node unhealthy here (monitors), never for the systemd watchdog (a restart does not uncover a microphone).
+    const microphone = context.live?.microphone?.status() ?? null;
+    if (microphone) problems.push(...microphone.problems);
     return {
       status: !live ? 'no_pipeline' : problems.length ? 'unhealthy' : 'ok',
       node_id: context.config.node_id,
@@ -94,6 +112,9 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
       outbox_depth: live?.outboxDepth ?? null,
       clip_bytes_today: bytesWrittenToday(context.queries.db),
       disk_free_bytes: diskFree,
+      // The head run after the model (src/inference/head/), null without one.
+      head: context.model?.head ?? null,
+      microphone,
       problems,
     };
   };
@@ -132,6 +153,8 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
     registers: [registry],
     collect() {
       this.reset();
+      // Every series from the first scrape, at 0 until it counts something (a rate() needs a start).
+      for (const group of GROUPS) this.set({ group }, 0);
       for (const row of queries.counts().events) this.set({ group: row.group }, row.count);
     },
   });
@@ -142,6 +165,7 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
     registers: [registry],
     collect() {
       this.reset();
+      for (const kind of CLIP_KINDS) for (const status of CLIP_STATUSES) this.set({ kind, status }, 0);
       for (const row of queries.counts().clips) this.set({ kind: row.kind, status: row.status }, row.count);
     },
   });
@@ -152,6 +176,7 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
     registers: [registry],
     collect() {
       this.reset();
+      for (const kind of CLIP_KINDS) this.set({ kind }, 0);
       for (const row of queries.counts().clips) if (row.status === 'ok') this.inc({ kind: row.kind }, row.bytes);
     },
   });
@@ -167,6 +192,20 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
       } catch {
         // Unknown this time: the previous value stays.
       }
+    },
+  });
+  const faults = storeFaults(context.queries.db);
+  new Gauge({ name: 'earshot_disk_full', help: '1 while the store cannot write for lack of space or free space is below retention.min_free_bytes (the disk_full problem)', registers: [registry], collect() { this.set(faults.problem() ? 1 : 0); } });
+  new Gauge({
+    name: 'earshot_store_faults',
+    help: 'Since start: store writes that failed (all, disk_full), event messages published to MQTT without the outbox, clips dropped for space',
+    labelNames: ['kind'],
+    registers: [registry],
+    collect() {
+      this.set({ kind: 'failed_writes' }, faults.counts.failedWrites);
+      this.set({ kind: 'disk_full_writes' }, faults.counts.diskFullWrites);
+      this.set({ kind: 'direct_publishes' }, faults.counts.directPublishes);
+      this.set({ kind: 'clips_dropped' }, faults.counts.clipsDropped);
     },
   });
   if (context.live) {
@@ -191,12 +230,13 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
       registers: [registry],
       collect() {
         const s = scheduler();
-        if (!s) return;
-        this.set({ outcome: 'classified' }, s.classifiedPatches);
-        this.set({ outcome: 'skipped' }, s.skippedPatches);
-        this.set({ outcome: 'failed' }, s.failedPatches);
+        // At 0 before inference starts: every series exists from the first scrape.
+        this.set({ outcome: 'classified' }, s?.classifiedPatches ?? 0);
+        this.set({ outcome: 'skipped' }, s?.skippedPatches ?? 0);
+        this.set({ outcome: 'failed' }, s?.failedPatches ?? 0);
       },
     });
+    registerMicrophoneGauges(registry, () => context.live?.microphone?.status() ?? null);
     new Gauge({ name: 'earshot_worker_restarts', help: 'Inference worker restarts since start', registers: [registry], collect() { this.set(scheduler()?.workerRestarts ?? 0); } });
     new Gauge({
       name: 'earshot_outbox_depth',

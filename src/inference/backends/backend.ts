@@ -19,6 +19,7 @@ import type { TfliteDtype, TfliteModelInfo, TfliteTensorInfo } from '../tflite/m
 import { shapeSize } from '../tflite/model-file.js';
 import type { ExecutionProvider } from './onnx.js';
 import { dequantizeInto, quantizeInto, quantizedRange, type QuantizedArray } from '../tflite/quantize.js';
+import { withEmbeddingOutput, type EmbeddingModel } from '../tflite/embedding-output.js';
 
 /** The backends that run TFLite models. */
 export type TfliteBackendKind = 'tflite-node' | 'litert-wasm';
@@ -47,6 +48,20 @@ export interface BackendOptions {
   readonly requireAccelerator?: boolean;
   /** onnx only: values the input takes (from the manifest), to fix a symbolic input dimension. */
   readonly inputLength?: number;
+  /**
+   * TFLite only: also output the embedding of a YAMNet-family model (default true; see
+   * tflite/embedding-output.ts). false opens the file exactly as it is (tests and the bench
+   * compare the two).
+   */
+  readonly embeddingOutput?: boolean;
+}
+
+/** Both outputs of one invoke of a model with an embedding. */
+export interface ModelOutputs {
+  /** As {@link InferenceBackend.run} returns them (e.g. 521 class scores). */
+  readonly scores: Float32Array;
+  /** The embedding, dequantized when the tensor is int8 (e.g. 1024 values). */
+  readonly embedding: Float32Array;
 }
 
 export interface InferenceBackend {
@@ -66,6 +81,18 @@ export interface InferenceBackend {
   readonly accelerator?: string;
   /** Problems met while opening that did not stop it, e.g. a provider that fell back to the CPU. */
   readonly warnings?: readonly string[];
+  /**
+   * The embedding tensor as the file describes it (e.g. YAMNet's int8 [1,1,1,1024]), when the
+   * backend returns it: a YAMNet-family TFLite model opened with `embeddingOutput` (the default).
+   */
+  readonly embedding?: TfliteTensorInfo;
+  /** Number of float values of the embedding (1024 for YAMNet); present with {@link embedding}. */
+  readonly embeddingLength?: number;
+  /**
+   * One invoke giving the scores (exactly what run() gives) and the embedding (NEW arrays).
+   * Present exactly when {@link embedding} is. Synchronous, as run() of the TFLite backends.
+   */
+  runWithEmbedding?(input: Float32Array): ModelOutputs;
   /**
    * Runs the model once. `input` holds `inputLength` floats in the input tensor's row-major order
    * (they are quantized when the tensor is int8/uint8/int16). Returns the first output as a NEW
@@ -101,17 +128,19 @@ export async function openBackend(
     throw new EarshotError(`${info.path}: the onnx backend runs .onnx models; this is a TFLite model (use tflite-node or litert-wasm)`);
   }
   const io = checkModelIo(info);
+  // The embedding as a second output (appended to the FlatBuffer in memory; the scores are those of the file).
+  const embedded = options.embeddingOutput === false ? undefined : withEmbeddingOutput(bytes, info);
   switch (kind) {
     case 'tflite-node': {
       const { openTfliteNodeBackend } = await import('./tflite-node.js');
-      return openTfliteNodeBackend(bytes, info, io, options);
+      return openTfliteNodeBackend(bytes, info, io, options, embedded);
     }
     case 'litert-wasm': {
       if (options.delegatePath) {
         throw new EarshotError(`${info.path}: the litert-wasm backend cannot load a TFLite delegate (${options.delegatePath}); use tflite-node`);
       }
       const { openLiteRtWasmBackend } = await import('./litert-wasm.js');
-      return openLiteRtWasmBackend(bytes, info, io, options);
+      return openLiteRtWasmBackend(bytes, info, io, options, embedded);
     }
     default:
       throw new EarshotError(`unknown inference backend ${JSON.stringify(kind)} (expected ${ALL_BACKEND_KINDS.join(', ')})`);
@@ -197,14 +226,27 @@ export class TensorIo {
 
   /** The output tensor view `src` as new float32 values. */
   readOutput(src: TensorView): Float32Array {
-    const out = new Float32Array(this.io.outputLength);
-    if (src instanceof Float32Array) {
-      out.set(src.subarray(0, out.length));
-    } else if (this.io.output.quantization) {
-      dequantizeInto(src, out, this.io.output.quantization);
-    } else {
-      for (let i = 0; i < out.length; i++) out[i] = src[i]!;
-    }
-    return out;
+    return readFloats(src, this.io.output, this.io.outputLength);
+  }
+}
+
+/** `length` values of a tensor view as new float32 values, dequantized when the tensor is quantized. */
+export function readFloats(src: TensorView, tensor: TfliteTensorInfo, length: number): Float32Array {
+  const out = new Float32Array(length);
+  if (src instanceof Float32Array) {
+    out.set(src.subarray(0, out.length));
+  } else if (tensor.quantization) {
+    dequantizeInto(src, out, tensor.quantization);
+  } else {
+    for (let i = 0; i < out.length; i++) out[i] = src[i]!;
+  }
+  return out;
+}
+
+/** Checks the embedding tensor is one run() can read (float32, or int8 / uint8 / int16 with a per-tensor scale). */
+export function checkEmbeddingTensor(path: string, embedded: EmbeddingModel): void {
+  const t = embedded.tensor;
+  if (t.dtype !== 'float32' && !(quantizedRange(t.dtype) && t.quantization && !t.quantization.perChannel)) {
+    throw new EarshotError(`${path}: the embedding tensor "${t.name}" is ${t.dtype} without a per-tensor quantization; earshot cannot read it`);
   }
 }

@@ -28,8 +28,9 @@ import vm from 'node:vm';
 import type { LiteRt } from '@litertjs/core';
 
 import { EarshotError } from '../../errors.js';
-import type { TfliteModelInfo } from '../tflite/model-file.js';
-import { TensorIo, type BackendOptions, type InferenceBackend, type ModelIo, type TensorView } from './backend.js';
+import type { EmbeddingModel } from '../tflite/embedding-output.js';
+import type { TfliteModelInfo, TfliteTensorInfo } from '../tflite/model-file.js';
+import { checkEmbeddingTensor, readFloats, TensorIo, type BackendOptions, type InferenceBackend, type ModelIo, type ModelOutputs, type TensorView } from './backend.js';
 
 type LiteRtWasm = LiteRt['liteRtWasm'];
 type LiteRtEnvironment = ReturnType<LiteRt['getDefaultEnvironment']>;
@@ -141,12 +142,22 @@ async function loadRuntimeOnce(): Promise<LiteRtRuntime> {
   }
 }
 
+/**
+ * Opens the model with LiteRT.js.
+ * @param embedded the model rewritten to output its embedding too (tflite/embedding-output.ts):
+ *   its bytes are the ones loaded, and runWithEmbedding() reads that output of the signature
+ */
 export async function openLiteRtWasmBackend(
   bytes: Uint8Array,
   info: TfliteModelInfo,
   io: ModelIo,
   options: BackendOptions,
+  embedded?: EmbeddingModel,
 ): Promise<InferenceBackend> {
+  if (embedded) {
+    checkEmbeddingTensor(info.path, embedded);
+    bytes = embedded.bytes;
+  }
   const runtime = await loadLiteRtRuntime();
   const { wasm, environment } = runtime;
   if (abortedBy !== undefined) {
@@ -180,6 +191,7 @@ export async function openLiteRtWasmBackend(
   let compiled: WasmCompiledModel;
   let inputBuffer: WasmTensorBuffer;
   let outputIndex: number;
+  let embeddingIndex = -1;
   recentLog.length = 0; // so that refused() reports this model's log lines only
   try {
     try {
@@ -209,7 +221,16 @@ export async function openLiteRtWasmBackend(
     if (inputNames.length !== 1) {
       throw new EarshotError(`${info.path}: LiteRT.js sees ${inputNames.length} inputs; earshot needs exactly one`);
     }
-    outputIndex = findOutputIndex(info, signature.key(), outputNames);
+    outputIndex = findOutputIndex(info, info.outputs[0]!, signature.key(), outputNames);
+    if (embedded) {
+      embeddingIndex = findOutputIndex(info, embedded.tensor, signature.key(), outputNames, embedded.signatureName);
+      if (embeddingIndex < 0 || embeddingIndex === outputIndex) {
+        throw new EarshotError(`${info.path}: LiteRT.js does not list the embedding among the model's outputs (${outputNames.join(', ')})`);
+      }
+      const embeddingType = model.getOutputTensorType(0, embeddingIndex);
+      checkTensorType(info.path, 'embedding', embeddingType, embedded.tensor.dtype, embedded.length);
+      embeddingType.delete();
+    }
 
     const inputType = model.getInputTensorType(0, 0);
     toDelete.push(inputType);
@@ -232,6 +253,7 @@ export async function openLiteRtWasmBackend(
   const tensorIo = new TensorIo(info.path, io);
   const inputCtor = typedArrayFor(io.input.dtype);
   const outputCtor = typedArrayFor(io.output.dtype);
+  const embeddingCtor = embedded ? typedArrayFor(embedded.tensor.dtype) : undefined;
   const { READ, WRITE } = wasm.LiteRtTensorBufferLockMode;
   let inputView: TensorView | undefined;
   let closed = false;
@@ -245,38 +267,20 @@ export async function openLiteRtWasmBackend(
     output: io.output,
     inputLength: io.inputLength,
     outputLength: io.outputLength,
+    ...(embedded
+      ? {
+          embedding: embedded.tensor,
+          embeddingLength: embedded.length,
+          runWithEmbedding(input: Float32Array): ModelOutputs {
+            return invoke(input, (outputs) => ({
+              scores: read(outputs[outputIndex]!, (p) => tensorIo.readOutput(view(outputCtor, p, io.outputLength))),
+              embedding: read(outputs[embeddingIndex]!, (p) => readFloats(view(embeddingCtor!, p, embedded.length), embedded.tensor, embedded.length)),
+            }));
+          },
+        }
+      : {}),
     run(input: Float32Array): Float32Array {
-      if (closed) throw new Error(`${info.path}: litert-wasm backend is closed`);
-      if (abortedBy !== undefined) throw new EarshotError(`${info.path}: the LiteRT.js WASM runtime aborted (${abortedBy}); restart`, 3);
-      const inPtr = inputBuffer.lock(WRITE);
-      try {
-        // Reuse the view while the pointer and the WASM memory (which growth replaces) are the same.
-        if (!inputView || inputView.byteOffset !== inPtr || inputView.buffer !== wasm.HEAPU8.buffer) {
-          inputView = view(inputCtor, inPtr, io.inputLength);
-        }
-        tensorIo.writeInput(input, inputView);
-      } finally {
-        inputBuffer.unlock();
-      }
-      let outputs: WasmTensorBuffer[];
-      try {
-        const result = compiled.run(0, [inputBuffer]);
-        if (result instanceof Promise) throw new Error('asynchronous run (JSPI build) is not supported');
-        outputs = result;
-      } catch (error) {
-        throw new EarshotError(`${info.path}: LiteRT.js failed to run the model (${(error as Error).message}${abortedBy ? `; ${abortedBy}` : ''})`, 2, { cause: error });
-      }
-      try {
-        const out = outputs[outputIndex]!;
-        const outPtr = out.lock(READ);
-        try {
-          return tensorIo.readOutput(view(outputCtor, outPtr, io.outputLength));
-        } finally {
-          out.unlock();
-        }
-      } finally {
-        for (const o of outputs) o.delete();
-      }
+      return invoke(input, (outputs) => read(outputs[outputIndex]!, (p) => tensorIo.readOutput(view(outputCtor, p, io.outputLength))));
     },
     close(): void {
       if (closed) return;
@@ -285,6 +289,45 @@ export async function openLiteRtWasmBackend(
       freeAll();
     },
   };
+
+  /** Reads one output buffer while it is locked. */
+  function read<T>(out: WasmTensorBuffer, f: (ptr: number) => T): T {
+    const ptr = out.lock(READ);
+    try {
+      return f(ptr);
+    } finally {
+      out.unlock();
+    }
+  }
+
+  /** Writes the input, runs the model once and hands its output buffers to `take` (they are freed after). */
+  function invoke<T>(input: Float32Array, take: (outputs: WasmTensorBuffer[]) => T): T {
+    if (closed) throw new Error(`${info.path}: litert-wasm backend is closed`);
+    if (abortedBy !== undefined) throw new EarshotError(`${info.path}: the LiteRT.js WASM runtime aborted (${abortedBy}); restart`, 3);
+    const inPtr = inputBuffer.lock(WRITE);
+    try {
+      // Reuse the view while the pointer and the WASM memory (which growth replaces) are the same.
+      if (!inputView || inputView.byteOffset !== inPtr || inputView.buffer !== wasm.HEAPU8.buffer) {
+        inputView = view(inputCtor, inPtr, io.inputLength);
+      }
+      tensorIo.writeInput(input, inputView);
+    } finally {
+      inputBuffer.unlock();
+    }
+    let outputs: WasmTensorBuffer[];
+    try {
+      const result = compiled.run(0, [inputBuffer]);
+      if (result instanceof Promise) throw new Error('asynchronous run (JSPI build) is not supported');
+      outputs = result;
+    } catch (error) {
+      throw new EarshotError(`${info.path}: LiteRT.js failed to run the model (${(error as Error).message}${abortedBy ? `; ${abortedBy}` : ''})`, 2, { cause: error });
+    }
+    try {
+      return take(outputs);
+    } finally {
+      for (const o of outputs) o.delete();
+    }
+  }
 }
 
 type TypedArrayCtor = new (buffer: ArrayBufferLike, byteOffset: number, length: number) => TensorView;
@@ -318,11 +361,11 @@ function vectorToArray<T>(v: { size(): number; get(i: number): T; delete(): void
  * names are its aliases (mapped to tensors by the file); without one LiteRT names them after the
  * tensors.
  */
-function findOutputIndex(info: TfliteModelInfo, key: string, names: string[]): number {
-  const wanted = info.outputs[0]!;
+function findOutputIndex(info: TfliteModelInfo, wanted: TfliteTensorInfo, key: string, names: string[], alias?: string): number {
   const signature = info.signatures.find((s) => s.key === key);
-  const byAlias = signature?.outputs.find((o) => o.tensorIndex === wanted.index)?.name;
+  const byAlias = alias ?? signature?.outputs.find((o) => o.tensorIndex === wanted.index)?.name;
   const i = names.indexOf(byAlias ?? wanted.name);
+  if (alias !== undefined || wanted !== info.outputs[0]) return i;
   return i >= 0 ? i : 0;
 }
 

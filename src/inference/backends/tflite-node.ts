@@ -17,8 +17,9 @@ import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
 
 import { EarshotError } from '../../errors.js';
+import type { EmbeddingModel } from '../tflite/embedding-output.js';
 import type { TfliteModelInfo } from '../tflite/model-file.js';
-import { TensorIo, type BackendOptions, type InferenceBackend, type ModelIo, type TensorView } from './backend.js';
+import { checkEmbeddingTensor, readFloats, TensorIo, type BackendOptions, type InferenceBackend, type ModelIo, type ModelOutputs, type TensorView } from './backend.js';
 
 /** A tensor of the native interpreter (binding/node_tflite_binding.cc `TensorInfo`). */
 interface NativeTensor {
@@ -68,12 +69,22 @@ function loadAddon(): NativeAddon {
   return addon;
 }
 
+/**
+ * Opens the model with the native runtime.
+ * @param embedded the model rewritten to output its embedding too (tflite/embedding-output.ts):
+ *   its bytes are the ones loaded, and runWithEmbedding() reads that second output
+ */
 export function openTfliteNodeBackend(
   bytes: Uint8Array,
   info: TfliteModelInfo,
   io: ModelIo,
   options: BackendOptions,
+  embedded?: EmbeddingModel,
 ): InferenceBackend {
+  if (embedded) {
+    checkEmbeddingTensor(info.path, embedded);
+    bytes = embedded.bytes;
+  }
   const { Interpreter } = loadAddon();
   const threads = options.threads ?? 1;
   const nativeOptions: NativeInterpreterOptions = { threads };
@@ -111,6 +122,23 @@ export function openTfliteNodeBackend(
   checkView(info.path, 'input', inTensor, inView, io.input.dtype, io.inputLength);
   checkView(info.path, 'output', outTensor, outView, io.output.dtype, io.outputLength);
   const tensorIo = new TensorIo(info.path, io);
+  let embeddingView: TensorView | undefined;
+  if (embedded) {
+    const tensor = outputs[embedded.outputIndex];
+    if (!tensor) throw new EarshotError(`${info.path}: tflite-node sees ${outputs.length} outputs; the embedding should be output ${embedded.outputIndex}`);
+    const view = tensor.data();
+    checkView(info.path, 'embedding', tensor, view, embedded.tensor.dtype, embedded.length);
+    embeddingView = view as TensorView;
+  }
+  const invoke = (input: Float32Array): void => {
+    if (!interpreter) throw new Error(`${info.path}: tflite-node backend is closed`);
+    tensorIo.writeInput(input, inView as TensorView);
+    try {
+      interpreter.infer();
+    } catch (error) {
+      throw new EarshotError(`${info.path}: tflite-node failed to run the model (${oneLine(error)})`, 2, { cause: error });
+    }
+  };
 
   return {
     kind: 'tflite-node',
@@ -119,14 +147,18 @@ export function openTfliteNodeBackend(
     inputLength: io.inputLength,
     outputLength: io.outputLength,
     ...(options.delegatePath ? { accelerator: `delegate ${basename(options.delegatePath)}` } : {}),
+    ...(embedded && embeddingView
+      ? {
+          embedding: embedded.tensor,
+          embeddingLength: embedded.length,
+          runWithEmbedding(input: Float32Array): ModelOutputs {
+            invoke(input);
+            return { scores: tensorIo.readOutput(outView as TensorView), embedding: readFloats(embeddingView!, embedded.tensor, embedded.length) };
+          },
+        }
+      : {}),
     run(input: Float32Array): Float32Array {
-      if (!interpreter) throw new Error(`${info.path}: tflite-node backend is closed`);
-      tensorIo.writeInput(input, inView as TensorView);
-      try {
-        interpreter.infer();
-      } catch (error) {
-        throw new EarshotError(`${info.path}: tflite-node failed to run the model (${oneLine(error)})`, 2, { cause: error });
-      }
+      invoke(input);
       return tensorIo.readOutput(outView as TensorView);
     },
     close(): void {

@@ -164,17 +164,17 @@ export function readTfliteModel(bytes: Uint8Array, path: string): TfliteModelInf
   }
 }
 
-// Slots per schema.fbs.
-const MODEL = { version: 0, operatorCodes: 1, subgraphs: 2, description: 3, buffers: 4, metadata: 6, signatureDefs: 7 };
-const OPCODE = { deprecatedBuiltinCode: 0, customCode: 1, version: 2, builtinCode: 3 };
-const SUBGRAPH = { tensors: 0, inputs: 1, outputs: 2, operators: 3, name: 4 };
-const OPERATOR = { opcodeIndex: 0 };
+// Slots per schema.fbs (exported for the embedding-output rewrite, embedding-output.ts).
+export const MODEL = { version: 0, operatorCodes: 1, subgraphs: 2, description: 3, buffers: 4, metadata: 6, signatureDefs: 7 };
+export const OPCODE = { deprecatedBuiltinCode: 0, customCode: 1, version: 2, builtinCode: 3 };
+export const SUBGRAPH = { tensors: 0, inputs: 1, outputs: 2, operators: 3, name: 4 };
+export const OPERATOR = { opcodeIndex: 0, inputs: 1, outputs: 2 };
 const TENSOR = { shape: 0, type: 1, buffer: 2, name: 3, quantization: 4, shapeSignature: 7 };
 const QUANT = { scale: 2, zeroPoint: 3, quantizedDimension: 6 };
 const BUFFER = { data: 0, offset: 1, size: 2 };
 const METADATA = { name: 0, buffer: 1 };
-const SIGNATURE = { inputs: 0, outputs: 1, key: 2, subgraphIndex: 4 };
-const TENSOR_MAP = { name: 0, tensorIndex: 1 };
+export const SIGNATURE = { inputs: 0, outputs: 1, key: 2, subgraphIndex: 4 };
+export const TENSOR_MAP = { name: 0, tensorIndex: 1 };
 const CUSTOM_OP = 32;
 
 function parseModel(r: FlatBufferReader, bytes: Uint8Array, path: string): TfliteModelInfo {
@@ -304,7 +304,8 @@ function readBuffer(b: FlatTable, index: number, bytes: Uint8Array, path: string
   return data;
 }
 
-function readTensor(t: FlatTable, index: number): TfliteTensorInfo {
+/** One `Tensor` table of subgraph 0 as {@link TfliteTensorInfo} (`index` is its position). */
+export function readTensor(t: FlatTable, index: number): TfliteTensorInfo {
   const typeCode = t.i8(TENSOR.type, 0, 'type');
   const dtype: TfliteDtype = TFLITE_DTYPES[typeCode] ?? `type_${typeCode}`;
   const shapeSignature = t.has(TENSOR.shapeSignature) ? t.i32s(TENSOR.shapeSignature, 'shape_signature') : undefined;

@@ -9,9 +9,12 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { isEarshotError } from '../../errors.js';
+import type { Head } from '../head/head-file.js';
+import { parseHead } from '../head/head-file.js';
+import { assertHeadRunsOn, headedScores, headNeedsEmbedding } from '../head/head-runtime.js';
 import { loadModel, type LoadedModel } from '../load-model.js';
 import { MODEL_FAULT_ENV, ModelFaults, parseModelFaults } from './faults.js';
-import type { FromWorker, InferenceWorkerData, ToWorker } from './protocol.js';
+import type { FromWorker, HeadText, InferenceWorkerData, ToWorker } from './protocol.js';
 
 const port = parentPort;
 if (!port) throw new Error('inference-worker: must run as a worker thread (see worker-classifier.ts)');
@@ -37,6 +40,23 @@ async function open(data: InferenceWorkerData): Promise<void> {
     return;
   }
   const { backend } = model;
+  // Heads by sha256 (a few: the one in use and those a swap or rollback may come back to).
+  const heads = new Map<string, Head>();
+  const addHead = (h: HeadText): string => {
+    const head = parseHead(h.text, h.path);
+    assertHeadRunsOn(head, model, h.path);
+    heads.delete(head.sha256);
+    heads.set(head.sha256, head);
+    while (heads.size > 8) heads.delete(heads.keys().next().value!);
+    return head.sha256;
+  };
+  for (const h of data.heads ?? []) {
+    try {
+      addHead(h);
+    } catch {
+      // Checked when it was first added; a head the model no longer takes is simply not kept.
+    }
+  }
   post({
     type: 'ready',
     model: {
@@ -49,6 +69,7 @@ async function open(data: InferenceWorkerData): Promise<void> {
       ...(model.warnings ? { warnings: model.warnings } : {}),
       classNames: model.classNames,
       input: model.input,
+      ...(model.embeddingLength ? { embeddingLength: model.embeddingLength } : {}),
       backend: { kind: backend.kind, input: backend.input, output: backend.output, inputLength: backend.inputLength, outputLength: backend.outputLength },
       faults: faults ? (process.env[MODEL_FAULT_ENV] ?? null) : null,
     },
@@ -63,10 +84,20 @@ async function open(data: InferenceWorkerData): Promise<void> {
         port!.close();
         return;
       }
+      if (message.type === 'add_head') {
+        try {
+          post({ type: 'head_added', id: message.id, sha256: addHead(message) });
+        } catch (error) {
+          post({ type: 'head_refused', id: message.id, error: isEarshotError(error) ? error.message : `${message.path}: head file: ${(error as Error)?.message ?? String(error)}` });
+        }
+        return;
+      }
       const started = performance.now();
       try {
         faults?.beforeClassify();
-        const scores = Float32Array.from(await model.classify(message.input));
+        const head = message.head === undefined ? undefined : heads.get(message.head);
+        if (message.head !== undefined && !head) throw new Error(`head ${message.head} is not loaded in the worker`);
+        const scores = head ? await classifyHeaded(model, head, message.input) : Float32Array.from(await model.classify(message.input));
         post({ type: 'scores', id: message.id, scores, inferMs: performance.now() - started }, [scores.buffer as ArrayBuffer]);
       } catch (error) {
         post({ type: 'classify_failed', id: message.id, error: (error as Error)?.message ?? String(error) });
@@ -76,3 +107,12 @@ async function open(data: InferenceWorkerData): Promise<void> {
 }
 
 void open(workerData as InferenceWorkerData);
+
+/** The backbone's scores, then the head's probabilities: one invoke (the embedding is its second output). */
+async function classifyHeaded(model: LoadedModel, head: Head, input: Float32Array): Promise<Float32Array> {
+  if (headNeedsEmbedding(head) && model.classifyWithEmbedding) {
+    const { scores, embedding } = await model.classifyWithEmbedding(input);
+    return headedScores(head, scores, embedding);
+  }
+  return headedScores(head, await model.classify(input), undefined);
+}

@@ -23,9 +23,10 @@ import { Worker } from 'node:worker_threads';
 import { EarshotError } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { InferenceBackend } from '../backends/backend.js';
+import { headedView, type LoadedHead } from '../head/head-runtime.js';
 import type { LoadedModel, ModelRequest } from '../load-model.js';
 import type { ModelManifest } from '../manifest.js';
-import type { FromWorker, InferenceWorkerData, ToWorker, WorkerModelDescription } from './protocol.js';
+import type { FromWorker, HeadText, InferenceWorkerData, ToWorker, WorkerModelDescription } from './protocol.js';
 
 /** Why a classify() call failed. */
 export type ModelCallFailure = 'model_error' | 'worker_died' | 'closed';
@@ -100,6 +101,7 @@ export class WorkerClassifier implements LoadedModel {
   readonly classNames: readonly string[];
   readonly input: ModelManifest['input'];
   readonly backend: InferenceBackend;
+  readonly embeddingLength?: number;
   /** The test faults the worker reported (EARSHOT_TEST_MODEL_FAULT), or null. */
   readonly faults: string | null;
   readonly stats: WorkerStats = { scored: 0, failed: 0, restarts: 0, lastInferMs: 0 };
@@ -116,6 +118,9 @@ export class WorkerClassifier implements LoadedModel {
   private lastError: string | null = null;
   /** The current worker has answered since it started (resets the restart backoff). */
   private answered = false;
+  /** Heads the worker was given, by sha256, oldest first (a restarted worker gets them again). */
+  private readonly heads = new Map<string, HeadText>();
+  private readonly pendingHeads = new Map<number, { resolve: () => void; reject: (error: Error) => void }>();
 
   private constructor(
     private readonly request: ModelRequest,
@@ -132,6 +137,7 @@ export class WorkerClassifier implements LoadedModel {
     this.warnings = description.warnings;
     this.classNames = description.classNames;
     this.input = description.input;
+    if (description.embeddingLength) this.embeddingLength = description.embeddingLength;
     this.faults = description.faults;
     this.backend = backendView(description, () => this.close());
     this.restartDelayMs = options.restartMinMs ?? 100;
@@ -162,7 +168,7 @@ export class WorkerClassifier implements LoadedModel {
    * @throws ModelCallError when the model throws, the worker dies with the call in flight, or
    *   the classifier is closed
    */
-  async classify(modelInput: Float32Array): Promise<Float32Array> {
+  async classify(modelInput: Float32Array, head?: string): Promise<Float32Array> {
     // A dying worker is replaced; wait for its successor (ready is renewed at each death).
     while (!this.worker) {
       if (this.closed) throw new ModelCallError(`${this.path}: model closed`, 'closed');
@@ -174,8 +180,36 @@ export class WorkerClassifier implements LoadedModel {
     const id = this.nextId++;
     const result = new Promise<Float32Array>((resolve, reject) => this.pending.set(id, { resolve, reject }));
     worker.ref();
-    worker.postMessage({ type: 'classify', id, input } satisfies ToWorker, [input.buffer as ArrayBuffer]);
+    worker.postMessage({ type: 'classify', id, input, ...(head !== undefined ? { head } : {}) } satisfies ToWorker, [input.buffer as ArrayBuffer]);
     return result;
+  }
+
+  /**
+   * This model with `loaded` as its head, run in the worker right after the backbone: the worker
+   * parses the head and checks it runs on the model before it is used. Patches already sent keep
+   * the head (or none) they were sent with, so a swap takes effect exactly where the pipeline
+   * swaps its classifier.
+   * @throws EarshotError (exit 2) naming the head file when the worker refuses it; ModelCallError
+   *   when the worker dies or the model is closed meanwhile
+   */
+  async withHead(loaded: LoadedHead): Promise<LoadedModel> {
+    const sha256 = loaded.head.sha256;
+    const text: HeadText = { text: loaded.text, path: loaded.path, origin: loaded.origin };
+    while (!this.worker) {
+      if (this.closed) throw new ModelCallError(`${this.path}: model closed`, 'closed');
+      await this.ready;
+    }
+    if (this.closed) throw new ModelCallError(`${this.path}: model closed`, 'closed');
+    const worker = this.worker;
+    const id = this.nextId++;
+    const added = new Promise<void>((resolve, reject) => this.pendingHeads.set(id, { resolve, reject }));
+    worker.ref();
+    worker.postMessage({ type: 'add_head', id, ...text } satisfies ToWorker);
+    await added;
+    this.heads.delete(sha256);
+    this.heads.set(sha256, text);
+    while (this.heads.size > 8) this.heads.delete(this.heads.keys().next().value!);
+    return headedView(this, loaded, (modelInput) => this.classify(modelInput, sha256));
   }
 
   /** Closes the model and ends the worker (gracefully, terminated after 2 s). Pending calls reject. Idempotent. */
@@ -199,11 +233,20 @@ export class WorkerClassifier implements LoadedModel {
     this.answered = false;
     this.lastError = null;
     worker.on('message', (message: FromWorker) => {
+      if (message.type === 'head_added' || message.type === 'head_refused') {
+        const call = this.pendingHeads.get(message.id);
+        if (!call) return;
+        this.pendingHeads.delete(message.id);
+        if (this.pending.size === 0 && this.pendingHeads.size === 0) worker.unref();
+        if (message.type === 'head_added') call.resolve();
+        else call.reject(new EarshotError(message.error, 2));
+        return;
+      }
       if (message.type !== 'scores' && message.type !== 'classify_failed') return;
       const call = this.pending.get(message.id);
       if (!call) return;
       this.pending.delete(message.id);
-      if (this.pending.size === 0) worker.unref();
+      if (this.pending.size === 0 && this.pendingHeads.size === 0) worker.unref();
       if (!this.answered) {
         this.answered = true;
         this.restartDelayMs = this.options.restartMinMs ?? 100;
@@ -241,7 +284,7 @@ export class WorkerClassifier implements LoadedModel {
       this.restartDelayMs = Math.min(this.restartDelayMs * 2, this.options.restartMaxMs ?? 10_000);
       this.restartTimer = setTimeout(() => {
         this.restartTimer = null;
-        startWorker(this.request, this.options.env).then(
+        startWorker(this.request, this.options.env, [...this.heads.values()]).then(
           ({ worker }) => {
             if (this.closed) {
               void worker.terminate();
@@ -266,8 +309,9 @@ export class WorkerClassifier implements LoadedModel {
   }
 
   private rejectPending(error: ModelCallError): void {
-    const calls = [...this.pending.values()];
+    const calls = [...this.pending.values(), ...this.pendingHeads.values()];
     this.pending.clear();
+    this.pendingHeads.clear();
     for (const call of calls) call.reject(error);
   }
 }
@@ -276,9 +320,9 @@ export class WorkerClassifier implements LoadedModel {
  * Starts a worker and waits for its model.
  * @throws EarshotError from the worker's open, or when the thread dies before it is ready
  */
-function startWorker(request: ModelRequest, env: NodeJS.ProcessEnv | undefined): Promise<{ worker: Worker; description: WorkerModelDescription }> {
+function startWorker(request: ModelRequest, env: NodeJS.ProcessEnv | undefined, heads: readonly HeadText[] = []): Promise<{ worker: Worker; description: WorkerModelDescription }> {
   return new Promise((resolve, reject) => {
-    const data: InferenceWorkerData = { request };
+    const data: InferenceWorkerData = { request, ...(heads.length ? { heads } : {}) };
     const worker = new Worker(inferenceWorkerUrl(), { workerData: data, env: env ?? process.env, stderr: false });
     let settled = false;
     let lastError: string | null = null;

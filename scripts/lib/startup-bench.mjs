@@ -1,0 +1,132 @@
+// Start-up benchmarks (issue 23), part of `npm run bench` and runnable alone:
+//
+//   node scripts/lib/startup-bench.mjs [--cli dist/cli/main.js] [--runs 10] [--scenes 10] [--json]
+//
+// Three figures, each against its target on this machine:
+// 1. `earshot --help` and `earshot --version` wall time against a bare `node -e ''` (target ≤ 3×);
+// 2. `earshot analyze` of a 3 s clip (audio/clips/scream_2.wav, yamnet_waveform, default backend):
+//    wall time of the whole process (target ≤ 1.2 s);
+// 3. `earshot analyze --tsv` over 10 dev scenes (mixed_00 … mixed_09, one process, start-up
+//    included) against model-only: the backend's run() over the same patch inputs of the same
+//    files, precomputed, timed in a child process after its model is loaded (target ≤ 1.10×).
+// Each figure is the median of --runs runs (3 for the scenes) — medians, as other work shares the
+// machine. `--cli` points at another build (e.g. a copy of dist/ from before a change).
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+
+const REPO = fileURLToPath(new URL('../../', import.meta.url));
+const SHARED = join(REPO, '../shared');
+const MODEL = join(SHARED, 'models/yamnet/yamnet_waveform.tflite');
+const CLIP = join(SHARED, 'audio/clips/scream_2.wav');
+const HOP_FRAMES = 48;
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** Wall seconds of one process run to its end; throws when it fails (unless `okCodes` allows it). */
+function timeRun(args, okCodes = [0]) {
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, args, { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 64 << 20 });
+  const wall = (performance.now() - t0) / 1000;
+  if (!okCodes.includes(r.status)) throw new Error(`node ${args.join(' ')}: exit ${r.status}\n${r.stderr}`);
+  return wall;
+}
+
+/** Median wall seconds of `runs` runs, after one warm-up (file cache). */
+function medianRun(args, runs, okCodes) {
+  timeRun(args, okCodes);
+  return median(Array.from({ length: runs }, () => timeRun(args, okCodes)));
+}
+
+/** Model-only seconds over the patch inputs of `files` (inside a child: `--child-model`). */
+async function modelOnly(files, backend) {
+  const { defaultConfig } = await import(join(REPO, 'dist/config.js'));
+  const { readWav } = await import(join(REPO, 'dist/capture/wav.js'));
+  const { LogMelFrontEnd } = await import(join(REPO, 'dist/inference/logmel.js'));
+  const { Patcher } = await import(join(REPO, 'dist/inference/patcher.js'));
+  const { loadTfliteModelFile } = await import(join(REPO, 'dist/inference/tflite/model-file.js'));
+  const { openBackend } = await import(join(REPO, 'dist/inference/backends/backend.js'));
+  const inputs = [];
+  for (const file of files) {
+    const audio = readWav(file).mono;
+    const patcher = new Patcher({ hopFrames: HOP_FRAMES });
+    for (const patch of patcher.push(new LogMelFrontEnd({}).push(audio))) inputs.push(audio.slice(patch.startSample, patch.endSample));
+  }
+  const { bytes, info } = await loadTfliteModelFile(MODEL);
+  const model = await openBackend(backend ?? defaultConfig(REPO).model.backend, bytes, info, { threads: 1 });
+  await model.run(inputs[0]); // warm-up (LiteRT.js compiles on the first invoke)
+  const t0 = performance.now();
+  for (const x of inputs) await model.run(x);
+  const wall = (performance.now() - t0) / 1000;
+  model.close();
+  return { wall_s: wall, patches: inputs.length };
+}
+
+/**
+ * Runs the three start-up measurements.
+ * @param cli path of the `earshot` entry point to measure (default: this repository's build)
+ * @returns seconds and ratios, with their targets
+ */
+export async function startupBench({ cli = join(REPO, 'dist/cli/main.js'), runs = 10, scenes = 10, log = () => {} } = {}) {
+  cli = resolve(cli);
+  const files = Array.from({ length: scenes }, (_, n) => join(SHARED, `audio/scenes/dev/mixed_${String(n).padStart(2, '0')}.wav`));
+  for (const f of [MODEL, CLIP, ...files]) if (!existsSync(f)) throw new Error(`startup bench: ${f} is missing`);
+  const node = medianRun(['-e', ''], runs);
+  const help = medianRun([cli, '--help'], runs);
+  // A build without --version exits 2 ("unknown option") after loading everything: still its start-up.
+  const version = medianRun([cli, '--version'], runs, [0, 2]);
+  log(`node -e '': ${node.toFixed(3)} s; --help ${help.toFixed(3)} s; --version ${version.toFixed(3)} s`);
+  const clip = medianRun([cli, 'analyze', '--model', MODEL, CLIP], Math.max(3, Math.ceil(runs / 2)));
+  log(`analyze 3 s clip: ${clip.toFixed(3)} s`);
+  const sceneRuns = 3;
+  const pipeline = medianRun([cli, 'analyze', '--tsv', '--model', MODEL, ...files], sceneRuns);
+  const child = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--child-model', ...files], { cwd: REPO, encoding: 'utf8' });
+  if (child.status !== 0) throw new Error(`model-only child: exit ${child.status}\n${child.stderr}`);
+  const model = JSON.parse(child.stdout.trim().split('\n').pop());
+  log(`analyze --tsv ${scenes} scenes: ${pipeline.toFixed(3)} s; model-only ${model.wall_s.toFixed(3)} s (${model.patches} patches)`);
+  return {
+    node_s: node,
+    help_s: help,
+    help_ratio: help / node,
+    version_s: version,
+    version_ratio: version / node,
+    clip_s: clip,
+    scenes,
+    scenes_analyze_s: pipeline,
+    scenes_model_only_s: model.wall_s,
+    scenes_ratio: pipeline / model.wall_s,
+    targets: { help_ratio: 3, version_ratio: 3, clip_s: 1.2, scenes_ratio: 1.1 },
+  };
+}
+
+/** The figures as a Markdown table, each beside its target. */
+export function startupMarkdown(r) {
+  const mark = (ok) => (ok ? 'met' : 'missed');
+  return [
+    `| start-up measure | target | measured | |`,
+    `|---|---|---|---|`,
+    `| \`earshot --help\` ÷ \`node -e ''\` (${(r.node_s * 1000).toFixed(0)} ms) | ≤ 3 × | ${r.help_ratio.toFixed(2)} × (${(r.help_s * 1000).toFixed(0)} ms) | ${mark(r.help_ratio <= 3)} |`,
+    `| \`earshot --version\` ÷ \`node -e ''\` | ≤ 3 × | ${r.version_ratio.toFixed(2)} × (${(r.version_s * 1000).toFixed(0)} ms) | ${mark(r.version_ratio <= 3)} |`,
+    `| \`earshot analyze\` of a 3 s clip, wall | ≤ 1.2 s | ${r.clip_s.toFixed(2)} s | ${mark(r.clip_s <= 1.2)} |`,
+    `| \`earshot analyze --tsv\` of ${r.scenes} dev scenes ÷ model-only | ≤ 1.10 × | ${r.scenes_ratio.toFixed(3)} × (${r.scenes_analyze_s.toFixed(2)} s / ${r.scenes_model_only_s.toFixed(2)} s) | ${mark(r.scenes_ratio <= 1.1)} |`,
+  ].join('\n');
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  const { values, positionals } = parseArgs({
+    allowPositionals: true,
+    options: { cli: { type: 'string' }, runs: { type: 'string', default: '10' }, scenes: { type: 'string', default: '10' }, json: { type: 'boolean', default: false }, 'child-model': { type: 'boolean', default: false }, backend: { type: 'string' } },
+  });
+  if (values['child-model']) {
+    process.stdout.write(`${JSON.stringify(await modelOnly(positionals, values.backend))}\n`);
+    process.exit(0);
+  }
+  const result = await startupBench({ cli: values.cli, runs: Number(values.runs), scenes: Number(values.scenes), log: (m) => console.error(m) });
+  console.log(values.json ? JSON.stringify(result, null, 2) : startupMarkdown(result));
+}

@@ -1,0 +1,86 @@
+/**
+ * `earshot analyze FILE...`: finds events in audio files as fast as the machine allows and prints
+ * them (a table, `--json`, or DCASE `--tsv`).
+ *
+ * The pattern every command file follows (main.ts loads them all for `--help`, so keep them
+ * light): the `register*` function's file imports commander, node builtins, ../errors.js and
+ * types only; the action imports the heavy modules (config, models, pipeline) with `await import(...)` when it runs.
+ */
+import { basename } from 'node:path';
+import type { Command } from 'commander';
+import { EarshotError, isEarshotError } from '../errors.js';
+import type { ActionWrapper } from './action.js';
+import { headOption, withCommon, type CommonOptions } from './common-options.js';
+
+/** analyze's own options. */
+export interface AnalyzeOptions extends CommonOptions {
+  json?: boolean;
+  tsv?: boolean;
+}
+
+function printTable(rows: string[][]): void {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
+  for (const row of rows) process.stdout.write(`${row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()}\n`);
+}
+
+/**
+ * Analyses `files` with the configured models and prints their events.
+ * @throws EarshotError for a bad option, model or audio file (the message names it)
+ */
+export async function analyzeCommand(files: string[], options: AnalyzeOptions): Promise<void> {
+  if (options.json && options.tsv) throw new EarshotError('--json and --tsv: choose one output format');
+  const { configFrom, loggerFor } = await import('./common.js');
+  const { analyzeFile } = await import('../analyze.js');
+  const { formatTsvRow, TSV_HEADER } = await import('../eval/annotations.js');
+  const { modelOpener } = await import('../inference/worker/options.js');
+  const { openModelAndLabels, pipelineSettings } = await import('../setup.js');
+  const config = configFrom(options);
+  const log = loggerFor(config, options, 2, true);
+  // Models in worker threads (inference.worker): the front end runs beside them (src/analyze.ts).
+  const { model, labels, models } = await openModelAndLabels(config, log, modelOpener(config, log));
+  try {
+    const settings = pipelineSettings(config);
+    if (options.tsv) process.stdout.write(`${TSV_HEADER}\n`);
+    const table: string[][] = [['file', 'onset_s', 'offset_s', 'label', 'group', 'score', 'peak_dbfs']];
+    const all = [];
+    // Every readable file is analysed; a bad one is named on stderr (with why) and the run goes
+    // on, exiting 2 at the end. A bug (not an EarshotError) still stops it.
+    const unreadable: string[] = [];
+    for (const file of files) {
+      let analysis;
+      try {
+        analysis = await analyzeFile(file, models, labels, settings, config.node_id, undefined, log);
+      } catch (error) {
+        if (!isEarshotError(error)) throw error;
+        unreadable.push(file);
+        process.stderr.write(`earshot: ${error.message.split('\n').join('\nearshot: ')}\n`);
+        continue;
+      }
+      all.push(analysis);
+      for (const e of analysis.events) {
+        const name = basename(file);
+        if (options.tsv) process.stdout.write(`${formatTsvRow({ filename: name, onset: e.onset_s, offset: e.offset_s ?? e.onset_s, label: e.label })}\n`);
+        table.push([name, e.onset_s.toFixed(3), (e.offset_s ?? 0).toFixed(3), e.label, e.group, e.peak_score.toFixed(2), e.peak_dbfs === null ? '-inf' : e.peak_dbfs.toFixed(1)]);
+      }
+    }
+    if (options.json) {
+      process.stdout.write(`${JSON.stringify({ model: { path: model.path, id: models.id, sha256: models.sha256, backend: model.backend.kind }, files: all.map((a) => ({ path: a.path, duration_s: a.durationSeconds, events: a.events })) }, null, 2)}\n`);
+    } else if (!options.tsv) {
+      if (table.length === 1) process.stdout.write(`no events in ${all.length} file${all.length === 1 ? '' : 's'}\n`);
+      else printTable(table);
+    }
+    if (unreadable.length) throw new EarshotError(`analyze: ${unreadable.length} of ${files.length} file${files.length === 1 ? '' : 's'} could not be analysed (see above); the others' events are printed`, 2);
+  } finally {
+    models.close();
+  }
+}
+
+/** Registers `earshot analyze`. */
+export function registerAnalyze(program: Command, action: ActionWrapper): void {
+  withCommon(program.command('analyze').description('find events in WAV files (as fast as possible) and print them'))
+    .addOption(headOption())
+    .argument('<files...>', 'WAV files')
+    .option('--json', 'print JSON')
+    .option('--tsv', 'print DCASE TSV: filename onset offset event_label')
+    .action(action(analyzeCommand));
+}

@@ -1,0 +1,587 @@
+/**
+ * `trainHead()`: labelled audio → a head file (src/inference/head/head-file.ts), with grouped
+ * cross-validation, thresholds under a false-alarm budget, and figures per label.
+ *
+ * Steps:
+ * 1. read the data folders (dataset.ts), map classes to the head's labels (the configured labels
+ *    that have training clips, then the background label `other`);
+ * 2. features of every window (features.ts: scores + embedding from the backbone, seeded
+ *    augmentation, on-disk cache), window labels (windows.ts);
+ * 3. k-fold cross-validation grouped by source recording: source groups are dealt to folds by a
+ *    seeded shuffle, stratified by their main label (see {@link assignFolds}); a group is never on
+ *    both sides. Each fold trains on the other folds' windows (augmented copies included) and is
+ *    scored on its own original windows only;
+ * 4. per label, the threshold: on the out-of-fold probabilities, the lowest of 0.01…0.99 whose false
+ *    alarms per hour stay within the budget (events found: runs of the label's windows with one
+ *    window over the threshold; false alarms: runs of other windows over it, per hour of other
+ *    windows at the hop; for a hostile label, windows of the other hostile labels count as neither);
+ * 5. the final head: trained on all windows; its file records thresholds, CV figures and the data.
+ *
+ * The same data, options and seed give the same bytes (trained_at aside: give `trainedAt`, or set
+ * SOURCE_DATE_EPOCH, for byte-identical files).
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { DEFAULT_LABELS } from '../config.js';
+import { EarshotError } from '../errors.js';
+import { openEmbedder, type Embedder } from '../inference/embedder.js';
+import {
+  HEAD_FORMAT,
+  HEAD_VERSION,
+  headInput,
+  serializeHead,
+  type HeadFeatureJson,
+  type HeadJson,
+  type HeadLabelValidationJson,
+} from '../inference/head/head-file.js';
+import { fnv1a32, mulberry32 } from '../random.js';
+import { SAMPLE_RATE } from '../types.js';
+import { BACKGROUND_LABEL, readDataset, type TrainingClip } from './dataset.js';
+import { defaultCacheDir, extractFeatures, type ClipFeatures } from './features.js';
+import { balancedWeights, fitHead, predict, type FittedLayers, type Matrix } from './model.js';
+import { clipWindowLabels, HOSTILE_LABELS, spanWindowLabels } from './windows.js';
+
+/** Options of {@link trainHead}. Everything but `data`/`clips` and `modelPath` has a default. */
+export interface TrainOptions {
+  /** Data folders (pool, pulled or DCASE shape). */
+  data?: readonly string[];
+  /** More clips, already read (scripts that build their own sets). */
+  clips?: readonly TrainingClip[];
+  /** The backbone model file (a YAMNet-family TFLite model). */
+  modelPath: string;
+  /** Manifest path or id for the model (default: matched by sha256). */
+  manifest?: string;
+  /** An open embedder to use instead of opening `modelPath` (not closed by trainHead). */
+  embedder?: Embedder;
+  /** Labels the head may have (background excluded); default: earshot's default label set. A label without training clips is left out. */
+  labels?: readonly string[];
+  /** Seed of augmentation, fold assignment and MLP initialisation. Default 1. */
+  seed?: number;
+  /** Hidden ReLU units; 0 (default) = multinomial logistic regression. */
+  hidden?: number;
+  /** Inputs of the head. Default both: embedding and the scores (logit). */
+  features?: readonly ('embedding' | 'scores')[];
+  /** L2 penalty λ. Default 1e-3 (logistic), 1e-3 (MLP). */
+  l2?: number;
+  /** `balanced` (default): every label weighs the same in the loss; `none`: every window does. */
+  classWeights?: 'balanced' | 'none';
+  /** Cross-validation folds (grouped by source recording); < 2 = no cross-validation (thresholds from the training windows: optimistic). Default 5. */
+  folds?: number;
+  /** False alarms per hour allowed per label when choosing thresholds. Default 2. */
+  faBudgetPerHour?: number;
+  /** Augmented copies of each clip-labelled clip (mixed into ambience). Default 2. */
+  augmentCopies?: number;
+  /** Patch hop in 10 ms frames. Default 48 (0.48 s, the pipeline's default). */
+  hopFrames?: number;
+  /** Cache folder; null = no cache. Default {@link defaultCacheDir}. */
+  cacheDir?: string | null;
+  /** L-BFGS iterations at most per fit. Default 300. */
+  maxIterations?: number;
+  /** The head's trained_at. Default: SOURCE_DATE_EPOCH when set, else now. */
+  trainedAt?: Date;
+  /** Progress (for a TTY display). */
+  onProgress?: (progress: TrainProgress) => void;
+}
+
+/** A progress report. */
+export interface TrainProgress {
+  stage: 'features' | 'cross-validation' | 'final';
+  done: number;
+  total: number;
+  /** Features: clips served from the cache so far. */
+  cached?: number;
+  /** Fits: the current loss. */
+  loss?: number;
+}
+
+/** Per-label figures of the report. */
+export interface LabelReport extends HeadLabelValidationJson {
+  label: string;
+  clips: number;
+  windows: number;
+  /** Events detected at the threshold (out of `positives`). */
+  detected: number;
+  false_alarms: number;
+  /** Hours of non-label validation audio. */
+  negative_hours: number;
+  /** True when no threshold met the budget (the one with the fewest false alarms was taken). */
+  over_budget: boolean;
+}
+
+/** What {@link trainHead} returns. */
+export interface TrainResult {
+  head: HeadJson;
+  /** The head file's text (what to write). */
+  text: string;
+  report: {
+    labels: LabelReport[];
+    clips: number;
+    windows: number;
+    augmentedWindows: number;
+    groups: number;
+    folds: number;
+    /** The fold of each source group in cross-validation (empty without). */
+    foldOfGroup: Record<string, number>;
+    /** Clip features computed by the model in this run / read from the cache. */
+    featuresComputed: number;
+    featuresCached: number;
+    unmappedClasses: Record<string, number>;
+    warnings: string[];
+    /** Seconds spent per stage. */
+    seconds: { features: number; crossValidation: number; final: number; total: number };
+    modelSha256: string;
+  };
+}
+
+/** One training window. */
+interface Row {
+  item: number;
+  window: number;
+  label: number;
+  group: string;
+  augmented: boolean;
+}
+
+function earshotVersion(): string {
+  try {
+    return (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+/**
+ * Deals source groups to folds: groups sorted by (main label, seeded hash), then each to the fold
+ * holding the fewest windows of that label so far (ties: the lowest fold). Deterministic for a seed.
+ * @param groups group → its main label index and window count
+ * @returns group → fold
+ */
+export function assignFolds(groups: ReadonlyMap<string, { label: number; windows: number }>, folds: number, seed: number): Map<string, number> {
+  const entries = [...groups.entries()].map(([name, g]) => ({ name, ...g, key: fnv1a32(`${seed}:${name}`) }));
+  entries.sort((a, b) => a.label - b.label || b.windows - a.windows || a.key - b.key || (a.name < b.name ? -1 : 1));
+  const load = new Map<number, Float64Array>();
+  const result = new Map<string, number>();
+  for (const g of entries) {
+    const perFold = load.get(g.label) ?? new Float64Array(folds);
+    load.set(g.label, perFold);
+    // Start the scan at a seeded fold, so equal loads do not always favour fold 0.
+    const offset = g.key % folds;
+    let best = offset;
+    for (let j = 0; j < folds; j++) {
+      const f = (offset + j) % folds;
+      if (perFold[f]! < perFold[best]!) best = f;
+    }
+    perFold[best] += g.windows;
+    result.set(g.name, best);
+  }
+  return result;
+}
+
+/**
+ * Trains a head.
+ * @throws EarshotError (exit 2) for unreadable data or model, too few labels (a head needs at least
+ *   one label besides the background, with clips), a bad option
+ */
+export async function trainHead(options: TrainOptions): Promise<TrainResult> {
+  const started = performance.now();
+  const seed = options.seed ?? 1;
+  const hidden = options.hidden ?? 0;
+  const featureNames = [...(options.features ?? ['embedding', 'scores'])];
+  const l2 = options.l2 ?? 1e-3;
+  const folds = options.folds ?? 5;
+  const faBudget = options.faBudgetPerHour ?? 2;
+  const augmentCopies = options.augmentCopies ?? 2;
+  const hopFrames = options.hopFrames ?? 48;
+  const maxIterations = options.maxIterations ?? 300;
+  const classWeights = options.classWeights ?? 'balanced';
+  const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
+  if (!Number.isInteger(seed)) throw new EarshotError(`seed: must be a whole number, got ${seed}`);
+  if (!(Number.isInteger(hidden) && hidden >= 0 && hidden <= 4096)) throw new EarshotError(`hidden: must be a whole number 0..4096, got ${hidden}`);
+  if (!(l2 >= 0)) throw new EarshotError(`l2: must be >= 0, got ${l2}`);
+  if (!(Number.isInteger(folds) && folds >= 0)) throw new EarshotError(`folds: must be a whole number >= 0, got ${folds}`);
+  if (!(faBudget >= 0)) throw new EarshotError(`FA budget: must be >= 0 per hour, got ${faBudget}`);
+  if (featureNames.length === 0 || featureNames.some((f) => f !== 'embedding' && f !== 'scores')) throw new EarshotError(`features: embedding and/or scores, got ${featureNames.join(',')}`);
+  const wanted = [...(options.labels ?? Object.keys(DEFAULT_LABELS))].filter((l) => l !== BACKGROUND_LABEL);
+
+  // 1. Data.
+  const dataset = readDataset(options.data ?? [], wanted);
+  const clips = [...dataset.clips, ...(options.clips ?? [])];
+  if (clips.length === 0) throw new EarshotError('train: no clips (give --data DIR)');
+
+  // 2. Features.
+  const embedder = options.embedder ?? (await openEmbedder({ modelPath: options.modelPath, ...(options.manifest ? { manifest: options.manifest } : {}) }));
+  let extracted;
+  try {
+    extracted = await extractFeatures(clips, {
+      embedder,
+      hopFrames,
+      cacheDir,
+      seed,
+      augmentCopies,
+      onClip: (done, total) => options.onProgress?.({ stage: 'features', done, total }),
+    });
+  } finally {
+    if (!options.embedder) await embedder.close();
+  }
+  const afterFeatures = performance.now();
+  const items = extracted.items;
+
+  // Window labels (names), then the head's label list: wanted labels that have windows, then background.
+  const windowNames = items.map((item) => namesOf(item));
+  const present = new Set(windowNames.flat().filter((n): n is string => n !== null));
+  const labels = [...wanted.filter((l) => present.has(l)), BACKGROUND_LABEL];
+  if (labels.length < 2) throw new EarshotError(`train: no clip carries any of the labels ${wanted.join(', ')}; a head needs at least one (class names are mapped by folder or pool.tsv class)`);
+  if (!present.has(BACKGROUND_LABEL)) dataset.warnings.push('no background windows (ambience or other classes): the head cannot learn what to ignore');
+  const labelIndex = new Map(labels.map((l, i) => [l, i]));
+
+  const rows: Row[] = [];
+  items.forEach((item, i) => {
+    windowNames[i]!.forEach((name, w) => {
+      if (name === null || !labelIndex.has(name)) return;
+      rows.push({ item: i, window: w, label: labelIndex.get(name)!, group: item.clip.group, augmented: item.augmentation !== 'none' });
+    });
+  });
+  const scoreSize = items.find((it) => it.windows > 0)?.scoreSize ?? 0;
+  const embeddingSize = items.find((it) => it.windows > 0)?.embeddingSize ?? 0;
+  const features: HeadFeatureJson[] = featureNames.map((name) => ({ name, size: name === 'embedding' ? embeddingSize : scoreSize, transform: name === 'scores' ? 'logit' : 'none' }));
+  const inputSize = features.reduce((s, f) => s + f.size, 0);
+  const raw = new Float32Array(rows.length * inputSize);
+  {
+    const scratch = new Float32Array(inputSize);
+    rows.forEach((row, r) => {
+      const item = items[row.item]!;
+      headInput(
+        features,
+        item.embeddings.subarray(row.window * item.embeddingSize, (row.window + 1) * item.embeddingSize),
+        item.scores.subarray(row.window * item.scoreSize, (row.window + 1) * item.scoreSize),
+        scratch,
+      );
+      raw.set(scratch, r * inputSize);
+    });
+  }
+  const targets = Int32Array.from(rows, (r) => r.label);
+
+  /** Fits on the rows `use` and returns the normalisation and layers. */
+  const fit = async (use: number[], stage: TrainProgress['stage'], done: number, total: number) => {
+    const { mean, std } = normalisation(raw, inputSize, use);
+    const x = normalisedMatrix(raw, inputSize, use, mean, std);
+    const t = Int32Array.from(use, (r) => targets[r]!);
+    const fitted = await fitHead(x, t, {
+      classes: labels.length,
+      hidden,
+      l2,
+      seed,
+      maxIterations,
+      ...(classWeights === 'balanced' ? { rowWeights: balancedWeights(t, labels.length) } : {}),
+      onIteration: (iteration, loss) => options.onProgress?.({ stage, done: done + Math.min(0.99, iteration / maxIterations), total, loss }),
+    });
+    return { mean, std, fitted };
+  };
+
+  // 3. Cross-validation.
+  const groupInfo = new Map<string, { label: number; windows: number; counts: Map<number, number> }>();
+  for (const row of rows) {
+    const g = groupInfo.get(row.group) ?? { label: 0, windows: 0, counts: new Map() };
+    g.windows += 1;
+    g.counts.set(row.label, (g.counts.get(row.label) ?? 0) + 1);
+    groupInfo.set(row.group, g);
+  }
+  for (const g of groupInfo.values()) {
+    // The main label: the non-background label with the most windows, else background.
+    let best = labels.length - 1;
+    let bestCount = -1;
+    for (const [label, count] of [...g.counts.entries()].sort((a, b) => a[0] - b[0])) {
+      if (label !== labels.length - 1 && count > bestCount) [best, bestCount] = [label, count];
+    }
+    g.label = best;
+  }
+  const usedFolds = folds >= 2 ? Math.min(folds, groupInfo.size) : 0;
+  const probabilities = new Float64Array(rows.length * labels.length);
+  const validated = new Uint8Array(rows.length);
+  let method = 'none';
+  const foldOfGroup: Record<string, number> = {};
+  if (usedFolds >= 2) {
+    method = 'grouped-kfold';
+    const foldOf = assignFolds(groupInfo, usedFolds, seed);
+    for (const [group, fold] of [...foldOf.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) foldOfGroup[group] = fold;
+    for (let f = 0; f < usedFolds; f++) {
+      const train: number[] = [];
+      const test: number[] = [];
+      rows.forEach((row, r) => {
+        if (foldOf.get(row.group) === f) {
+          if (!row.augmented) test.push(r);
+        } else train.push(r);
+      });
+      if (test.length === 0 || train.length === 0) continue;
+      const { mean, std, fitted } = await fit(train, 'cross-validation', f, usedFolds);
+      const p = predict(fitted.layers, normalisedMatrix(raw, inputSize, test, mean, std));
+      test.forEach((r, i) => {
+        probabilities.set(p.subarray(i * labels.length, (i + 1) * labels.length), r * labels.length);
+        validated[r] = 1;
+      });
+    }
+  }
+  const afterCv = performance.now();
+
+  // 5. Final fit on everything (before thresholds only so that, without CV, they come from it).
+  const all = rows.map((_, r) => r);
+  const final = await fit(all, 'final', 0, 1);
+  if (usedFolds < 2) {
+    method = 'resubstitution';
+    const p = predict(final.fitted.layers, normalisedMatrix(raw, inputSize, all, final.mean, final.std));
+    probabilities.set(p);
+    rows.forEach((row, r) => (validated[r] = row.augmented ? 0 : 1));
+  }
+  const afterFinal = performance.now();
+
+  // 4. Thresholds and figures per label.
+  const hopSeconds = (hopFrames * 160) / SAMPLE_RATE;
+  const reports: LabelReport[] = [];
+  const clipsPerLabel = countClips(items, windowNames, labels);
+  const windowsPerLabel: Record<string, number> = {};
+  for (const row of rows) windowsPerLabel[labels[row.label]!] = (windowsPerLabel[labels[row.label]!] ?? 0) + 1;
+  const hostileIndices = new Set(labels.flatMap((l, i) => (HOSTILE_LABELS.has(l) ? [i] : [])));
+  for (let l = 0; l < labels.length - 1; l++) {
+    reports.push({
+      label: labels[l]!,
+      clips: clipsPerLabel[labels[l]!] ?? 0,
+      windows: windowsPerLabel[labels[l]!] ?? 0,
+      ...chooseThreshold(rows, validated, probabilities, labels.length, l, faBudget, hopSeconds, hostileIndices),
+    });
+  }
+
+  const trainedAt = options.trainedAt ?? (process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : new Date());
+  const sortedShas = [...new Set(clips.map((c) => c.sha256))].sort();
+  const head: HeadJson = {
+    format: HEAD_FORMAT,
+    version: HEAD_VERSION,
+    kind: hidden > 0 ? 'mlp' : 'logistic',
+    base_model: { sha256: (options.embedder ?? embedder).modelSha256, name: basename((options.embedder ?? embedder).modelPath ?? options.modelPath) },
+    labels,
+    background_label: BACKGROUND_LABEL,
+    thresholds: Object.fromEntries(reports.map((r) => [r.label, { threshold: r.threshold, release: Math.round(r.threshold * 50) / 100 }])),
+    features,
+    normalisation: { mean: Array.from(final.mean), std: Array.from(final.std) },
+    layers: final.fitted.layers.map((layer) => ({
+      activation: layer.activation,
+      weights: Array.from({ length: layer.outputs }, (_, o) => Array.from(layer.weights.subarray(o * layer.inputs, (o + 1) * layer.inputs))),
+      bias: Array.from(layer.bias),
+    })),
+    training: {
+      trained_at: trainedAt.toISOString().replace(/\.\d{3}Z$/, 'Z'),
+      seed,
+      clip_count: sortedShas.length,
+      clips_per_label: clipsPerLabel,
+      clips_sha256: createHash('sha256').update(sortedShas.map((s) => `${s}\n`).join('')).digest('hex'),
+      window_count: rows.length,
+      windows_per_label: windowsPerLabel,
+      options: {
+        augment_copies: augmentCopies,
+        class_weights: classWeights,
+        data: [...(options.data ?? [])].map((d) => basename(d.replace(/[\\/]+$/, ''))),
+        hidden,
+        hop_frames: hopFrames,
+        l2,
+        max_iterations: maxIterations,
+        iterations: final.fitted.iterations,
+        loss: Number(final.fitted.loss.toFixed(6)),
+      },
+      earshot_version: earshotVersion(),
+    },
+    validation: {
+      method,
+      folds: usedFolds,
+      fa_budget_per_hour: faBudget,
+      labels: Object.fromEntries(
+        reports.map((r) => [r.label, { positives: r.positives, precision: r.precision, recall: r.recall, fa_per_hour: r.fa_per_hour, threshold: r.threshold, detected: r.detected, false_alarms: r.false_alarms, negative_hours: r.negative_hours }]),
+      ),
+      groups: groupInfo.size,
+    },
+  };
+  const text = serializeHead(head);
+  const end = performance.now();
+  return {
+    head,
+    text,
+    report: {
+      labels: reports,
+      clips: sortedShas.length,
+      windows: rows.filter((r) => !r.augmented).length,
+      augmentedWindows: rows.filter((r) => r.augmented).length,
+      groups: groupInfo.size,
+      folds: usedFolds,
+      foldOfGroup,
+      featuresComputed: extracted.computed,
+      featuresCached: extracted.cached,
+      unmappedClasses: dataset.unmappedClasses,
+      warnings: dataset.warnings,
+      seconds: {
+        features: round((afterFeatures - started) / 1000, 2),
+        crossValidation: round((afterCv - afterFeatures) / 1000, 2),
+        final: round((afterFinal - afterCv) / 1000, 2),
+        total: round((end - started) / 1000, 2),
+      },
+      modelSha256: (options.embedder ?? embedder).modelSha256,
+    },
+  };
+}
+
+const round = (v: number, digits: number) => Number(v.toFixed(digits));
+
+/** Window label names of one item (null = left out). */
+function namesOf(item: ClipFeatures): (string | null)[] {
+  const clip = item.clip;
+  if (clip.labelling === 'ambience') return Array.from({ length: item.windows }, () => BACKGROUND_LABEL);
+  if (clip.labelling === 'clip') return clipWindowLabels(clip.clipLabel ?? BACKGROUND_LABEL, item.dbfs);
+  const shift = item.shiftSamples / SAMPLE_RATE;
+  const spans = (clip.spans ?? []).map((s) => ({ ...s, onset: s.onset + shift, offset: s.offset + shift }));
+  return spanWindowLabels(item.startSamples, spans, HOSTILE_LABELS);
+}
+
+/** Clips per label (original clips only): a clip counts under each label its windows carry. */
+function countClips(items: readonly ClipFeatures[], names: readonly (string | null)[][], labels: readonly string[]): Record<string, number> {
+  const counts: Record<string, number> = {};
+  items.forEach((item, i) => {
+    if (item.augmentation !== 'none') return;
+    for (const label of new Set(names[i]!.filter((n): n is string => n !== null && labels.includes(n)))) counts[label] = (counts[label] ?? 0) + 1;
+  });
+  return Object.fromEntries(Object.entries(counts).sort(([a], [b]) => (a < b ? -1 : 1)));
+}
+
+/** Mean and std per input over the rows `use`, rounded to float32 (as the head file stores them); std 0 → 1. */
+function normalisation(raw: Float32Array, d: number, use: readonly number[]): { mean: Float32Array; std: Float32Array } {
+  const sum = new Float64Array(d);
+  const sumSq = new Float64Array(d);
+  for (const r of use) {
+    const base = r * d;
+    for (let i = 0; i < d; i++) sum[i] += raw[base + i]!;
+  }
+  const mean = Float32Array.from(sum, (s) => s / Math.max(1, use.length));
+  for (const r of use) {
+    const base = r * d;
+    for (let i = 0; i < d; i++) {
+      const v = raw[base + i]! - mean[i]!;
+      sumSq[i] += v * v;
+    }
+  }
+  const std = Float32Array.from(sumSq, (s) => {
+    const v = Math.sqrt(s / Math.max(1, use.length));
+    return v > 1e-6 ? v : 1;
+  });
+  return { mean, std };
+}
+
+/** The rows `use` of `raw`, normalised, as a matrix (the arithmetic of applyHead: (x − mean) · (1/std) in float32 steps). */
+function normalisedMatrix(raw: Float32Array, d: number, use: readonly number[], mean: Float32Array, std: Float32Array): Matrix {
+  const invStd = Float32Array.from(std, (s) => 1 / s);
+  const data = new Float32Array(use.length * d);
+  use.forEach((r, j) => {
+    const base = r * d;
+    const out = j * d;
+    for (let i = 0; i < d; i++) data[out + i] = (raw[base + i]! - mean[i]!) * invStd[i]!;
+  });
+  return { rows: use.length, cols: d, data };
+}
+
+/**
+ * The lowest threshold (0.01 steps) whose false alarms per hour on the validated rows stay within
+ * `budget`, with the figures at it.
+ */
+function chooseThreshold(
+  rows: readonly Row[],
+  validated: Uint8Array,
+  probabilities: Float64Array,
+  k: number,
+  label: number,
+  budget: number,
+  hopSeconds: number,
+  hostileIndices: ReadonlySet<number>,
+): Omit<LabelReport, 'label' | 'clips' | 'windows'> {
+  // Sequences of validated windows per item, in window order.
+  const byItem = new Map<number, number[]>();
+  rows.forEach((row, r) => {
+    if (!validated[r]) return;
+    const list = byItem.get(row.item) ?? [];
+    list.push(r);
+    byItem.set(row.item, list);
+  });
+  // For a hostile label, windows of another hostile label are neither events nor false alarms (the
+  // alert would be right, its label wrong): false alarms are counted on non-hostile audio only.
+  const ignored = (l: number) => l !== label && hostileIndices.has(label) && hostileIndices.has(l);
+  let negatives = 0;
+  for (const list of byItem.values()) for (const r of list) if (rows[r]!.label !== label && !ignored(rows[r]!.label)) negatives += 1;
+  const negativeHours = (negatives * hopSeconds) / 3600;
+  const evaluate = (threshold: number) => {
+    let events = 0;
+    let detected = 0;
+    let falseAlarms = 0;
+    for (const list of byItem.values()) {
+      let inEvent = false;
+      let eventHit = false;
+      let inAlarm = false;
+      let previousWindow = -2;
+      for (const r of list) {
+        const row = rows[r]!;
+        const contiguous = row.window === previousWindow + 1;
+        previousWindow = row.window;
+        const over = probabilities[r * k + label]! >= threshold;
+        if (ignored(row.label)) {
+          // Breaks runs without counting.
+          if (inEvent && eventHit) detected += 1;
+          inEvent = false;
+          inAlarm = false;
+          continue;
+        }
+        if (row.label === label) {
+          inAlarm = false;
+          if (!inEvent || !contiguous) {
+            if (inEvent && eventHit) detected += 1;
+            events += 1;
+            inEvent = true;
+            eventHit = false;
+          }
+          if (over) eventHit = true;
+        } else {
+          if (inEvent) {
+            if (eventHit) detected += 1;
+            inEvent = false;
+          }
+          if (over) {
+            if (!inAlarm || !contiguous) falseAlarms += 1;
+            inAlarm = true;
+          } else inAlarm = false;
+        }
+      }
+      if (inEvent && eventHit) detected += 1;
+    }
+    return { events, detected, falseAlarms };
+  };
+  let chosen: { threshold: number; events: number; detected: number; falseAlarms: number } | null = null;
+  let fewest: { threshold: number; events: number; detected: number; falseAlarms: number } | null = null;
+  for (let step = 1; step <= 99; step++) {
+    const threshold = step / 100;
+    const r = evaluate(threshold);
+    const faPerHour = negativeHours > 0 ? r.falseAlarms / negativeHours : 0;
+    if (!fewest || r.falseAlarms < fewest.falseAlarms) fewest = { threshold, ...r };
+    if (faPerHour <= budget) {
+      chosen = { threshold, ...r };
+      break;
+    }
+  }
+  const pick = chosen ?? fewest!;
+  const precision = pick.detected + pick.falseAlarms > 0 ? pick.detected / (pick.detected + pick.falseAlarms) : 0;
+  return {
+    positives: pick.events,
+    precision: round(precision, 4),
+    recall: pick.events > 0 ? round(pick.detected / pick.events, 4) : 0,
+    fa_per_hour: negativeHours > 0 ? round(pick.falseAlarms / negativeHours, 3) : 0,
+    threshold: pick.threshold,
+    detected: pick.detected,
+    false_alarms: pick.falseAlarms,
+    negative_hours: round(negativeHours, 4),
+    over_budget: chosen === null,
+  };
+}
+
+export type { FittedLayers };

@@ -1,0 +1,240 @@
+/**
+ * Training heads (src/learn/): the data shapes users have (pool folder, pulled folder, DCASE
+ * folder), window labels, the optimiser, grouped cross-validation, and determinism of
+ * `trainHead` on a small real subset of ../shared/audio/pool through the real YAMNet.
+ */
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import fc from 'fast-check';
+import { readDataset, mapClassToLabel, dataFolderShape } from '../src/learn/dataset.js';
+import { readPulledFolder, labelsTsvRows } from '../src/learn/pulled-labels.js';
+import { clipWindowLabels, spanWindowLabels } from '../src/learn/windows.js';
+import { minimizeLbfgs } from '../src/learn/lbfgs.js';
+import { assignFolds, trainHead } from '../src/learn/train.js';
+import { parseHead, applyHead } from '../src/inference/head/head-file.js';
+import { openEmbedder, type Embedder } from '../src/inference/embedder.js';
+import { readClip16k } from '../src/learn/features.js';
+import { SHARED } from './helpers/cli.js';
+
+const POOL = join(SHARED, 'audio/pool');
+const MODEL = join(SHARED, 'models/yamnet/yamnet_waveform.tflite');
+const LABELS = ['gunshot', 'explosion', 'glass_break', 'scream', 'speech', 'dog_bark', 'car_horn', 'siren', 'door_knock', 'music'];
+const tmp = (name: string) => mkdtempSync(join(tmpdir(), `earshot-${name}-`));
+
+/** A pool-shaped folder of symlinks to real pool clips, with the matching pool.tsv rows. */
+function subsetPool(paths: string[]): string {
+  const dir = tmp('pool');
+  const [header, ...rows] = readFileSync(join(POOL, 'pool.tsv'), 'utf8').split('\n').filter(Boolean);
+  const keep = rows.filter((r) => paths.includes(r.split('\t')[0]!));
+  for (const p of paths) {
+    mkdirSync(join(dir, p.split('/')[0]!), { recursive: true });
+    symlinkSync(join(POOL, p), join(dir, p));
+  }
+  writeFileSync(join(dir, 'pool.tsv'), `${[header, ...keep].join('\n')}\n`);
+  return dir;
+}
+
+const SUBSET = [
+  'gunshot/163460__lemudcrab__sniper-shot.wav',
+  'gunshot/381997__mattix__shotgun-beretta-686-silver-pigeon-1-shot-02.wav',
+  'gunshot/162398__qubodup__m16-single-shot-1.wav',
+  'gunshot/162396__qubodup__m16-single-shot-3.wav',
+  'gunshot/330634__elliotlp__desert-eagle-gunshot.wav',
+  'gunshot/410399__deleted-user-2731495__30-30-lever-rifle-gunshot.wav',
+  'glass_break/Room1_window_hit_3_W3_window_hit__crash__event_1_000_000.wav',
+  'glass_break/GBTD-01-01-LP-gb24_000.wav',
+  'glass_break/GBTD-01-01-LP-gb14_000.wav',
+  'door_knock/knock013.wav',
+  'door_knock/knock017.wav',
+  'door_knock/knock010.wav',
+  'keys_drop/keysDrop006.wav',
+  'keys_drop/keysDrop002.wav',
+  'keys_drop/keysDrop003.wav',
+  'door_slam/doorslam013.wav',
+  'door_slam/doorslam010.wav',
+  'dog_bark/100032-3-0-0.wav',
+  'impact/0_-___4_.wav',
+  'ambience/exercise_bike.wav',
+];
+
+t.test('class names map onto the label set; the rest is background', async (t) => {
+  t.equal(mapClassToLabel('gunshot', LABELS), 'gunshot');
+  t.equal(mapClassToLabel('Glass', LABELS), 'glass_break');
+  t.equal(mapClassToLabel('door-knock', LABELS), 'door_knock');
+  t.equal(mapClassToLabel('fireworks', LABELS), 'other');
+  t.equal(mapClassToLabel('gunfire', ['scream']), 'other', 'an alias of a label not in the set is background');
+});
+
+t.test('a pool folder: clip labels from the folder/pool.tsv, groups from source_group', async (t) => {
+  const dir = subsetPool(SUBSET);
+  t.equal(dataFolderShape(dir), 'pool');
+  const data = readDataset([dir], LABELS);
+  t.equal(data.clips.length, SUBSET.length);
+  const byName = new Map(data.clips.map((c) => [c.name, c]));
+  t.match(byName.get(SUBSET[0]!), { labelling: 'clip', clipLabel: 'gunshot', sourceClass: 'gunshot' });
+  t.match(byName.get('ambience/exercise_bike.wav'), { labelling: 'ambience', clipLabel: 'other' });
+  t.match(byName.get('keys_drop/keysDrop006.wav'), { labelling: 'clip', clipLabel: 'other' });
+  t.equal(byName.get('keys_drop/keysDrop006.wav')!.group, byName.get('keys_drop/keysDrop002.wav')!.group, 'one source_group, one group');
+  t.not(byName.get(SUBSET[0]!)!.group, byName.get(SUBSET[1]!)!.group);
+  t.same(data.unmappedClasses, { door_slam: 2, impact: 1, keys_drop: 3 }, 'classes outside the label set, trained as other');
+  t.match(byName.get('dog_bark/100032-3-0-0.wav'), { clipLabel: 'dog_bark' });
+  t.throws(() => readDataset([join(dir, 'nope')], LABELS), /nope: cannot read the data folder \(ENOENT\)/);
+});
+
+t.test('a DCASE folder: spans per file, one group per recording', async (t) => {
+  const dev = join(SHARED, 'audio/scenes/dev');
+  const dir = tmp('dcase');
+  const annotations = readFileSync(join(dev, 'annotations.tsv'), 'utf8').split('\n');
+  const rows = annotations.filter((l) => l.startsWith('mixed_01.wav') || l.startsWith('distractors_only_01.wav'));
+  writeFileSync(join(dir, 'annotations.tsv'), `filename\tonset\toffset\tevent_label\n${rows.join('\n')}\n`);
+  for (const f of ['mixed_01.wav', 'distractors_only_01.wav']) symlinkSync(join(dev, f), join(dir, f));
+  t.equal(dataFolderShape(dir), 'dcase');
+  const data = readDataset([dir], LABELS);
+  t.equal(data.clips.length, 2);
+  const mixed = data.clips.find((c) => c.name === 'mixed_01.wav')!;
+  t.equal(mixed.labelling, 'spans');
+  t.equal(mixed.spans!.length, rows.filter((r) => r.startsWith('mixed_01.wav')).length);
+  t.ok(mixed.spans!.some((s) => ['gunshot', 'glass_break', 'scream'].includes(s.label)), 'hostile spans kept');
+  t.not(mixed.group, data.clips[1]!.group);
+});
+
+/** A pulled node folder built by hand: what `earshot pull` writes. */
+function pulledFolder(): { dir: string; nodeDir: string; ids: string[] } {
+  const dir = tmp('pulled');
+  const nodeDir = join(dir, 'garage');
+  mkdirSync(nodeDir);
+  const ids = ['01JAAAAAAAAAAAAAAAAAAAAAAA', '01JBBBBBBBBBBBBBBBBBBBBBBB', '01JCCCCCCCCCCCCCCCCCCCCCCC', '01JDDDDDDDDDDDDDDDDDDDDDDD'];
+  const clips = [
+    { id: ids[0]!, src: 'audio/clips/gunshot_1.wav', label: 'gunshot', span: [0.2, 1.1] as [number, number], event: 'E1' },
+    { id: ids[1]!, src: 'audio/clips/door_slam_1.wav', label: 'gunshot', span: [0.1, 0.9] as [number, number], event: 'E2' },
+    { id: ids[2]!, src: 'audio/clips/glass_break_1.wav', label: 'glass_break', span: [0.3, 1.3] as [number, number], event: 'E3' },
+    { id: ids[3]!, src: 'audio/clips/keyboard_1.wav', label: null, span: null, event: null },
+  ];
+  const manifest = { node_id: 'garage', node_url: 'http://x', updated_utc: '', clips: [] as unknown[] };
+  let tsv = 'filename\tonset\toffset\tevent_label\n';
+  for (const c of clips) {
+    copyFileSync(join(SHARED, c.src), join(nodeDir, `${c.id}.wav`));
+    const rows = c.label ? [{ label: c.label, onset_s: c.span![0], offset_s: c.span![1] }] : [];
+    writeFileSync(join(nodeDir, `${c.id}.txt`), rows.map((r) => `${r.onset_s.toFixed(6)}\t${r.offset_s.toFixed(6)}\t${r.label}\n`).join(''));
+    tsv += `${labelsTsvRows(`${c.id}.wav`, rows).join('\n')}\n`;
+    manifest.clips.push({ clip_id: c.id, file: `${c.id}.wav`, track: `${c.id}.txt`, sha256: 'f'.repeat(64), bytes: 0, kind: c.label ? 'event' : 'background', event_id: c.event, label: c.label, event_in_clip_s: c.span });
+  }
+  writeFileSync(join(nodeDir, 'manifest.json'), JSON.stringify(manifest));
+  writeFileSync(join(nodeDir, 'labels.tsv'), tsv);
+  return { dir, nodeDir, ids };
+}
+
+t.test('a pulled folder: the edited side of track / labels.tsv wins; both edited differently is refused', async (t) => {
+  const { dir, nodeDir, ids } = pulledFolder();
+  t.equal(dataFolderShape(dir), 'pulled');
+  t.equal(dataFolderShape(nodeDir), 'pulled');
+  // The person deleted the false gunshot (a door slam) in Audacity, and moved the glass span in labels.tsv.
+  writeFileSync(join(nodeDir, `${ids[1]}.txt`), '');
+  const tsvPath = join(nodeDir, 'labels.tsv');
+  writeFileSync(tsvPath, readFileSync(tsvPath, 'utf8').replace(`${ids[2]}.wav\t0.300000\t1.300000\tglass_break`, `${ids[2]}.wav\t0.250\t1.400\tglass_break`));
+  const folder = readPulledFolder(dir);
+  const byId = new Map(folder.clips.map((c) => [c.clipId, c]));
+  t.match(byId.get(ids[0]!), { from: 'unchanged', labels: [{ label: 'gunshot', onset_s: 0.2, offset_s: 1.1 }] });
+  t.match(byId.get(ids[1]!), { from: 'track', labels: [] });
+  t.match(byId.get(ids[2]!), { from: 'labels.tsv', labels: [{ label: 'glass_break', onset_s: 0.25, offset_s: 1.4 }] });
+  t.match(byId.get(ids[3]!), { from: 'unchanged', labels: [], detectedLabel: null });
+
+  const data = readDataset([dir], LABELS);
+  t.equal(data.clips.length, 4);
+  const slam = data.clips.find((c) => c.path.endsWith(`${ids[1]}.wav`))!;
+  t.match(slam, { labelling: 'spans', spans: [], group: 'garage:E2' }, 'a deleted detection: every window is background');
+  t.equal(data.clips.find((c) => c.path.endsWith(`${ids[3]}.wav`))!.group, `garage:${ids[3]}`, 'background clips group by clip');
+  t.ok(data.warnings.some((w) => /sha256 differs from the manifest/.test(w)), 'the hand-made manifest sha256 is noticed');
+
+  // Both edited, differently: refused, naming the clip.
+  writeFileSync(join(nodeDir, `${ids[2]}.txt`), '0.100000\t0.500000\tscream\n');
+  t.throws(() => readPulledFolder(dir), new RegExp(`edited both in their Audacity track and in labels.tsv, differently \\(${ids[2]}\\)`));
+  t.equal(readPulledFolder(dir, { prefer: 'labels.tsv' }).clips.find((c) => c.clipId === ids[2])!.labels[0]!.label, 'glass_break', 'labels.tsv given explicitly wins');
+});
+
+t.test('window labels: loud windows of clip labels, span overlap rules', async (t) => {
+  t.same(clipWindowLabels('gunshot', [-20, -29.9, -30.1, -Infinity]), ['gunshot', 'gunshot', null, null], 'within 10 dB of the loudest');
+  t.same(clipWindowLabels('other', [-20, -60]), ['other', 'other'], 'every background window counts');
+  // Windows of 0.975 s at 0, 0.48, 0.96, 1.44, 1.92 s; a 0.3 s gunshot at 1.0–1.3 s and a 3 s scream at 3–6 s.
+  const starts = [0, 0.48, 0.96, 1.44, 1.92, 2.4, 2.88].map((s) => Math.round(s * 16000));
+  const labels = spanWindowLabels(starts, [{ onset: 1.0, offset: 1.3, label: 'gunshot' }, { onset: 3.0, offset: 6.0, label: 'scream' }]);
+  t.same(labels, ['other', 'gunshot', 'gunshot', null, null, 'scream', 'scream'], 'inside → label; slight overlap → left out; none → background');
+  t.same(spanWindowLabels([0], [{ onset: 0.1, offset: 0.8, label: 'speech' }, { onset: 0.2, offset: 0.6, label: 'gunshot' }]), ['gunshot'], 'hostile wins over non-hostile');
+});
+
+t.test('L-BFGS minimises a quadratic and the Rosenbrock function', async (t) => {
+  const quadratic = await minimizeLbfgs((x, g) => {
+    g[0] = 2 * (x[0]! - 3);
+    g[1] = 20 * (x[1]! + 1);
+    return (x[0]! - 3) ** 2 + 10 * (x[1]! + 1) ** 2;
+  }, Float64Array.of(0, 0));
+  t.ok(Math.abs(quadratic.x[0]! - 3) < 1e-5 && Math.abs(quadratic.x[1]! + 1) < 1e-5, `quadratic minimum ${Array.from(quadratic.x)}`);
+  const rosen = await minimizeLbfgs((x, g) => {
+    const [a, b] = [x[0]!, x[1]!];
+    g[0] = -2 * (1 - a) - 400 * a * (b - a * a);
+    g[1] = 200 * (b - a * a);
+    return (1 - a) ** 2 + 100 * (b - a * a) ** 2;
+  }, Float64Array.of(-1.2, 1), { maxIterations: 500, gradientTolerance: 1e-8, relativeTolerance: 0 });
+  t.ok(Math.abs(rosen.x[0]! - 1) < 1e-4 && Math.abs(rosen.x[1]! - 1) < 1e-4, `Rosenbrock minimum ${Array.from(rosen.x)} after ${rosen.iterations}`);
+});
+
+t.test('grouped folds: every group in exactly one fold, balanced per label, fixed by the seed', async (t) => {
+  fc.assert(
+    fc.property(fc.array(fc.record({ label: fc.integer({ min: 0, max: 3 }), windows: fc.integer({ min: 1, max: 40 }) }), { minLength: 5, maxLength: 80 }), fc.integer({ min: 2, max: 6 }), fc.integer(), (groups, folds, seed) => {
+      const map = new Map(groups.map((g, i) => [`g${i}`, g]));
+      const assigned = assignFolds(map, folds, seed);
+      if (assigned.size !== map.size) return false;
+      for (const fold of assigned.values()) if (!(fold >= 0 && fold < folds)) return false;
+      // Balance: per label, no fold exceeds the lightest by more than the largest group of that label.
+      for (let label = 0; label <= 3; label++) {
+        const load = new Array(folds).fill(0);
+        let largest = 0;
+        for (const [name, g] of map) if (g.label === label) (load[assigned.get(name)!] += g.windows), (largest = Math.max(largest, g.windows));
+        if (Math.max(...load) - Math.min(...load) > largest) return false;
+      }
+      const again = assignFolds(map, folds, seed);
+      return [...assigned].every(([k, v]) => again.get(k) === v);
+    }),
+    { numRuns: 200 },
+  );
+  t.pass('property holds');
+});
+
+t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid head', async (t) => {
+  const data = subsetPool(SUBSET);
+  const cacheDir = tmp('cache');
+  const embedder: Embedder = await openEmbedder({ modelPath: MODEL });
+  t.teardown(() => embedder.close());
+  const options = { data: [data], modelPath: MODEL, embedder, cacheDir, seed: 7, folds: 3, augmentCopies: 1, maxIterations: 60, trainedAt: new Date('2026-12-02T07:00:00Z') };
+  const first = await trainHead(options);
+  t.ok(first.report.featuresComputed > SUBSET.length, `features computed (${first.report.featuresComputed}, with augmented copies)`);
+  const second = await trainHead(options);
+  t.equal(second.report.featuresComputed, 0, 'a re-train reads every embedding from the cache');
+  t.equal(second.text, first.text, 'same data and seed: the same bytes');
+  const otherSeed = await trainHead({ ...options, seed: 8 });
+  t.not(otherSeed.text, first.text, 'another seed: other augmentation and folds');
+
+  const head = parseHead(first.text, 'trained.json');
+  t.same(head.labels, ['gunshot', 'glass_break', 'dog_bark', 'door_knock', 'other'], 'labels with clips, configured order, then background');
+  t.equal(head.json.validation.method, 'grouped-kfold');
+  t.equal(head.json.training.clip_count, SUBSET.length);
+  t.equal(head.json.training.clips_per_label.gunshot, 6);
+  t.equal(head.json.base_model.sha256, embedder.modelSha256);
+  t.ok(head.thresholds.gunshot!.threshold > 0 && head.thresholds.gunshot!.release <= head.thresholds.gunshot!.threshold);
+  const gunshot = first.report.labels.find((l) => l.label === 'gunshot')!;
+  t.ok(gunshot.positives >= 6 && gunshot.recall >= 0 && gunshot.recall <= 1, `gunshot CV recall ${gunshot.recall} of ${gunshot.positives}`);
+
+  // Grouped: the five keys_drop clips share one recording, so one fold.
+  const folds = first.report.foldOfGroup;
+  t.equal(new Set(Object.keys(folds).filter((g) => g.includes('keys_drop')).map((g) => folds[g])).size, 1);
+  t.equal(Object.keys(folds).filter((g) => g.includes('keys_drop')).length, 1, 'keys_drop clips are one group');
+
+  // The head's forward pass agrees with the trainer: a gunshot clip's loud window scores gunshot highest.
+  const samples = await readClip16k(join(POOL, SUBSET[4]!));
+  const patches = await embedder.embed(samples);
+  const loudest = patches.reduce((a, b) => (b.rmsDbfs > a.rmsDbfs ? b : a));
+  const p = applyHead(head, loudest.embedding, loudest.scores);
+  t.equal(head.labels[p.indexOf(Math.max(...p))], 'gunshot', `probabilities ${Array.from(p, (v) => v.toFixed(2))}`);
+});
