@@ -18,6 +18,10 @@
 //    real time: CPU share of one core (from /proc, after model load), peak RSS (VmHWM), and for
 //    every hostile alert matched to an annotated hostile onset, the latency from that onset to
 //    the alert's arrival at a subscriber on the same machine.
+// 4. Heads (issue 21): per YAMNet-family model and TFLite backend, the extra cost of the embedding
+//    output (run() of the unmodified file against runWithEmbedding() of the rewritten one, on the
+//    same patch inputs, interleaved) and the cost of a head per patch (applyHead: a logistic head
+//    and a one-hidden-layer MLP on embedding + scores, 5 labels). `--heads-only` runs just this part.
 // Needs `npm run build`, mosquitto, and ../shared beside the repository.
 import { spawn, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -48,6 +52,7 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '10' },
     runs: { type: 'string', default: '1' },
     'skip-realtime': { type: 'boolean', default: false },
+    'heads-only': { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string' },
     child: { type: 'string' },
@@ -65,8 +70,92 @@ if (values.child) {
   process.exit(0);
 }
 
+/** Patch inputs of `wav` for a model (waveform slices or log-mel patches in its layout), on the pipeline's grid. */
+async function patchInputs(modelPath, wav) {
+  const { readWav } = await import(join(REPO, 'dist/capture/wav.js'));
+  const { LogMelFrontEnd } = await import(join(REPO, 'dist/inference/logmel.js'));
+  const { Patcher, toLayout } = await import(join(REPO, 'dist/inference/patcher.js'));
+  const { resolveManifest } = await import(join(REPO, 'dist/inference/manifest.js'));
+  const { sha256File } = await import(join(REPO, 'dist/inference/model-store.js'));
+  const manifest = resolveManifest(undefined, modelPath, await sha256File(modelPath), REPO);
+  const audio = readWav(wav).mono;
+  const input = manifest.input;
+  const frontEnd = new LogMelFrontEnd(input.kind === 'logmel_patch' ? { logOffset: input.log_offset, fMinHz: input.f_min_hz, fMaxHz: input.f_max_hz } : {});
+  const patcher = new Patcher({ hopFrames: HOP_FRAMES });
+  const inputs = [];
+  for (const patch of patcher.push(frontEnd.push(audio))) {
+    inputs.push(input.kind === 'waveform' ? audio.slice(patch.startSample, patch.endSample) : toLayout(patch.frames, patcher.patchFrames, patcher.melBands, input.layout));
+  }
+  return { inputs, audio_s: audio.length / 16000 };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** Heads: the embedding output's extra cost per invoke, and a head's cost per patch. */
+async function headChild(modelPath, backend, wav) {
+  const { loadTfliteModelFile } = await import(join(REPO, 'dist/inference/tflite/model-file.js'));
+  const { openBackend } = await import(join(REPO, 'dist/inference/backends/backend.js'));
+  const { applyHead, parseHead, serializeHead } = await import(join(REPO, 'dist/inference/head/head-file.js'));
+  const { inputs } = await patchInputs(modelPath, wav);
+  const { bytes, info } = await loadTfliteModelFile(modelPath);
+  const plain = await openBackend(backend, bytes, info, { threads: 1, embeddingOutput: false });
+  const both = await openBackend(backend, bytes, info, { threads: 1 });
+  plain.run(inputs[0]);
+  both.runWithEmbedding(inputs[0]);
+  // Interleaved, so drifts of a shared machine hit both alike.
+  const plainMs = [];
+  const bothMs = [];
+  const outputs = [];
+  for (const x of inputs) {
+    let t0 = performance.now();
+    plain.run(x);
+    plainMs.push(performance.now() - t0);
+    t0 = performance.now();
+    outputs.push(both.runWithEmbedding(x));
+    bothMs.push(performance.now() - t0);
+  }
+  plain.close();
+  both.close();
+  // A head on the real outputs: 5 labels (4 hostile + other) on embedding (1024) + scores (521).
+  const labels = ['gunshot', 'explosion', 'glass_break', 'scream', 'other'];
+  let seed = 1;
+  const random = () => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648) * 0.02 - 0.01;
+  const head = (hidden) => {
+    const n = 1024 + 521;
+    const layer = (outputs, inputs, activation) => ({ activation, weights: Array.from({ length: outputs }, () => Array.from({ length: inputs }, random)), bias: new Array(outputs).fill(0) });
+    return parseHead(
+      serializeHead({
+        format: 'earshot-head', version: 1, kind: hidden ? 'mlp' : 'logistic', base_model: { sha256: '0'.repeat(64), name: 'bench' }, labels, background_label: 'other',
+        thresholds: Object.fromEntries(labels.slice(0, 4).map((l) => [l, { threshold: 0.5, release: 0.25 }])),
+        features: [{ name: 'embedding', size: 1024, transform: 'none' }, { name: 'scores', size: 521, transform: 'logit' }],
+        normalisation: { mean: new Array(n).fill(0), std: new Array(n).fill(1) },
+        layers: hidden ? [layer(hidden, n, 'relu'), layer(labels.length, hidden, 'softmax')] : [layer(labels.length, n, 'softmax')],
+        training: { trained_at: '2026-12-01T00:00:00Z', seed: 1, clip_count: 0, clips_per_label: {}, clips_sha256: '0'.repeat(64), window_count: 0, windows_per_label: {}, options: {}, earshot_version: 'bench' },
+        validation: { method: 'none', folds: 0, fa_budget_per_hour: 0, labels: {} },
+      }),
+      'bench head',
+    );
+  };
+  const perPatchUs = (h) => {
+    for (const o of outputs.slice(0, 50)) applyHead(h, o.embedding, o.scores); // warm-up (JIT)
+    const rounds = Math.max(1, Math.ceil(20000 / outputs.length));
+    const t0 = performance.now();
+    for (let r = 0; r < rounds; r++) for (const o of outputs) applyHead(h, o.embedding, o.scores);
+    return ((performance.now() - t0) * 1000) / (rounds * outputs.length);
+  };
+  return {
+    patches: inputs.length,
+    invoke_median_ms: median(plainMs),
+    invoke_with_embedding_median_ms: median(bothMs),
+    embedding_extra_ms: median(bothMs.map((b, i) => b - plainMs[i])),
+    logistic_head_us_per_patch: perPatchUs(head(0)),
+    mlp128_head_us_per_patch: perPatchUs(head(128)),
+  };
+}
+
 /** One measurement inside a child process. */
 async function child(kind, modelPath, backend, wav) {
+  if (kind === 'heads') return headChild(modelPath, backend, wav);
   const { defaultConfig } = await import(join(REPO, 'dist/config.js'));
   const { createLogger } = await import(join(REPO, 'dist/log.js'));
   const { openModelAndLabels, pipelineSettings } = await import(join(REPO, 'dist/setup.js'));
@@ -150,7 +239,7 @@ function runChild(kind, model, backend) {
 
 // 2. Model-only against pipeline.
 const rows = [];
-for (const m of MODELS.filter((m) => !values.only || m.id === values.only)) {
+for (const m of MODELS.filter((m) => !values['heads-only'] && (!values.only || m.id === values.only))) {
   const path = join(SHARED, m.path);
   for (const backend of BACKENDS) {
     const best = { model: null, pipeline: null };
@@ -181,15 +270,30 @@ for (const m of MODELS.filter((m) => !values.only || m.id === values.only)) {
 
 // 3. The real-time daemon.
 let realtime = null;
-if (!values['skip-realtime']) realtime = await realtimeRun();
+if (!values['skip-realtime'] && !values['heads-only']) realtime = await realtimeRun();
+
+// 4. Heads: the embedding output and the head's cost.
+const heads = [];
+for (const m of MODELS.filter((m) => m.id.startsWith('yamnet') && (!values.only || m.id === values.only))) {
+  for (const backend of BACKENDS) {
+    const r = await runChild('heads', join(SHARED, m.path), backend);
+    const row = { model: m.id, backend, patches: r.patches, invoke_median_ms: round3(r.invoke_median_ms), invoke_with_embedding_median_ms: round3(r.invoke_with_embedding_median_ms), embedding_extra_ms: round3(r.embedding_extra_ms), logistic_head_us: round3(r.logistic_head_us_per_patch), mlp128_head_us: round3(r.mlp128_head_us_per_patch) };
+    heads.push(row);
+    log(JSON.stringify(row));
+  }
+}
 
 const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memory_gb: Number((totalmem() / 2 ** 30).toFixed(1)), node: process.version, arch: process.arch, date: new Date().toISOString() };
-const result = { machine, audio_s: seconds, hop_frames: HOP_FRAMES, rows, realtime };
+const result = { machine, audio_s: seconds, hop_frames: HOP_FRAMES, rows, realtime, heads };
 writeFileSync(join(dir, 'bench.json'), JSON.stringify(result, null, 2));
 console.log(markdown(result));
 log(`results: ${join(dir, 'bench.json')}`);
 
-function markdown({ machine, audio_s, rows, realtime }) {
+function round3(x) {
+  return Number(x.toFixed(3));
+}
+
+function markdown({ machine, audio_s, rows, realtime, heads }) {
   const lines = [
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gb} GB, Node ${machine.node} ${machine.arch}; ${audio_s.toFixed(0)} s of audio, hop ${HOP_FRAMES / 100} s.`,
     '',
@@ -202,6 +306,14 @@ function markdown({ machine, audio_s, rows, realtime }) {
       '',
       `Real time (\`earshot run\`, yamnet_waveform, ${realtime.backend}, hop 0.48 s, ${realtime.audio_s.toFixed(0)} s): CPU ${realtime.cpu_percent_of_one_core.toFixed(2)} % of one core after start-up (${realtime.cpu_percent_with_startup.toFixed(2)} % including it), peak RSS ${realtime.peak_rss_mb.toFixed(0)} MB (median ${realtime.steady_rss_mb.toFixed(0)} MB); ` +
         `alert latency from annotated onset (${realtime.latencies_s.length} hostile alerts matched of ${realtime.references} references): p50 ${realtime.latency_p50_s?.toFixed(3)} s, p95 ${realtime.latency_p95_s?.toFixed(3)} s, max ${realtime.latency_max_s?.toFixed(3)} s.`,
+    );
+  }
+  if (heads.length) {
+    lines.push(
+      '',
+      '| model | backend | patches | invoke median (ms) | with embedding output (ms) | embedding extra, median of pairs (ms) | logistic head per patch (µs) | MLP-128 head per patch (µs) |',
+      '|---|---|---|---|---|---|---|---|',
+      ...heads.map((r) => `| \`${r.model}\` | \`${r.backend}\` | ${r.patches} | ${r.invoke_median_ms} | ${r.invoke_with_embedding_median_ms} | ${r.embedding_extra_ms} | ${r.logistic_head_us} | ${r.mlp128_head_us} |`),
     );
   }
   return lines.join('\n');

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // The learning loop at one site, simulated (issue 21, "Measure"; docs/learning.md):
 //   node scripts/learning-loop.mjs --json [--site DIR] [--start-head HEAD.json] [--n 25,50,100]
-//     [--model M] [--seed 1] [--work DIR] [--no-background]
+//     [--model M] [--seed 1] [--work DIR] [--cache DIR] [--no-background] [--train-options '{"hidden":64}']
 //
 // 1. A set of scenes is the site (default: the 36 dev scenes, ../shared/audio/scenes/dev). It is
 //    split in two halves, deterministically: mixed scenes (sorted) alternate A, B, A, ..., and so
 //    do the distractors_only scenes, so each half has both kinds.
-// 2. The starting head (default: `earshot train` on ../shared/audio/pool2 only, never the dev
+// 2. The starting head (default: trained like `earshot train --data ../shared/audio/pool2` on ../shared/audio/pool2 only, never the dev
 //    scenes' clips) runs over half A in the real pipeline (`analyzeFile` with the head), as a node
 //    at the site would: its events (hostile alerts and non-hostile events, each kept as a clip with
 //    2 s of pre-roll and post-roll, as `clips` defaults do) and every patch's label probabilities.
@@ -17,7 +17,7 @@
 //    Clips never overlap. The label is what a person would give: every annotated span of
 //    annotations.tsv overlapping the clip, cut to the clip; a clip with none is background (a
 //    false alarm when it was an alert).
-// 4. A head is retrained (`earshot train`) on the starting head's data plus the labelled clips
+// 4. A head is retrained (`trainHead()`, what `earshot train` runs, with its defaults or --train-options) on the starting head's data plus the labelled clips
 //    (a folder of WAVs with a DCASE annotations.tsv) plus half A's background: every stretch of
 //    half A that overlaps no annotated event, cut into 3 s clips (the clips a node keeps as
 //    background and that are nearly always non-hostile: the free negatives).
@@ -29,7 +29,6 @@ import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
-import { spawnSync } from 'node:child_process';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const SHARED = join(REPO, '../shared');
@@ -42,6 +41,7 @@ const { analyzeFile } = await dist('analyze.js');
 const { evaluateFiles } = await dist('eval/run-eval.js');
 const { readAnnotations } = await dist('eval/annotations.js');
 const { createLogger } = await dist('log.js');
+const { trainHead } = await dist('learn/train.js');
 
 const RATE = 16000;
 const CLIP_PAD_S = 2; // clips.pre_roll_seconds / post_roll_seconds defaults
@@ -58,7 +58,8 @@ const { values } = parseArgs({
     seed: { type: 'string', default: '1' },
     work: { type: 'string' },
     'no-background': { type: 'boolean', default: false },
-    'train-args': { type: 'string', default: '' },
+    'train-options': { type: 'string', default: '{}' },
+    cache: { type: 'string' },
   },
 });
 const fail = (message) => {
@@ -73,7 +74,7 @@ const work = resolve(values.work ?? join(tmpdir(), 'earshot-learning-loop'));
 mkdirSync(work, { recursive: true });
 const log = createLogger({ level: 'silent', pretty: false, fd: 2 });
 const say = (msg) => process.stderr.write(`[learning-loop] ${msg}\n`);
-const trainArgs = values['train-args'].split(' ').filter(Boolean);
+const trainOptions = JSON.parse(values['train-options']);
 
 // --- the site and its halves ---
 const refPath = join(site, 'annotations.tsv');
@@ -99,18 +100,17 @@ function configFor(head) {
   return config;
 }
 
-/** `earshot train` (the real CLI) on `dataDirs`; returns the head path. Cached by its inputs. */
-function train(dataDirs, name) {
+/** Trains a head with `trainHead()` (what `earshot train` runs) on `dataDirs`; returns the head path. */
+async function train(dataDirs, name) {
   const out = join(work, `${name}.json`);
-  const args = [join(REPO, 'dist/cli/main.js'), 'train', ...dataDirs.flatMap((d) => ['--data', d]), '--model', resolve(values.model), '--out', out, '--seed', values.seed, ...trainArgs];
   const started = performance.now();
-  const run = spawnSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (run.status !== 0) fail(`earshot train failed (exit ${run.status}): ${args.slice(1).join(' ')}\n${run.stderr}`);
-  say(`trained ${name} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const trained = await trainHead({ data: dataDirs, modelPath: resolve(values.model), seed: Number(values.seed), ...(values.cache ? { cacheDir: values.cache } : {}), ...trainOptions });
+  writeFileSync(out, trained.text);
+  say(`trained ${name} on ${trained.report.clips} clips in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   return out;
 }
 
-const startHead = values['start-head'] ? resolve(values['start-head']) : train(startData, 'start-head');
+const startHead = values['start-head'] ? resolve(values['start-head']) : await train(startData, 'start-head');
 
 // --- half A through the starting head: events and patch probabilities ---
 say(`site ${site}: half A ${halves.A.length} scenes, half B ${halves.B.length} scenes; starting head ${startHead}`);
@@ -232,7 +232,7 @@ for (const n of counts) {
   const labelledDir = join(work, `labelled-A-${n}`);
   const tally = writeLabelled(labelledDir, taken);
   const dataDirs = [...startData, labelledDir, ...(values['no-background'] ? [] : [backgroundDir])];
-  const head = n === 0 ? startHead : train(dataDirs, `site-head-${n}`);
+  const head = n === 0 ? startHead : await train(dataDirs, `site-head-${n}`);
   const after = n === 0 ? before : await scoreB(head);
   const line = {
     site: siteName,

@@ -71,6 +71,8 @@ export interface EarshotConfig {
     pacing: 'realtime' | 'fast';
     /** Real-time speed multiplier for file replay (1 = real time). */
     speed: number;
+    /** File source: play the file again from its start at its end, until stopped (bench and demo setups). */
+    loop: boolean;
     chunk_seconds: number;
   };
   ring_buffer_seconds: number;
@@ -179,6 +181,8 @@ export interface EarshotConfig {
      * `configuration_url` start with it. Default: the address the API listens on.
      */
     public_url?: string;
+    /** More Host header names the API answers to (besides localhost, 127.0.0.1, ::1, `host` and `public_url`'s host); others get 421 (DNS rebinding). */
+    allowed_hosts?: string[];
   };
   mqtt: {
     url?: string;
@@ -291,6 +295,7 @@ export const CONFIG_SCHEMA = {
         resend_wait: { type: 'number', minimum: 0, maximum: 2, default: 0.25 },
         pacing: { enum: ['realtime', 'fast'], default: 'realtime' },
         speed: { type: 'number', exclusiveMinimum: 0, maximum: 1000, default: 1 },
+        loop: { type: 'boolean', default: false },
         chunk_seconds: { type: 'number', minimum: 0.01, maximum: 1, default: 0.1 },
       },
     },
@@ -418,6 +423,7 @@ export const CONFIG_SCHEMA = {
         token_file: { type: 'string', minLength: 1 },
         body_limit_bytes: { type: 'integer', minimum: 1024, maximum: 104857600, default: 1048576 },
         public_url: { type: 'string', pattern: '^https?://[^\\s/?#]+(/[^\\s?#]*)?$' },
+        allowed_hosts: { type: 'array', maxItems: 64, items: { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.:-]+)$', maxLength: 255 } },
       },
     },
     mqtt: {

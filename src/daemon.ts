@@ -16,7 +16,7 @@ import type { CaptureGap } from './capture/timeline.js';
 import type { EarshotConfig } from './config.js';
 import type { DetectorOutput } from './detect/detector.js';
 import { toEventRecord, type EventRecord, type StreamContext } from './events.js';
-import { headSummary, type HeadIdentity } from './inference/head/head-runtime.js';
+import { headSummary } from './inference/head/head-runtime.js';
 import type { LabelSpec } from './detect/label-map.js';
 import { HeadControlSlot, HeadDeployer } from './service/head-deploy.js';
 import { ModelReloader, parseReloadCommand, type ReloadOutcome, type ReloadTrigger } from './inference/worker/model-reload.js';
@@ -159,7 +159,7 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
     clock.start();
     publisher?.start();
     // One object, updated in place by a model hot reload, so /api/v1/node names the running model.
-    const runningModel: { id: string; sha256: string; head?: HeadIdentity | null } = { id: models.id, sha256: models.sha256 };
+    const runningModel = { id: models.id, sha256: models.sha256 };
     // The head (src/service/head-deploy.ts): the API's push / rollback reach it once the pipeline runs.
     const heads = new HeadControlSlot();
     if (config.api.enabled) api = await startApiServer({ db, dataDir: config.data_dir, config, log, live, model: runningModel, heads });
@@ -204,7 +204,6 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
     });
     reloader = modelReloader;
     const deployer = new HeadDeployer(models.head, pipeline, scheduler, config, log, (head) => {
-      runningModel.head = head;
       if (publisher) publisher.head = headSummary(head);
     });
     heads.attach(deployer);

@@ -59,6 +59,15 @@ t.test('clip details, the label set, events per day', async (t) => {
   t.equal(details.clip.event.label, 'gunshot');
   t.match(details.top_classes[0], { model_id: 'yamnet', class: 'gunshot_class', score: 0.95 }, 'top classes by highest score over the patches');
   t.equal((await get('/api/v1/clips/01ARZ3NDEKTSV4RRFFQ69G5FAV/details')).status, 404);
+  // A head's label probabilities: `head:<label>` classes among the stored top-k scores.
+  const insert = node.db.prepare("INSERT INTO scores (event_id, patch_index, start_s, rank, model_id, class, score) VALUES (?, ?, 0, ?, 'yamnet', ?, ?)");
+  insert.run(clip.eventId, 100, 4, 'head:gunshot', 0.97);
+  insert.run(clip.eventId, 101, 4, 'head:gunshot', 0.88);
+  insert.run(clip.eventId, 101, 5, 'head:explosion', 0.05);
+  const headed = await json(get(`/api/v1/clips/${clip.id}/details`));
+  t.same(headed.head, [{ label: 'gunshot', probability: 0.97 }, { label: 'explosion', probability: 0.05 }], 'the head\'s label probabilities, highest over the patches');
+  t.notOk(headed.top_classes.some((c: { class: string }) => c.class.startsWith('head:')), 'and not among the model\'s classes');
+  t.same(details.head, [], 'no head: an empty list');
   const config = await json(get('/api/v1/review/config'));
   t.same(config.labels.map((l: { name: string }) => l.name).slice(0, 4), ['gunshot', 'explosion', 'glass_break', 'scream'], 'the configured labels, in order');
   t.equal(config.negative_label, 'none');
@@ -91,6 +100,16 @@ t.test('the event stream: behind the token, then each new event', async (t) => {
   await until(() => text.includes('"offset_utc":"2024-05-02T00:00:01.000Z"'));
   t.pass('and again when it ends');
   controller.abort();
+
+  // A client that goes frees its place: 20 streams opened and dropped in turn, then one more is served.
+  for (let i = 0; i < 20; i++) {
+    const gone = new AbortController();
+    const r = await fetch(`${url}/api/v1/events/stream`, { headers: auth, signal: gone.signal });
+    t.equal(r.status, 200, `stream ${i + 1} served`);
+    await r.body!.getReader().read();
+    gone.abort();
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 });
 
 t.test('the page: served without the token, with a strict CSP; data still needs the token', async (t) => {

@@ -22,7 +22,7 @@ import { openDatabase } from '../src/store/database.js';
 import { MicrophoneHealth } from '../src/service/microphone-health.js';
 import { REPO, SHARED } from './helpers/cli.js';
 import { startMosquitto } from './helpers/mosquitto.js';
-import { schema, startDaemon, subscribe, YAMNET } from './helpers/mqtt-daemon.js';
+import { schema, startDaemon, subscribe } from './helpers/mqtt-daemon.js';
 
 const DEV = join(SHARED, 'audio', 'scenes', 'dev');
 const scenes = readdirSync(DEV).filter((f) => f.endsWith('.wav')).sort().map((f) => join(DEV, f));
@@ -31,6 +31,8 @@ const sox = (...args: string[]) => execFileSync('sox', args, { stdio: ['ignore',
 const file = (name: string) => join(dir, name);
 /** White noise at −31.6 dBFS RMS: 20 dB above the dev scenes' median noise floor (−51.6 dBFS); sox's whitenoise at vol 1 is −9.8 dBFS RMS. */
 const NOISE_VOL = '0.081';
+/** The log-mel YAMNet (int8 body): the cheapest model (docs/benchmarks.md), and its frames are the ones measured. */
+const MODEL = join(SHARED, 'models', 'yamnet', 'yamnet_spectra_in.tflite');
 
 interface Segment {
   name: string;
@@ -91,7 +93,7 @@ t.test('a real daemon run: raised in the log, SQLite and MQTT; the baseline surv
         `  path: ${source}`,
         '  pacing: fast',
         'model:',
-        `  path: ${YAMNET}`,
+        `  path: ${MODEL}`,
         'api:',
         '  enabled: false',
         'clips:',

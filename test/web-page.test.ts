@@ -2,7 +2,7 @@
  * The review page (src/web) in a real browser (Debian's Chromium, playwright-core), against the
  * built CLI with the real model on real dev scenes:
  *
- * 1. `earshot run` (a bearer token set) replays 18 dev scenes joined into one file at 32 × real
+ * 1. `earshot run` (a bearer token set) replays 20 dev scenes joined into one file at 32 × real
  *    time. The page asks for the token and shows no data without it, says so for a wrong one, then
  *    lists events live: each event the daemon logs appears in the page within 2 s, and at the end
  *    the list is exactly the stored events, newest first.
@@ -16,7 +16,7 @@
  * Screenshots of every view at 1280×800 and 390×844 go to .tap/web/.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, existsSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -34,7 +34,7 @@ import { readWav16 } from './helpers/wav16.js';
 const TOKEN = 'web-page-test-token-0123456789';
 const ANNOTATOR = 'h4-test';
 const SHOTS = join(REPO, '.tap', 'web');
-const SCENES = [...Array.from({ length: 16 }, (_, i) => `mixed_${String(i).padStart(2, '0')}`), 'distractors_only_00', 'distractors_only_01'];
+const SCENES = [...Array.from({ length: 16 }, (_, i) => `mixed_${String(i).padStart(2, '0')}`), 'distractors_only_00', 'distractors_only_01', 'distractors_only_02', 'distractors_only_03'];
 
 /** `earshot serve --config FILE --port 0` (or `--pulled DIR`), with its JSON log lines. */
 function startServe(config: string, option = '--config') {
@@ -54,7 +54,7 @@ function startServe(config: string, option = '--config') {
 t.test('the review page, in Chromium, against earshot run and earshot serve', { skip: haveChromium ? false : '/usr/bin/chromium is not installed (apt-get install chromium)' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-web-'));
   mkdirSync(SHOTS, { recursive: true });
-  // Real audio: 18 dev scenes (13.5 minutes) joined into one file, so one run stores enough clips.
+  // Real audio: 20 dev scenes (15 minutes: 16 mixed, 4 of distractors only) joined into one file, so one run stores enough clips.
   const parts = SCENES.map((name) => readWav16(`${SHARED}audio/scenes/dev/${name}.wav`));
   const joined = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
   parts.reduce((offset, p) => (joined.set(p, offset), offset + p.length), 0);

@@ -8,7 +8,7 @@
  * file is then opened with O_NOFOLLOW and must be a regular file.
  */
 import { constants, realpathSync, mkdirSync } from 'node:fs';
-import { open, realpath, type FileHandle } from 'node:fs/promises';
+import { open, realpath, stat, type FileHandle } from 'node:fs/promises';
 import { isAbsolute, resolve, sep } from 'node:path';
 
 /** An open clip file: the caller closes `handle` (or hands it to a stream that does). */
@@ -51,9 +51,17 @@ export async function openClipFile(root: string, relativePath: string): Promise<
     return { problem: 'missing', reason: `no file (${(error as NodeJS.ErrnoException).code ?? error})` };
   }
   if (!inside(root, real)) return { problem: 'outside', reason: 'a symbolic link leads out of the data directory' };
+  // A FIFO or device in place of a clip must not be opened at all: opening a FIFO for reading
+  // blocks a thread-pool thread until a writer comes (four such requests would hang every file
+  // read of the process). Checked before the open, and O_NONBLOCK covers a swap in between.
+  try {
+    if (!(await stat(real)).isFile()) return { problem: 'outside', reason: 'not a regular file' };
+  } catch (error) {
+    return { problem: 'missing', reason: `no file (${(error as NodeJS.ErrnoException).code ?? error})` };
+  }
   let handle: FileHandle;
   try {
-    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW);
+    handle = await open(real, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     return code === 'ENOENT' ? { problem: 'missing', reason: 'no file (ENOENT)' } : { problem: 'outside', reason: `cannot open (${code ?? error})` };

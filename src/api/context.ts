@@ -5,7 +5,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply } from 'fastify';
 import type { EarshotConfig } from '../config.js';
-import type { HeadControl, HeadIdentity } from '../inference/head/head-runtime.js';
+import type { HeadControl } from '../inference/head/head-runtime.js';
 import type { Logger } from '../log.js';
 import type { LiveStatus } from './live-status.js';
 import type { ApiQueries } from './queries.js';
@@ -18,8 +18,8 @@ export interface ApiContext {
   config: EarshotConfig;
   /** The daemon's figures; absent when the API runs without a pipeline (tests, tools). */
   live?: LiveStatus;
-  /** The model the daemon runs (manifest id, file sha256, and its head or null), when known. */
-  model: { id: string; sha256: string; head?: HeadIdentity | null } | null;
+  /** The model the daemon runs (manifest id, file sha256), when known. */
+  model: { id: string; sha256: string } | null;
   /** The daemon's head control (push, rollback), when a pipeline runs. */
   heads?: HeadControl;
   log: Logger;

@@ -70,6 +70,23 @@ export function hardenApi(app: FastifyInstance, config: EarshotConfig): void {
     const schema = route.schema as Record<string, unknown> | undefined;
     if (!schema) return;
     for (const part of ['querystring', 'params', 'body', 'headers']) if (schema[part]) boundNumbers(schema[part]);
+    const numericKeys = [...numericProperties(schema.querystring), ...numericProperties(schema.params)];
+    if (numericKeys.length) {
+      // ajv coerces "Infinity" and "1e309" to a number that passes `integer` and `maximum`: the
+      // text is checked before coercion instead.
+      const checkNumbers = async (request: FastifyRequest, reply: FastifyReply) => {
+        for (const [part, values] of [['query', request.query], ['params', request.params]] as const) {
+          for (const key of numericKeys) {
+            const raw = (values as Record<string, unknown> | undefined)?.[key];
+            for (const text of Array.isArray(raw) ? raw : [raw]) {
+              if (typeof text !== 'string') continue;
+              if (!FINITE_NUMBER.test(text) || !Number.isFinite(Number(text))) return sendError(reply, 400, `${part === 'query' ? 'querystring' : 'params'}/${key} must be a finite number`);
+            }
+          }
+        }
+      };
+      addPreValidation(route, checkNumbers);
+    }
     if (!schema.body) return;
     let validate: ValidateFunction;
     try {
@@ -77,14 +94,35 @@ export function hardenApi(app: FastifyInstance, config: EarshotConfig): void {
     } catch {
       return; // A schema only fastify's own ajv understands: its validation stands alone.
     }
-    const previous = route.preValidation;
-    const check = async (request: FastifyRequest, reply: FastifyReply) => {
+    addPreValidation(route, async (request: FastifyRequest, reply: FastifyReply) => {
       if (request.body === undefined || validate(request.body)) return;
       const e = validate.errors?.[0];
       return sendError(reply, 400, `body${e?.instancePath ?? ''} ${e?.message ?? 'is not valid'}`);
-    };
-    route.preValidation = previous ? [check, ...(Array.isArray(previous) ? previous : [previous])] : check;
+    });
   });
+}
+
+/** A number as a query parameter may write it: decimal, optional fraction and exponent. */
+const FINITE_NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+type Hook = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>;
+
+/** Runs `hook` before the route's own preValidation hooks. */
+function addPreValidation(route: RouteOptions, hook: Hook): void {
+  const previous = route.preValidation as Hook | Hook[] | undefined;
+  route.preValidation = (previous ? [hook, ...(Array.isArray(previous) ? previous : [previous])] : hook) as RouteOptions['preValidation'];
+}
+
+/** Names of the number/integer properties of an object schema (querystring, params). */
+function numericProperties(schema: unknown): string[] {
+  const properties = (schema as { properties?: Record<string, { type?: unknown }> } | undefined)?.properties;
+  if (!properties) return [];
+  return Object.entries(properties)
+    .filter(([, p]) => {
+      const types = Array.isArray(p?.type) ? p.type : [p?.type];
+      return types.includes('number') || types.includes('integer');
+    })
+    .map(([key]) => key);
 }
 
 /** Gives every number/integer in a JSON schema bounds when it has none (in place). */

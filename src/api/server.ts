@@ -12,10 +12,11 @@
 import type Database from 'better-sqlite3';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import type { EarshotConfig } from '../config.js';
-import type { HeadControl, HeadIdentity } from '../inference/head/head-runtime.js';
+import type { HeadControl } from '../inference/head/head-runtime.js';
 import type { Logger } from '../log.js';
 import { BearerAuth, loadApiToken } from './auth.js';
 import { resolvedDataDir } from './clip-file.js';
+import { hardenApi } from './hardening.js';
 import { sendError, type ApiContext } from './context.js';
 import type { LiveStatus } from './live-status.js';
 import { ApiQueries } from './queries.js';
@@ -39,8 +40,8 @@ export interface ApiServerOptions {
   log: Logger;
   /** The daemon's live figures for /healthz and /metrics; without it /healthz says `no_pipeline`. */
   live?: LiveStatus;
-  /** The model the daemon runs (manifest id, file sha256, its head), for /api/v1/node and export manifests. */
-  model?: { id: string; sha256: string; head?: HeadIdentity | null } | null;
+  /** The model the daemon runs (manifest id, file sha256), for /api/v1/node and export manifests. */
+  model?: { id: string; sha256: string } | null;
   /** The daemon's head control, for the head routes (routes/head.ts). */
   heads?: HeadControl;
   /** Called after a request added or removed labels (serve over a pulled folder rewrites its labels.tsv). */
@@ -91,11 +92,16 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
     logController: new QuietRequestLog(),
     bodyLimit: config.api.body_limit_bytes,
     requestTimeout: REQUEST_TIMEOUT_MS,
+    // Node checks these timeouts every connectionsCheckingInterval (30 s by default, so a slow
+    // client got up to 60 s): checked every second, a request must arrive within 30–31 s.
+    http: { headersTimeout: REQUEST_TIMEOUT_MS, requestTimeout: REQUEST_TIMEOUT_MS, connectionsCheckingInterval: 1000 },
     // Shutdown must not wait for a long download: systemd gives the daemon 5 s.
     forceCloseConnections: true,
     // Unknown keys in a query or body are errors, never silently dropped.
     ajv: { customOptions: { removeAdditional: false, allErrors: false } },
   });
+  // Host header (DNS rebinding), bounded numbers, strict body types (hardening.ts): before any route.
+  hardenApi(app, config);
   const closing = new AbortController();
   const context: ApiContext = {
     queries: new ApiQueries(options.db),

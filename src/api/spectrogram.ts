@@ -3,15 +3,23 @@
  * the clip (src/inference/logmel.ts, 64 bands 125–7500 Hz, 10 ms frames), the event's top class
  * scores per patch from the scores table, and the event span marked — drawn by src/eval/plot.ts
  * (`drawFilePlot`, @napi-rs/canvas), the same picture `earshot eval --out` draws per file.
+ *
+ * Only classes mapped to an earshot label are drawn (the config's `detection.labels.*.classes`,
+ * else the model manifest's class map), each with the threshold of its own label; an event of a
+ * single patch shows its scores as points.
  */
+import { decodeFlac, isFlac } from '../capture/flac.js';
 import { decodeWav } from '../capture/wav.js';
+import type { EarshotConfig } from '../config.js';
+import { resolveLabelSpecs } from '../detect/label-map.js';
 import { drawFilePlot, type PlotLabel } from '../eval/plot.js';
+import { listManifests } from '../inference/manifest.js';
 import { FRAME_HOP_SAMPLES, FRAME_LENGTH_SAMPLES, LogMelFrontEnd } from '../inference/logmel.js';
 import { SAMPLE_RATE } from '../types.js';
 import type { ClipRecord, PatchScore } from './queries.js';
 
-/** Classes drawn as score curves: the event's highest-scoring few. */
-const CLASSES_DRAWN = 3;
+/** Classes drawn as score curves: the event's highest-scoring few of those mapped to a label. */
+const CLASSES_DRAWN = 4;
 /** Picture width in pixels. */
 const WIDTH = 1000;
 /** A YAMNet patch (96 frames) spans 0.975 s; its centre is this far after its start (seconds). */
@@ -24,16 +32,18 @@ export class UndrawableClipError extends Error {}
 
 /**
  * Draws a clip.
- * @param wavBytes the clip file (16 kHz WAV, any PCM encoding src/capture/wav.ts reads)
+ * @param wavBytes the clip file (16 kHz WAV, any PCM encoding src/capture/wav.ts reads, or FLAC)
  * @param clip its row; the event span comes from `clip.event`
  * @param scores the event's stored score rows (may be empty: no curves then)
+ * @param labels the config's `detection.labels` (which classes each label gathers, and its
+ *   threshold); classes no enabled label maps are not drawn
  * @returns a PNG, 1000 px wide
- * @throws UndrawableClipError when the file is not a readable 16 kHz WAV
+ * @throws UndrawableClipError when the file is not a readable 16 kHz WAV or FLAC
  */
-export async function drawClipSpectrogram(wavBytes: Uint8Array, clip: ClipRecord, scores: readonly PatchScore[]): Promise<Buffer> {
+export async function drawClipSpectrogram(wavBytes: Uint8Array, clip: ClipRecord, scores: readonly PatchScore[], labels: EarshotConfig['detection']['labels'] = {}): Promise<Buffer> {
   let wav;
   try {
-    wav = decodeWav(wavBytes, `clip ${clip.id}`);
+    wav = isFlac(wavBytes) ? await decodeFlac(wavBytes, `clip ${clip.id}`) : decodeWav(wavBytes, `clip ${clip.id}`);
   } catch (error) {
     throw new UndrawableClipError((error as Error).message);
   }
@@ -52,9 +62,8 @@ export async function drawClipSpectrogram(wavBytes: Uint8Array, clip: ClipRecord
     offset += batch.length;
   }
 
-  const classes = topClassNames(scores, CLASSES_DRAWN);
-  const threshold = clip.event?.threshold ?? 0.5;
-  const labels: PlotLabel[] = classes.map((name) => ({ name, threshold }));
+  const plotted = scoreCurves(scores, labels, clip.event?.model_id);
+  const classes = plotted.map((c) => c.name);
   const byPatch = new Map<number, { startS: number; scores: number[] }>();
   for (const row of scores) {
     const index = classes.indexOf(row.class);
@@ -78,12 +87,46 @@ export async function drawClipSpectrogram(wavBytes: Uint8Array, clip: ClipRecord
       frames,
       melBands: frontEnd.melBands,
       patches,
-      labels,
+      labels: plotted,
       reference: [],
       detected: event ? [{ filename: clip.id, onset: event.onset_in_clip_s, offset: event.offset_in_clip_s, label: event.label }] : [],
     },
     WIDTH,
   );
+}
+
+/**
+ * The score curves of a clip picture: the event's highest-scoring classes among those mapped to
+ * an enabled label, each with its label and that label's threshold (at most 4).
+ * @param modelId the model that scored the event (its manifest's class map), when the rows do not say
+ */
+export function scoreCurves(scores: readonly PatchScore[], labels: EarshotConfig['detection']['labels'], modelId?: string): PlotLabel[] {
+  const mapped = classLabels(labels, scores[0]?.model_id ?? modelId);
+  return topClassNames(scores.filter((row) => mapped.has(row.class)), CLASSES_DRAWN).map((name) => ({ name, label: mapped.get(name)!.label, threshold: mapped.get(name)!.threshold }));
+}
+
+const manifestClassMaps = new Map<string, Record<string, string[]>>();
+
+/**
+ * Model class → the enabled label it is mapped to, with that label's threshold: the label's
+ * `classes` from the config, else the class map of the manifest with id `modelId` (the model
+ * that scored the event). A class two labels share goes to the first (config order).
+ */
+export function classLabels(labels: EarshotConfig['detection']['labels'], modelId: string | undefined): Map<string, { label: string; threshold: number }> {
+  let classMap = modelId ? manifestClassMaps.get(modelId) : undefined;
+  if (modelId && !classMap) {
+    try {
+      classMap = listManifests().find((m) => m.id === modelId)?.class_map ?? {};
+    } catch {
+      classMap = {};
+    }
+    manifestClassMaps.set(modelId, classMap);
+  }
+  const out = new Map<string, { label: string; threshold: number }>();
+  for (const spec of resolveLabelSpecs(labels, classMap ?? {}).specs) {
+    for (const name of spec.classes) if (!out.has(name)) out.set(name, { label: spec.name, threshold: spec.threshold });
+  }
+  return out;
 }
 
 /** The `k` classes with the highest score anywhere in `scores` (classes outside a patch's top-k are drawn at 0 there). */

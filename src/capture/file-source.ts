@@ -7,7 +7,7 @@ import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
 import { SAMPLE_RATE, type AudioChunk } from '../types.js';
 import { createResampler, type Resampler, type ResamplerOptions } from './resample.js';
-import { readWavAsync, type DecodedWav } from './wav.js';
+import { openWavStream, type WavStream } from './wav.js';
 
 /**
  * `'fast'`: chunks as fast as the consumer takes them, yielding to the event loop before each
@@ -26,6 +26,8 @@ export interface FileSourceOptions {
   readonly speed?: number;
   /** Resampler quality for files not at 16 kHz (see {@link ResamplerOptions}). */
   readonly resamplerQuality?: ResamplerOptions['quality'];
+  /** Play the file again from its start at its end, until {@link FileSource.stop} (default false): bench and demo setups. */
+  readonly loop?: boolean;
 }
 
 /** What a {@link FileSource} plays, for logs. */
@@ -65,8 +67,9 @@ export class FileSource {
   readonly pacing: Pacing;
   readonly chunkSamples: number;
   readonly speed: number;
+  readonly loop: boolean;
   private readonly resamplerQuality: ResamplerOptions['quality'];
-  private decoding: Promise<DecodedWav> | undefined;
+  private decoding: Promise<WavStream> | undefined;
   private decodedInfo: FileSourceInfo | undefined;
   private started = false;
   private stopRequested = false;
@@ -86,6 +89,7 @@ export class FileSource {
     this.pacing = options.pacing ?? 'fast';
     this.chunkSamples = options.chunkSamples ?? DEFAULT_CHUNK_SAMPLES;
     this.speed = options.speed ?? 1;
+    this.loop = options.loop ?? false;
     this.resamplerQuality = options.resamplerQuality;
     if (!Number.isInteger(this.chunkSamples) || this.chunkSamples < 1) {
       throw new RangeError(`chunkSamples must be a positive integer, got ${this.chunkSamples}`);
@@ -127,29 +131,42 @@ export class FileSource {
   async *chunks(): AsyncGenerator<AudioChunk, void, undefined> {
     if (this.started) throw new Error(`${this.path}: FileSource.chunks() can only be iterated once`);
     this.started = true;
-    const decoded = await this.decode();
-    // Dropped so that a long file's samples can be collected once playback ends.
+    let stream = await this.decode();
     this.decoding = undefined;
-    if (this.stopRequested) return;
-    const resampler = await createResampler(decoded.sampleRate, 1, { quality: this.resamplerQuality });
-    try {
-      // Deadlines are absolute offsets from one monotonic origin, so timer lateness on one chunk
-      // is absorbed by the next wait instead of accumulating.
-      const origin = performance.now();
-      const millisecondsPerSample = 1000 / (SAMPLE_RATE * this.speed);
-      for (const chunk of resampledChunks(decoded.mono, resampler, this.chunkSamples)) {
-        if (this.pacing === 'realtime') {
-          const deadline = origin + (chunk.startSample + chunk.samples.length) * millisecondsPerSample;
-          if (!(await this.waitUntil(deadline))) return;
-        } else {
-          await yieldToEventLoop();
+    // Deadlines are absolute offsets from one monotonic origin, so timer lateness on one chunk
+    // is absorbed by the next wait instead of accumulating.
+    const origin = performance.now();
+    const millisecondsPerSample = 1000 / (SAMPLE_RATE * this.speed);
+    // With `loop`, each pass continues the stream: its chunks start where the previous pass ended.
+    let offset = 0;
+    for (;;) {
+      let end = offset;
+      try {
+        if (this.stopRequested) return;
+        const resampler = await createResampler(stream.info.sampleRate, 1, { quality: this.resamplerQuality });
+        try {
+          for await (const piece of resampledChunks(stream, resampler, this.chunkSamples)) {
+            const chunk = offset === 0 ? piece : { startSample: piece.startSample + offset, samples: piece.samples };
+            end = chunk.startSample + chunk.samples.length;
+            if (this.pacing === 'realtime') {
+              const deadline = origin + end * millisecondsPerSample;
+              if (!(await this.waitUntil(deadline))) return;
+            } else {
+              await yieldToEventLoop();
+            }
+            if (this.stopRequested) return;
+            yield chunk;
+            if (this.stopRequested) return;
+          }
+        } finally {
+          resampler.destroy();
         }
-        if (this.stopRequested) return;
-        yield chunk;
-        if (this.stopRequested) return;
+      } finally {
+        await stream.close();
       }
-    } finally {
-      resampler.destroy();
+      if (!this.loop || this.stopRequested) return;
+      offset = end;
+      stream = await openWavStream(this.path);
     }
   }
 
@@ -160,10 +177,14 @@ export class FileSource {
   stop(): void {
     this.stopRequested = true;
     this.stopSignal.abort();
+    // Opened but never played (doctor, a failed start): close the file now.
+    if (!this.started) void this.decoding?.then((stream) => stream.close(), () => undefined);
   }
 
-  private decode(): Promise<DecodedWav> {
-    this.decoding ??= readWavAsync(this.path).then((decoded) => {
+  /** Opens the file and checks its header (once): the audio is read block by block as it plays, never whole. */
+  private decode(): Promise<WavStream> {
+    this.decoding ??= openWavStream(this.path).then((stream) => {
+      const decoded = stream.info;
       this.decodedInfo = {
         path: this.path,
         durationSeconds: decoded.durationSeconds,
@@ -172,7 +193,7 @@ export class FileSource {
         originalEncoding: decoded.encoding,
         samples: Math.ceil((decoded.frames * SAMPLE_RATE) / decoded.sampleRate),
       };
-      return decoded;
+      return stream;
     });
     return this.decoding;
   }
@@ -193,18 +214,20 @@ export class FileSource {
 }
 
 /**
- * Resamples `input` piece by piece and cuts the 16 kHz output into chunks of exactly
+ * Reads and resamples `input` block by block and cuts the 16 kHz output into chunks of exactly
  * `chunkSamples` (the last one shorter), with contiguous start indices from 0.
  */
-function* resampledChunks(input: Float32Array, resampler: Resampler, chunkSamples: number): Generator<AudioChunk> {
+async function* resampledChunks(input: WavStream, resampler: Resampler, chunkSamples: number): AsyncGenerator<AudioChunk> {
   // About one output chunk per resampler call, so memory stays at a chunk or two.
   const inputStep = Math.max(1, Math.ceil((chunkSamples * resampler.inputRate) / SAMPLE_RATE));
   let current = new Float32Array(chunkSamples);
   let filled = 0;
   let startSample = 0;
-  for (let offset = 0; offset <= input.length; offset += inputStep) {
-    const atEnd = offset + inputStep >= input.length;
-    const output = resampler.process(input.subarray(offset, offset + inputStep));
+  let block = await input.read(inputStep);
+  for (;;) {
+    const next = block === null ? null : await input.read(inputStep);
+    const atEnd = next === null;
+    const output = resampler.process(block ?? new Float32Array(0));
     const pieces = atEnd ? [output, resampler.flush()] : [output];
     for (const piece of pieces) {
       let consumed = 0;
@@ -222,6 +245,7 @@ function* resampledChunks(input: Float32Array, resampler: Resampler, chunkSample
       }
     }
     if (atEnd) break;
+    block = next;
   }
   if (filled > 0) yield { startSample, samples: current.slice(0, filled) };
 }

@@ -12,7 +12,7 @@
  * silently evaluates the first part of it gives results the user would take for the whole.
  */
 import { readFileSync, statSync, type Stats } from 'node:fs';
-import { readFile, stat } from 'node:fs/promises';
+import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
 import { EarshotError } from '../errors.js';
 
 /** A decoded WAV file: its original format plus a mono downmix at the original rate. */
@@ -105,7 +105,8 @@ export function readWav(path: string): DecodedWav {
 
 /**
  * Like {@link readWav}, but reads the file without blocking the event loop (for the daemon,
- * where MQTT and timers must keep running while a long file loads).
+ * where MQTT and timers must keep running while a long file loads), and also reads FLAC files
+ * (src/capture/flac.ts).
  *
  * @throws EarshotError (exit code 2) naming `path`, as {@link readWav}.
  */
@@ -117,6 +118,8 @@ export async function readWavAsync(path: string): Promise<DecodedWav> {
   } catch (error) {
     throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
   }
+  // FLAC (clips written with clips.format: flac) decodes to the same shape (./flac.ts).
+  if (bytes.length >= 4 && bytes[0] === 0x66 && bytes[1] === 0x4c && bytes[2] === 0x61 && bytes[3] === 0x43) return (await import('./flac.js')).decodeFlac(bytes, path);
   return decodeWav(bytes, path);
 }
 
@@ -137,10 +140,27 @@ export async function readWavAsync(path: string): Promise<DecodedWav> {
  *   `truncated: data chunk declares N bytes, M present` (or any chunk before the data).
  */
 export function decodeWav(bytes: Uint8Array, name: string): DecodedWav {
+  const { format, dataStart, dataBytes } = locateData(bytes, name, bytes.length);
+  return decodeSamples(new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), dataStart, dataBytes, format);
+}
+
+/** Where the audio of a WAV file is: its format, and the data chunk's body (byte offset, size). */
+interface DataLocation {
+  format: WaveFormat;
+  dataStart: number;
+  dataBytes: number;
+}
+
+/**
+ * Walks the chunks of a WAV file's first `bytes` (the whole file, or its head when streaming) up
+ * to the data chunk, checking every header field. `totalLength` is the file's size, for the
+ * truncation check. Errors as {@link decodeWav}.
+ */
+function locateData(bytes: Uint8Array, name: string, totalLength: number): DataLocation {
   const fail = (problem: string): never => {
     throw new EarshotError(`${name}: ${problem}`);
   };
-  if (bytes.length === 0) fail('empty file');
+  if (totalLength === 0) fail('empty file');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const riffId = fourCC(bytes, 0);
   const waveId = fourCC(bytes, 8);
@@ -152,24 +172,112 @@ export function decodeWav(bytes: Uint8Array, name: string): DecodedWav {
   let offset = 12;
   // The RIFF size field is not trusted: writers that crash or stream leave it wrong, and the
   // chunk sizes are what actually locate the audio.
-  while (offset + 8 <= bytes.length) {
+  while (offset + 8 <= totalLength) {
+    if (offset + 8 > bytes.length) fail(`malformed WAV: no data chunk within the first ${bytes.length} bytes`);
     const chunkId = fourCC(bytes, offset);
     const chunkSize = view.getUint32(offset + 4, true);
     const bodyStart = offset + 8;
-    const bytesPresent = bytes.length - bodyStart;
+    const bytesPresent = totalLength - bodyStart;
     if (chunkId === 'data' && format === undefined) fail('malformed WAV: data chunk comes before the fmt chunk');
     // Every chunk read so far precedes the audio, so a short one means the audio is missing too.
     if (chunkSize > bytesPresent) {
       fail(`truncated: ${printable(chunkId)} chunk declares ${chunkSize} bytes, ${bytesPresent} present`);
     }
-    if (chunkId === 'fmt ') format = parseFormat(view, bodyStart, chunkSize, fail);
-    else if (chunkId === 'data') {
+    if (chunkId === 'fmt ') {
+      if (bodyStart + chunkSize > bytes.length) fail(`malformed WAV: fmt chunk of ${chunkSize} bytes`);
+      format = parseFormat(view, bodyStart, chunkSize, fail);
+    } else if (chunkId === 'data') {
       if (chunkSize < format!.blockAlign) fail(`malformed WAV: data chunk holds ${chunkSize} bytes, less than one ${format!.blockAlign}-byte frame`);
-      return decodeSamples(view, bodyStart, chunkSize, format!);
+      return { format: format!, dataStart: bodyStart, dataBytes: chunkSize };
     }
     offset = bodyStart + chunkSize + (chunkSize % 2);
   }
   return fail(format === undefined ? 'malformed WAV: no fmt chunk' : 'malformed WAV: no data chunk');
+}
+
+/** A WAV file read piece by piece: its format up front, then its mono downmix in blocks. */
+export interface WavStream {
+  /** The file as {@link DecodedWav} describes it, without the samples. */
+  readonly info: Omit<DecodedWav, 'mono'>;
+  /**
+   * The next frames' mono downmix (as {@link DecodedWav.mono}), at most `maxFrames`; null at the end.
+   * @throws EarshotError naming the file when a read fails
+   */
+  read(maxFrames: number): Promise<Float32Array | null>;
+  /** Closes the file (idempotent). */
+  close(): Promise<void>;
+}
+
+/** How much of a file's start is read to find its fmt and data chunks when streaming. */
+const STREAM_HEAD_BYTES = 4 * 1024 * 1024;
+
+/**
+ * Opens a WAV file for reading in blocks, so a long recording is never held in memory whole (a
+ * 30-minute file at 16 kHz is 115 MB as float32): the header is checked as {@link decodeWav}
+ * checks it, then {@link WavStream.read} decodes the data chunk a block at a time. The fmt and
+ * data chunk headers must lie in the first 4 MiB.
+ * @throws EarshotError (exit code 2) naming `path`, as {@link readWav}
+ */
+export async function openWavStream(path: string): Promise<WavStream> {
+  let handle: FileHandle;
+  let size: number;
+  try {
+    const stats = await stat(path);
+    requireFile(path, stats);
+    size = stats.size;
+    handle = await open(path, 'r');
+  } catch (error) {
+    throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
+  }
+  let closed = false;
+  const close = async () => {
+    if (closed) return;
+    closed = true;
+    await handle.close().catch(() => undefined);
+  };
+  try {
+    const head = Buffer.alloc(Math.min(size, STREAM_HEAD_BYTES));
+    await readFully(handle, head, 0, path);
+    // A FLAC file (clips.format: flac) is decoded whole (./flac.ts): clips are seconds long.
+    if (head.length >= 4 && head.toString('latin1', 0, 4) === 'fLaC') {
+      await close();
+      return (await import('./flac.js')).openFlacStream(path);
+    }
+    const { format, dataStart, dataBytes } = locateData(head, path, size);
+    const frames = Math.floor(dataBytes / format.blockAlign);
+    const info = { ...decodeSamples(new DataView(head.buffer, head.byteOffset, 0), 0, 0, format), frames, durationSeconds: frames / format.sampleRate };
+    const { mono: _empty, ...described } = info;
+    let nextFrame = 0;
+    return {
+      info: described,
+      read: async (maxFrames: number) => {
+        if (nextFrame >= frames || closed) return null;
+        const count = Math.min(Math.max(1, Math.floor(maxFrames)), frames - nextFrame);
+        const block = Buffer.alloc(count * format.blockAlign);
+        await readFully(handle, block, dataStart + nextFrame * format.blockAlign, path);
+        nextFrame += count;
+        return decodeSamples(new DataView(block.buffer, block.byteOffset, block.byteLength), 0, block.byteLength, format).mono;
+      },
+      close,
+    };
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+async function readFully(handle: FileHandle, into: Buffer, position: number, path: string): Promise<void> {
+  let done = 0;
+  while (done < into.length) {
+    let bytesRead: number;
+    try {
+      ({ bytesRead } = await handle.read(into, done, into.length - done, position + done));
+    } catch (error) {
+      throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
+    }
+    if (bytesRead === 0) throw new EarshotError(`${path}: truncated: the file ended while being read`, 2);
+    done += bytesRead;
+  }
 }
 
 function parseFormat(

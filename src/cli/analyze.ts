@@ -51,7 +51,7 @@ export async function analyzeCommand(files: string[], options: AnalyzeOptions): 
       try {
         analysis = await analyzeFile(file, models, labels, settings, config.node_id, undefined, log);
       } catch (error) {
-        if (!isEarshotError(error)) throw error;
+        if (!isEarshotError(error) || files.length === 1) throw error;
         unreadable.push(file);
         process.stderr.write(`earshot: ${error.message.split('\n').join('\nearshot: ')}\n`);
         continue;

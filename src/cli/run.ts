@@ -20,7 +20,7 @@ import { headOption, withCommon, type CommonOptions } from './common-options.js'
 export async function runCommand(options: CommonOptions): Promise<void> {
   if (!options.config) throw new EarshotError('run: --config FILE is required (see config/example.yaml)');
   const { configFrom, loggerFor } = await import('./common.js');
-  const { runDaemon, SHUTDOWN_DEADLINE_MS } = await import('../daemon.js');
+  const { databasePath, runDaemon, SHUTDOWN_DEADLINE_MS } = await import('../daemon.js');
   const { ServiceSupervisor } = await import('../service/supervisor.js');
   const { applyReload } = await import('../service/reload.js');
   const config = configFrom(options);
@@ -69,6 +69,15 @@ export async function runCommand(options: CommonOptions): Promise<void> {
     process.off('SIGHUP', onHangup);
   }
   if (tty) process.stderr.write('\n');
+  if (summary.stoppedBy === 'end_of_source') {
+    // The end of a file run (the demo): say where the events are and how to look at them.
+    const database = databasePath(config);
+    const serve = `npx earshot serve --config ${options.config}`;
+    log.info(
+      { database, events: summary.events, hostile: summary.hostileEvents },
+      `${summary.events} events (${summary.hostileEvents} hostile) are stored in ${database}; look at them with \`${serve}\` and http://${config.api.host}:${config.api.port}/api/v1/events, or \`sqlite3 ${database} "SELECT onset_utc, label, peak_score FROM events"\``,
+    );
+  }
   if (summary.unacknowledged > 0) {
     const message = `mqtt: ${summary.unacknowledged} messages were not acknowledged by the broker before exit; they stay in the outbox and are sent at the next start (events are in the database)`;
     // A service stopped by systemd has lost nothing (the outbox is on disk): exit 0, so the

@@ -55,6 +55,11 @@ async function serve(options: ServeOptions): Promise<void> {
     process.once('SIGTERM', () => resolve());
     process.once('SIGINT', () => resolve());
   });
+  // systemd's stop budget: a close stuck behind a hung file read must not outlive it.
+  setTimeout(() => {
+    log.error('api: close did not finish within 4.5 s: exiting now');
+    process.exit(1);
+  }, 4500).unref();
   await api.close();
   db.close();
   log.info('api stopped');

@@ -7,11 +7,23 @@
 import { createCanvas, type SKRSContext2D } from '@napi-rs/canvas';
 import type { ScoredEvent } from './metrics.js';
 
-/** A label to draw: its name, threshold and colour. */
+/** A score curve to draw: a label (eval), or a model class and the label it is mapped to (clip pictures). */
 export interface PlotLabel {
+  /** The curve's name: an earshot label, or a model class. */
   name: string;
+  /** For a model class: the earshot label it is mapped to (the legend names it; its events take the curve's colour). */
+  label?: string;
+  /** The threshold of the label (of `label` for a model class). */
   threshold: number;
 }
+
+/** Mel scale (HTK): 1127 · ln(1 + f / 700), as the front end's band edges (src/inference/logmel.ts). */
+const mel = (hz: number) => 1127 * Math.log(1 + hz / 700);
+/** The spectrogram's frequency range (the front end's band edges). */
+const MEL_LOW_HZ = 125;
+const MEL_HIGH_HZ = 7500;
+/** Frequency ticks on the spectrogram (Hz). */
+const FREQUENCY_TICKS = [250, 500, 1000, 2000, 4000, 7500];
 
 /** Everything the per-file picture shows. */
 export interface FilePlotData {
@@ -67,7 +79,11 @@ export function drawFilePlot(data: FilePlotData, width = 1600): Buffer {
   const plotWidth = width - left - right;
   const specTop = 40;
   const specHeight = 192;
-  const scoreTop = specTop + specHeight + 20;
+  // The legend has its own rows between the spectrogram and the scores (points near 1.0 stay visible).
+  const legendColumns = data.labels.some((x) => x.label) ? 2 : 6;
+  const legendTop = specTop + specHeight + 8;
+  const legendRows = Math.max(1, Math.ceil(data.labels.length / legendColumns));
+  const scoreTop = legendTop + 16 * legendRows + 6;
   const scoreHeight = 200;
   const spanTop = scoreTop + scoreHeight + 20;
   const spanRow = 22;
@@ -107,7 +123,14 @@ export function drawFilePlot(data: FilePlotData, width = 1600): Buffer {
   ctx.fillStyle = '#333';
   ctx.font = FONT;
   ctx.fillText('log-mel', 10, specTop + 20);
-  ctx.fillText('125 Hz–7.5 kHz', 10, specTop + 38);
+  ctx.fillText('(Hz)', 10, specTop + 38);
+  // Frequency ticks, placed on the mel scale the bands are spaced on.
+  for (const hz of FREQUENCY_TICKS) {
+    const y = specTop + specHeight - ((mel(hz) - mel(MEL_LOW_HZ)) / (mel(MEL_HIGH_HZ) - mel(MEL_LOW_HZ))) * specHeight;
+    const text = hz >= 1000 ? `${hz / 1000}k` : `${hz}`;
+    ctx.fillRect(left - 5, Math.round(y), 5, 1);
+    ctx.fillText(text, left - 9 - ctx.measureText(text).width, Math.min(specTop + specHeight, Math.max(specTop + 9, y + 4)));
+  }
 
   // Scores and thresholds.
   const names = data.labels.map((l) => l.name);
@@ -130,25 +153,35 @@ export function drawFilePlot(data: FilePlotData, width = 1600): Buffer {
     ctx.lineWidth = 2;
     ctx.beginPath();
     let drawing = false;
-    for (const patch of data.patches) {
+    // A patch with no scored neighbour (an event of one patch) has no line: it is drawn as a point.
+    const isolated: { x: number; y: number }[] = [];
+    data.patches.forEach((patch, i) => {
       if (!patch.scores) {
         drawing = false;
-        continue;
+        return;
       }
       const x = xOf(patch.timeSeconds);
       const y = yOf(patch.scores[l]);
       if (drawing) ctx.lineTo(x, y);
       else ctx.moveTo(x, y);
+      if (!drawing && !data.patches[i + 1]?.scores) isolated.push({ x, y });
       drawing = true;
-    }
+    });
     ctx.stroke();
     ctx.fillStyle = colour;
-    ctx.fillText(`${label.name} (threshold ${label.threshold})`, left + 10 + 230 * (l % 6), scoreTop + 16 + 16 * Math.floor(l / 6));
+    for (const { x, y } of isolated) {
+      ctx.beginPath();
+      ctx.arc(x, y, 4, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+    const legend = `${label.name}${label.label && label.label !== label.name ? ` → ${label.label}` : ''} (threshold ${label.threshold})`;
+    ctx.fillText(legend, left + (plotWidth / legendColumns) * (l % legendColumns), legendTop + 13 + 16 * Math.floor(l / legendColumns));
   });
   ctx.lineWidth = 1;
 
-  // Event spans: reference above, detected below; labels earshot does not detect in grey.
-  const spanNames = names;
+  // Event spans: reference above, detected below, in the colour of their label's (first) curve;
+  // labels with no curve in grey.
+  const spanNames = data.labels.map((l) => l.label ?? l.name);
   const rows: [string, ScoredEvent[]][] = [['reference', data.reference], ['detected', data.detected]];
   rows.forEach(([title, events], row) => {
     const y = spanTop + row * spanRow;

@@ -22,6 +22,7 @@ import type { ExecutionProvider } from './backends/onnx.js';
 import { labelsFilePath, resolveManifest, type ModelManifest } from './manifest.js';
 import { isOnnxInfo, loadModelFile, modelFormatOf, type ModelFileInfo, type ModelFormat } from './model-format.js';
 import { DEFAULT_MODEL_NAME, pulledModelPath, sha256File } from './model-store.js';
+import { refuseNonModel } from './model-sniff.js';
 import type { LoadedHead } from './head/head-runtime.js';
 import { probeModel } from './probe.js';
 import { outputClassCount, readLabelsFile, shapeSize, type TfliteModelInfo } from './tflite/model-file.js';
@@ -225,6 +226,7 @@ async function settleTfliteAccelerator(path: string, kind: BackendKind, request:
  */
 export async function loadModel(request: ModelRequest): Promise<LoadedModel> {
   const path = resolveModelPath(request.path, request.modelDir);
+  refuseNonModel(path);
   const sha256 = await sha256File(path);
   const manifest = resolveManifest(request.manifest, path, sha256);
   const kind = backendFor(path, request.backend);

@@ -250,7 +250,7 @@ export async function extractFeatures(clips: readonly TrainingClip[], options: E
     }
     return audio;
   };
-  // Lengths decide the mix parameters; read from the WAV header cheaply via a full read once.
+  // The ambience lengths decide the mix parameters (read once; kept for mixing).
   const ambienceInfo: { sha256: string; length: number }[] = [];
   if (options.augmentCopies > 0) {
     for (const c of ambienceClips) ambienceInfo.push({ sha256: c.sha256, length: (await ambienceOf(c.sha256)).length });

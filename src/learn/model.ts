@@ -125,7 +125,7 @@ async function fitLogistic(matmul: MatMul, x: Matrix, targets: Int32Array, weigh
     }
     return loss;
   };
-  const result = await minimizeLbfgs(objective, new Float64Array(nW + k), { maxIterations: options.maxIterations, onIteration: options.onIteration });
+  const result = await minimizeLbfgs(objective, new Float64Array(nW + k), { maxIterations: options.maxIterations, relativeTolerance: 1e-7, onIteration: options.onIteration });
   return {
     layers: [{ activation: 'softmax', inputs: d, outputs: k, weights: result.x.slice(0, nW), bias: result.x.slice(nW) }],
     loss: result.loss,
@@ -198,7 +198,7 @@ async function fitMlp(matmul: MatMul, x: Matrix, targets: Int32Array, weights: F
     }
     return loss;
   };
-  const result = await minimizeLbfgs(objective, x0, { maxIterations: options.maxIterations, onIteration: options.onIteration });
+  const result = await minimizeLbfgs(objective, x0, { maxIterations: options.maxIterations, relativeTolerance: 1e-7, onIteration: options.onIteration });
   const p = result.x;
   return {
     layers: [

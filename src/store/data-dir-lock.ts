@@ -16,7 +16,7 @@
  * back; two processes taking over the same stale lock in the same few microseconds could both
  * proceed (a narrow race accepted here: a stale lock and two simultaneous starts).
  */
-import { closeSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { EarshotError } from '../errors.js';
@@ -81,6 +81,9 @@ function readOwner(path: string): LockOwner | null {
   }
 }
 
+/** Set when this process created the lock file but could not write it (a full disk). */
+let emptyLockIsOurs = false;
+
 function writeExclusive(path: string, text: string): void {
   const fd = openSync(path, 'wx', 0o644);
   try {
@@ -89,6 +92,7 @@ function writeExclusive(path: string, text: string): void {
     // A full disk (H6, issue 24): the file exists, so the lock is held, though it names no owner
     // (another start treats it as half-written); the daemon must still start and listen.
     if ((error as NodeJS.ErrnoException).code !== 'ENOSPC') throw error;
+    emptyLockIsOurs = true;
   } finally {
     closeSync(fd);
   }
@@ -154,7 +158,8 @@ export function lockDataDir(dataDir: string): DataDirLock {
     process.off('exit', release);
     try {
       const owner = readOwner(path);
-      if (owner?.pid === process.pid && owner.since === me.since) rmSync(path, { force: true });
+      // An empty lock is ours too when our write of it failed for lack of space (writeExclusive).
+      if ((owner?.pid === process.pid && owner.since === me.since) || (!owner && statSync(path).size === 0 && emptyLockIsOurs)) rmSync(path, { force: true });
     } catch {
       // Already gone, or the data dir went away: nothing to release.
     }

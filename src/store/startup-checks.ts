@@ -11,6 +11,7 @@
  */
 import { accessSync, constants, existsSync, lstatSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
+import DatabaseConstructor from 'better-sqlite3';
 import type Database from 'better-sqlite3';
 import { EarshotError } from '../errors.js';
 import { makeDirectories, pathSyntaxProblem, shownPath } from '../fs-checks.js';
@@ -152,23 +153,17 @@ export function openCheckedDatabase(path: string, onCorrupt: OnCorrupt, log?: { 
       throw new EarshotError(`${where}: the database is not writable: ${errnoText(error)} (earshot needs to write it and its folder)`, 3, { cause: error });
     }
   }
+  if (exists) {
+    // Checked read-only first: opening for writing would already change the file (WAL mode).
+    const verdict = quickCheck(path);
+    if (verdict !== 'ok') return damaged(verdict);
+  }
   let db: Database.Database;
   try {
     db = openDatabase(path);
   } catch (error) {
-    if (isDamage(error)) return damaged(firstLine((error as Error).message));
+    if (isDamage(error)) return damaged(firstLine((error as Error).message).replace(/^.*cannot (open|prepare) the database: /, ''));
     throw asEnvironment(error, where);
-  }
-  let verdict: string;
-  try {
-    const rows = db.pragma('quick_check(5)') as { quick_check: string }[];
-    verdict = rows.map((r) => r.quick_check).join('; ');
-  } catch (error) {
-    verdict = firstLine((error as Error).message);
-  }
-  if (verdict !== 'ok') {
-    db.close();
-    return damaged(`quick_check: ${verdict.slice(0, 200)}`);
   }
   if (writable) {
     try {
@@ -180,6 +175,26 @@ export function openCheckedDatabase(path: string, onCorrupt: OnCorrupt, log?: { 
     }
   }
   return { db, movedAside: null };
+}
+
+/**
+ * `PRAGMA quick_check` on a read-only connection.
+ * @returns `ok`, or the first problems on one line (at most 200 characters)
+ */
+function quickCheck(path: string): string {
+  let db: Database.Database | undefined;
+  try {
+    db = new DatabaseConstructor(path, { readonly: true, fileMustExist: true, timeout: 5000 });
+    const rows = db.pragma('quick_check(3)') as { quick_check: string }[];
+    const verdict = rows.map((r) => r.quick_check).join('; ').replace(/\s*\n\s*/g, '; ');
+    return verdict === 'ok' ? 'ok' : `quick_check: ${verdict.slice(0, 200)}`;
+  } catch (error) {
+    const message = firstLine((error as Error).message);
+    // Read-only, locked or missing -shm: not damage; the writable open below says what it is.
+    return isDamage(error) ? message : 'ok';
+  } finally {
+    db?.close();
+  }
 }
 
 function openPlain(path: string, _writable: boolean): Database.Database {

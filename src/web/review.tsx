@@ -479,7 +479,7 @@ function Player(props: { clip: Clip; handle: { current: PlayerHandle | null } })
   );
 }
 
-/** The event's classes by highest score over its patches, per model (a head's label probabilities show as its own model). */
+/** The event's classes by highest score over its patches, per model, and a head's label probabilities when the node ran one. */
 function Classes(props: { clipId: string }) {
   const [details, setDetails] = useState<ClipDetails | null>(null);
   useEffect(() => {
@@ -511,6 +511,19 @@ function Classes(props: { clipId: string }) {
           </ul>
         </div>
       ))}
+      {details.head && details.head.length > 0 && (
+        <div class="model-scores" data-testid="head-scores">
+          <h3>head: label probabilities</h3>
+          <ul>
+            {details.head.map((h) => (
+              <li>
+                <span class="class-name">{labelName(h.label)}</span>
+                <meter min={0} max={1} value={h.probability} /> {score(h.probability)}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       {details.labels.length > 0 && (
         <p class="muted">
           Stored labels: {details.labels.map((l) => `${labelName(l.label)}${l.annotator ? ` (${l.annotator})` : ''}`).join(', ')}

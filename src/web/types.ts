@@ -81,6 +81,8 @@ export interface ClassScore {
 export interface ClipDetails {
   clip: Clip;
   top_classes: ClassScore[];
+  /** A head's label probabilities (highest over the event's patches); empty without a head. */
+  head?: { label: string; probability: number }[];
   labels: StoredLabel[];
 }
 

@@ -3,7 +3,7 @@
  * which .ci/run does) driven by playwright-core, headless, with a fresh user-data-dir per launch
  * (no downloads: playwright's own browser download cannot work here).
  */
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
@@ -23,12 +23,20 @@ export interface TestBrowser {
 
 /** Launches headless Chromium with a fresh profile; the page starts at `width`×`height`. */
 export async function launchBrowser(width = 1280, height = 800): Promise<TestBrowser> {
-  const context = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'earshot-chromium-')), {
+  const profile = mkdtempSync(join(tmpdir(), 'earshot-chromium-'));
+  const context = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--autoplay-policy=no-user-gesture-required'],
     viewport: { width, height },
   });
   const page = context.pages()[0] ?? (await context.newPage());
-  return { context, page, close: () => context.close() };
+  return {
+    context,
+    page,
+    close: async () => {
+      await context.close();
+      rmSync(profile, { recursive: true, force: true });
+    },
+  };
 }

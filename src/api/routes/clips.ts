@@ -145,7 +145,6 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
     const key = `${clip.id}:${clip.sha256}`;
     let png = spectrograms.get(key);
     if (!png) {
-      if (clip.format !== 'wav') return sendError(reply, 415, `clip ${clip.id}: spectrograms are drawn from WAV clips, this one is ${clip.format}`);
       if (waiting >= SPECTROGRAM_QUEUE) {
         reply.header('Retry-After', '2');
         return sendError(reply, 503, `busy: ${waiting} spectrograms are being drawn; retry shortly`);
@@ -162,7 +161,7 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
       const { drawClipSpectrogram, UndrawableClipError } = await import('../spectrogram.js');
       const scores = clip.event_id ? queries.patchScores(clip.event_id) : [];
       waiting += 1;
-      const job = drawing.then(() => drawClipSpectrogram(bytes, clip, scores));
+      const job = drawing.then(() => drawClipSpectrogram(bytes, clip, scores, context.config.detection.labels));
       drawing = job.catch(() => undefined);
       try {
         png = await job;
@@ -203,15 +202,15 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
                 additionalProperties: false,
                 required: ['label'],
                 properties: {
-                  // Labels end up in TSV files: no tabs or line breaks.
-                  label: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\t\\r\\n]*\\S[^\\t\\r\\n]*$' },
+                  // Labels end up in TSV files and logs: no control characters (NUL, tabs, line breaks).
+                  label: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$' },
                   onset_s: { type: 'number', minimum: 0 },
                   offset_s: { type: 'number', minimum: 0 },
                 },
               },
             },
             source: { enum: ['human', 'import'], default: 'human' },
-            annotator: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\t\\r\\n]+$' },
+            annotator: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]+$' },
             replace: { type: 'boolean', default: false },
           },
         },

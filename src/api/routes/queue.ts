@@ -23,6 +23,9 @@ interface QueueQuery {
   cursor?: string;
 }
 
+/** Deepest offset a queue cursor may carry: far beyond any real queue, well inside SQLite's integers. */
+const MAX_QUEUE_OFFSET = 1_000_000_000;
+
 /** Registers the active-learning queue route. */
 export function registerQueueRoutes(app: FastifyInstance, context: ApiContext): void {
   app.get<{ Querystring: QueueQuery }>(
@@ -47,7 +50,7 @@ export function registerQueueRoutes(app: FastifyInstance, context: ApiContext): 
       let seed = request.query.seed ?? randomInt(0, 2 ** 32 - 1);
       if (request.query.cursor !== undefined) {
         const decoded = decodeCursor(request.query.cursor) as { strategy?: unknown; offset?: unknown; seed?: unknown } | undefined;
-        if (!decoded || decoded.strategy !== strategy || !Number.isInteger(decoded.offset) || !Number.isInteger(decoded.seed) || (decoded.offset as number) < 0) {
+        if (!decoded || decoded.strategy !== strategy || !Number.isInteger(decoded.offset) || !Number.isInteger(decoded.seed) || (decoded.offset as number) < 0 || (decoded.offset as number) > MAX_QUEUE_OFFSET || (decoded.seed as number) < 0 || (decoded.seed as number) > 4294967295) {
           return sendError(reply, 400, `cursor: not a cursor of the ${strategy} queue (use next_cursor as given, with the same strategy)`);
         }
         offset = decoded.offset as number;

@@ -3,7 +3,8 @@
  * - `GET /api/v1/events/stream`: Server-Sent Events, one `event` message per new, ended or newly
  *   clipped event, one `clip` message per clip stored (src/api/event-feed.ts);
  * - `DELETE /api/v1/clips/:id/labels/:label_id`: removes one label (the page's undo);
- * - `GET /api/v1/clips/:id/details`: the clip, its event's top classes and its labels;
+ * - `GET /api/v1/clips/:id/details`: the clip, its event's top classes, a head's label
+ *   probabilities (when the node ran one) and its labels;
  * - `GET /api/v1/review/config`: the configured labels, the negative label, the node ids stored;
  * - `GET /api/v1/stats/daily`: events per label per UTC day.
  *
@@ -36,6 +37,9 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
   const deleteLabel = queries.db.prepare('DELETE FROM labels WHERE id = ? AND clip_id = ?');
   const nodeIds = queries.db.prepare('SELECT DISTINCT node_id FROM events ORDER BY node_id LIMIT 100');
   const newestOnset = queries.db.prepare('SELECT MAX(onset_utc) AS t FROM events WHERE (@node IS NULL OR node_id = @node)');
+  // A head's label probabilities are stored as `head:<label>` classes among an event's top-k scores.
+  const headScores = queries.db.prepare(`SELECT substr(class, 6) AS label, MAX(score) AS probability FROM scores
+    WHERE event_id = ? AND class LIKE 'head:%' GROUP BY class ORDER BY probability DESC, label`);
   const perDay = queries.db.prepare(`SELECT substr(onset_utc, 1, 10) AS day, label, grp, COUNT(*) AS n FROM events
     WHERE onset_utc >= @since AND (@node IS NULL OR node_id = @node) GROUP BY day, label ORDER BY label`);
   const streams = new Set<PassThrough>();
@@ -44,7 +48,7 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
     for (const stream of streams) stream.end();
   });
 
-  app.get('/api/v1/events/stream', async (request, reply) => {
+  app.get('/api/v1/events/stream', async (_request, reply) => {
     if (streams.size >= MAX_STREAMS) {
       reply.header('Retry-After', '5');
       return sendError(reply, 503, `busy: ${streams.size} event streams are open`);
@@ -66,7 +70,8 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
       streams.delete(stream);
       stream.end();
     };
-    request.raw.once('close', end);
+    // The response closes when the client goes (or the server stops): stop listening then.
+    reply.raw.once('close', end);
     stream.once('close', end);
     // The first message says the stream is live: events stored from now on will come.
     stream.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ node_id: context.config.node_id })}\n\n`);
@@ -101,9 +106,12 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
   app.get<{ Params: { id: string } }>('/api/v1/clips/:id/details', { schema: { params: CLIP_ID_PARAMS } }, async (request, reply) => {
     const clip = queries.clip(request.params.id);
     if (!clip) return sendError(reply, 404, `clip ${request.params.id}: not found`);
+    const k = context.config.clips.top_k;
+    const classes = clip.event_id ? queries.topClasses(clip.event_id, k + 32).filter((c) => !c.class.startsWith('head:')).slice(0, k) : [];
     return {
       clip: toClipView(clip),
-      top_classes: clip.event_id ? queries.topClasses(clip.event_id, context.config.clips.top_k) : [],
+      top_classes: classes,
+      head: clip.event_id ? (headScores.all(clip.event_id) as { label: string; probability: number }[]) : [],
       labels: queries.labels(clip.id),
     };
   });

@@ -113,7 +113,7 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
       clip_bytes_today: bytesWrittenToday(context.queries.db),
       disk_free_bytes: diskFree,
       // The head run after the model (src/inference/head/), null without one.
-      head: context.model?.head ?? null,
+      head: context.heads?.current() ?? null,
       microphone,
       problems,
     };
@@ -130,6 +130,8 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
     version: VERSION,
     api: 1,
     model: context.model,
+    // The head run after the model (null without one): docs/api.md.
+    head: context.heads?.current() ?? null,
     config_hash: configHash(context.config),
   }));
 

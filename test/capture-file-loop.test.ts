@@ -1,0 +1,55 @@
+/**
+ * A file source that loops (issue 23 item 15, `source.loop: true`): at its end the file plays
+ * again as one continuous stream (start indices go on), until stopped; the audio of each pass is
+ * the file's. `earshot run` on a looping file keeps finding the file's events until SIGTERM.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t from 'tap';
+import { FileSource } from '../src/capture/file-source.js';
+import { parseConfig } from '../src/config.js';
+import { SHARED } from './helpers/cli.js';
+import { startDaemon } from './helpers/service-daemon.js';
+
+const CLIP = `${SHARED}audio/clips/gunshot_1.wav`;
+
+t.test('FileSource with loop: continuous passes of the same audio, until stop()', async (t) => {
+  const once = new FileSource(CLIP, { chunkSamples: 1600 });
+  const first: number[] = [];
+  for await (const chunk of once.chunks()) first.push(...chunk.samples);
+  const looping = new FileSource(CLIP, { chunkSamples: 1600, loop: true });
+  t.equal((await looping.open()).samples, first.length, 'open() describes one pass');
+  const all: number[] = [];
+  let expectedStart = 0;
+  let contiguous = true;
+  for await (const chunk of looping.chunks()) {
+    contiguous &&= chunk.startSample === expectedStart;
+    expectedStart = chunk.startSample + chunk.samples.length;
+    all.push(...chunk.samples);
+    if (all.length >= 3.5 * first.length) looping.stop();
+  }
+  t.ok(contiguous, 'start indices go on across passes');
+  t.ok(all.length >= 3.5 * first.length && all.length < 3.5 * first.length + 1600, `stopped at once (${(all.length / first.length).toFixed(2)} passes)`);
+  for (const pass of [1, 2, 3]) {
+    const slice = all.slice(pass * first.length, Math.min(all.length, (pass + 1) * first.length));
+    t.ok(slice.every((v, i) => v === first[i]), `pass ${pass + 1} is the file again`);
+  }
+  t.equal(parseConfig({ source: { path: CLIP, loop: true } }, 'x.yaml', '/').source.loop, true, 'source.loop in the config');
+  t.equal(parseConfig({}, 'x.yaml', '/').source.loop, false, 'off by default');
+});
+
+t.test('earshot run on a looping file goes on past the end until SIGTERM', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'earshot-loop-'));
+  const config = join(dir, 'earshot.yaml');
+  writeFileSync(config, ['node_id: loop', 'data_dir: data', 'source:', `  path: ${CLIP}`, '  pacing: fast', '  loop: true', 'model:', `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`, 'api:', '  enabled: false', ''].join('\n'));
+  const daemon = startDaemon(config);
+  t.teardown(() => daemon.child.kill('SIGKILL'));
+  // One pass of gunshot_1 (1.9 s) holds one gunshot: wait for the fourth.
+  for (let n = 0; n < 4; n++) await daemon.log.waitFor((l) => l.group === 'hostile' && /event:/.test(l.msg) && (l.onset_s as number) > n * 1.89, `gunshot ${n + 1}`, 120_000);
+  t.pass('four passes, four gunshots: it did not stop at the end of the file');
+  daemon.child.kill('SIGTERM');
+  const exit = await daemon.exited;
+  t.equal(exit.code, 0, daemon.stderr());
+  t.ok(daemon.log.items.some((l) => l.msg === 'stopped by signal'), 'stopped by the signal, not the end of the file');
+});
