@@ -3,6 +3,7 @@
 // Not a test: timings need a quiet machine.
 //
 //   node scripts/bench.mjs [--minutes 10] [--runs 1] [--skip-realtime] [--only MODEL_ID] [--out DIR]
+//                          [--skip-startup | --startup-only]
 //
 // 1. Joins dev scenes (mixed_00, mixed_01, ...) into one WAV of --minutes (45 s each) with its
 //    hostile annotations shifted to match.
@@ -32,6 +33,7 @@ import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { joinDevScenes, SHARED } from './lib/scenes.mjs';
+import { startupBench, startupMarkdown } from './lib/startup-bench.mjs';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const CLI = join(REPO, 'dist/cli/main.js');
@@ -52,6 +54,9 @@ const { values } = parseArgs({
     minutes: { type: 'string', default: '10' },
     runs: { type: 'string', default: '1' },
     'skip-realtime': { type: 'boolean', default: false },
+    // Start-up (issue 23, scripts/lib/startup-bench.mjs): --help/--version, a 3 s clip, 10 scenes.
+    'skip-startup': { type: 'boolean', default: false },
+    'startup-only': { type: 'boolean', default: false },
     'heads-only': { type: 'boolean', default: false },
     only: { type: 'string' },
     out: { type: 'string' },
@@ -67,6 +72,12 @@ const cpuSeconds = (a, b) => (b.userCPUTime + b.systemCPUTime - a.userCPUTime - 
 
 if (values.child) {
   process.stdout.write(`${JSON.stringify(await child(values.child, values.model, values.backend, values.wav))}\n`);
+  process.exit(0);
+}
+
+if (values['startup-only']) {
+  // Start-up only (issue 23): the three figures side by side, without the long runs.
+  console.log(startupMarkdown(await startupBench({ log: (m) => console.error(new Date().toISOString(), m) })));
   process.exit(0);
 }
 
@@ -89,7 +100,9 @@ async function patchInputs(modelPath, wav) {
   return { inputs, audio_s: audio.length / 16000 };
 }
 
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+function median(xs) {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+}
 
 /** Heads: the embedding output's extra cost per invoke, and a head's cost per patch. */
 async function headChild(modelPath, backend, wav) {
@@ -139,9 +152,11 @@ async function headChild(modelPath, backend, wav) {
   const perPatchUs = (h) => {
     for (const o of outputs.slice(0, 50)) applyHead(h, o.embedding, o.scores); // warm-up (JIT)
     const rounds = Math.max(1, Math.ceil(20000 / outputs.length));
-    const t0 = performance.now();
+    // CPU time (this thread's process: nothing else runs in it), so a busy machine inflates it less than wall time.
+    const c0 = process.cpuUsage();
     for (let r = 0; r < rounds; r++) for (const o of outputs) applyHead(h, o.embedding, o.scores);
-    return ((performance.now() - t0) * 1000) / (rounds * outputs.length);
+    const c = process.cpuUsage(c0);
+    return (c.user + c.system) / (rounds * outputs.length);
   };
   return {
     patches: inputs.length,
@@ -284,9 +299,11 @@ for (const m of MODELS.filter((m) => m.id.startsWith('yamnet') && (!values.only 
 }
 
 const machine = { cpu: cpus()[0]?.model, cores: cpus().length, memory_gb: Number((totalmem() / 2 ** 30).toFixed(1)), node: process.version, arch: process.arch, date: new Date().toISOString() };
-const result = { machine, audio_s: seconds, hop_frames: HOP_FRAMES, rows, realtime, heads };
+const startup = values['skip-startup'] || values['heads-only'] ? null : await startupBench({ log });
+const result = { machine, audio_s: seconds, hop_frames: HOP_FRAMES, rows, realtime, heads, startup };
 writeFileSync(join(dir, 'bench.json'), JSON.stringify(result, null, 2));
 console.log(markdown(result));
+if (startup) console.log(`\n${startupMarkdown(startup)}`);
 log(`results: ${join(dir, 'bench.json')}`);
 
 function round3(x) {
@@ -296,11 +313,13 @@ function round3(x) {
 function markdown({ machine, audio_s, rows, realtime, heads }) {
   const lines = [
     `Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gb} GB, Node ${machine.node} ${machine.arch}; ${audio_s.toFixed(0)} s of audio, hop ${HOP_FRAMES / 100} s.`,
+  ];
+  if (rows.length) lines.push(
     '',
     '| model | backend | patches | invoke median / p99 (ms) | model-only (s) | pipeline (s) | pipeline ÷ model-only | pipeline CPU s per audio hour | peak RSS model-only / pipeline (MB) | events |',
     '|---|---|---|---|---|---|---|---|---|---|',
     ...rows.map((r) => `| \`${r.model}\` | \`${r.backend}\` | ${r.patches} | ${r.median_ms} / ${r.p99_ms} | ${r.model_only_s} | ${r.pipeline_s} | ${r.ratio} | ${r.pipeline_cpu_s_per_audio_h} | ${r.model_rss_mb} / ${r.pipeline_rss_mb} | ${r.events} |`),
-  ];
+  );
   if (realtime) {
     lines.push(
       '',
@@ -311,7 +330,7 @@ function markdown({ machine, audio_s, rows, realtime, heads }) {
   if (heads.length) {
     lines.push(
       '',
-      '| model | backend | patches | invoke median (ms) | with embedding output (ms) | embedding extra, median of pairs (ms) | logistic head per patch (µs) | MLP-128 head per patch (µs) |',
+      '| model | backend | patches | invoke median (ms) | with embedding output (ms) | embedding extra, median of pairs (ms) | logistic head per patch (µs CPU) | MLP-128 head per patch (µs CPU) |',
       '|---|---|---|---|---|---|---|---|',
       ...heads.map((r) => `| \`${r.model}\` | \`${r.backend}\` | ${r.patches} | ${r.invoke_median_ms} | ${r.invoke_with_embedding_median_ms} | ${r.embedding_extra_ms} | ${r.logistic_head_us} | ${r.mlp128_head_us} |`),
     );

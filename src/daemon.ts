@@ -247,7 +247,7 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
       for (const output of outputs) {
         if (output.kind === 'onset') {
           const record = toEventRecord(output.event, context, null);
-          const messages = publisher?.onsetMessages(record) ?? [];
+          const messages = publisher?.onsetMessages(record, output.event) ?? [];
           storeEvent(() => {
             store.recordOnset(record);
             publisher?.outbox.add(messages);
@@ -280,6 +280,7 @@ export async function runDaemon(config: EarshotConfig, log: Logger, signal: Abor
         // Front end and model time for the chunk (not the wait for room in the patch queue).
         const processingMs = (await scheduler.push(chunk)) + scheduler.takeModelMs();
         recorder?.afterChunk();
+        publisher?.publishEventUpdates();
         storeGaps(pump, pipeline, gapStore, context, summary, log, pendingGaps, false);
         live.chunk(chunk, processingMs);
         hooks.onChunk?.(chunk, processingMs, summary);

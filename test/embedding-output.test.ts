@@ -173,3 +173,14 @@ t.test('the embedder gives the pipeline\'s patches: same grid, same scores', asy
   }
   await t.rejects(openEmbedder({ modelPath: `${SHARED}models/micro/micro_speech_int8.tflite` }), /micro_speech_int8.tflite: /, 'a model that is not YAMNet-family is refused with a line naming it');
 });
+
+t.test('earshot model info shows the embedding output', async (t) => {
+  const { earshot } = await import('./helpers/cli.js');
+  const result = await earshot(['model', 'info', '--json', modelPath('yamnet_audio_classifier_with_metadata')]);
+  t.equal(result.code, 0, result.stderr);
+  const report = JSON.parse(result.stdout) as { outputs: { shape: number[] }[]; embedding: { name: string; dtype: string; shape: number[]; values: number; quantization?: { scale: number } } | null };
+  t.same(report.outputs.map((o) => o.shape), [[1, 521]], 'the file\'s own output: the scores');
+  t.match(report.embedding, { name: 'tower0/network/layer28/reduce_mean', dtype: 'int8', shape: [1, 1, 1, 1024], values: 1024 }, 'the embedding earshot adds: the int8 reduce_mean, 1024 values');
+  const text = await earshot(['model', 'info', modelPath('yamnet_waveform')]);
+  t.match(text.stdout, /^embedding {2}1024 values, the second output earshot adds/m, 'the text report has an embedding line');
+});

@@ -4,7 +4,7 @@
  * lists, maps, anchors), lines deleted, duplicated, indented or truncated, extra documents, deep
  * nesting — parsed exactly as `--config` parses them (`parseConfigText`) and any error turned into
  * an exit code by the CLI's own `errorOutcome`. Every case must end as a valid config or exit 2,
- * in one line per problem naming the config file, with no stack. A sample of 5 runs through the
+ * in one line per problem naming the config file, with no stack. A sample of 3 runs through the
  * real CLI.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,7 +17,7 @@ import { mulberry32 } from '../src/random.js';
 import { earshot, hasStackTrace, REPO } from './helpers/cli.js';
 
 const CASES = 600;
-const PROCESS_SAMPLE = 5;
+const PROCESS_SAMPLE = 3;
 const example = readFileSync(join(REPO, 'config/example.yaml'), 'utf8');
 const lines = example.split('\n');
 
@@ -130,9 +130,9 @@ t.test(`a sample of ${PROCESS_SAMPLE} mutated configs through the real CLI`, asy
     writeFileSync(path, text);
     const inProcess = asTheCliWould(text, path);
     // --model on a missing file: a valid config ends there at once (exit 2), before any model loads.
-    const result = await earshot(['analyze', '--config', path, '--model', join(dir, 'no-model.tflite'), join(dir, 'none.wav')], { timeoutMs: 10_000 });
+    const result = await earshot(['analyze', '--config', path, '--model', join(dir, 'no-model.tflite'), join(dir, 'none.wav')], { timeoutMs: 30_000 });
     const ok = result.code === 2 && !hasStackTrace(result.stderr) && (inProcess.exitCode === 0 ? /no-model\.tflite: model file not found/.test(result.stderr) : result.stderr.includes(inProcess.stderr.trim()));
     if (!ok) failures.push(`case ${i} (${what}): code ${result.code} signal ${result.signal}: ${result.stderr.slice(0, 300)}`);
   }
-  t.same(failures, [], 'the CLI answers as errorOutcome does, within 10 s');
+  t.same(failures, [], 'the CLI answers as errorOutcome does (killed after 30 s: a hang detector on a shared machine)');
 });

@@ -4,8 +4,8 @@
  * random bytes, truncation). Each file goes through what `analyze` and `run` do with a file — the
  * file source (decode, resample to 16 kHz, chunks) — and any error through the CLI's own
  * `errorOutcome`: every case must end as exit 0 or 2, with one line, no stack and no path but the
- * file's. A sample of 5 runs through the real CLI (`earshot run` on a file source: the file is read before
- * the model loads), killed if not done in 10 s.
+ * file's. A sample of 3 runs through the real CLI (`earshot run` on a file source: the file is read before
+ * the model loads), killed after 30 s (a hang detector; the in-process cases take well under 10 s).
  */
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,7 +17,7 @@ import { mulberry32 } from '../src/random.js';
 import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
 
 const CASES = 2000;
-const PROCESS_SAMPLE = 5;
+const PROCESS_SAMPLE = 3;
 
 interface Base {
   name: string;
@@ -216,13 +216,13 @@ t.test(`a sample of ${PROCESS_SAMPLE} mutated WAVs through the real CLI`, async 
     tried += 1;
     const config = join(dir, `process-${i}.yaml`);
     writeFileSync(config, `data_dir: ${join(dir, `data-${i}`)}\nlog_level: warn\nsource: { type: file, path: ${path}, pacing: fast }\nmodel: { path: ${join(SHARED, 'models/yamnet/yamnet_waveform.tflite')} }\napi: { enabled: false }\nclips: { enabled: false }\n`);
-    const result = await earshot(['run', '--config', config], { timeoutMs: 10_000 });
+    const result = await earshot(['run', '--config', config], { timeoutMs: 30_000 });
     if (result.code === 2) refused += 1;
     if (result.code === null || result.code !== inProcess.exitCode || hasStackTrace(result.stderr) || leaksPath(result.stderr, path)) {
       failures.push(`process case ${i} (${what}): code ${result.code} signal ${result.signal}: ${result.stderr.slice(0, 300)}`);
     }
     if (inProcess.exitCode === 2) t.ok(result.stderr.includes(inProcess.stderr.trim()), `case ${i}: the CLI prints what errorOutcome gives (${inProcess.stderr.trim().slice(-70)})`);
   }
-  t.same(failures, [], 'every process case failed safe within 10 s, with the in-process exit code');
+  t.same(failures, [], 'every process case failed safe, with the in-process exit code');
   t.comment(`tried ${tried} through processes: ${refused} refused (exit 2)`);
 });

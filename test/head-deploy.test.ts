@@ -43,6 +43,7 @@ function statusOfPut(target: string, bytes: number): Promise<number> {
       resolve(response.statusCode ?? 0);
     });
     request.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
+    request.setTimeout(30_000, () => request.destroy(new Error('no answer to the oversized upload within 30 s')));
     request.end(Buffer.alloc(bytes, 32));
   });
 }

@@ -160,3 +160,11 @@ t.test('bad head files are refused with one line; the child-process check runs a
     t.equal(error?.exitCode, 2, `${what}: bad input (exit 2, a 4xx over HTTP)`);
   }
 });
+
+t.test('earshot analyze --head: a head for another model is refused with one line (exit 2)', async (t) => {
+  const { earshot } = await import('./helpers/cli.js');
+  const wrong = write('cli-wrong.json', copyGunshotHeadText({ baseSha256: fileSha256(YAMNET_WAVEFORM) }));
+  const result = await earshot(['analyze', '--model', YAMNET_OFFICIAL, '--backend', 'tflite-node', '--head', wrong, `${SHARED}audio/clips/gunshot_1.wav`]);
+  t.equal(result.code, 2, 'exit 2');
+  t.match(result.stderr, /^earshot: [^\n]*cli-wrong\.json: head file: trained on model sha256 [0-9a-f]{64} \(yamnet\), but the running model is sha256 10c95ea3[^\n]*\n$/, 'one line naming the head file and both sha256');
+});

@@ -10,7 +10,7 @@ import { basename } from 'node:path';
 import type { Command } from 'commander';
 import { EarshotError, isEarshotError } from '../errors.js';
 import type { ActionWrapper } from './action.js';
-import { headOption, withCommon, type CommonOptions } from './common-options.js';
+import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
 
 /** analyze's own options. */
 export interface AnalyzeOptions extends CommonOptions {
@@ -23,21 +23,34 @@ function printTable(rows: string[][]): void {
   for (const row of rows) process.stdout.write(`${row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()}\n`);
 }
 
+/** Reads the start of `path` into the page cache (the analysis reads it next); never throws. */
+async function prefetch(path: string | undefined): Promise<void> {
+  if (!path) return;
+  try {
+    const { open } = await import('node:fs/promises');
+    const handle = await open(path, 'r');
+    await handle.read(Buffer.alloc(64 * 1024), 0, 64 * 1024, 0).finally(() => handle.close());
+  } catch {
+    // The analysis reports a missing or unreadable file, with its name.
+  }
+}
+
 /**
  * Analyses `files` with the configured models and prints their events.
  * @throws EarshotError for a bad option, model or audio file (the message names it)
  */
 export async function analyzeCommand(files: string[], options: AnalyzeOptions): Promise<void> {
   if (options.json && options.tsv) throw new EarshotError('--json and --tsv: choose one output format');
-  const { configFrom, loggerFor } = await import('./common.js');
-  const { analyzeFile } = await import('../analyze.js');
-  const { formatTsvRow, TSV_HEADER } = await import('../eval/annotations.js');
-  const { modelOpener } = await import('../inference/worker/options.js');
-  const { openModelAndLabels, pipelineSettings } = await import('../setup.js');
+  const [{ configFrom, loggerFor }, { modelOpener }, { openModelAndLabels, pipelineSettings }] = await Promise.all([import('./common.js'), import('../inference/worker/options.js'), import('../setup.js')]);
   const config = configFrom(options);
   const log = loggerFor(config, options, 2, true);
   // Models in worker threads (inference.worker): the front end runs beside them (src/analyze.ts).
-  const { model, labels, models } = await openModelAndLabels(config, log, modelOpener(config, log));
+  // Start-up overlaps: while the worker loads its runtime and the model on the other core, this
+  // thread loads the analysis code and reads the first file's header.
+  const opening = openModelAndLabels(config, log, modelOpener(config, log));
+  opening.catch(() => undefined); // awaited below; a failure meanwhile must not be "unhandled"
+  const [{ analyzeFile }, { formatTsvRow, TSV_HEADER }] = await Promise.all([import('../analyze.js'), import('../eval/annotations.js'), prefetch(files[0])]);
+  const { model, labels, models } = await opening;
   try {
     const settings = pipelineSettings(config);
     if (options.tsv) process.stdout.write(`${TSV_HEADER}\n`);
@@ -82,5 +95,6 @@ export function registerAnalyze(program: Command, action: ActionWrapper): void {
     .argument('<files...>', 'WAV files')
     .option('--json', 'print JSON')
     .option('--tsv', 'print DCASE TSV: filename onset offset event_label')
+    .addHelpText('after', examples(`earshot analyze --model ../shared/models/yamnet/yamnet_waveform.tflite ../shared/audio/scenes/dev/mixed_07.wav`, `earshot analyze --tsv --model ../shared/models/yamnet/yamnet_waveform.tflite recordings/*.wav > detections.tsv`))
     .action(action(analyzeCommand));
 }

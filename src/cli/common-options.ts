@@ -35,3 +35,8 @@ export const withCommon = (command: Command, configHelp = 'YAML config file (def
     .addOption(backendOption())
     .option('--log-level <level>', 'trace, debug, info, warn, error')
     .option('--pretty', 'human-readable logs');
+
+/** The "Example:" block a command's `--help` ends with (`.addHelpText('after', examples(...))`). */
+export function examples(...commands: string[]): string {
+  return `\nExample${commands.length > 1 ? 's' : ''}:\n${commands.map((c) => `  $ ${c}`).join('\n')}\n`;
+}

@@ -38,12 +38,15 @@ export function parseArecordCapitalL(text: string): AlsaDevice[] {
   return devices;
 }
 
+/** Why ALSA devices cannot be listed here: `arecord` is missing (the serial ports are still listed). */
+export const NO_ARECORD = 'arecord not found: install the package alsa-utils (apt-get install alsa-utils) to list ALSA capture devices';
+
 async function arecord(flag: string): Promise<string> {
   try {
     return (await run('arecord', [flag], { timeout: 10_000 })).stdout;
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new EarshotError('arecord: not found; install alsa-utils (apt-get install alsa-utils)', 3);
+    if (e.code === 'ENOENT') throw new EarshotError(NO_ARECORD, 3);
     // "no soundcards found" is an answer, not an error.
     return `${(e as { stdout?: string }).stdout ?? ''}`;
   }
@@ -55,10 +58,20 @@ export function registerDevices(program: Command, wrap: <A extends unknown[]>(fn
     .command('devices')
     .description('list ALSA capture devices and serial ports, for source.device / source.path')
     .option('--json', 'print JSON')
+    .addHelpText('after', '\nExample:\n  $ earshot devices --json\n')
     .action(
       wrap(async (options: { json?: boolean }) => {
-        const hardware = parseArecordL(await arecord('-l'));
-        const pcms = parseArecordCapitalL(await arecord('-L'));
+        // Without arecord the serial ports are still worth listing: ALSA gets a note instead.
+        let alsaProblem: string | null = null;
+        let hardware: AlsaDevice[] = [];
+        let pcms: AlsaDevice[] = [];
+        try {
+          hardware = parseArecordL(await arecord('-l'));
+          pcms = parseArecordCapitalL(await arecord('-L'));
+        } catch (error) {
+          if (!(error instanceof EarshotError) || error.message !== NO_ARECORD) throw error;
+          alsaProblem = NO_ARECORD;
+        }
         let serial: { path: string; description: string }[] = [];
         try {
           const { SerialPort } = await import('serialport');
@@ -67,13 +80,17 @@ export function registerDevices(program: Command, wrap: <A extends unknown[]>(fn
           // Listing serial ports needs udev; without it there is simply nothing to show.
         }
         if (options.json) {
-          process.stdout.write(`${JSON.stringify({ alsa: { hardware, pcms }, serial }, null, 2)}\n`);
+          process.stdout.write(`${JSON.stringify({ alsa: alsaProblem ? { problem: alsaProblem } : { hardware, pcms }, serial }, null, 2)}\n`);
           return;
         }
         process.stdout.write('ALSA capture cards (source.type: alsa, source.device):\n');
-        process.stdout.write(hardware.length ? hardware.map((d) => `  ${d.name}    ${d.description}\n`).join('') : '  none found (arecord -l)\n');
-        process.stdout.write('ALSA PCM names (arecord -L):\n');
-        process.stdout.write(pcms.length ? pcms.map((d) => `  ${d.name}${d.description ? `    ${d.description}` : ''}\n`).join('') : '  none\n');
+        if (alsaProblem) {
+          process.stdout.write(`  ${alsaProblem}\n`);
+        } else {
+          process.stdout.write(hardware.length ? hardware.map((d) => `  ${d.name}    ${d.description}\n`).join('') : '  none found (arecord -l)\n');
+          process.stdout.write('ALSA PCM names (arecord -L):\n');
+          process.stdout.write(pcms.length ? pcms.map((d) => `  ${d.name}${d.description ? `    ${d.description}` : ''}\n`).join('') : '  none\n');
+        }
         process.stdout.write('Serial ports (source.type: serial, source.path; prefer /dev/serial/by-id/...):\n');
         process.stdout.write(serial.length ? serial.map((p) => `  ${p.path}${p.description ? `    ${p.description}` : ''}\n`).join('') : '  none found\n');
       }),

@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EarshotError } from '../errors.js';
 import type { ActionWrapper } from './action.js';
-import { headOption, withCommon, type CommonOptions } from './common-options.js';
+import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
 
 /** eval's own options. */
 export interface EvalOptions extends CommonOptions {
@@ -40,5 +40,6 @@ export function registerEval(program: Command, action: ActionWrapper): void {
     .option('--collar <seconds>', 'onset collar', '1.0')
     .option('--json', 'print JSON')
     .option('--out <dir>', 'also write report.md, report.json and one PNG per file (spectrogram, scores, events) there')
+    .addHelpText('after', examples(`earshot eval --model ../shared/models/yamnet/yamnet_waveform.tflite --ref ../shared/audio/scenes/dev/annotations.tsv --out eval-report ../shared/audio/scenes/dev/mixed_0[0-3].wav`))
     .action(action(evalCommand));
 }

@@ -102,6 +102,7 @@ export function registerLabels(program: Command, wrap: <A extends unknown[]>(fn:
     .option('--token <token>', 'bearer token (prefer --token-file or EARSHOT_API_TOKEN)')
     .option('--token-file <file>', 'file whose first line is the bearer token')
     .option('--annotator <name>', 'who made the labels (stored with them)')
+    .addHelpText('after', '\nExample:\n  $ earshot labels import labelling/labels.tsv --node http://garage-pi:8466 --token-file ~/.earshot-token\n')
     .action(
       wrap(async (file: string, options: { node: string; token?: string; tokenFile?: string; annotator?: string; config?: string }) => {
         if (options.annotator !== undefined && !/^[^\t\r\n]{1,64}$/.test(options.annotator)) throw new EarshotError('--annotator: 1 to 64 characters, no tabs or line breaks');

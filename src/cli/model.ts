@@ -7,7 +7,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { KNOWN_MODELS } from '../inference/model-store.js';
 import type { ActionWrapper } from './action.js';
-import { BACKEND_NAMES, withCommon, type CommonOptions } from './common-options.js';
+import { BACKEND_NAMES, examples, type CommonOptions } from './common-options.js';
 import type { BenchOptions } from './model-tools.js';
 
 /** `model pull`'s options. */
@@ -32,10 +32,15 @@ export async function pullModelCommand(name: string, options: PullModelOptions):
 /** Registers `earshot model` with `pull`, `info` and `bench`; returns the group (for more subcommands). */
 export function registerModel(program: Command, action: ActionWrapper): Command {
   const model = program.command('model').description('manage models');
-  withCommon(model.command('pull').description('download a known model into the model directory, verifying its sha256'))
+  // Only what a download uses: the model options of analyze/run (--model, --backend...) do nothing here.
+  model
+    .command('pull')
+    .description('download a known model into the model directory, verifying its sha256')
     .argument('<name>', `model name (${Object.keys(KNOWN_MODELS).join(', ')})`)
-    .option('--model-dir <dir>', 'where to put it (default: model_dir of the config)')
+    .option('--config <file>', 'YAML config file, for its model_dir (default: built-in defaults)')
+    .option('--model-dir <dir>', 'where to put it (default: model_dir of the config: $EARSHOT_MODEL_DIR or ~/.local/share/earshot/models)')
     .option('--base-url <url>', 'download from this folder URL instead (also EARSHOT_MODEL_BASE_URL)')
+    .addHelpText('after', examples('earshot model pull yamnet', 'earshot model pull yamnet --model-dir /var/lib/earshot/models'))
     .action(action(pullModelCommand));
   model
     .command('info')
@@ -43,10 +48,11 @@ export function registerModel(program: Command, action: ActionWrapper): Command 
     .argument('<file>', 'model file (.tflite or .onnx)')
     .option('--manifest <id|file>', 'manifest to show (default: matched by the file sha256)')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples('earshot model info ../shared/models/yamnet/yamnet_waveform.tflite'))
     .action(action(async (file: string, options: { manifest?: string; json?: boolean }) => (await import('./model-tools.js')).infoCommand(file, options)));
   model
     .command('bench')
-    .description('time the model on real audio: median and p99 invoke time and real-time factor per backend')
+    .description('time the model through earshot\'s front end on a WAV clip (--clip, else the configured file source, else a synthetic test signal): median and p99 invoke time and real-time factor per backend')
     .argument('<file>', 'model file (.tflite or .onnx)')
     .option('--config <file>', 'YAML config (model.delegate / execution_providers, frontend.hop_frames)')
     .option('--manifest <id|file>', 'manifest id or file (default: matched by the file sha256)')
@@ -56,6 +62,7 @@ export function registerModel(program: Command, action: ActionWrapper): Command 
     .option('--threads <n>', 'inference threads (default: model.threads)')
     .option('--clip <wav>', '16 kHz WAV to feed (default: the configured source file, else a synthetic test signal)')
     .option('--json', 'print JSON')
+    .addHelpText('after', examples('earshot model bench ../shared/models/yamnet/yamnet_waveform.tflite --clip ../shared/audio/scenes/dev/mixed_07.wav --backend all'))
     .action(action(async (file: string, options: BenchOptions) => (await import('./model-tools.js')).benchCommand(file, options)));
   return model;
 }

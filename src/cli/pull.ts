@@ -378,6 +378,7 @@ export function registerPull(program: Command, wrap: <A extends unknown[]>(fn: (
     .requiredOption('--out <dir>', 'folder to pull into (one subfolder per node)')
     .addOption(new Option('--strategy <name>', 'which clips: the active-learning queue (uncertainty, random, top) or all clips since the last pull').choices(['uncertainty', 'random', 'top', 'all']).default('uncertainty'))
     .option('--limit <n>', `new clips per node at most (default ${DEFAULT_QUEUE_LIMIT} for the queue strategies, no limit for all)`)
+    .addHelpText('after', '\nExamples:\n  $ earshot pull --node http://garage-pi:8466 --out labelling/\n  $ earshot pull --node http://garage-pi:8466 --node http://shed-pi:8466 --strategy all --out labelling/\n')
     .action(
       wrap(async (options: { node?: string[]; token?: string; tokenFile?: string; out: string; strategy: PullStrategy; limit?: string }) => {
         const nodes = options.node ?? [];

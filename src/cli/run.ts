@@ -11,7 +11,7 @@ import { EarshotError, isEarshotError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServiceSupervisor } from '../service/supervisor.js';
 import type { ActionWrapper } from './action.js';
-import { headOption, withCommon, type CommonOptions } from './common-options.js';
+import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
 
 /**
  * Runs the daemon until it stops.
@@ -127,6 +127,8 @@ function reloadConfig(
 
 /** Registers `earshot run`. */
 export function registerRun(program: Command, action: ActionWrapper): void {
-  withCommon(program.command('run').description('run the daemon on the configured source'))
-    .addOption(headOption()).action(action(runCommand));
+  withCommon(program.command('run').description('run the daemon on the configured source (until SIGTERM / Ctrl-C, or the end of a file source)'), 'YAML config file (required; see config/example.yaml)')
+    .addOption(headOption())
+    .addHelpText('after', examples('earshot run --config config/example.yaml', 'earshot run --config /etc/earshot/earshot.yaml --log-level debug'))
+    .action(action(runCommand));
 }

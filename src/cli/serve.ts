@@ -75,5 +75,6 @@ export function registerServe(program: Command, action: <A extends unknown[]>(fn
     .option('--host <address>', 'bind address (default: api.host)')
     .option('--port <port>', 'TCP port (default: api.port; 0 = any free port, logged)')
     .option('--pretty', 'human-readable logs')
+    .addHelpText('after', '\nExample:\n  $ earshot serve --config /etc/earshot/earshot.yaml --port 8467\n')
     .action(action(serve));
 }

@@ -58,12 +58,14 @@ export function registerServiceCommands(program: Command, action: Action): void 
     .option('--dry-run', 'print every action without doing it')
     .option('--root <dir>', 'install under this directory (an image being prepared); no user is created')
     .option('--config <file>', 'install this config instead of the default one (validated first)')
+    .addHelpText('after', '\nExamples:\n  $ sudo earshot service install --dry-run\n  $ sudo earshot service install --config my-node.yaml\n')
     .action(action(installCommand));
   service
     .command('uninstall')
     .description('stop, disable and remove the unit (config, data and user are kept)')
     .option('--dry-run', 'print every action without doing it')
     .option('--root <dir>', 'uninstall from under this directory')
+    .addHelpText('after', '\nExample:\n  $ sudo earshot service uninstall\n')
     .action(action(uninstallCommand));
   program
     .command('doctor')
@@ -71,5 +73,6 @@ export function registerServiceCommands(program: Command, action: Action): void 
     .option('--config <file>', `YAML config file (default: ${SERVICE.configPath} if present, else the defaults)`)
     .option('--model <file>', 'check this model file instead of model.path')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
+    .addHelpText('after', '\nExamples:\n  $ earshot doctor\n  $ earshot doctor --config /etc/earshot/earshot.yaml --model ../shared/models/yamnet/yamnet_waveform.tflite\n')
     .action(action(doctorCommand));
 }

@@ -38,6 +38,7 @@ export function registerSimulateSerial(program: Command, wrap: <A extends unknow
     .addOption(new Option('--garbage-bytes <n>', 'bytes per garbage burst').argParser(count('--garbage-bytes', 1)).default(1024))
     .option('--seed <n>', 'fault generator seed', count('--seed', 0), 1)
     .option('--resend-depth <n>', 'packets kept to resend when the receiver asks (0 = never resend, like firmware without resend support)', count('--resend-depth', 0), DEFAULT_RESEND_DEPTH)
+    .addHelpText('after', '\nExample (a pty pair from socat: socat -d -d pty,raw,echo=0,link=/tmp/dev pty,raw,echo=0,link=/tmp/sim):\n  $ earshot simulate-serial --wav ../shared/audio/scenes/dev/mixed_07.wav --port /tmp/sim --drop 0.01\n')
     .action(
       wrap(async (options: { wav: string; port: string; baud: number; packetFrames: number; speed: number; repeat: number; eos: boolean; drop: number; bitErrors: number; truncate: number; garbage: number; garbageBytes: number; seed: number; resendDepth: number }) => {
         if (!(options.speed >= 0)) throw new EarshotError(`--speed: must be >= 0, got ${options.speed}`);

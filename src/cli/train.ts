@@ -116,7 +116,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   process.stdout.write(`${method}; thresholds under ${faBudget} false alarms per hour of other audio:\n`);
   const rows = [['label', 'clips', 'events', 'threshold', 'recall', 'precision', 'FA/h', 'hours']];
   for (const l of r.labels) {
-    rows.push([l.label, String(l.clips), String(l.positives), l.threshold.toFixed(2) + (l.over_budget ? '*' : ''), l.recall.toFixed(3), l.precision.toFixed(3), l.fa_per_hour.toFixed(1), l.negative_hours.toFixed(2)]);
+    rows.push([l.label, String(l.clips), String(l.positives), String(l.threshold) + (l.over_budget ? '*' : ''), l.recall.toFixed(3), l.precision.toFixed(3), l.fa_per_hour.toFixed(1), l.negative_hours.toFixed(2)]);
   }
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
   for (const row of rows) process.stdout.write(`  ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')}\n`);
@@ -144,7 +144,7 @@ export function registerTrain(program: Command, action: ActionWrapper): void {
     .option('--labels <list>', 'labels the head may learn, comma-separated (default: the configured label set); other classes train as "other"')
     .option('--folds <n>', 'cross-validation folds, grouped by source recording (0 = none)', '5')
     .option('--fa-budget <n>', 'false alarms per hour of other audio allowed per label when choosing thresholds', '2')
-    .option('--l2 <lambda>', 'L2 penalty on the weights', '0.001')
+    .option('--l2 <lambda>', 'L2 penalty on the weights (inputs are standardised)', '0.1')
     .option('--augment <n>', 'augmented copies per clip-labelled clip (mixed into the data\'s ambience recordings)', '2')
     .option('--max-iterations <n>', 'L-BFGS iterations per fit at most', '300')
     .option('--cache <dir>', 'embedding cache folder (default: $XDG_CACHE_HOME/earshot or ~/.cache/earshot)')

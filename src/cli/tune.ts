@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { EarshotError } from '../errors.js';
 import type { ActionWrapper } from './action.js';
-import { headOption, withCommon, type CommonOptions } from './common-options.js';
+import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
 
 /** tune's own options. */
 export interface TuneOptions extends CommonOptions {
@@ -54,5 +54,6 @@ export function registerTune(program: Command, action: ActionWrapper): void {
     .option('--hops <frames,...>', 'candidate patch hops in 10 ms frames', '24,48')
     .option('--out <dir>', 'where to write tradeoff.png and tune.json', 'earshot-tune')
     .option('--cache-dir <dir>', 'model score cache (default: <data_dir>/tune-cache)')
+    .addHelpText('after', examples(`earshot tune --model ../shared/models/yamnet/yamnet_waveform.tflite --ref ../shared/audio/scenes/dev/annotations.tsv --budget 7 ../shared/audio/scenes/dev/mixed_0[0-3].wav`))
     .action(action(tuneCommand));
 }

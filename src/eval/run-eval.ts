@@ -17,7 +17,7 @@ import { drawFilePlot } from './plot.js';
 /** An evaluation with what produced it. */
 export interface EvalResult {
   /** With extra models: paths, ids and backends joined with `+`, primary first. */
-  model: { path: string; id: string; backend: string };
+  model: { path: string; id: string; backend: string; head?: { path: string; sha256: string; trained_at: string; clip_count: number } };
   files: number;
   audioSeconds: number;
   /** Wall time of the analysis, seconds. */
@@ -88,7 +88,7 @@ export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath:
   const groupOf = groupOfLabel(config);
   const reports = [...new Set([collar, 0.2])].map((c) => evaluate(refEvents, system, durations, groupOf, c));
   const result: EvalResult = {
-    model: { path: models.models.map((m) => m.path).join('+'), id: models.id, backend: [...new Set(models.models.map((m) => m.backend.kind))].join('+') },
+    model: { path: models.models.map((m) => m.path).join('+'), id: models.id, backend: [...new Set(models.models.map((m) => m.backend.kind))].join('+'), ...(models.head ? { head: { path: models.head.path, sha256: models.head.head.sha256, trained_at: models.head.head.trainedAt, clip_count: models.head.head.clipCount } } : {}) },
     files: files.length,
     audioSeconds: [...durations.values()].reduce((a, b) => a + b, 0),
     analysisSeconds,
@@ -131,6 +131,8 @@ export function formatReport(result: EvalResult): string {
     `model ${result.model.id} (${result.model.path}), backend ${result.model.backend}; ${result.files} files, ${(result.audioSeconds / 60).toFixed(1)} min of audio analysed in ${result.analysisSeconds.toFixed(1)} s`,
     '',
   ];
+  const head = result.model.head;
+  if (head) lines.splice(3, 0, `head ${head.path} (sha256 ${head.sha256.slice(0, 12)}, trained ${head.trained_at} on ${head.clip_count} clips)`);
   for (const report of result.reports) {
     lines.push(`## Onset collar ${report.collar} s`, '', '| class | ref | sys | TP | precision | recall | F1 |', '|---|---|---|---|---|---|---|');
     for (const [name, r] of Object.entries(report.groups)) lines.push(`| **group ${name}** | ${r.nRef} | ${r.nSys} | ${r.tp} | ${pct(r.precision)} | ${pct(r.recall)} | ${pct(r.f1)} |`);

@@ -180,9 +180,10 @@ export function backendFor(path: string, requested: BackendKind): BackendKind {
  *   `requireAccelerator` without a delegate; exit 3 when a required delegate cannot be loaded;
  *   the probe's error when the model itself is bad
  */
-async function settleTfliteAccelerator(path: string, kind: BackendKind, request: ModelRequest): Promise<{ delegatePath?: string; warnings: string[] }> {
+async function settleTfliteAccelerator(path: string, kind: BackendKind, request: ModelRequest, sha256?: string): Promise<{ delegatePath?: string; warnings: string[] }> {
   const warnings: string[] = [];
-  const probeOptions = { threads: request.threads };
+  // The daemon and the CLI trust a probe already made of the same file, runtime and options (probe-cache.ts).
+  const probeOptions = { threads: request.threads, cache: true, sha256 };
   if (!request.delegate) {
     if (request.requireAccelerator) {
       throw new EarshotError(`model.require_accelerator is true, but no accelerator is configured for ${path} (set model.delegate with backend tflite-node, or use an .onnx model with model.execution_providers)`);
@@ -238,6 +239,8 @@ export async function loadModel(request: ModelRequest): Promise<LoadedModel> {
     if (!request.skipProbe) {
       await probeModel(path, kind, {
         threads: request.threads,
+        cache: true,
+        sha256,
         inputLength,
         // TensorRT builds its engine while the session opens: minutes on a Jetson, not seconds.
         ...(request.executionProviders?.includes('tensorrt') ? { timeoutMs: TENSORRT_PROBE_TIMEOUT_MS } : {}),
@@ -246,7 +249,7 @@ export async function loadModel(request: ModelRequest): Promise<LoadedModel> {
       });
     }
   } else {
-    const settled = await settleTfliteAccelerator(path, kind, request);
+    const settled = await settleTfliteAccelerator(path, kind, request, sha256);
     delegatePath = settled.delegatePath;
     warnings.push(...settled.warnings);
   }

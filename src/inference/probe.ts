@@ -17,10 +17,15 @@ import { fileURLToPath } from 'node:url';
 import { EarshotError } from '../errors.js';
 import type { BackendKind, BackendOptions } from './backends/backend.js';
 import { loadModelFile } from './model-format.js';
+import { probeCacheEntry, readProbeCache, writeProbeCache } from './probe-cache.js';
 
 export interface ProbeOptions extends BackendOptions {
   /** Give up (and kill the child) after this long; default 30 000 ms. */
   readonly timeoutMs?: number;
+  /** Use the probe cache (./probe-cache.ts): a model already probed with the same content, runtime and options is not probed again. Default false. */
+  readonly cache?: boolean;
+  /** The file's sha256 when the caller has it already (the cache key; computed otherwise). */
+  readonly sha256?: string;
 }
 
 /** A tensor in a probe summary. */
@@ -58,6 +63,8 @@ export interface ProbeResult {
   readonly accelerator?: string;
   /** Fallbacks met while opening (an unavailable ONNX execution provider). */
   readonly warnings?: readonly string[];
+  /** True when this result came from the probe cache (no child was started). */
+  readonly cached?: boolean;
 }
 
 /** The child's IPC message. */
@@ -96,6 +103,10 @@ export async function probeModel(path: string, backend: BackendKind, options: Pr
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw new EarshotError(`${path}: model file not found`);
     throw new EarshotError(`${path}: cannot read model file (${(error as Error).message})`);
   }
+  // A model already probed with the same content, runtime and options (./probe-cache.ts).
+  const cacheEntry = options.cache ? await probeCacheEntry(path, backend, options) : null;
+  const cached = cacheEntry ? readProbeCache(cacheEntry, path) : null;
+  if (cached) return cached;
   // Parsing is plain JS and safe here: a file that is not a (complete) TFLite / ONNX model is
   // refused without starting a child. The child parses it again before loading it.
   const { format } = await loadModelFile(path);
@@ -155,6 +166,7 @@ export async function probeModel(path: string, backend: BackendKind, options: Pr
       } else if (signal) {
         reject(new EarshotError(`${path}: model crashed ${runtime} during a test load (signal ${signal}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`));
       } else if (message?.ok && code === 0) {
+        if (cacheEntry) writeProbeCache(cacheEntry, path, message);
         resolve(message);
       } else if (spawnError) {
         reject(new EarshotError(`${path}: cannot start the model test-load process (${spawnError.message})`, 3, { cause: spawnError }));

@@ -218,6 +218,16 @@ export class HeadDeployer implements HeadControl {
    * @throws EarshotError when the head does not run on the model (nothing changed then)
    */
   private async swap(next: LoadedHead | null): Promise<void> {
+    try {
+      await this.swapNow(next);
+    } catch (error) {
+      // A worker that died meanwhile, another swap pending: the environment, not the file (a 503).
+      if (isEarshotError(error)) throw error;
+      throw new EarshotError(`head: cannot swap the head in now (${(error as Error)?.message ?? String(error)}); the running head is kept`, 3, { cause: error });
+    }
+  }
+
+  private async swapNow(next: LoadedHead | null): Promise<void> {
     const member = this.pipeline.models[0]!;
     const backbone = this.backbone();
     const classifier = await attachHead(backbone, next);

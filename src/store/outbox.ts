@@ -63,6 +63,11 @@ export class Outbox {
    * already be delivered). The publisher maintains this set.
    */
   readonly inFlight = new Set<number>();
+  /**
+   * Rows the broker acknowledged whose `sent_utc` could not be written (a full disk): delivered,
+   * so not counted in {@link depth}; still unsent in the table, so sent again at the next start.
+   */
+  readonly deliveredUnmarked = new Set<number>();
   /** Rows dropped by the bound since this object was made. */
   dropped = 0;
   /** Highest unsent depth (after the bound) seen since this object was made. */
@@ -100,9 +105,9 @@ export class Outbox {
     return seqs;
   }
 
-  /** Unsent rows (never sent, whatever is in flight). */
+  /** Unsent rows (never sent, whatever is in flight), less those delivered but not marked (a full disk). */
   depth(): number {
-    return (this.depthStatement.get() as { n: number }).n;
+    return Math.max(0, (this.depthStatement.get() as { n: number }).n - this.deliveredUnmarked.size);
   }
 
   /**
@@ -132,6 +137,7 @@ export class Outbox {
       // A full disk: the message was delivered but stays unsent in the table, so it is sent
       // again at the next start (at-least-once, as after a crash); the daemon listens on.
       storeFaults(this.db).failed(error);
+      this.deliveredUnmarked.add(seq);
       return false;
     }
   }

@@ -8,6 +8,9 @@
  *    older than `retention.kept_clip_max_age_days`.
  * 2. Quota: while the clip files left exceed `retention.max_clip_bytes`, the oldest go first,
  *    unlabelled non-hostile and background clips before any hostile or labelled clip.
+ * 2b. Free-space floor: while the data directory's file system has less than
+ *    `retention.min_free_bytes` free, more clips go in the quota's order (a full disk: the
+ *    floor is also checked every 5 s, and at once when a write finds the disk full).
  * 3. Database: events older than `retention.event_max_age_days` are deleted with their scores,
  *    as are clip rows (and their labels) whose file is gone and that are older than that, and
  *    capture gaps older than that.

@@ -11,6 +11,7 @@ import type { Logger } from '../log.js';
 import { Outbox, type OutboxMessage } from '../store/outbox.js';
 import { isDiskFull, storeFaults } from '../store/store-faults.js';
 import { MqttPublisher } from './mqtt-publisher.js';
+import { EventLifecycle, type LiveEvent } from './event-lifecycle.js';
 import { LevelMeter, offsetMessages, onsetMessages, type HeadSummary, type HealthPayload } from './payloads.js';
 import { topicsFor, type Topics } from './topics.js';
 import type { MicrophoneHealthJson, MicrophoneStatusSource } from '../monitor/microphone-status.js';
@@ -44,6 +45,8 @@ export class MqttAlerts {
   head: HeadSummary | null = null;
   private readonly openHostile = new Set<string>();
   private readonly level: LevelMeter | null;
+  /** The events topic: each event's start, updates and end (event-lifecycle.ts). */
+  private readonly lifecycle: EventLifecycle;
   private readonly startedAt = Date.now();
   /** Messages to publish without the outbox once connected (the disk was full at start). */
   private readonly pendingDirect: OutboxMessage[] = [];
@@ -61,6 +64,7 @@ export class MqttAlerts {
     this.outbox = new Outbox(db, mqttConfig.outbox_max_messages, (row) =>
       log.warn({ seq: row.seq, topic: row.topic, event_id: row.eventId ?? undefined, group: row.group ?? undefined, dropped_total: this.outbox.dropped }, 'mqtt outbox full: dropped the oldest message'),
     );
+    this.lifecycle = new EventLifecycle(this.topics.events, mqttConfig.qos);
     this.level = mqttConfig.level_interval_seconds > 0 ? new LevelMeter(config.node_id, mqttConfig.level_interval_seconds) : null;
     const labels = Object.entries(config.detection.labels).filter(([, l]) => l.enabled);
     this.publisher = new MqttPublisher(
@@ -140,16 +144,36 @@ export class MqttAlerts {
   }
 
   /** The onset's messages (and the hostile state they change), for {@link enqueueOnset} or {@link publishDirect}. */
-  onsetMessages(record: EventRecord): OutboxMessage[] {
+  onsetMessages(record: EventRecord, live?: LiveEvent): OutboxMessage[] {
     const wasOff = this.openHostile.size === 0;
     if (record.group === 'hostile') this.openHostile.add(record.id);
-    return onsetMessages(record, this.topics, this.config.mqtt.qos, { clockSynced: record.clock_synced !== undefined ? record.clock_synced : (this.links.clockSynced?.() ?? null), clipUrl: this.links.clipUrl?.(record.id) ?? null, head: this.head }, wasOff);
+    const clipUrl = this.links.clipUrl?.(record.id) ?? null;
+    const messages = onsetMessages(record, this.topics, this.config.mqtt.qos, { clockSynced: record.clock_synced !== undefined ? record.clock_synced : (this.links.clockSynced?.() ?? null), clipUrl, head: this.head }, wasOff);
+    // The events topic (event-lifecycle.ts): `start` after the alert.
+    messages.splice(1, 0, this.lifecycle.start(record, this.links.clockSynced?.() ?? null, clipUrl, live));
+    return messages;
   }
 
   /** The offset's messages (and the hostile state they change). */
   offsetMessages(record: EventRecord): OutboxMessage[] {
     const wasOpen = this.openHostile.delete(record.id);
-    return offsetMessages(record, this.topics, this.config.mqtt.qos, wasOpen && this.openHostile.size === 0);
+    const end = this.lifecycle.end(record, this.links.clockSynced?.() ?? null, this.links.clipUrl?.(record.id) ?? null);
+    return [end, ...offsetMessages(record, this.topics, this.config.mqtt.qos, wasOpen && this.openHostile.size === 0)];
+  }
+
+  /**
+   * Queues an `update` on the events topic for each open event whose peak score rose (call after
+   * each chunk went through the pipeline). A row that cannot be written is published directly.
+   */
+  publishEventUpdates(): void {
+    const messages = this.lifecycle.updates(this.links.clockSynced?.() ?? null);
+    if (!messages.length) return;
+    try {
+      this.outbox.add(messages);
+      this.notify();
+    } catch {
+      this.publishDirect(messages);
+    }
   }
 
   /**

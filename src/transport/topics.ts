@@ -11,6 +11,8 @@ export interface Topics {
   alert: (group: string) => string;
   /** `<prefix>/<node>/event/<label>`: retained `ON` at onset, `OFF` at offset. */
   event: (label: string) => string;
+  /** `<prefix>/<node>/events`: each event's lifecycle as JSON (start, update, end; event-lifecycle.ts). */
+  events: string;
   /** `<prefix>/<node>/hostile`: retained `ON` while at least one hostile event is open. */
   hostile: string;
   /** `<prefix>/<node>/level`: sound level JSON every `mqtt.level_interval_seconds`. */
@@ -30,6 +32,7 @@ export function topicsFor(prefix: string, nodeId: string): Topics {
     status: `${base}/status`,
     alert: (group: string) => `${base}/alert/${group}`,
     event: (label: string) => `${base}/event/${label}`,
+    events: `${base}/events`,
     hostile: `${base}/hostile`,
     level: `${base}/level`,
     health: `${base}/health`,
