@@ -191,22 +191,9 @@ async function child(kind, modelPath, backend, wav) {
     return { wall_s: (after.now - before.now) / 1000, cpu_s: cpuSeconds(before, after), max_rss_mb: after.maxRSS / 1024, events: analysis.events.length, audio_s: analysis.durationSeconds };
   }
   // Model-only: the backend's run() over precomputed inputs (input copy/quantization, invoke, output copy).
-  const { readWav } = await import(join(REPO, 'dist/capture/wav.js'));
-  const { LogMelFrontEnd } = await import(join(REPO, 'dist/inference/logmel.js'));
-  const { Patcher, toLayout } = await import(join(REPO, 'dist/inference/patcher.js'));
   const { loadTfliteModelFile } = await import(join(REPO, 'dist/inference/tflite/model-file.js'));
   const { openBackend } = await import(join(REPO, 'dist/inference/backends/backend.js'));
-  const { resolveManifest } = await import(join(REPO, 'dist/inference/manifest.js'));
-  const { sha256File } = await import(join(REPO, 'dist/inference/model-store.js'));
-  const manifest = resolveManifest(undefined, modelPath, await sha256File(modelPath), REPO);
-  const audio = readWav(wav).mono;
-  const input = manifest.input;
-  const frontEnd = new LogMelFrontEnd(input.kind === 'logmel_patch' ? { logOffset: input.log_offset, fMinHz: input.f_min_hz, fMaxHz: input.f_max_hz } : {});
-  const patcher = new Patcher({ hopFrames: HOP_FRAMES });
-  const inputs = [];
-  for (const patch of patcher.push(frontEnd.push(audio))) {
-    inputs.push(input.kind === 'waveform' ? audio.slice(patch.startSample, patch.endSample) : toLayout(patch.frames, patcher.patchFrames, patcher.melBands, input.layout));
-  }
+  const { inputs, audio_s } = await patchInputs(modelPath, wav);
   const { bytes, info } = await loadTfliteModelFile(modelPath);
   const model = await openBackend(backend, bytes, info, { threads: 1 });
   await model.run(inputs[0]); // warm-up (LiteRT.js compiles on the first invoke)
@@ -227,7 +214,7 @@ async function child(kind, modelPath, backend, wav) {
     patches: inputs.length,
     median_ms: times[Math.floor(times.length / 2)],
     p99_ms: times[Math.min(times.length - 1, Math.floor(times.length * 0.99))],
-    audio_s: audio.length / 16000,
+    audio_s,
   };
 }
 

@@ -125,7 +125,7 @@ t.test('calls made while the worker restarts wait for it instead of failing', as
 
 t.test('invalid models are refused with an error naming the file; this process survives', async (t) => {
   for (const [file, backend, expected] of [
-    ['not_a_model.tflite', 'litert-wasm', /not_a_model\.tflite: not a TFLite model/],
+    ['not_a_model.tflite', 'litert-wasm', /not_a_model\.tflite: not a TFLite or ONNX model \(a text file\)/],
     ['keyword_scrambled_8bit.tflite', 'tflite-node', /keyword_scrambled_8bit\.tflite: model crashed the TFLite runtime during a test load/],
     ['truncated_yamnet.tflite', 'litert-wasm', /truncated_yamnet\.tflite: TFLite model is truncated or corrupt/],
   ] as const) {

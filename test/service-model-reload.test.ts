@@ -70,7 +70,7 @@ t.test('SIGHUP: invalid models are refused with the reason, the daemon keeps det
 
   // Named with a manifest, the invalid files get as far as the child-process test load.
   const refusals: [string, RegExp][] = [
-    ['not_a_model.tflite', /not_a_model\.tflite: not a TFLite model/],
+    ['not_a_model.tflite', /not_a_model\.tflite: not a TFLite or ONNX model \(a text file\)/],
     ['keyword_scrambled_8bit.tflite', /keyword_scrambled_8bit\.tflite: model crashed the TFLite runtime during a test load \(signal SIG(SEGV|ABRT)/],
   ];
   for (const [file, reason] of refusals) {

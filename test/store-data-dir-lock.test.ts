@@ -119,3 +119,22 @@ t.test('earshot run takes over the stale lock of a daemon that died', async (t) 
   t.match(run.stdout, new RegExp(`"previous_pid":${dead}.*stale lock was taken over`), 'a warning names the dead pid');
   t.notOk(existsSync(join(dir, 'data', LOCK_FILE)), 'removed at exit');
 });
+
+t.test('a stale lock on a full disk is taken over (a daemon SIGKILLed when its disk filled restarts)', async (t) => {
+  if (process.getuid?.() !== 0) return t.skip('mounting a tmpfs needs root');
+  const dir = tmp('earshot-lock-full-');
+  const { execFileSync } = await import('node:child_process');
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);
+  t.teardown(() => execFileSync('umount', [dir]));
+  const stale = await deadPid();
+  writeFileSync(join(dir, LOCK_FILE), JSON.stringify({ pid: stale, start: null, host: 'h', since: '2026-01-01T00:00:00.000Z' }));
+  try {
+    execFileSync('dd', ['if=/dev/zero', `of=${join(dir, 'fill')}`, 'bs=4k'], { stdio: 'ignore' });
+  } catch {
+    // dd stops with ENOSPC: the disk is full, as wanted.
+  }
+  const lock = lockDataDir(dir);
+  t.equal(lock.tookOverFrom?.pid, stale, 'the dead owner is named');
+  lock.release();
+  t.notOk(existsSync(join(dir, LOCK_FILE)), 'release removes the (empty) lock this process took');
+});

@@ -7,21 +7,7 @@
  * One intra-op thread, so results are the same from run to run.
  */
 import { openOnnxSession, type OnnxSession } from '../inference/backends/onnx.js';
-
-function varint(value: number): number[] {
-  const out: number[] = [];
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 128) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
-const tag = (field: number, wireType: number) => varint(field * 8 + wireType);
-const int = (field: number, value: number) => [...tag(field, 0), ...varint(value)];
-const bytes = (field: number, payload: number[]) => [...tag(field, 2), ...varint(payload.length), ...payload];
-const str = (field: number, text: string) => bytes(field, [...Buffer.from(text, 'utf8')]);
+import { bytes, int, str } from '../inference/onnx/protobuf-writer.js';
 
 /** ValueInfoProto of a float32 tensor with symbolic dimensions. */
 function valueInfo(name: string, dims: string[]): number[] {

@@ -146,7 +146,8 @@ export function lockDataDir(dataDir: string): DataDirLock {
     } catch {
       now = null;
     }
-    if (now?.pid === process.pid && now.since === me.since) {
+    // On a full disk our replacement is empty (writeExclusive held it without its text): it is ours.
+    if ((now?.pid === process.pid && now.since === me.since) || (now === null && emptyLockIsOurs)) {
       tookOverFrom = owner ?? { pid: 0, start: null, host: '', since: '' };
       break;
     }

@@ -3,23 +3,7 @@
  * with a user-brought single-input classifier: no ONNX classifier ships in ../shared, and ONNX
  * Runtime runs a hand-built graph exactly as one exported from a framework.
  */
-
-/** Protobuf varint of a non-negative integer. */
-function varint(value: number): number[] {
-  const out: number[] = [];
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 128) | 0x80);
-    v = Math.floor(v / 128);
-  }
-  out.push(v);
-  return out;
-}
-
-const tag = (field: number, wireType: number) => varint(field * 8 + wireType);
-const int = (field: number, value: number) => [...tag(field, 0), ...varint(value)];
-const bytes = (field: number, payload: number[]) => [...tag(field, 2), ...varint(payload.length), ...payload];
-const str = (field: number, text: string) => bytes(field, [...Buffer.from(text, 'utf8')]);
+import { bytes, int, str } from '../../src/inference/onnx/protobuf-writer.js';
 
 const FLOAT = 1;
 const ATTRIBUTE_INT = 2;
