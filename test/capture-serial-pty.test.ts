@@ -98,9 +98,9 @@ t.test('a device that never resends: lost packets become gaps, counted exactly a
   t.equal(counters.resendRequestsSent, Number(/"requests":(\d+)/.exec(said[0])?.[1]), `then stopped asking (${counters.resendRequestsSent} requests in all)`);
 });
 
-function config(name: string, port: string): string {
+function config(name: string, port: string, extra = ''): string {
   const path = join(dir, `${name}.yaml`);
-  writeFileSync(path, `node_id: serial-test\ndata_dir: ${join(dir, name)}\nsource: { type: serial, path: ${port} }\nmodel: { path: ${MODEL} }\n`);
+  writeFileSync(path, `node_id: serial-test\ndata_dir: ${join(dir, name)}\nsource: { type: serial, path: ${port} }\nmodel: { path: ${MODEL} }\n${extra}`);
   return path;
 }
 
@@ -132,7 +132,10 @@ t.test('`earshot run` on the serial stream finds the same events as `earshot ana
   const reference = JSON.parse(analyzed.stdout).files[0].events.map((e: { label: string; onset_s: number; offset_s: number }) => [e.label, e.onset_s, e.offset_s]);
   t.ok(reference.length >= 2, `analyze found ${reference.length} events`);
 
-  const daemon = startDaemon(config('b', pair.dev));
+  // The stream comes at 15x real time: on a loaded machine the daemon would fall behind and skip
+  // every other patch (the degrade policy, tested in inference-degrade). Here every patch must be
+  // scored, as analyze scores them, so the policy waits far longer than the 3 s stream lasts.
+  const daemon = startDaemon(config('b', pair.dev, 'inference: { degrade_lag_seconds: 3600 }\n'));
   // socat ends the pair when the simulator closes its end, so the daemon must be listening first.
   t.ok(await waitFor(() => daemon.log().includes('serial port open'), 60_000), 'daemon listening');
   const sim = await earshot(['simulate-serial', '--wav', SCENE, '--port', pair.sim, '--speed', '15'], { timeoutMs: 120_000 });
