@@ -9,7 +9,7 @@
  * candidate setting combines the cached scores with the same {@link LabelCombiner} and replays
  * them through the same {@link EventDetector} the daemon uses.
  */
-import { attachHead, headLabelSpecs, resolveHeadSetting } from '../inference/head/head-runtime.js';
+import { attachHead, resolveHeadSetting } from '../inference/head/head-runtime.js';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
@@ -27,6 +27,7 @@ import { SAMPLE_RATE } from '../types.js';
 import { readReference } from './annotations.js';
 import { evaluate, type ScoredEvent } from './metrics.js';
 import { drawTradeoff, type TradeoffPoint } from './plot.js';
+import { headLabelSpecs } from '../detect/head-labels.js';
 
 /** One patch's cached scores: only the classes some label maps. */
 interface CachedPatch {

@@ -9,9 +9,10 @@ import { resolveLabelSpecs, type LabelSpec } from '../detect/label-map.js';
 import { EarshotError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { PipelineModel } from '../pipeline.js';
-import { attachHead, headLabelSpecs, resolveHeadSetting, type LoadedHead } from './head/head-runtime.js';
+import { attachHead, resolveHeadSetting, type LoadedHead } from './head/head-runtime.js';
 import { acceleratorRequest, loadModel, type LoadedModel, type ModelRequest } from './load-model.js';
 import type { ModelManifest } from './manifest.js';
+import { headLabelSpecs } from '../detect/head-labels.js';
 
 /** Open models ready for {@link Pipeline}; close with {@link ModelSet.close}. */
 export interface ModelSet {

@@ -25,13 +25,14 @@ import { resolveLabelSpecs, type LabelSpec } from '../detect/label-map.js';
 import { EarshotError, isEarshotError } from '../errors.js';
 import { checkHeadInChild } from '../inference/head/head-check.js';
 import {
-  attachHead, headIdentity, headLabelSpecs, MAX_HEAD_BYTES, readHead, resolveHeadSetting,
+  attachHead, headIdentity, MAX_HEAD_BYTES, readHead, resolveHeadSetting,
   type HeadControl, type HeadIdentity, type HeadOrigin, type LoadedHead,
 } from '../inference/head/head-runtime.js';
 import type { LoadedModel } from '../inference/load-model.js';
 import type { PatchScheduler } from '../inference/worker/scheduler.js';
 import type { Logger } from '../log.js';
 import type { Pipeline } from '../pipeline.js';
+import { headLabelSpecs } from '../detect/head-labels.js';
 
 
 /** What state.json remembers: the head in use and the one before it, by file. */

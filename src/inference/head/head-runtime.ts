@@ -19,8 +19,6 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { DEFAULT_LABELS } from '../../config.js';
-import type { LabelSpec } from '../../detect/label-map.js';
 import { EarshotError } from '../../errors.js';
 import type { LoadedModel } from '../load-model.js';
 import { SHIPPED_MANIFEST_DIR } from '../manifest.js';
@@ -130,27 +128,6 @@ export function assertHeadRunsOn(head: Head, model: Pick<LoadedModel, 'sha256' |
     if (size === undefined) throw new EarshotError(`${source}: head file: reads the embedding, but the model ${model.path} gives none`);
     if (size !== feature.size) throw new EarshotError(`${source}: head file: reads ${feature.size} ${feature.name} values, the model ${model.path} gives ${size}`);
   }
-}
-
-/**
- * The primary model's labels with a head: each label the head serves reads `head:<label>` with
- * the head's threshold and release (the config's when it sets the label's threshold to other than
- * earshot's default, docs/configuration.md); every other label is left as it is.
- * @param specs the primary's labels without a head (resolveLabelSpecs: classes and config thresholds)
- * @returns the new specs (same names, same order) and the head labels served
- */
-export function headLabelSpecs(specs: readonly LabelSpec[], head: Head): { specs: LabelSpec[]; served: string[] } {
-  const served: string[] = [];
-  const out = specs.map((spec) => {
-    if (spec.name === head.backgroundLabel || !head.labels.includes(spec.name)) return spec;
-    served.push(spec.name);
-    const fromHead = head.thresholds[spec.name];
-    const defaultThreshold = (DEFAULT_LABELS as Record<string, { threshold: number } | undefined>)[spec.name]?.threshold;
-    const configSetsIt = defaultThreshold === undefined || spec.threshold !== defaultThreshold;
-    const thresholds = configSetsIt || !fromHead ? { threshold: spec.threshold, release: spec.release } : { threshold: fromHead.threshold, release: Math.min(fromHead.release, fromHead.threshold) };
-    return { ...spec, classes: [`${HEAD_CLASS_PREFIX}${spec.name}`], ...thresholds };
-  });
-  return { specs: out, served };
 }
 
 /**
