@@ -35,16 +35,21 @@ function gunshotTrain(seconds: number): Buffer {
   return encodeWav16(out, 16000);
 }
 
-/** PUT `bytes` spaces and return the status; the node may answer before the body is sent (a write error then is expected). */
+/**
+ * Announces a PUT of `bytes` (Content-Length only, no body sent) and returns the status the node
+ * answers: an oversized upload must be refused from its headers alone, before any of it is read.
+ * (Sending the body raced the node's answer: a reset socket could lose the response.)
+ */
 function statusOfPut(target: string, bytes: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const request = httpRequest(target, { method: 'PUT', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', 'Content-Length': bytes } }, (response) => {
       response.resume();
       resolve(response.statusCode ?? 0);
+      request.destroy();
     });
-    request.on('error', (error: NodeJS.ErrnoException) => (error.code === 'EPIPE' || error.code === 'ECONNRESET' ? undefined : reject(error)));
+    request.on('error', reject); // after resolve(), the destroy's error changes nothing
     request.setTimeout(30_000, () => request.destroy(new Error('no answer to the oversized upload within 30 s')));
-    request.end(Buffer.alloc(bytes, 32));
+    request.flushHeaders();
   });
 }
 
