@@ -84,8 +84,8 @@ if (values['startup-only']) {
 /** Patch inputs of `wav` for a model (waveform slices or log-mel patches in its layout), on the pipeline's grid. */
 async function patchInputs(modelPath, wav) {
   const { readWav } = await import(join(REPO, 'dist/capture/wav.js'));
-  const { LogMelFrontEnd } = await import(join(REPO, 'dist/inference/logmel.js'));
-  const { Patcher, toLayout } = await import(join(REPO, 'dist/inference/patcher.js'));
+  const { LogMelFrontEnd } = await import(join(REPO, 'dist/frontend/logmel.js'));
+  const { Patcher, toLayout } = await import(join(REPO, 'dist/frontend/patcher.js'));
   const { resolveManifest } = await import(join(REPO, 'dist/inference/manifest.js'));
   const { sha256File } = await import(join(REPO, 'dist/inference/model-store.js'));
   const manifest = resolveManifest(undefined, modelPath, await sha256File(modelPath), REPO);
@@ -107,7 +107,7 @@ function median(xs) {
 /** Heads: the embedding output's extra cost per invoke, and a head's cost per patch. */
 async function headChild(modelPath, backend, wav) {
   const { loadTfliteModelFile } = await import(join(REPO, 'dist/inference/tflite/model-file.js'));
-  const { openBackend } = await import(join(REPO, 'dist/inference/backends/backend.js'));
+  const { openBackend } = await import(join(REPO, 'dist/inference/backends/create-backend.js'));
   const { applyHead, parseHead, serializeHead } = await import(join(REPO, 'dist/inference/head/head-file.js'));
   const { inputs } = await patchInputs(modelPath, wav);
   const { bytes, info } = await loadTfliteModelFile(modelPath);
@@ -171,7 +171,7 @@ async function headChild(modelPath, backend, wav) {
 /** One measurement inside a child process. */
 async function child(kind, modelPath, backend, wav) {
   if (kind === 'heads') return headChild(modelPath, backend, wav);
-  const { defaultConfig } = await import(join(REPO, 'dist/config.js'));
+  const { defaultConfig } = await import(join(REPO, 'dist/config/load.js'));
   const { createLogger } = await import(join(REPO, 'dist/log.js'));
   const { openModelAndLabels, pipelineSettings } = await import(join(REPO, 'dist/setup.js'));
   const config = defaultConfig(REPO);
@@ -182,7 +182,7 @@ async function child(kind, modelPath, backend, wav) {
   if (kind === 'pipeline') {
     // As `earshot analyze` does it: models in worker threads, the front end beside them.
     const { analyzeFile } = await import(join(REPO, 'dist/analyze.js'));
-    const { modelOpener } = await import(join(REPO, 'dist/inference/worker/options.js'));
+    const { modelOpener } = await import(join(REPO, 'dist/pipeline/worker-options.js'));
     const { labels, models } = await openModelAndLabels(config, log, modelOpener(config, log));
     const before = usage();
     const analysis = await analyzeFile(wav, models, labels, pipelineSettings(config), config.node_id, undefined, log);
@@ -192,7 +192,7 @@ async function child(kind, modelPath, backend, wav) {
   }
   // Model-only: the backend's run() over precomputed inputs (input copy/quantization, invoke, output copy).
   const { loadTfliteModelFile } = await import(join(REPO, 'dist/inference/tflite/model-file.js'));
-  const { openBackend } = await import(join(REPO, 'dist/inference/backends/backend.js'));
+  const { openBackend } = await import(join(REPO, 'dist/inference/backends/create-backend.js'));
   const { inputs, audio_s } = await patchInputs(modelPath, wav);
   const { bytes, info } = await loadTfliteModelFile(modelPath);
   const model = await openBackend(backend, bytes, info, { threads: 1 });

@@ -27,8 +27,8 @@ import { assignFolds, mixScenes, readPool, writeTrainingPool } from './lib/mix.m
 const REPO = fileURLToPath(new URL('../', import.meta.url));
 const SHARED = join(REPO, '../shared');
 const dist = (p) => import(join(REPO, 'dist', p));
-const { defaultConfig } = await dist('config.js');
-const { evaluateFiles } = await dist('eval/run-eval.js');
+const { defaultConfig } = await dist('config/load.js');
+const { evaluateFiles } = await dist('evaluate.js');
 const { createLogger } = await dist('log.js');
 const { mulberry32 } = await dist('random.js');
 const { trainHead } = await dist('learn/train.js');

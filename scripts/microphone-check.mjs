@@ -12,9 +12,9 @@
  * and each raise and clear with the seconds of that segment's audio heard until then.
  * Needs `npm run build` first. See docs/microphone.md.
  */
-import { defaultConfig } from '../dist/config.js';
+import { defaultConfig } from '../dist/config/load.js';
 import { readWav } from '../dist/capture/wav.js';
-import { LogMelFrontEnd } from '../dist/inference/logmel.js';
+import { LogMelFrontEnd } from '../dist/frontend/logmel.js';
 import { MicrophoneMeter, tiltSplitBand } from '../dist/monitor/microphone-meter.js';
 import { MicrophoneJudge } from '../dist/monitor/microphone-judge.js';
 

@@ -11,10 +11,12 @@ import { FileSource } from './capture/file-source.js';
 import type { LabelSpec } from './detect/label-map.js';
 import { toEventRecord, type EventRecord, type StreamContext } from './events.js';
 import type { LoadedModel } from './inference/load-model.js';
-import type { ModelSet } from './inference/model-set.js';
-import { PatchScheduler } from './inference/worker/scheduler.js';
+import type { ModelSet } from './pipeline/model-set.js';
+import { PatchScheduler } from './pipeline/scheduler.js';
 import { createLogger, type Logger } from './log.js';
-import { Pipeline, type PatchReport, type PipelineSettings } from './pipeline.js';
+import type { PatchReport } from './detect/patch-report.js';
+import { Pipeline, type PipelineSettings } from './pipeline/pipeline.js';
+import { SAMPLE_RATE } from './constants.js';
 
 /** Patches cut ahead of the models: enough to keep a worker busy while the front end runs. */
 const ANALYZE_QUEUE_PATCHES = 8;
@@ -43,7 +45,7 @@ export async function analyzeFile(
   onPatch?: (report: PatchReport) => void,
   log: Logger = createLogger({ level: 'silent', pretty: false, fd: 2 }),
 ): Promise<FileAnalysis> {
-  const source = new FileSource(path, { pacing: 'fast', chunkSamples: 16000 });
+  const source = new FileSource(path, { pacing: 'fast', chunkSamples: SAMPLE_RATE });
   const info = await source.open();
   const set = 'members' in model ? model : null;
   const pipeline = set ? new Pipeline(set.members, labels, settings, set.primary.path) : new Pipeline(model as LoadedModel, labels, settings, (model as LoadedModel).path);

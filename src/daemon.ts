@@ -1,42 +1,52 @@
 /**
- * The daemon, wired on one screen: source → pipeline (front end, model, detector) → store and
- * MQTT. `earshot run` starts it; SIGTERM/SIGINT stop it cleanly (open events closed with reason
- * `shutdown`, queued alerts drained, database closed).
+ * The daemon, wired on one screen: source → pipeline (front end, models, detector) → consumers
+ * (event store, MQTT, clips, microphone health, gaps, HTTP API: src/consumer.ts). `earshot run`
+ * starts it; SIGTERM/SIGINT stop it cleanly (open events closed with reason `shutdown`, clips
+ * finished, queued alerts drained, database closed).
+ *
+ * Whatever a run opens or starts joins one list (src/consumer-list.ts): the data dir lock, the
+ * database, the source, the models, then the consumers. They start in order and stop in reverse
+ * order whatever happens; a failing stop is logged and the others still stop. To add a consumer
+ * (something that follows chunks, patches or events): implement `DaemonConsumer` next to what it
+ * adapts and add one line to the list in {@link buildConsumers}, where its order belongs.
  */
 import { isAbsolute, join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type Database from 'better-sqlite3';
 import { ulid } from 'ulid';
-import { LiveStatus } from './api/live-status.js';
-import { startApiServer, type RunningApi } from './api/server.js';
+import { LiveStatus, liveStatusConsumer } from './api/live-status.js';
+import { apiConsumer } from './api/server.js';
 import { publicBaseUrl, publicClipUrl } from './api/public-url.js';
 import { CapturePump } from './capture/pump.js';
-import { createSource, type AudioSource, type SourceDescription } from './capture/source.js';
-import type { CaptureGap } from './capture/timeline.js';
-import type { EarshotConfig } from './config.js';
+import { createSource } from './capture/create-source.js';
+import type { AudioSource, SourceDescription } from './capture/source.js';
+import type { EarshotConfig } from './config/schema.js';
+import { FRAME_HOP_SAMPLES, SAMPLE_RATE } from './constants.js';
+import type { DaemonConsumer } from './consumer.js';
+import { ConsumerList } from './consumer-list.js';
 import type { DetectorOutput } from './detect/detector.js';
-import { toEventRecord, type EventRecord, type StreamContext } from './events.js';
+import { eventLogFields, toEventRecord, type StreamContext } from './events.js';
 import { headSummary } from './inference/head/head-runtime.js';
 import type { LabelSpec } from './detect/label-map.js';
 import { HeadControlSlot, HeadDeployer } from './service/head-deploy.js';
-import { ModelReloader, parseReloadCommand, type ReloadOutcome, type ReloadTrigger } from './inference/worker/model-reload.js';
-import { modelOpener, schedulerSettings } from './inference/worker/options.js';
-import { PatchScheduler, type InferenceStatus } from './inference/worker/scheduler.js';
+import { ModelReloader, type ReloadOutcome, type ReloadTrigger } from './pipeline/model-reload.js';
+import { modelOpener, schedulerSettings } from './pipeline/worker-options.js';
+import type { InferenceStatus } from './inference/types.js';
+import { PatchScheduler } from './pipeline/scheduler.js';
 import type { Logger } from './log.js';
-import { Pipeline } from './pipeline.js';
+import { Pipeline } from './pipeline/pipeline.js';
 import { ClockSync } from './service/clock.js';
-import { startMicrophoneHealth } from './service/microphone-health.js';
+import { microphoneHealthConsumer } from './service/microphone-health.js';
 import { openModelAndLabels, pipelineSettings } from './setup.js';
-import { ClipRecorder } from './store/clip-recorder.js';
+import { ClipRecorder, clipRecorderConsumer } from './store/clip-recorder.js';
 import { checkDataDir, openCheckedDatabase } from './store/startup-checks.js';
 import { lockDataDir } from './store/data-dir-lock.js';
-import { storeFaults } from './store/store-faults.js';
-import type { OutboxMessage } from './store/outbox.js';
-import { EventStore } from './store/event-store.js';
+import { eventStoreConsumer } from './store/event-store.js';
+import { GapRecorder } from './store/gap-recorder.js';
 import { GapStore } from './store/gap-store.js';
-import { startStoreMaintenance, type StoreMaintenance } from './store/retention.js';
-import { MqttAlerts } from './transport/mqtt-alerts.js';
-import { SAMPLE_RATE, type AudioChunk } from './types.js';
+import { storeMaintenanceConsumer } from './store/retention.js';
+import { MqttAlerts, mqttAlertsConsumer } from './transport/mqtt-alerts.js';
+import type { HeadSummary } from './transport/payloads.js';
+import type { AudioChunk } from './types.js';
 
 /** How a daemon run ended. */
 export interface DaemonSummary {
@@ -81,7 +91,7 @@ export interface RunningDaemon {
   readonly inference?: InferenceStatus;
   /**
    * Reloads the primary model from `config.model` (or `path`) if the file, its contents or the
-   * manifest changed (src/inference/worker/model-reload.ts); logs the outcome, never rejects.
+   * manifest changed (src/pipeline/model-reload.ts); logs the outcome, never rejects.
    */
   readonly reloadModel?: (config: EarshotConfig, trigger: ReloadTrigger, path?: string) => Promise<ReloadOutcome>;
   /** The primary's labels as a config reload resolves them, with the running head's thresholds for its labels. */
@@ -104,254 +114,231 @@ export function databasePath(config: EarshotConfig): string {
  * @throws EarshotError for a missing source, model or database problem (nothing stored is lost)
  */
 export async function runDaemon(config: EarshotConfig, log: Logger, signal: AbortSignal, hooks: DaemonHooks = {}): Promise<DaemonSummary> {
-  // The store first: a node that cannot keep an event says so at once, before the slow model
-  // load; a failure further on closes what was opened, so the process exits (startup-checks.ts).
-  checkDataDir(config.data_dir);
-  // One daemon per data dir (store/data-dir-lock.ts): a second one stops here, exit 3.
-  const lock = lockDataDir(config.data_dir);
-  if (lock.tookOverFrom) log.warn({ lock: lock.path, previous_pid: lock.tookOverFrom.pid, previous_since: lock.tookOverFrom.since }, 'data dir lock: the previous daemon did not exit cleanly; its stale lock was taken over');
-  const db = openCheckedDatabase(databasePath(config), config.store.on_corrupt, log).db;
-  let created!: AudioSource;
-  let source: AudioSource | undefined;
-  let opened!: Awaited<ReturnType<typeof openModelAndLabels>>;
-  let info!: SourceDescription;
-  // Models run in worker threads (inference.worker): capture, MQTT and HTTP never wait on them.
-  const openModel = modelOpener(config, log);
-  try {
-    created = createSource(config, log);
-    source = hooks.wrapSource ? hooks.wrapSource(created) : created;
-    info = await source.open();
-    log.info({ source: info.uri, ...info.details, pacing: config.source.pacing }, 'source opened');
-    opened = await openModelAndLabels(config, log, openModel);
-  } catch (error) {
-    source?.stop();
-    db.close();
-    lock.release();
-    throw error;
-  }
-  const { model, labels, models } = opened;
-  const pumpSource = source!;
-  const store = new EventStore(db);
-  const faults = storeFaults(db);
-  const gapStore = new GapStore(db);
   const summary: DaemonSummary = { audioSeconds: 0, events: 0, hostileEvents: 0, unacknowledged: 0, stoppedBy: 'end_of_source' };
-  // Alerts go through the SQLite outbox (docs/mqtt.md): rows commit with the event row.
-  // Alerts link to the event's clip and the node (api.public_url); clock state from one checker (service/clock.ts).
-  const publicBase = () => publicBaseUrl(config.api, api?.url ?? null);
-  const publisher = config.mqtt.url
-    ? new MqttAlerts(config, db, log, () => summary, models.id, {
-        clockSynced: () => clock.synced,
-        clipUrl: (eventId) => publicClipUrl(publicBase(), recorder?.clipIdFor(eventId) ?? null),
-        configurationUrl: publicBase,
-      })
-    : null;
-  // Evidence clips and retention (docs/storage.md): reconcile at start, a pass every interval.
-  const clock = new ClockSync();
-  let maintenance: StoreMaintenance | null = null;
-  let recorder: ClipRecorder | null = null;
-  // The HTTP API (docs/api.md); a port in use is logged and the daemon listens on without it.
-  const live = new LiveStatus(publisher ? () => publisher.outbox.depth() : undefined);
-  let api: RunningApi | null = null;
-  let reloader: ModelReloader | null = null;
+  // Everything opened or started joins this list: a failure anywhere closes what was opened.
+  const consumers = new ConsumerList(log);
   try {
-    faults.watchFreeSpace(config.data_dir, config.retention.min_free_bytes);
-    maintenance = startStoreMaintenance(config, db, log);
-    clock.start();
-    publisher?.start();
-    // One object, updated in place by a model hot reload, so /api/v1/node names the running model.
-    const runningModel = { id: models.id, sha256: models.sha256 };
-    // The head (src/service/head-deploy.ts): the API's push / rollback reach it once the pipeline runs.
-    const heads = new HeadControlSlot();
-    if (config.api.enabled) api = await startApiServer({ db, dataDir: config.data_dir, config, log, live, model: runningModel, heads });
-    const context: StreamContext = {
-      nodeId: config.node_id,
-      modelId: models.id,
-      modelSha256: models.sha256,
-      source: info.uri,
-      streamId: ulid(),
-      streamStartMs: Date.now(),
-      clockSynced: () => clock.synced,
-      thresholdOf: (label) => pipeline.labels.find((l) => l.name === label)?.threshold,
-    };
-    const pipeline = new Pipeline(models.members, labels, pipelineSettings(config), model.path);
-    const pendingGaps: CaptureGap[] = [];
-    if (publisher && config.mqtt.level_interval_seconds > 0) {
-      const previous = pipeline.onPatch;
-      pipeline.onPatch = (report) => {
-        previous?.(report);
-        publisher.observePatch(report.patch.endSample / SAMPLE_RATE, report.rmsDbfs);
-      };
-    }
-    if (config.clips.enabled) {
-      const clips = new ClipRecorder({ db, dataDir: config.data_dir, clips: config.clips, ring: pipeline.ring, classNames: () => pipeline.models[0].classifier.classNames, context, log, chunkSeconds: config.source.chunk_seconds, hopSamples: config.frontend.hop_frames * 160 });
-      const previous = pipeline.onPatch;
-      pipeline.onPatch = (report) => {
-        previous?.(report);
-        clips.observePatch(report);
-      };
-      recorder = clips;
-    }
-    // Microphone health (docs/microphone.md): per-minute measures against the node's baseline.
-    const microphone = startMicrophoneHealth(config, db, log, context, pipeline, publisher, live);
-    // Capture is read into a queue as it comes; patches wait for the models in a bounded queue
-    // (docs/service.md, "When inference falls behind").
-    const pump = new CapturePump(pumpSource, { realtime: schedulerSettings(config).realtime, maxBacklogSamples: pipeline.ring.capacitySamples });
-    const scheduler = new PatchScheduler(pipeline, schedulerSettings(config), pump, log, (outputs) => handle(outputs));
-    // After a model hot reload, events name the model that heard them.
-    const modelReloader = new ModelReloader(config, pipeline, scheduler, openModel, log, (identity) => {
-      Object.assign(context, { modelId: identity.id, modelSha256: identity.sha256 });
-      Object.assign(runningModel, identity);
-    });
-    reloader = modelReloader;
-    const deployer = new HeadDeployer(models.head, pipeline, scheduler, config, log, (head) => {
-      if (publisher) publisher.head = headSummary(head);
-    });
-    heads.attach(deployer);
-    void deployer.restore();
-    // A model reload, then the head that fits (a head file changed on disk, a new model.head, or a new model).
-    const reloadModel = async (next: EarshotConfig, trigger: ReloadTrigger, path?: string) => {
-      const outcome = await modelReloader.reload(next, trigger, path);
-      await deployer.reload(next, outcome === 'reloaded');
-      return outcome;
-    };
-    if (publisher) {
-      publisher.publisher.onCommand = (_command, payload, retained) => {
-        if (retained) return log.warn({ topic: publisher.topics.reloadModelCommand }, 'mqtt: retained reload_model command ignored (send it without retain)');
-        try {
-          void reloadModel(config, 'mqtt', parseReloadCommand(payload).path);
-        } catch (error) {
-          log.error({ topic: publisher.topics.reloadModelCommand, err: (error as Error).message }, 'mqtt: reload_model command refused');
-        }
-      };
-    }
-    live.inference = scheduler;
-    hooks.onStart?.({ config, source: info, pipeline, classMap: models.classMap, db, databasePath: databasePath(config), inference: scheduler, reloadModel, withHeadThresholds: (specs) => deployer.withHeadThresholds(specs) });
-    // A row that cannot be written (a full disk, docs/storage.md) never stops the daemon: the
-    // event's messages go straight to MQTT, the last place it can reach, and to the log.
-    const storeEvent = (write: () => void, record: EventRecord, messages: OutboxMessage[]) => {
-      try {
-        db.transaction(write)();
-        faults.succeeded();
-        publisher?.notify();
-      } catch (error) {
-        const full = faults.failed(error);
-        if (publisher) {
-          publisher.publishDirect(messages);
-          faults.counts.directPublishes += messages.length;
-        }
-        log.error({ err: error as Error, disk_full: full, ...eventLogFields(record), published_direct: publisher ? messages.length : 0 }, `event not stored (${full ? 'disk full' : (error as Error).message})${publisher ? ': published to MQTT without the outbox' : ''}`);
-      }
-    };
-    const handle = (outputs: DetectorOutput[]) => {
-      recorder?.observe(outputs);
-      for (const output of outputs) {
-        if (output.kind === 'onset') {
-          const record = toEventRecord(output.event, context, null);
-          const messages = publisher?.onsetMessages(record, output.event) ?? [];
-          storeEvent(() => {
-            store.recordOnset(record);
-            publisher?.outbox.add(messages);
-          }, record, messages);
-          summary.events += 1;
-          if (record.group === 'hostile') summary.hostileEvents += 1;
-          log.info(eventLogFields(record), `${record.group} event: ${record.label}`);
-        } else {
-          const record = toEventRecord(output.event, context, output.reason);
-          const messages = publisher?.offsetMessages(record) ?? [];
-          storeEvent(() => {
-            store.recordOffset(record);
-            publisher?.outbox.add(messages);
-          }, record, messages);
-          log.info(eventLogFields(record), `event ended: ${record.label}`);
-        }
-      }
-    };
-    const stop = () => {
-      summary.stoppedBy = 'signal';
-      pumpSource.stop();
-      scheduler.skipRemaining();
-    };
-    signal.addEventListener('abort', stop, { once: true });
-    // A signal that came while the model was loading: 'abort' has already fired.
-    if (signal.aborted) stop();
-    try {
-      for await (const chunk of pump.chunks()) {
-        microphone?.chunk(chunk);
-        // Front end and model time for the chunk (not the wait for room in the patch queue).
-        const processingMs = (await scheduler.push(chunk)) + scheduler.takeModelMs();
-        recorder?.afterChunk();
-        publisher?.publishEventUpdates();
-        storeGaps(pump, pipeline, gapStore, context, summary, log, pendingGaps, false);
-        live.chunk(chunk, processingMs);
-        hooks.onChunk?.(chunk, processingMs, summary);
-        summary.audioSeconds = (chunk.startSample + chunk.samples.length) / SAMPLE_RATE;
-        hooks.onProgress?.(summary.audioSeconds, info.durationSeconds, summary.events);
-      }
-    } finally {
-      signal.removeEventListener('abort', stop);
-    }
+    // The store first: a node that cannot keep an event says so at once, before the slow model load.
+    const db = await openStore(config, log, consumers);
+    // Models run in worker threads (inference.worker): capture, MQTT and HTTP never wait on them.
+    const openModel = modelOpener(config, log);
+    const { created, source, info } = await openSource(config, log, hooks, consumers);
+    const opened = await openModels(config, log, openModel, consumers);
+    const engine = buildEngine(config, log, opened, source, info, openModel, consumers, (outputs) => deliver(outputs, engine.context, consumers, summary, log));
+    await consumers.start(...buildConsumers(config, log, db, engine, opened, summary, hooks, info));
+    void engine.deployer.restore();
+    hooks.onStart?.(runningDaemon(config, db, info, opened, engine));
+    await pumpChunks(engine, consumers, signal, summary);
     if (summary.stoppedBy === 'end_of_source') hooks.onSourceEnd?.();
-    await scheduler.finish(summary.stoppedBy === 'signal' ? 'shutdown' : 'stream_end');
-    microphone?.stop();
-    storeGaps(pump, pipeline, gapStore, context, summary, log, pendingGaps, true);
-    const { skipped, failed } = pipeline.counts;
-    const inference = { skipped, failed, max_lag_s: Number(scheduler.maxLagSeconds.toFixed(3)), degraded: scheduler.degradedEpisodes, worker_restarts: scheduler.workerRestarts, max_backlog_s: pump.counters.maxBacklogSamples / SAMPLE_RATE };
-    log.info({ audio_s: Number(summary.audioSeconds.toFixed(3)), events: summary.events, hostile: summary.hostileEvents, patches: pipeline.counts.patches, gated: pipeline.counts.gated, ...inference, gaps: summary.gaps, lost_s: summary.lostSeconds, capture: created.counters?.() }, summary.stoppedBy === 'signal' ? 'stopped by signal' : 'source ended');
+    // Open events close (reason shutdown / stream_end) before the consumers finish and stop.
+    await engine.scheduler.finish(summary.stoppedBy === 'signal' ? 'shutdown' : 'stream_end');
+    await consumers.finish(summary.stoppedBy);
+    logRunEnd(log, summary, engine, created);
   } finally {
-    await api?.close();
-    // Clips still waiting are cut with the post-roll heard so far, and written before the MQTT drain and the database close.
-    await recorder?.close();
-    const drainMs = config.mqtt.drain_timeout_seconds * 1000;
-    summary.unacknowledged = publisher ? await publisher.stop(summary.stoppedBy === 'signal' ? Math.min(drainMs, SHUTDOWN_DRAIN_MS) : drainMs) : 0;
-    maintenance?.stop();
-    clock.stop();
-    db.close();
-    lock.release();
-    reloader?.close();
-    models.close();
+    // Reverse order: the API closes, clips are written, MQTT drains, then the database closes.
+    await consumers.stop(summary.stoppedBy);
   }
   return summary;
 }
 
-/** Stores the gaps the source recorded since the last call, one log line each. */
-function storeGaps(source: Pick<AudioSource, 'takeGaps'>, pipeline: Pipeline, gapStore: GapStore, context: StreamContext, summary: DaemonSummary, log: Logger, pending: CaptureGap[], atEnd: boolean): void {
-  pending.push(...(source.takeGaps?.() ?? []));
-  // The capture pump adds its own (backlog) gaps to the source's: keep them in stream order.
-  pending.sort((a, b) => a.startSample - b.startSample);
-  // A source records a gap before it delivers the chunk after it: wait until the pipeline has
-  // seen that chunk, so the row can say what the pipeline did.
-  const ready = atEnd ? pending.length : pending.findIndex((gap) => pipeline.ring.endSample <= gap.endSample);
-  const gaps = pending.splice(0, ready < 0 ? pending.length : ready);
-  for (const gap of gaps) {
-    const startSeconds = gap.startSample / SAMPLE_RATE;
-    const durationSeconds = (gap.endSample - gap.startSample) / SAMPLE_RATE;
-    const handling = pipeline.gapHandling(gap.startSample, gap.endSample);
-    recordGap(gapStore, {
-      node_id: context.nodeId,
-      stream_id: context.streamId,
-      source: context.source,
-      start_utc: new Date(context.streamStartMs + startSeconds * 1000).toISOString(),
-      start_s: startSeconds,
-      duration_s: durationSeconds,
-      reason: gap.reason,
-      handling,
-      detail: Object.keys(gap.detail).length ? JSON.stringify(gap.detail) : null,
-    });
-    summary.gaps = (summary.gaps ?? 0) + 1;
-    summary.lostSeconds = Number(((summary.lostSeconds ?? 0) + durationSeconds).toFixed(6));
-    log.warn({ start_s: Number(startSeconds.toFixed(3)), lost_s: Number(durationSeconds.toFixed(3)), reason: gap.reason, handling: handling ?? undefined, ...gap.detail }, 'capture gap');
-  }
+type OpenedModels = Awaited<ReturnType<typeof openModelAndLabels>>;
+type ModelOpener = ReturnType<typeof modelOpener>;
+
+/**
+ * Takes the data dir (one daemon per data dir: a second one stops here, exit 3) and opens the
+ * checked database (startup-checks.ts); both join `list`, so they close last.
+ * @throws EarshotError when the data dir or the database cannot be used
+ */
+async function openStore(config: EarshotConfig, log: Logger, list: ConsumerList): Promise<Database.Database> {
+  checkDataDir(config.data_dir);
+  const lock = lockDataDir(config.data_dir);
+  if (lock.tookOverFrom) log.warn({ lock: lock.path, previous_pid: lock.tookOverFrom.pid, previous_since: lock.tookOverFrom.since }, 'data dir lock: the previous daemon did not exit cleanly; its stale lock was taken over');
+  await list.start({ name: 'data dir lock', stop: () => lock.release() });
+  const db = openCheckedDatabase(databasePath(config), config.store.on_corrupt, log).db;
+  await list.start({ name: 'database', stop: () => void db.close() });
+  return db;
 }
 
-function eventLogFields(record: EventRecord) {
-  return { id: record.id, label: record.label, group: record.group, onset_s: record.onset_s, offset_s: record.offset_s, score: record.peak_score, peak_dbfs: record.peak_dbfs, end_reason: record.end_reason ?? undefined };
+/**
+ * Opens the configured source (wrapped by `hooks.wrapSource`); it joins `list`, so it is stopped
+ * whatever fails later. `created` is the unwrapped source (its counters go into the last log line).
+ * @throws EarshotError when the source cannot be opened
+ */
+async function openSource(config: EarshotConfig, log: Logger, hooks: DaemonHooks, list: ConsumerList): Promise<{ created: AudioSource; source: AudioSource; info: SourceDescription }> {
+  const created = createSource(config, log);
+  const source = hooks.wrapSource ? hooks.wrapSource(created) : created;
+  await list.start({ name: 'source', stop: () => source.stop() });
+  const info = await source.open();
+  log.info({ source: info.uri, ...info.details, pacing: config.source.pacing }, 'source opened');
+  return { created, source, info };
 }
 
-/** Stores a gap row; a write that fails (a full disk) is counted and the gap stays in the log line. */
-function recordGap(gapStore: GapStore, row: Parameters<GapStore['record']>[0]): void {
+/**
+ * Loads the models and labels (setup.ts); they join `list`, so they close at the end.
+ * @throws EarshotError for a missing or unusable model
+ */
+async function openModels(config: EarshotConfig, log: Logger, openModel: ModelOpener, list: ConsumerList): Promise<OpenedModels> {
+  const opened = await openModelAndLabels(config, log, openModel);
+  await list.start({ name: 'models', stop: () => opened.models.close() });
+  return opened;
+}
+
+/** The pipeline of one run and what drives it: capture pump, patch scheduler, model hot reload and head deployment. */
+interface Engine {
+  readonly pipeline: Pipeline;
+  /** Where events are heard; its model fields change with a hot reload, so events name the model that heard them. */
+  readonly context: StreamContext;
+  readonly pump: CapturePump;
+  readonly scheduler: PatchScheduler;
+  readonly clock: ClockSync;
+  readonly reloader: ModelReloader;
+  readonly deployer: HeadDeployer;
+  /** The head control the API's push / rollback reach (src/service/head-deploy.ts). */
+  readonly heads: HeadControlSlot;
+  /** The running model and head, updated in place by a hot reload or a head swap (the API and MQTT read them). */
+  readonly running: { model: { id: string; sha256: string }; head: HeadSummary | null };
+  /** A model reload, then the head that fits (a head file changed on disk, a new model.head, or a new model). */
+  readonly reloadModel: NonNullable<RunningDaemon['reloadModel']>;
+}
+
+/**
+ * Builds the pipeline, its patch reports going to `consumers`, and what drives it. Capture is read
+ * into a queue as it comes; patches wait for the models in a bounded queue (docs/service.md,
+ * "When inference falls behind"); `deliver` gets the detector's outputs.
+ * @throws EarshotError when a label maps a class its model lacks
+ */
+function buildEngine(config: EarshotConfig, log: Logger, opened: OpenedModels, source: AudioSource, info: SourceDescription, openModel: ModelOpener, consumers: ConsumerList, deliver: (outputs: DetectorOutput[]) => void): Engine {
+  const { model, labels, models } = opened;
+  const clock = new ClockSync();
+  const pipeline = new Pipeline(models.members, labels, pipelineSettings(config), model.path);
+  pipeline.onPatch = (report) => consumers.onPatch(report);
+  const context: StreamContext = {
+    nodeId: config.node_id,
+    modelId: models.id,
+    modelSha256: models.sha256,
+    source: info.uri,
+    streamId: ulid(),
+    streamStartMs: Date.now(),
+    clockSynced: () => clock.synced,
+    thresholdOf: (label) => pipeline.labels.find((l) => l.name === label)?.threshold,
+  };
+  const pump = new CapturePump(source, { realtime: schedulerSettings(config).realtime, maxBacklogSamples: pipeline.ring.capacitySamples });
+  const scheduler = new PatchScheduler(pipeline, schedulerSettings(config), pump, log, deliver);
+  const running: Engine['running'] = { model: { id: models.id, sha256: models.sha256 }, head: null };
+  const reloader = new ModelReloader(config, pipeline, scheduler, openModel, log, (identity) => {
+    Object.assign(context, { modelId: identity.id, modelSha256: identity.sha256 });
+    Object.assign(running.model, identity);
+  });
+  const deployer = new HeadDeployer(models.head, pipeline, scheduler, config, log, (head) => (running.head = headSummary(head)));
+  const heads = new HeadControlSlot();
+  heads.attach(deployer);
+  const reloadModel = async (next: EarshotConfig, trigger: ReloadTrigger, path?: string): Promise<ReloadOutcome> => {
+    const outcome = await reloader.reload(next, trigger, path);
+    await deployer.reload(next, outcome === 'reloaded');
+    return outcome;
+  };
+  return { pipeline, context, pump, scheduler, clock, reloader, deployer, heads, running, reloadModel };
+}
+
+/**
+ * The consumers of one run, in the order they start (each hook is called in this order; they stop
+ * in reverse, see src/consumer.ts). Order matters where one uses another: MQTT before the clips
+ * and the event store (it stops after them, so their last messages are drained), the clips before
+ * the event store (an alert links to the clip id chosen at the onset), the API last (it closes
+ * first). A consumer its config turns off is null. Adding a consumer is one line here.
+ */
+function buildConsumers(config: EarshotConfig, log: Logger, db: Database.Database, engine: Engine, opened: OpenedModels, summary: DaemonSummary, hooks: DaemonHooks, info: SourceDescription): (DaemonConsumer | null)[] {
+  const { pipeline, context, clock } = engine;
+  // Evidence clips (docs/storage.md), cut on the stream's patch grid.
+  const recorder = config.clips.enabled
+    ? new ClipRecorder({ db, dataDir: config.data_dir, clips: config.clips, ring: pipeline.ring, classNames: () => pipeline.models[0].classifier.classNames, context, log, chunkSeconds: config.source.chunk_seconds, hopSamples: config.frontend.hop_frames * FRAME_HOP_SAMPLES })
+    : null;
+  // Alerts go through the SQLite outbox (docs/mqtt.md) and link to the event's clip and the node (api.public_url).
+  const publicBase = (): string | null => publicBaseUrl(config.api, api?.url ?? null);
+  const links = { clockSynced: () => clock.synced, clipUrl: (eventId: string) => publicClipUrl(publicBase(), recorder?.clipIdFor(eventId) ?? null), configurationUrl: publicBase, head: () => engine.running.head };
+  const mqtt = config.mqtt.url ? new MqttAlerts(config, db, log, () => summary, opened.models.id, links) : null;
+  const drainMs = config.mqtt.drain_timeout_seconds * 1000;
+  const live = new LiveStatus(mqtt ? () => mqtt.outbox.depth() : undefined);
+  live.inference = engine.scheduler;
+  // The HTTP API (docs/api.md); a port in use is logged and the daemon listens on without it.
+  const api = config.api.enabled ? apiConsumer({ db, dataDir: config.data_dir, config, log, live, model: engine.running.model, heads: engine.heads }) : null;
+  return [
+    { name: 'model reloader', stop: () => engine.reloader.close() },
+    storeMaintenanceConsumer(config, db, log),
+    clock,
+    mqtt && mqttAlertsConsumer(mqtt, log, { drainTimeoutMs: (ending) => (ending === 'signal' ? Math.min(drainMs, SHUTDOWN_DRAIN_MS) : drainMs), stopped: (unacknowledged) => (summary.unacknowledged = unacknowledged), reloadModel: (path) => void engine.reloadModel(config, 'mqtt', path) }),
+    recorder && clipRecorderConsumer(recorder),
+    microphoneHealthConsumer(config, db, log, context, pipeline, mqtt, live),
+    new GapRecorder(new GapStore(db), engine.pump, pipeline, context, log, summary),
+    eventStoreConsumer(db, log, mqtt),
+    liveStatusConsumer(live),
+    hooksConsumer(hooks, summary, info),
+    api,
+  ];
+}
+
+/** The caller's chunk hooks (the service supervisor, the progress line) as the last consumer of each chunk. */
+function hooksConsumer(hooks: DaemonHooks, summary: DaemonSummary, info: SourceDescription): DaemonConsumer {
+  return {
+    name: 'hooks',
+    afterChunk: (chunk, processingMs) => {
+      hooks.onChunk?.(chunk, processingMs, summary);
+      hooks.onProgress?.(summary.audioSeconds, info.durationSeconds, summary.events);
+    },
+  };
+}
+
+/** What the service layer sees of the run (`hooks.onStart`). */
+function runningDaemon(config: EarshotConfig, db: Database.Database, info: SourceDescription, opened: OpenedModels, engine: Engine): RunningDaemon {
+  const { pipeline, scheduler, deployer, reloadModel } = engine;
+  return { config, source: info, pipeline, classMap: opened.models.classMap, db, databasePath: databasePath(config), inference: scheduler, reloadModel, withHeadThresholds: (specs: LabelSpec[]) => deployer.withHeadThresholds(specs) };
+}
+
+/** Feeds captured chunks to the consumers and the pipeline until the source ends or `signal` fires (then the models skip what is queued). */
+async function pumpChunks(engine: Engine, consumers: ConsumerList, signal: AbortSignal, summary: DaemonSummary): Promise<void> {
+  const { pump, scheduler } = engine;
+  const stop = () => {
+    summary.stoppedBy = 'signal';
+    pump.stop();
+    scheduler.skipRemaining();
+  };
+  signal.addEventListener('abort', stop, { once: true });
+  // A signal that came while the model was loading: 'abort' has already fired.
+  if (signal.aborted) stop();
   try {
-    gapStore.record(row);
-  } catch (error) {
-    storeFaults(gapStore.db).failed(error);
+    for await (const chunk of pump.chunks()) {
+      consumers.beforeChunk(chunk);
+      // Front end and model time for the chunk (not the wait for room in the patch queue).
+      const processingMs = (await scheduler.push(chunk)) + scheduler.takeModelMs();
+      summary.audioSeconds = chunkEndSeconds(chunk);
+      consumers.afterChunk(chunk, processingMs);
+    }
+  } finally {
+    signal.removeEventListener('abort', stop);
   }
 }
+
+/** Hands each detector output to the consumers (one record for all), counts the onsets, logs one line each. */
+function deliver(outputs: readonly DetectorOutput[], context: StreamContext, consumers: ConsumerList, summary: DaemonSummary, log: Logger): void {
+  for (const output of outputs) {
+    const record = toEventRecord(output.event, context, output.kind === 'offset' ? output.reason : null);
+    consumers.onEvent({ output, record });
+    if (output.kind === 'offset') {
+      log.info(eventLogFields(record), `event ended: ${record.label}`);
+      continue;
+    }
+    summary.events += 1;
+    if (record.group === 'hostile') summary.hostileEvents += 1;
+    log.info(eventLogFields(record), `${record.group} event: ${record.label}`);
+  }
+}
+
+/** The run's closing line: audio, events, patches, inference figures, capture gaps and the source's counters. */
+function logRunEnd(log: Logger, summary: DaemonSummary, engine: Engine, created: AudioSource): void {
+  const { pipeline, scheduler, pump } = engine;
+  const { skipped, failed } = pipeline.counts;
+  const inference = { skipped, failed, max_lag_s: Number(scheduler.maxLagSeconds.toFixed(3)), degraded: scheduler.degradedEpisodes, worker_restarts: scheduler.workerRestarts, max_backlog_s: pump.counters.maxBacklogSamples / SAMPLE_RATE };
+  log.info({ audio_s: Number(summary.audioSeconds.toFixed(3)), events: summary.events, hostile: summary.hostileEvents, patches: pipeline.counts.patches, gated: pipeline.counts.gated, ...inference, gaps: summary.gaps, lost_s: summary.lostSeconds, capture: created.counters?.() }, summary.stoppedBy === 'signal' ? 'stopped by signal' : 'source ended');
+}
+
+const chunkEndSeconds = (chunk: AudioChunk) => (chunk.startSample + chunk.samples.length) / SAMPLE_RATE;

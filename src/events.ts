@@ -3,7 +3,8 @@
  * the detector's {@link DetectedEvent} plus the stream's context (node, model, wall clock).
  */
 import type { DetectedEvent, EndReason } from './detect/detector.js';
-import { SAMPLE_RATE, type LabelGroup } from './types.js';
+import { SAMPLE_RATE } from './constants.js';
+import type { LabelGroup } from './types.js';
 
 /** Where an event was heard: fixed for one run of the pipeline. */
 export interface StreamContext {
@@ -87,4 +88,9 @@ export function toEventRecord(event: DetectedEvent, context: StreamContext, end:
     onset_sample: event.onsetSample,
     offset_sample: end ? event.offsetSample : null,
   };
+}
+
+/** The fields of an event's log lines (`hostile event: gunshot`, `event ended: ...`, `event not stored ...`). */
+export function eventLogFields(record: EventRecord) {
+  return { id: record.id, label: record.label, group: record.group, onset_s: record.onset_s, offset_s: record.offset_s, score: record.peak_score, peak_dbfs: record.peak_dbfs, end_reason: record.end_reason ?? undefined };
 }

@@ -5,7 +5,7 @@
  */
 import { existsSync, mkdirSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { EarshotError } from './errors.js';
+import { EarshotError, ExitCode } from './errors.js';
 
 /** Linux PATH_MAX (bytes, with the NUL): longer paths fail with ENAMETOOLONG. */
 const PATH_MAX = 4096;
@@ -20,6 +20,7 @@ export function pathSyntaxProblem(path: string): string | null {
 
 /** A path for an error message: control characters shown as `?`, at most 120 characters. */
 export function shownPath(path: string): string {
+  // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what this replaces
   const clean = path.replace(/[\u0000-\u001f\u007f]/g, '?');
   return clean.length > 120 ? `${clean.slice(0, 60)}…${clean.slice(-59)}` : clean;
 }
@@ -32,16 +33,16 @@ export function shownPath(path: string): string {
  */
 export function requireRegularFile(path: string, key: string): void {
   const syntax = pathSyntaxProblem(path);
-  if (syntax) throw new EarshotError(`${key}: ${shownPath(path)} ${syntax}`, 2);
+  if (syntax) throw new EarshotError(`${key}: ${shownPath(path)} ${syntax}`, ExitCode.BadInput);
   let stat;
   try {
     stat = statSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new EarshotError(`${key}: ${shownPath(path)}: ${code === 'ENOENT' ? 'no such file' : (error as NodeJS.ErrnoException).code ?? String(error)}`, 2, { cause: error });
+    throw new EarshotError(`${key}: ${shownPath(path)}: ${code === 'ENOENT' ? 'no such file' : (error as NodeJS.ErrnoException).code ?? String(error)}`, ExitCode.BadInput, { cause: error });
   }
-  if (stat.isDirectory()) throw new EarshotError(`${key}: ${shownPath(path)} is a directory, not a file`, 2);
-  if (!stat.isFile()) throw new EarshotError(`${key}: ${shownPath(path)} is not a regular file (a device, FIFO or socket)`, 2);
+  if (stat.isDirectory()) throw new EarshotError(`${key}: ${shownPath(path)} is a directory, not a file`, ExitCode.BadInput);
+  if (!stat.isFile()) throw new EarshotError(`${key}: ${shownPath(path)} is not a regular file (a device, FIFO or socket)`, ExitCode.BadInput);
 }
 
 

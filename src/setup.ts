@@ -2,12 +2,13 @@
  * Builds the pieces the commands share from a validated config: the model and the pipeline
  * settings and labels. One place, so `analyze`, `run` and `eval` detect exactly alike.
  */
-import type { EarshotConfig } from './config.js';
+import type { EarshotConfig } from './config/schema.js';
 import type { LabelSpec } from './detect/label-map.js';
-import type { LoadedModel, ModelRequest } from './inference/load-model.js';
-import { openModelSet, type ModelSet } from './inference/model-set.js';
+import type { LoadedModel } from './inference/load-model.js';
+import type { ModelRequest } from './inference/model-request.js';
+import { openModelSet, type ModelSet } from './pipeline/model-set.js';
 import type { Logger } from './log.js';
-import type { PipelineSettings } from './pipeline.js';
+import type { PipelineSettings } from './pipeline/pipeline.js';
 
 /** The pipeline settings of a config. */
 export function pipelineSettings(config: EarshotConfig): PipelineSettings {

@@ -1,10 +1,8 @@
 /**
  * Types shared by more than one pipeline stage. Data flows one way:
- * capture → front end → inference → detection → store/transport.
+ * capture → front end → inference → detection → store/transport. Constants (the sample rate,
+ * the log-mel framing) are in ./constants.ts.
  */
-
-/** The pipeline's sample rate in Hz: every stage after capture sees 16 kHz mono. */
-export const SAMPLE_RATE = 16000;
 
 /**
  * A run of 16 kHz mono float32 samples (−1..1) and the absolute index of its first sample,

@@ -5,25 +5,23 @@
  * and SIGTERM closes it. A port already in use costs one error line, never the daemon.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { json } from './helpers/api-node.js';
-import { SHARED } from './helpers/cli.js';
+import { type ConfigTree, SCENE_07, writeDaemonConfig } from './helpers/fixtures.js';
 import { startDaemon, type LogLine } from './helpers/service-daemon.js';
 
-function writeConfig(dir: string, lines: string[]): string {
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(config, ['node_id: api-daemon', 'data_dir: data', 'model:', `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`, ...lines, ''].join('\n'));
-  return config;
+function writeConfig(dir: string, overrides: ConfigTree): string {
+  return writeDaemonConfig(dir, { node_id: 'api-daemon', ...overrides });
 }
 
 t.test('earshot run serves the API while it listens, and closes it on SIGTERM', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-api-daemon-'));
   // mixed_07: three gunshots (the first near 7 s) among an impact and typing.
-  const config = writeConfig(dir, ['source:', `  path: ${SHARED}audio/scenes/dev/mixed_07.wav`, '  pacing: realtime', '  speed: 2', 'api:', '  port: 0']);
+  const config = writeConfig(dir, { source: { path: SCENE_07, pacing: 'realtime', speed: 2 }, api: { port: 0 } });
   const daemon = startDaemon(config);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   const listening = await daemon.log.waitFor((l) => /^api listening on /.test(l.msg), 'the api listening line', 60_000);
@@ -74,14 +72,15 @@ t.test('a port in use: one error line naming host:port, and the daemon still lis
   t.teardown(() => blocker.close());
   const port = (blocker.address() as AddressInfo).port;
   const dir = mkdtempSync(join(tmpdir(), 'earshot-api-daemon-'));
-  const config = writeConfig(dir, ['source:', `  path: ${SHARED}audio/scenes/dev/mixed_07.wav`, '  pacing: fast', 'api:', `  port: ${port}`]);
+  const config = writeConfig(dir, { source: { path: SCENE_07, pacing: 'fast' }, api: { port } });
   const daemon = startDaemon(config);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   const exit = await daemon.exited;
   t.equal(exit.code, 0, `the daemon ran to the end of its file: ${daemon.stderr()}`);
   const errors = daemon.log.items.filter((l) => l.level >= 50);
   t.equal(errors.length, 1, 'one error line');
-  t.match(errors[0]?.msg, new RegExp(`^api: cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); the daemon runs on without the HTTP API$`));
+  t.equal(errors[0]?.component, 'api', 'from the api component');
+  t.match(errors[0]?.msg, new RegExp(`^cannot listen on 127\\.0\\.0\\.1:${port} \\(EADDRINUSE\\); the daemon runs on without the HTTP API$`));
   const ended = daemon.log.items.find((l) => l.msg === 'source ended');
   t.ok(ended && (ended.hostile as number) >= 1, `events were still detected (${ended?.hostile} hostile)`);
 });

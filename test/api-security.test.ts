@@ -9,7 +9,7 @@ import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import t from 'tap';
 import { createApiServer, startApiServer } from '../src/api/server.js';
-import { parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config/load.js';
 import { createLogger } from '../src/log.js';
 import { buildNode, encodeWav16, STANDARD_CLIPS, type TestNode } from './helpers/api-node.js';
 

@@ -7,7 +7,7 @@ import { loadImage, createCanvas } from '@napi-rs/canvas';
 import t from 'tap';
 import { scoreCurves } from '../src/api/spectrogram.js';
 import type { PatchScore } from '../src/api/queries.js';
-import { defaultConfig } from '../src/config.js';
+import { defaultConfig } from '../src/config/load.js';
 import { drawFilePlot } from '../src/eval/plot.js';
 
 const labels = defaultConfig().detection.labels;

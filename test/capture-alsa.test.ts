@@ -7,6 +7,7 @@ import { AlsaSource, classifyArecordLine } from '../src/capture/alsa-source.js';
 import { createLogger } from '../src/log.js';
 import type { AudioChunk } from '../src/types.js';
 import { earshot } from './helpers/cli.js';
+import { concatSamples } from './helpers/fixtures.js';
 import { readWav16, sharedPath } from './helpers/wav16.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'earshot-alsa-'));
@@ -16,7 +17,9 @@ const clip = readWav16(sharedPath('audio/clips/gunshot_2.wav'));
 /** Raw s16le PCM of the clip, as the ALSA file plugin's `infile` reads it. */
 function rawPcm(samples: Float32Array): Buffer {
   const out = Buffer.alloc(samples.length * 2);
-  samples.forEach((v, i) => out.writeInt16LE(Math.round(v * 32768), i * 2));
+  samples.forEach((v, i) => {
+    out.writeInt16LE(Math.round(v * 32768), i * 2);
+  });
   return out;
 }
 
@@ -42,9 +45,7 @@ async function collect(source: AlsaSource, until: (chunks: AudioChunk[]) => bool
 }
 
 function joined(chunks: AudioChunk[]): Float32Array {
-  const out = new Float32Array(chunks.reduce((n, c) => n + c.samples.length, 0));
-  chunks.reduce((at, c) => (out.set(c.samples, at), at + c.samples.length), 0);
-  return out;
+  return concatSamples(chunks.map((c) => c.samples));
 }
 
 t.test('arecord through the ALSA file plugin: the frames earshot produces equal the file samples', async (t) => {
@@ -134,8 +135,8 @@ t.test('`earshot devices` lists what there is (no sound card here) without faili
 });
 
 t.test('config: source.type alsa and serial, with defaults and clear errors', async (t) => {
-  const { parseConfig } = await import('../src/config.js');
-  const { createSource } = await import('../src/capture/source.js');
+  const { parseConfig } = await import('../src/config/load.js');
+  const { createSource } = await import('../src/capture/create-source.js');
   const alsa = parseConfig({ source: { type: 'alsa', device: 'hw:1,0', rate: 48000 } }, 'earshot.yaml', dir);
   t.match(alsa.source, { type: 'alsa', device: 'hw:1,0', rate: 48000, channels: 1, format: 'S16_LE' });
   t.match(await createSource(alsa).open(), { uri: 'alsa:hw:1,0' });

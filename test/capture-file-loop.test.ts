@@ -3,16 +3,16 @@
  * again as one continuous stream (start indices go on), until stopped; the audio of each pass is
  * the file's. `earshot run` on a looping file keeps finding the file's events until SIGTERM.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { FileSource } from '../src/capture/file-source.js';
-import { parseConfig } from '../src/config.js';
-import { SHARED } from './helpers/cli.js';
+import { parseConfig } from '../src/config/load.js';
+import { clipPath, SCENE_07, writeDaemonConfig } from './helpers/fixtures.js';
 import { startDaemon } from './helpers/service-daemon.js';
 
-const CLIP = `${SHARED}audio/clips/gunshot_1.wav`;
+const CLIP = clipPath('gunshot_1');
 
 t.test('FileSource with loop: continuous passes of the same audio, until stop()', async (t) => {
   const once = new FileSource(CLIP, { chunkSamples: 1600 });
@@ -41,9 +41,7 @@ t.test('FileSource with loop: continuous passes of the same audio, until stop()'
 
 t.test('earshot run on a looping file goes on past the end until SIGTERM', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-loop-'));
-  const config = join(dir, 'earshot.yaml');
-  const scene = `${SHARED}audio/scenes/dev/mixed_07.wav`;
-  writeFileSync(config, ['node_id: loop', 'data_dir: data', 'source:', `  path: ${scene}`, '  pacing: fast', '  loop: true', 'model:', `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`, 'api:', '  enabled: false', ''].join('\n'));
+  const config = writeDaemonConfig(dir, { node_id: 'loop', source: { path: SCENE_07, pacing: 'fast', loop: true }, api: { enabled: false } });
   const daemon = startDaemon(config);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   // mixed_07 (45 s) has gunshots near 24 s and 31 s: the second pass hears them again near 69 s and 76 s.

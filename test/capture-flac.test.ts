@@ -16,6 +16,7 @@ import { createApiServer } from '../src/api/server.js';
 import { createLogger } from '../src/log.js';
 import { buildNode, STANDARD_CLIPS } from './helpers/api-node.js';
 import { earshot, SHARED } from './helpers/cli.js';
+import { SCENE_08, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
 const hasFlac = spawnSync('flac', ['--version']).status === 0;
 const dir = mkdtempSync(join(tmpdir(), 'earshot-flac-'));
@@ -45,9 +46,9 @@ t.test('FLAC decodes to the WAV\'s samples; damaged and truncated files are refu
 });
 
 t.test('analyze reads FLAC with the same events as the WAV', { skip: hasFlac ? false : 'no `flac` on PATH' }, async (t) => {
-  const wav = `${SHARED}audio/scenes/dev/mixed_08.wav`;
+  const wav = SCENE_08;
   const flac = toFlac(wav, join(dir, 'mixed_08.flac'));
-  const model = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
+  const model = YAMNET_WAVEFORM;
   const result = await earshot(['analyze', '--tsv', '--model', model, wav, flac]);
   t.equal(result.code, 0, result.stderr);
   const rows = result.stdout.trim().split('\n').slice(1).map((l) => l.split('\t'));

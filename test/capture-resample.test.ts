@@ -1,11 +1,10 @@
 import t from 'tap';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { createResampler, type Resampler } from '../src/capture/resample.js';
 import { readWav } from '../src/capture/wav.js';
+import { clipPath, concatSamples as concat, SHARED } from './helpers/fixtures.js';
 
-const shared = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', 'shared');
-const formatsDir = join(shared, 'audio', 'formats');
+const formatsDir = join(SHARED, 'audio', 'formats');
 
 /** Feeds `input` in irregular pieces (1..4999 frames) then flushes. */
 function resampleInPieces(resampler: Resampler, input: Float32Array): Float32Array {
@@ -19,15 +18,6 @@ function resampleInPieces(resampler: Resampler, input: Float32Array): Float32Arr
   return concat(pieces);
 }
 
-function concat(pieces: Float32Array[]): Float32Array {
-  const result = new Float32Array(pieces.reduce((sum, p) => sum + p.length, 0));
-  let offset = 0;
-  for (const p of pieces) {
-    result.set(p, offset);
-    offset += p.length;
-  }
-  return result;
-}
 
 function sine(frequency: number, sampleRate: number, frames: number, amplitude = 0.5): Float32Array {
   return Float32Array.from({ length: frames }, (_, i) => amplitude * Math.sin((2 * Math.PI * frequency * i) / sampleRate));
@@ -124,7 +114,7 @@ t.test('interleaved stereo keeps its channels apart', async (t) => {
 });
 
 t.test('16 kHz input passes through exactly, as copies', async (t) => {
-  const { mono } = readWav(join(shared, 'audio', 'clips', 'speech_3.wav'));
+  const { mono } = readWav(clipPath('speech_3'));
   const resampler = await createResampler(16000);
   const first = resampler.process(mono.subarray(0, 1000));
   const rest = resampler.process(mono.subarray(1000));

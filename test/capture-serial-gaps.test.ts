@@ -5,14 +5,14 @@
  * event claims time that was not heard.
  */
 import t from 'tap';
-import { defaultConfig } from '../src/config.js';
+import { defaultConfig } from '../src/config/load.js';
 import type { DetectorOutput } from '../src/detect/detector.js';
 import { createLogger } from '../src/log.js';
-import { Pipeline } from '../src/pipeline.js';
+import { Pipeline } from '../src/pipeline/pipeline.js';
 import { openModelAndLabels, pipelineSettings } from '../src/setup.js';
 import type { AudioChunk } from '../src/types.js';
-import { SHARED } from './helpers/cli.js';
 import { readWav16, sharedPath } from './helpers/wav16.js';
+import { YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
 const log = createLogger({ level: 'warn', pretty: false, fd: 2 });
 const scream = readWav16(sharedPath('audio/clips/scream_1.wav'));
@@ -20,7 +20,7 @@ const gunshot = readWav16(sharedPath('audio/clips/gunshot_1.wav'));
 
 async function run(chunks: AudioChunk[]) {
   const config = defaultConfig();
-  config.model.path = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
+  config.model.path = YAMNET_WAVEFORM;
   const { model, labels } = await openModelAndLabels(config, log);
   let n = 0;
   const pipeline = new Pipeline(model, labels, pipelineSettings(config), model.path, () => `e${n++}`);

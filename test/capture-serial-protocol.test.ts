@@ -1,9 +1,9 @@
+import { crc32 } from 'node:zlib';
 import t from 'tap';
 import fc from 'fast-check';
-import { cobsDecode, cobsEncode } from '../src/capture/cobs.js';
-import { crc32 } from '../src/capture/crc32.js';
+import { cobsDecode, cobsEncode } from '../src/capture/serial/cobs.js';
 import { mulberry32 } from '../src/random.js';
-import { encodeAudioPacket, encodeStatusPacket, frameForWire, PacketDecoder, STATUS_END_OF_STREAM, type AudioPacket } from '../src/capture/serial-protocol.js';
+import { encodeAudioPacket, encodeStatusPacket, frameForWire, PacketDecoder, STATUS_END_OF_STREAM, type AudioPacket } from '../src/capture/serial/serial-protocol.js';
 import { readWav16, sharedPath } from './helpers/wav16.js';
 
 const clip = readWav16(sharedPath('audio/clips/glass_break_1.wav'));
@@ -21,8 +21,10 @@ function payloads(): Uint8Array[] {
   return out;
 }
 
-t.test('CRC-32 is ISO-HDLC (zlib): check value of "123456789"', async (t) => {
+t.test('packets end with CRC-32/ISO-HDLC (zlib): check value of "123456789"', async (t) => {
   t.equal(crc32(new TextEncoder().encode('123456789')), 0xcbf43926);
+  const packet = encodeStatusPacket({ sequence: 9, flags: 2, droppedFrames: 480, gainCentiDb: -350 });
+  t.equal(new DataView(packet.buffer, packet.byteOffset).getUint32(packet.length - 4, true), crc32(packet.subarray(0, packet.length - 4)), 'the last four bytes, little-endian');
 });
 
 t.test('COBS round-trips every length around the 254-byte block boundary, with and without zeros', async (t) => {

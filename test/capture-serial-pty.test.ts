@@ -1,24 +1,24 @@
 import t from 'tap';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { SerialSource } from '../src/capture/serial-source.js';
+import { SerialSource } from '../src/capture/serial/serial-source.js';
 import { createLogger } from '../src/log.js';
 import type { AudioChunk } from '../src/types.js';
-import { CLI, earshot, SHARED } from './helpers/cli.js';
+import { earshot } from './helpers/cli.js';
+import { clipPath, concatSamples, SCENE_07, startDaemon, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 import { ptyPair } from './helpers/socat.js';
 import { readWav16 } from './helpers/wav16.js';
 
-const MODEL = join(SHARED, 'models/yamnet/yamnet_waveform.tflite');
-const SCENE = join(SHARED, 'audio/scenes/dev/mixed_07.wav');
+const MODEL = YAMNET_WAVEFORM;
+const SCENE = SCENE_07;
 const dir = mkdtempSync(join(tmpdir(), 'earshot-serial-'));
 t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
 t.test('simulate-serial over a socat pty: the decoded audio equals the WAV exactly', async (t) => {
-  const clip = join(SHARED, 'audio/clips/scream_2.wav');
+  const clip = clipPath('scream_2');
   const expected = readWav16(clip);
   const pair = await ptyPair(join(dir, 'a-dev'), join(dir, 'a-sim'));
   t.teardown(() => pair.close());
@@ -34,8 +34,7 @@ t.test('simulate-serial over a socat pty: the decoded audio equals the WAV exact
   const report = JSON.parse(sim.stdout);
   t.equal(report.frames, expected.length);
   await reading; // ends at the simulator's end-of-stream packet
-  const all = new Float32Array(received.reduce((n, c) => n + c.length, 0));
-  received.reduce((at, c) => (all.set(c, at), at + c.length), 0);
+  const all = concatSamples(received);
   t.equal(all.length, expected.length, 'sample count');
   t.ok(all.every((v, i) => v === expected[i]), 'every sample identical');
   t.match(source.counters(), { audioPackets: report.packets, crcErrors: 0, lostPackets: 0, malformed: 0, lost_samples: 0 });
@@ -63,7 +62,7 @@ async function lossyStream(name: string, clip: string, simArgs: string[], resend
 t.test('a lossy line with a device that resends: every lost packet comes back, the audio is exact and has no gap', async (t) => {
   // Seed 6 loses 10 of the 188 packets: two back to back, and the last one (the end-of-stream
   // status packet names it). The first packet is never lost here: nothing could tell.
-  const clip = join(SHARED, 'audio/clips/scream_2.wav');
+  const clip = clipPath('scream_2');
   const expected = readWav16(clip);
   const { sim, report, chunks, counters, gaps } = await lossyStream('r', clip, ['--drop', '0.03', '--bit-errors', '0.02', '--seed', '6']);
   t.equal(sim.code, 0, sim.stderr);
@@ -74,15 +73,14 @@ t.test('a lossy line with a device that resends: every lost packet comes back, t
   t.equal(counters.resentPackets, injected, `all ${injected} came back (${report.resends.requests} requests; ${report.resends.dropped + report.resends.corrupted} resends hit by faults and asked for again)`);
   t.equal(counters.unrecoveredPackets, 0);
   t.same(gaps, [], 'no gap');
-  const all = new Float32Array(chunks.reduce((n, c) => n + c.samples.length, 0));
-  chunks.reduce((at, c) => (all.set(c.samples, at), at + c.samples.length), 0);
+  const all = concatSamples(chunks.map((c) => c.samples));
   t.equal(all.length, expected.length, 'sample count');
   t.ok(all.every((v, i) => v === expected[i]), 'every sample identical, in order');
   t.ok(chunks.every((c, i) => i === 0 || c.startSample === chunks[i - 1].startSample + chunks[i - 1].samples.length), 'contiguous sample indices');
 });
 
 t.test('a device that never resends: lost packets become gaps, counted exactly as injected; one log line says so', async (t) => {
-  const clip = join(SHARED, 'audio/clips/scream_2.wav');
+  const clip = clipPath('scream_2');
   const expected = readWav16(clip);
   const { sim, report, chunks, counters, gaps, lines } = await lossyStream('n', clip, ['--drop', '0.03', '--bit-errors', '0.02', '--seed', '8', '--resend-depth', '0'], 100);
   t.equal(sim.code, 0, sim.stderr);
@@ -104,16 +102,6 @@ function config(name: string, port: string, extra = ''): string {
   return path;
 }
 
-function startDaemon(configPath: string) {
-  const child = spawn(process.execPath, [CLI, 'run', '--config', configPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let log = '';
-  child.stdout.on('data', (d) => (log += d));
-  child.stderr.on('data', (d) => (log += d));
-  const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-  const timer = setTimeout(() => child.kill('SIGKILL'), 180_000);
-  exited.finally(() => clearTimeout(timer));
-  return { child, exited, log: () => log };
-}
 
 async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -135,12 +123,12 @@ t.test('`earshot run` on the serial stream finds the same events as `earshot ana
   // The stream comes at 15x real time: on a loaded machine the daemon would fall behind and skip
   // every other patch (the degrade policy, tested in inference-degrade). Here every patch must be
   // scored, as analyze scores them, so the policy waits far longer than the 3 s stream lasts.
-  const daemon = startDaemon(config('b', pair.dev, 'inference: { degrade_lag_seconds: 3600 }\n'));
+  const daemon = startDaemon(config('b', pair.dev, 'inference: { degrade_lag_seconds: 3600 }\n'), {}, { killAfterMs: 180_000 });
   // socat ends the pair when the simulator closes its end, so the daemon must be listening first.
-  t.ok(await waitFor(() => daemon.log().includes('serial port open'), 60_000), 'daemon listening');
+  t.ok(await waitFor(() => daemon.output().includes('serial port open'), 60_000), 'daemon listening');
   const sim = await earshot(['simulate-serial', '--wav', SCENE, '--port', pair.sim, '--speed', '15'], { timeoutMs: 120_000 });
   t.equal(sim.code, 0, sim.stderr);
-  t.equal(await daemon.exited, 0, 'the daemon ends with the stream (end-of-stream packet)');
+  t.equal((await daemon.exited).code, 0, 'the daemon ends with the stream (end-of-stream packet)');
   const db = new Database(join(dir, 'b', 'earshot.db'), { readonly: true });
   const live = db.prepare('SELECT label, onset_s, offset_s FROM events ORDER BY onset_s, label').all() as { label: string; onset_s: number; offset_s: number }[];
   db.close();
@@ -151,29 +139,29 @@ t.test('device loss: the pty vanishes and comes back; the daemon keeps running, 
   const devPath = join(dir, 'c-dev');
   const simPath = join(dir, 'c-sim');
   let pair = await ptyPair(devPath, simPath);
-  const daemon = startDaemon(config('c', devPath));
+  const daemon = startDaemon(config('c', devPath), {}, { killAfterMs: 180_000 });
   t.teardown(async () => {
     daemon.child.kill('SIGKILL');
     await pair.close();
   });
-  t.ok(await waitFor(() => daemon.log().includes('serial port open'), 60_000), 'daemon listening');
+  t.ok(await waitFor(() => daemon.output().includes('serial port open'), 60_000), 'daemon listening');
   // First microphone session: streams until the device is pulled.
   const first = earshot(['simulate-serial', '--wav', SCENE, '--port', simPath, '--speed', '4', '--no-eos'], { timeoutMs: 120_000 });
   await sleep(2500);
   await pair.close();
   // Seen at once (the read fails); the generous bound only absorbs a loaded CI machine's backlog.
-  if (!t.ok(await waitFor(() => daemon.log().includes('serial port lost'), 60_000), 'loss detected')) t.comment(daemon.log());
+  if (!t.ok(await waitFor(() => daemon.output().includes('serial port lost'), 60_000), 'loss detected')) t.comment(daemon.output());
   const firstResult = await first;
   t.equal(firstResult.code, 3, 'the simulator reports its port was lost');
   t.match(firstResult.stderr, /lost while writing|cannot open/);
   await sleep(1500);
   t.equal(daemon.child.exitCode, null, 'daemon still running while the device is away');
   pair = await ptyPair(devPath, simPath);
-  t.ok(await waitFor(() => (daemon.log().match(/serial port open/g)?.length ?? 0) >= 2, 60_000), 'reconnected to the new pty');
-  const second = await earshot(['simulate-serial', '--wav', join(SHARED, 'audio/clips/gunshot_1.wav'), '--port', simPath, '--speed', '4'], { timeoutMs: 60_000 });
+  t.ok(await waitFor(() => (daemon.output().match(/serial port open/g)?.length ?? 0) >= 2, 60_000), 'reconnected to the new pty');
+  const second = await earshot(['simulate-serial', '--wav', clipPath('gunshot_1'), '--port', simPath, '--speed', '4'], { timeoutMs: 60_000 });
   t.equal(second.code, 0, second.stderr);
-  t.equal(await daemon.exited, 0, 'the daemon ends cleanly at the second session’s end of stream');
-  const log = daemon.log();
+  t.equal((await daemon.exited).code, 0, 'the daemon ends cleanly at the second session’s end of stream');
+  const log = daemon.output();
   t.ok((log.match(/serial port open/g)?.length ?? 0) >= 2, 'reconnected');
   t.match(log, /"reason":"device_lost"[^\n]*"msg":"capture gap"/, 'one log line for the gap');
   const db = new Database(join(dir, 'c', 'earshot.db'), { readonly: true });

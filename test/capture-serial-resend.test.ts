@@ -2,8 +2,8 @@
 // restart, and the resend window holds audio behind a hole, asks for it, and releases everything
 // in order (PROTOCOL.md, "Resending lost packets"). Real packets, an explicit clock.
 import t from 'tap';
-import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, PacketDecoder, STATUS_END_OF_STREAM, type AudioPacket } from '../src/capture/serial-protocol.js';
-import { ResendWindow, type Released } from '../src/capture/serial-resend.js';
+import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, PacketDecoder, STATUS_END_OF_STREAM, type AudioPacket } from '../src/capture/serial/serial-protocol.js';
+import { ResendWindow, type Released } from '../src/capture/serial/serial-resend.js';
 
 function wire(sequence: number): Uint8Array {
   const payload = new Uint8Array(512);
@@ -60,7 +60,8 @@ function packet(sequence: number): AudioPacket {
 
 t.test('window: audio after a hole is held until the resend fills it, then released in order', async (t) => {
   const window = new ResendWindow(250, 80);
-  t.same(order((window.audio(packet(1), false), window.release(0))), [1]);
+  window.audio(packet(1), false);
+  t.same(order(window.release(0)), [1]);
   window.holes(2, 2, 10);
   window.audio(packet(4), false);
   window.audio(packet(5), false);

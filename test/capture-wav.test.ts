@@ -244,14 +244,18 @@ function fmtChunk(f: { formatTag: number; channels: number; sampleRate: number; 
     body.setUint16(16, 22, true);
     body.setUint16(18, f.bitsPerSample, true);
     body.setUint16(24, f.subformatTag!, true);
-    [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71].forEach((b, i) => body.setUint8(26 + i, b));
+    [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71].forEach((b, i) => {
+    body.setUint8(26 + i, b);
+  });
   }
   return chunk('fmt ', new Uint8Array(body.buffer));
 }
 
 function int16Bytes(values: number[]): Uint8Array {
   const view = new DataView(new ArrayBuffer(values.length * 2));
-  values.forEach((v, i) => view.setInt16(i * 2, v, true));
+  values.forEach((v, i) => {
+    view.setInt16(i * 2, v, true);
+  });
   return new Uint8Array(view.buffer);
 }
 

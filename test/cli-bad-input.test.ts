@@ -2,17 +2,16 @@
  * Bad input gets a clear error naming the file or key, a non-zero exit, no stack trace, and an
  * existing database is left intact.
  */
-import t from 'tap';
-const tap = t;
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import t, { type Test } from 'tap';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
+import { YAMNET_WAVEFORM as MODEL } from './helpers/fixtures.js';
 
-const MODEL = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
 
-function expectCleanFailure(t: typeof tap, result: { code: number | null; stderr: string; stdout: string }, pattern: RegExp, what: string) {
+function expectCleanFailure(t: Test, result: { code: number | null; stderr: string; stdout: string }, pattern: RegExp, what: string) {
   t.not(result.code, 0, `${what}: non-zero exit`);
   t.not(result.code, null, `${what}: exited, did not crash`);
   t.match(result.stderr, pattern, `${what}: says what is wrong`);
@@ -101,7 +100,7 @@ function mergeYaml(base: string, override: string): string {
       if (/^\S/.test(line)) {
         key = line.split(':')[0];
         out.set(key, `${line}\n`);
-      } else if (line && key) out.set(key, out.get(key) + `${line}\n`);
+      } else if (line && key) out.set(key, `${out.get(key)}${line}\n`);
     }
     return out;
   };

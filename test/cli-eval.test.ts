@@ -8,11 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readAnnotations } from '../src/eval/annotations.js';
 import { evaluate } from '../src/eval/metrics.js';
-import { earshot, SHARED } from './helpers/cli.js';
+import { earshot } from './helpers/cli.js';
+import { DEV_SCENES, YAMNET_WAVEFORM as MODEL } from './helpers/fixtures.js';
 
-const MODEL = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
-const REF = `${SHARED}audio/scenes/dev/annotations.tsv`;
-const SCENES = ['mixed_04.wav', 'mixed_07.wav'].map((f) => `${SHARED}audio/scenes/dev/${f}`);
+const REF = `${DEV_SCENES}annotations.tsv`;
+const SCENES = ['mixed_04.wav', 'mixed_07.wav'].map((f) => `${DEV_SCENES}${f}`);
 const HOSTILE = new Set(['gunshot', 'explosion', 'glass_break', 'scream']);
 
 t.test('eval equals scoring analyze --tsv separately', async (t) => {

@@ -7,8 +7,8 @@
  */
 import t from 'tap';
 import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
+import { YAMNET_WAVEFORM as MODEL } from './helpers/fixtures.js';
 
-const MODEL = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
 
 t.test('analyze: every readable file is analysed, each bad one named, exit 2 at the end', async (t) => {
   const good = [`${SHARED}audio/clips/gunshot_1.wav`, `${SHARED}audio/clips/scream_2.wav`];

@@ -8,6 +8,7 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
+import { YAMNET_OFFICIAL, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
 const REMOTE_NAME = 'lite-model_yamnet_classification_tflite_1.tflite';
 
@@ -29,7 +30,7 @@ async function serve(files: Record<string, string>) {
 }
 
 t.test('pull, verify, reuse, and use as the default model', async (t) => {
-  const server = await serve({ [REMOTE_NAME]: `${SHARED}models/yamnet/yamnet_audio_classifier_with_metadata.tflite` });
+  const server = await serve({ [REMOTE_NAME]: YAMNET_OFFICIAL });
   t.teardown(server.close);
   const modelDir = mkdtempSync(join(tmpdir(), 'earshot-models-'));
   const env = { EARSHOT_MODEL_DIR: modelDir };
@@ -49,7 +50,7 @@ t.test('pull, verify, reuse, and use as the default model', async (t) => {
 });
 
 t.test('a file with the wrong sha256 is refused and not installed', async (t) => {
-  const server = await serve({ [REMOTE_NAME]: `${SHARED}models/yamnet/yamnet_waveform.tflite` });
+  const server = await serve({ [REMOTE_NAME]: YAMNET_WAVEFORM });
   t.teardown(server.close);
   const modelDir = mkdtempSync(join(tmpdir(), 'earshot-models-'));
   const result = await earshot(['model', 'pull', 'yamnet', '--base-url', server.base, '--model-dir', modelDir]);

@@ -6,15 +6,12 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
-const tap = t;
+import t, { type Test } from 'tap';
 
-import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
+import { earshot, hasStackTrace } from './helpers/cli.js';
+import { CLIPS, MODELS, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
-const MODELS = `${SHARED}models/`;
-const CLIPS = `${SHARED}audio/clips/`;
-
-function expectOneLineFailure(t: typeof tap, result: { code: number | null; stderr: string; stdout: string }, code: number, pattern: RegExp, what: string): void {
+function expectOneLineFailure(t: Test, result: { code: number | null; stderr: string; stdout: string }, code: number, pattern: RegExp, what: string): void {
   t.equal(result.code, code, `${what}: exit ${code}`);
   t.match(result.stderr, pattern, `${what}: says what is wrong`);
   t.equal(result.stderr.trim().split('\n').length, 1, `${what}: one line (${result.stderr.trim()})`);
@@ -25,7 +22,7 @@ function expectOneLineFailure(t: typeof tap, result: { code: number | null; stde
 t.test('model info: tensors, dtypes, shapes, quantization, operators, metadata and the manifest', async (t) => {
   // Independent runs: started together to keep the test short.
   const [waveform, st, withMetadata, onnx, json, refused] = await Promise.all([
-    earshot(['model', 'info', `${MODELS}yamnet/yamnet_waveform.tflite`]),
+    earshot(['model', 'info', YAMNET_WAVEFORM]),
     earshot(['model', 'info', `${MODELS}st/st_yamnet256_fsd50k_int8.tflite`]),
     earshot(['model', 'info', `${MODELS}yamnet/yamnet_audio_classifier_with_metadata.tflite`]),
     earshot(['model', 'info', `${MODELS}onnx/silero_vad.onnx`]),
@@ -82,7 +79,7 @@ t.test('model bench: median and p99 invoke time and real-time factor per backend
   t.match(st.stdout, /^tflite-node +cpu +\d+\.\d\d +\d+\.\d\d +\d\.\d{4} +\d\.\d{4} +0\.48 +19$/m, 'a tflite-node row: 19 patches of the 10 s clip at 0.48 s');
   t.match(st.stdout, /^litert-wasm +cpu +\d+\.\d\d/m, 'a litert-wasm row');
 
-  const json = await earshot(['model', 'bench', `${MODELS}yamnet/yamnet_waveform.tflite`, '--runs', '5', '--hop', '0.96', '--clip', clip, '--json']);
+  const json = await earshot(['model', 'bench', YAMNET_WAVEFORM, '--runs', '5', '--hop', '0.96', '--clip', clip, '--json']);
   t.equal(json.code, 0, json.stderr);
   const { rows } = JSON.parse(json.stdout) as { rows: { backend: string; runs: number; median_ms: number; p99_ms: number; rtf: number; hop_s: number; inputs: number }[] };
   t.equal(rows.length, 1, 'one row: the configured backend');
@@ -114,11 +111,13 @@ t.test('model info / bench on invalid models: exit 2, one line, no stack', async
       /keyword_scrambled_8bit\.tflite: model crashed the TFLite runtime during a test load/,
       'bench on a model that crashes the runtime',
     ],
-    [['bench', `${MODELS}yamnet/yamnet_waveform.tflite`, '--runs', '0'], /--runs: must be a whole number >= 1, got 0/, 'bench --runs 0'],
-    [['bench', `${MODELS}yamnet/yamnet_waveform.tflite`, '--backend', 'onnx'], /--backend onnx: .*yamnet_waveform\.tflite is a TFLite model/, 'bench a TFLite model on onnx'],
+    [['bench', YAMNET_WAVEFORM, '--runs', '0'], /--runs: must be a whole number >= 1, got 0/, 'bench --runs 0'],
+    [['bench', YAMNET_WAVEFORM, '--backend', 'onnx'], /--backend onnx: .*yamnet_waveform\.tflite is a TFLite model/, 'bench a TFLite model on onnx'],
   ];
   const results = await Promise.all(invalid.map(([args]) => earshot(['model', ...args])));
-  invalid.forEach(([, pattern, what], i) => expectOneLineFailure(t, results[i]!, 2, pattern, what));
+  invalid.forEach(([, pattern, what], i) => {
+    expectOneLineFailure(t, results[i]!, 2, pattern, what);
+  });
 });
 
 t.test('earshot analyze refuses models whose front end earshot cannot compute, naming it', async (t) => {

@@ -4,12 +4,13 @@
  * QoS 1, with the same id as its row.
  */
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
-import { earshot, SHARED } from './helpers/cli.js';
+import { earshot } from './helpers/cli.js';
+import { SCENE_07, writeDaemonConfig } from './helpers/fixtures.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 
 t.test('run publishes one alert per stored hostile event', async (t) => {
@@ -22,23 +23,7 @@ t.test('run publishes one alert per stored hostile event', async (t) => {
   await subscriber.subscribeAsync('earshot/#', { qos: 1 });
 
   const dir = mkdtempSync(join(tmpdir(), 'earshot-run-'));
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(
-    config,
-    [
-      'node_id: test-node',
-      'data_dir: data',
-      'source:',
-      `  path: ${SHARED}audio/scenes/dev/mixed_07.wav`,
-      '  pacing: realtime',
-      '  speed: 4',
-      'model:',
-      `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`,
-      'mqtt:',
-      `  url: ${broker.url}`,
-      '',
-    ].join('\n'),
-  );
+  const config = writeDaemonConfig(dir, { source: { path: SCENE_07, pacing: 'realtime', speed: 4 }, mqtt: { url: broker.url } });
   const started = Date.now();
   const result = await earshot(['run', '--config', config]);
   t.equal(result.code, 0, `run exits 0: ${result.stderr}`);

@@ -1,8 +1,10 @@
 /**
  * A fast CLI start (issue 23): `earshot --help`, `--version` and a command's `--help` load
  * commander and earshot's command files only — no model runtime, database, HTTP, MQTT, schema or
- * logging package — and `--version` prints package.json's version. (Speed itself is measured by
- * `npm run bench`, scripts/lib/startup-bench.mjs, not asserted here.)
+ * logging package — and `--version` prints package.json's version. `earshot analyze` loads no
+ * database, HTTP, MQTT or picture package, no resampler for a 16 kHz file, no pretty-printer for
+ * logs into a pipe, and its main thread no model runtime: the model runs in the inference worker.
+ * (Speed itself is measured by `npm run bench`, scripts/lib/startup-bench.mjs, not asserted here.)
  */
 import t from 'tap';
 import { mkdtempSync, readFileSync } from 'node:fs';
@@ -11,17 +13,31 @@ import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { ALL_BACKEND_KINDS } from '../src/inference/backends/backend.js';
 import { BACKEND_NAMES } from '../src/cli/common-options.js';
-import { CLI, earshot, REPO } from './helpers/cli.js';
+import { CLI, earshot, REPO, SHARED } from './helpers/cli.js';
 
 const version = (JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { version: string }).version;
 
-/** The npm packages a CLI invocation loaded (from the ES module resolutions it made). */
-function packagesLoaded(args: string[]): { packages: string[]; stdout: string; status: number | null } {
+/** The npm packages in a list of module URLs or paths. */
+function packagesIn(modules: string[]): string[] {
+  return [...new Set(modules.map((u) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u)?.[1]).filter((p): p is string => Boolean(p)))].sort();
+}
+
+/**
+ * The npm packages a CLI invocation loaded (ES modules and CommonJS files, test/helpers/load-trace.mjs):
+ * all of them, and those of the main thread and of other threads (the inference worker) apart.
+ */
+function packagesLoaded(args: string[]): { packages: string[]; mainThread: string[]; otherThreads: string[]; stdout: string; stderr: string; status: number | null } {
   const trace = join(mkdtempSync(join(tmpdir(), 'earshot-trace-')), 'modules.txt');
   const r = spawnSync(process.execPath, ['--import', join(REPO, 'test/helpers/load-trace.mjs'), CLI, ...args], { cwd: REPO, env: { ...process.env, EARSHOT_LOAD_TRACE: trace }, encoding: 'utf8' });
-  const urls = readFileSync(trace, 'utf8').split('\n').filter(Boolean);
-  const packages = [...new Set(urls.map((u) => /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(u)?.[1]).filter((p): p is string => Boolean(p)))].sort();
-  return { packages, stdout: r.stdout, status: r.status };
+  const lines = readFileSync(trace, 'utf8').split('\n').filter(Boolean).map((line) => line.split('\t') as [string, string]);
+  return {
+    packages: packagesIn(lines.map(([, module]) => module)),
+    mainThread: packagesIn(lines.filter(([thread]) => thread === '0').map(([, module]) => module)),
+    otherThreads: packagesIn(lines.filter(([thread]) => thread !== '0').map(([, module]) => module)),
+    stdout: r.stdout,
+    stderr: r.stderr,
+    status: r.status,
+  };
 }
 
 t.test('--version and -V print the version from package.json', async (t) => {
@@ -46,4 +62,18 @@ t.test('--help, --version and a command\'s --help load commander only', async (t
 
 t.test('the backend choices in --help are the backends earshot has', async (t) => {
   t.same([...BACKEND_NAMES].sort(), [...ALL_BACKEND_KINDS].sort());
+});
+
+t.test('analyze loads no database, HTTP, MQTT, resampler or log pretty-printer, and its main thread no model runtime', async (t) => {
+  // A 16 kHz clip, logs into a pipe (not a TTY), a TFLite model on the default backend (litert-wasm) in a worker.
+  const clip = join(SHARED, 'audio/clips/scream_2.wav');
+  const { packages, mainThread, otherThreads, stdout, stderr, status } = packagesLoaded(['analyze', '--model', join(SHARED, 'models/yamnet/yamnet_waveform.tflite'), clip]);
+  t.equal(status, 0, `analyze: exit 0 (${stderr.trim()})`);
+  t.match(stdout, /scream_2\.wav\s+\S+\s+\S+\s+scream/, 'analyze finds the scream');
+  for (const pkg of ['better-sqlite3', 'fastify', 'mqtt', 'prom-client', 'serialport', '@napi-rs/canvas', 'pino-pretty', '@alexanderolsen/libsamplerate-js', 'onnx-proto', '@sinclair/typebox']) {
+    // @sinclair/typebox builds the config schema; the validators the build precompiled (src/schema-validator.ts) need neither it nor ajv's compiler.
+    t.notOk(packages.includes(pkg), `analyze does not load ${pkg}`);
+  }
+  for (const runtime of ['@litertjs/core', 'onnxruntime-node', 'tfjs-tflite-node']) t.notOk(mainThread.includes(runtime), `the main thread does not load ${runtime}`);
+  t.ok(otherThreads.includes('@litertjs/core'), 'the inference worker loads @litertjs/core (the model ran there)');
 });

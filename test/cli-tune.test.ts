@@ -7,12 +7,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { parseConfig } from '../src/config.js';
-import { earshot, SHARED } from './helpers/cli.js';
+import { parseConfig } from '../src/config/load.js';
+import { earshot } from './helpers/cli.js';
+import { DEV_SCENES, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
 t.test('tune prints a valid config snippet and caches model scores', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-tune-'));
-  const args = ['tune', '--ref', `${SHARED}audio/scenes/dev/annotations.tsv`, '--model', `${SHARED}models/yamnet/yamnet_waveform.tflite`, '--hops', '48', '--out', join(dir, 'out'), '--cache-dir', join(dir, 'cache'), ...['mixed_07.wav', 'distractors_only_03.wav'].map((f) => `${SHARED}audio/scenes/dev/${f}`)];
+  const args = ['tune', '--ref', `${DEV_SCENES}annotations.tsv`, '--model', YAMNET_WAVEFORM, '--hops', '48', '--out', join(dir, 'out'), '--cache-dir', join(dir, 'cache'), ...['mixed_07.wav', 'distractors_only_03.wav'].map((f) => `${DEV_SCENES}${f}`)];
   const first = await earshot(args);
   t.equal(first.code, 0, first.stderr);
   t.match(first.stdout, /^# earshot tune: hostile F1 [\d.]+ .*false alarms\/h/m);

@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultConfig, loadConfigFile, parseConfig } from '../src/config.js';
+import { defaultConfig, loadConfigFile, parseConfig } from '../src/config/load.js';
 
 t.test('an empty config gives every default', async (t) => {
   const config = defaultConfig('/srv');

@@ -96,7 +96,9 @@ t.test('an exclusive group: one incident heard as two hostile labels is one even
     let n = 0;
     const detector = new EventDetector([gunshot, explosion, speech], settings({ exclusiveGroups: exclusive ? ['hostile'] : [] }), () => `id${n++}`);
     const out: DetectorOutput[] = [];
-    rows.forEach((labelScores, index) => out.push(...detector.observe({ index, startSample: index * HOP, endSample: index * HOP + PATCH, peakDbfs: -6, labelScores })));
+    rows.forEach((labelScores, index) => {
+      out.push(...detector.observe({ index, startSample: index * HOP, endSample: index * HOP + PATCH, peakDbfs: -6, labelScores }));
+    });
     out.push(...detector.finish());
     return out.filter((o) => o.kind === 'onset').map((o) => `${o.event.label}@${o.event.onsetSample / HOP}`);
   };

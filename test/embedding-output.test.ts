@@ -9,15 +9,16 @@ import { readFileSync } from 'node:fs';
 import t from 'tap';
 
 import { readWav } from '../src/capture/wav.js';
-import { defaultConfig } from '../src/config.js';
-import { BACKEND_KINDS, openBackend } from '../src/inference/backends/backend.js';
+import { defaultConfig } from '../src/config/load.js';
+import { BACKEND_KINDS } from '../src/inference/backends/backend.js';
+import { openBackend } from '../src/inference/backends/create-backend.js';
 import { openEmbedder } from '../src/inference/embedder.js';
 import { EMBEDDING_SIGNATURE_NAME, findEmbeddingTensor, withEmbeddingOutput } from '../src/inference/tflite/embedding-output.js';
 import { readTfliteModel } from '../src/inference/tflite/model-file.js';
 import { createLogger } from '../src/log.js';
-import { Pipeline } from '../src/pipeline.js';
+import { Pipeline } from '../src/pipeline/pipeline.js';
 import { openModelAndLabels, pipelineSettings } from '../src/setup.js';
-import { SHARED } from './helpers/cli.js';
+import { runSync, SHARED } from './helpers/fixtures.js';
 
 const MODELS = ['yamnet_waveform', 'yamnet_audio_classifier_with_metadata', 'yamnet_spectra_in'] as const;
 const CLIPS = ['gunshot_1', 'glass_break_1', 'scream_1', 'speech_1', 'door_slam_1'];
@@ -107,9 +108,9 @@ t.test('both backends: scores identical to the unmodified model, embedding 1024 
         // by the embedder below; here any fixed input of the right size is a fair comparison.
         const inputs = name === 'yamnet_spectra_in' ? waveformPatches(samples, 3).map((w) => logMelLike(w)) : waveformPatches(samples, 3);
         for (const input of inputs) {
-          const a = plain.run(input);
+          const a = runSync(plain, input);
           const { scores, embedding } = both.runWithEmbedding!(input);
-          const c = both.run(input);
+          const c = runSync(both, input);
           total += 1;
           if (a.length === scores.length && a.every((v, i) => Object.is(v, scores[i]) && Object.is(v, c[i]))) identical += 1;
           if (embedding.length !== 1024 || !embedding.every((v) => Number.isFinite(v) && v >= 0)) finite = false;

@@ -8,16 +8,17 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import YAML from 'yaml';
-import { parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config/load.js';
 import { earshot, SHARED } from './helpers/cli.js';
+import { DEV_SCENES, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
-const scenes = ['mixed_07.wav', 'distractors_only_03.wav'].map((f) => `${SHARED}audio/scenes/dev/${f}`);
-const ref = `${SHARED}audio/scenes/dev/annotations.tsv`;
+const scenes = ['mixed_07.wav', 'distractors_only_03.wav'].map((f) => `${DEV_SCENES}${f}`);
+const ref = `${DEV_SCENES}annotations.tsv`;
 
 t.test('tune searches the combination of two models and prints a config that reproduces its score', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-tune2-'));
   const configPath = join(dir, 'two-models.yaml');
-  writeFileSync(configPath, YAML.stringify({ model: { path: `${SHARED}models/yamnet/yamnet_waveform.tflite` }, extra_models: [{ path: `${SHARED}models/st/st_yamnet256_fsd50k_int8.tflite` }] }));
+  writeFileSync(configPath, YAML.stringify({ model: { path: YAMNET_WAVEFORM }, extra_models: [{ path: `${SHARED}models/st/st_yamnet256_fsd50k_int8.tflite` }] }));
   const args = ['tune', '--config', configPath, '--ref', ref, '--hops', '48', '--out', join(dir, 'out'), '--cache-dir', join(dir, 'cache'), ...scenes];
   const first = await earshot(args);
   t.equal(first.code, 0, first.code === 0 ? 'tune exits 0' : first.stderr);
@@ -42,7 +43,7 @@ t.test('tune searches the combination of two models and prints a config that rep
 
   // The snippet, evaluated by the pipeline itself (models run live, not from the cache), scores as tune said.
   const tunedPath = join(dir, 'tuned.yaml');
-  writeFileSync(tunedPath, YAML.stringify({ ...snippet, model: { path: `${SHARED}models/yamnet/yamnet_waveform.tflite` } }));
+  writeFileSync(tunedPath, YAML.stringify({ ...snippet, model: { path: YAMNET_WAVEFORM } }));
   const evaluated = await earshot(['eval', '--config', tunedPath, '--ref', ref, '--json', ...scenes]);
   t.equal(evaluated.code, 0, evaluated.code === 0 ? 'eval exits 0' : evaluated.stderr);
   const report = JSON.parse(evaluated.stdout);

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, MAX_RESEND_COUNT, PacketDecoder, parsePacket, type AudioPacket, type SampleFormat, type StatusPacket } from '../src/capture/serial-protocol.js';
+import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, MAX_RESEND_COUNT, PacketDecoder, parsePacket, type AudioPacket, type SampleFormat, type StatusPacket } from '../src/capture/serial/serial-protocol.js';
 import { REPO } from './helpers/cli.js';
 
 const FIRMWARE = join(REPO, 'firmware-interface');

@@ -1,8 +1,8 @@
 // Streaming must not depend on chunking: every chunk size gives the same frames and patches, bit for bit.
 import t, { type Test } from 'tap';
 
-import { frameCountForSamples, LogMelFrontEnd } from '../src/inference/logmel.js';
-import { Patcher, type Patch } from '../src/inference/patcher.js';
+import { frameCountForSamples, LogMelFrontEnd } from '../src/frontend/logmel.js';
+import { Patcher, type Patch } from '../src/frontend/patcher.js';
 import { readWav16, sharedPath } from './helpers/wav16.js';
 
 interface StreamResult {

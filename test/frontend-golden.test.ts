@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import t from 'tap';
 
-import { applyLogOffset, LogMelFrontEnd } from '../src/inference/logmel.js';
+import { applyLogOffset, LogMelFrontEnd } from '../src/frontend/logmel.js';
 import { readWav16, sharedPath } from './helpers/wav16.js';
 
 interface GoldenEntry {

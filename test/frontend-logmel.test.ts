@@ -11,7 +11,7 @@ import {
   LogMelFrontEnd,
   melFilterbank,
   SPECTRUM_BINS,
-} from '../src/inference/logmel.js';
+} from '../src/frontend/logmel.js';
 
 t.test('frame geometry', async (t) => {
   t.equal(FRAME_LENGTH_SAMPLES, 400);

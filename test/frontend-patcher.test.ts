@@ -1,8 +1,8 @@
 // Patcher: which frames go into which patch, the sample span of each, and layouts.
 import t from 'tap';
 
-import { LogMelFrontEnd, type FrameBatch } from '../src/inference/logmel.js';
-import { Patcher, toLayout, type Patch } from '../src/inference/patcher.js';
+import { LogMelFrontEnd, type FrameBatch } from '../src/frontend/logmel.js';
+import { Patcher, toLayout, type Patch } from '../src/frontend/patcher.js';
 import { readWav16, sharedPath } from './helpers/wav16.js';
 
 /** Frames whose values name themselves: frame f, band m holds f · 1000 + m (exact in float32). */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { errorOutcome } from '../src/cli/action.js';
-import { parseConfigText } from '../src/config.js';
+import { parseConfigText } from '../src/config/load.js';
 import { mulberry32 } from '../src/random.js';
 import { earshot, hasStackTrace, REPO } from './helpers/cli.js';
 
@@ -25,6 +25,7 @@ const HOSTILE_VALUES = [
   '0', '-1', '1e309', '-1e309', '.inf', '-.inf', '.nan', 'NaN', '99999999999999999999999', '0x7fffffff', '1.5', '-0',
   '""', "''", 'null', '~', 'true', 'no', '"\\0"', '"a\\0b"', `"${'x'.repeat(5000)}"`, '[]', '{}', '[1, [2, [3]]]', '{a: {b: {c: 1}}}',
   '/dev/zero', '/proc/earshot', '/etc/passwd', '../../../../etc', '"\\u202e"', '&anchor 5', '*undefined_alias', '!!binary aGVsbG8=',
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal `${HOME}` is one of the hostile values
   '2024-01-01', '"%s%s%s"', '"${HOME}"', '|\n  block', '- a\n- b',
 ];
 
@@ -111,7 +112,7 @@ t.test('the config files the issue named get one line naming the file', async (t
     ['comment only', '# nothing\n  # here\n', /^earshot: c\.yaml: the config file is empty/],
     ['two documents', 'node_id: a\n---\nnode_id: b\n', /^earshot: c\.yaml: holds 2 YAML documents/],
     ['deep flow nesting', `a: ${'['.repeat(20000)}${']'.repeat(20000)}\n`, /^earshot: c\.yaml: (not valid YAML: nests too deeply|nests more than 32 levels)/],
-    ['deep block nesting', Array.from({ length: 60 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n') + ' 1\n', /^earshot: c\.yaml: nests more than 32 levels deep/],
+    ['deep block nesting', `${Array.from({ length: 60 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n')} 1\n`, /^earshot: c\.yaml: nests more than 32 levels deep/],
     ['NUL in data_dir', 'data_dir: "/tmp/a\\0b"\n', /^$/],
   ];
   for (const [what, text, expected] of cases) {

@@ -14,7 +14,8 @@ import t from 'tap';
 import { errorOutcome } from '../src/cli/action.js';
 import { FileSource } from '../src/capture/file-source.js';
 import { mulberry32 } from '../src/random.js';
-import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
+import { earshot, hasStackTrace } from './helpers/cli.js';
+import { writeDaemonConfig } from './helpers/fixtures.js';
 
 const CASES = 2000;
 const PROCESS_SAMPLE = 3;
@@ -182,11 +183,21 @@ t.test(`${CASES} mutated WAV headers end as exit 0 or 2, one line, no stack, no 
 t.test('the fields the issue named are refused by name', async (t) => {
   const base = makeWav(BASES[0]);
   const cases: [string, (b: Buffer) => void, RegExp][] = [
-    ['384 kHz', (b) => (b.writeUInt32LE(384000, 24), b.writeUInt32LE(768000, 28)), /fmt sample rate is 384000 Hz, earshot accepts 1000–192000 Hz$/],
-    ['100 Hz', (b) => (b.writeUInt32LE(100, 24), b.writeUInt32LE(200, 28)), /fmt sample rate is 100 Hz/],
+    ['384 kHz', (b) => {
+      b.writeUInt32LE(384000, 24);
+      b.writeUInt32LE(768000, 28);
+    }, /fmt sample rate is 384000 Hz, earshot accepts 1000–192000 Hz$/],
+    ['100 Hz', (b) => {
+      b.writeUInt32LE(100, 24);
+      b.writeUInt32LE(200, 28);
+    }, /fmt sample rate is 100 Hz/],
     ['byte rate', (b) => b.writeUInt32LE(12345, 28), /fmt byte rate is 12345 bytes\/s, 32000 expected/],
     ['block align', (b) => b.writeUInt16LE(3, 32), /block align is 3 bytes, 2 expected/],
-    ['channels', (b) => (b.writeUInt16LE(300, 22), b.writeUInt16LE(600, 32), b.writeUInt32LE(16000 * 600, 28)), /fmt channels is 300, at most 64/],
+    ['channels', (b) => {
+      b.writeUInt16LE(300, 22);
+      b.writeUInt16LE(600, 32);
+      b.writeUInt32LE(16000 * 600, 28);
+    }, /fmt channels is 300, at most 64/],
     ['data size', (b) => b.writeUInt32LE(1, 40), /data chunk holds 1 bytes, less than one 2-byte frame/],
   ];
   for (const [name, edit, expected] of cases) {
@@ -214,8 +225,11 @@ t.test(`a sample of ${PROCESS_SAMPLE} mutated WAVs through the real CLI`, async 
     // Files that decode would run the whole daemon: one of them is enough.
     if (inProcess.exitCode === 0 && tried > 0) continue;
     tried += 1;
-    const config = join(dir, `process-${i}.yaml`);
-    writeFileSync(config, `data_dir: ${join(dir, `data-${i}`)}\nlog_level: warn\nsource: { type: file, path: ${path}, pacing: fast }\nmodel: { path: ${join(SHARED, 'models/yamnet/yamnet_waveform.tflite')} }\napi: { enabled: false }\nclips: { enabled: false }\n`);
+    const config = writeDaemonConfig(
+      dir,
+      { node_id: null, data_dir: join(dir, `data-${i}`), log_level: 'warn', source: { type: 'file', path, pacing: 'fast' }, api: { enabled: false }, clips: { enabled: false } },
+      `process-${i}.yaml`,
+    );
     const result = await earshot(['run', '--config', config], { timeoutMs: 30_000 });
     if (result.code === 2) refused += 1;
     if (result.code === null || result.code !== inProcess.exitCode || hasStackTrace(result.stderr) || leaksPath(result.stderr, path)) {

@@ -21,6 +21,7 @@ import { copyGunshotHeadText, fileSha256, YAMNET_OFFICIAL, YAMNET_WAVEFORM } fro
 import { startMosquitto } from './helpers/mosquitto.js';
 import { schema, subscribe, type Received } from './helpers/mqtt-daemon.js';
 import { startDaemon } from './helpers/service-daemon.js';
+import { writeDaemonConfig } from './helpers/fixtures.js';
 
 const TOKEN = 'head-deploy-test-token-0123456789';
 const sha256 = (text: string) => createHash('sha256').update(text, 'utf8').digest('hex');
@@ -58,33 +59,19 @@ t.test('push, refuse, rollback and reload a head on a running node', async (t) =
   const broker = await startMosquitto();
   t.teardown(() => broker.stop());
   const scene = join(dir, 'gunshots.wav');
-  writeFileSync(scene, gunshotTrain(240));
+  // 15 min of audio (5 min at speed 3): the node must outlive every step below on a loaded machine
+  // (the file source ends the daemon when the file ends; 4 min of audio ran out under load once).
+  writeFileSync(scene, gunshotTrain(900));
   const siteHead = join(dir, 'site-head.json');
   const headA = copyGunshotHeadText({ threshold: 0.3, release: 0.15, clipCount: 10 });
   writeFileSync(siteHead, headA);
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(
-    config,
-    [
-      'node_id: head-node',
-      'data_dir: data',
-      'source:',
-      `  path: ${scene}`,
-      '  pacing: realtime',
-      '  speed: 3',
-      'model:',
-      `  path: ${YAMNET_OFFICIAL}`,
-      '  backend: tflite-node',
-      `  head: ${siteHead}`,
-      'api:',
-      '  port: 0',
-      `  token: ${TOKEN}`,
-      'mqtt:',
-      `  url: ${broker.url}`,
-      '  health_interval_seconds: 1',
-      '',
-    ].join('\n'),
-  );
+  const config = writeDaemonConfig(dir, {
+    node_id: 'head-node',
+    source: { path: scene, pacing: 'realtime', speed: 3 },
+    model: { path: YAMNET_OFFICIAL, backend: 'tflite-node', head: siteHead },
+    api: { port: 0, token: TOKEN },
+    mqtt: { url: broker.url, health_interval_seconds: 1 },
+  });
   const tokenFile = join(dir, 'token');
   writeFileSync(tokenFile, `${TOKEN}\n`);
   const sub = await subscribe(broker.url, 'head-deploy-test', ['earshot/head-node/alert/#', 'earshot/head-node/health']);
@@ -100,7 +87,14 @@ t.test('push, refuse, rollback and reload a head on a running node', async (t) =
   t.match(await node(), { sha256: sha256(headA), clip_count: 10, origin: 'config', labels: ['gunshot'] }, '/api/v1/node names the head model.head gives');
   const alertAfter = async (since: number, what: string) => {
     let found: Received | undefined;
-    await sub.waitFor((messages) => Boolean((found = messages.slice(since).find((m) => m.topic === 'earshot/head-node/alert/hostile'))), 60_000, what);
+    await sub.waitFor(
+      (messages) => {
+        found = messages.slice(since).find((m) => m.topic === 'earshot/head-node/alert/hostile');
+        return found !== undefined;
+      },
+      60_000,
+      what,
+    );
     return JSON.parse(found!.payload) as { label: string; head: { sha256: string; clip_count: number } | null };
   };
   const first = await alertAfter(0, 'a gunshot alert with head A');
@@ -168,7 +162,7 @@ t.test('push, refuse, rollback and reload a head on a running node', async (t) =
   writeFileSync(siteHead, headA2.slice(0, 100));
   daemon.child.kill('SIGHUP');
   const failed = await daemon.log.waitFor((l) => l.msg === 'head reload failed: keeping the running head', 'a refused head reload', 60_000);
-  t.match(String(failed.err), /site-head\.json: head file: not valid JSON/, 'the log line names the file and the problem');
+  t.match(failed.err?.message, /site-head\.json: head file: not valid JSON/, 'the log line names the file and the problem');
   t.equal((await node())?.sha256, sha256(headA2), 'the node keeps the head it had');
 
   daemon.child.kill('SIGTERM');

@@ -1,4 +1,4 @@
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -120,7 +120,7 @@ t.test('float32Text: shortest decimal that reads back as the same float32', asyn
 });
 
 /** Expects parseHead(text) to throw one EarshotError line naming the file and matching `pattern`. */
-function refuses(t: Tap.Test, text: string, pattern: RegExp, what: string): void {
+function refuses(t: Test, text: string, pattern: RegExp, what: string): void {
   try {
     parseHead(text, 'heads/bad.json');
     t.fail(`${what}: accepted`);
@@ -159,7 +159,24 @@ t.test('validation errors: one clear line naming the file', async (t) => {
   refuses(t, edit((j) => (j.thresholds.scream = { threshold: 0.5, release: 0.2 })), /thresholds\.scream: not one of labels/, 'threshold for an unknown label');
   refuses(t, edit((j) => (j.thresholds.gunshot!.release = 0.9)), /release: 0\.9 is above its threshold 0\.6/, 'release above threshold');
   refuses(t, edit((j) => (j.base_model.sha256 = 'xyz')), /base_model\.sha256: must match pattern/, 'bad sha256');
-  refuses(t, edit((j) => ((j as unknown as Record<string, unknown>).extra = 1)), /unknown key "extra"/, 'unknown key');
+  refuses(t, edit((j) => ((j as unknown as Record<string, unknown>).extra = 1)), /: extra: unknown key/, 'unknown key (worded as in config errors, src/schema-errors.ts)');
+});
+
+t.test('rule_labels: optional; listed labels must be the head\'s own; absent keeps old heads\' bytes', async (t) => {
+  const old = serializeHead(tinyHead());
+  t.notMatch(old, /rule_labels/, 'a head without it is written without it (old heads keep their bytes)');
+  t.same(parseHead(old, 'old.json').ruleLabels, [], 'an old head serves all its labels');
+  const j = tinyHead();
+  j.rule_labels = ['gunshot'];
+  const text = serializeHead(j);
+  t.same(parseHead(text, 'ruled.json').ruleLabels, ['gunshot'], 'read back');
+  t.equal(serializeHead(parseHead(text, 'ruled.json').json), text, 'round trip: same bytes');
+  t.ok(text.indexOf('"rule_labels"') > text.indexOf('"thresholds"') && text.indexOf('"rule_labels"') < text.indexOf('"features"'), 'after thresholds');
+  const bad = tinyHead();
+  bad.rule_labels = ['scream'];
+  refuses(t, JSON.stringify(bad), /rule_labels: "scream" is not one of the head's labels \(gunshot\)/, 'a label the head lacks');
+  bad.rule_labels = ['other'];
+  refuses(t, JSON.stringify(bad), /rule_labels: "other" is not one of the head's labels/, 'the background label');
 });
 
 t.test('assertHeadFitsModel names both sha256 values', async (t) => {

@@ -12,14 +12,14 @@ import { join } from 'node:path';
 import t from 'tap';
 
 import { readWav } from '../src/capture/wav.js';
-import { defaultConfig } from '../src/config.js';
+import { defaultConfig } from '../src/config/load.js';
 import type { DetectorOutput } from '../src/detect/detector.js';
 import { checkHeadInChild } from '../src/inference/head/head-check.js';
 import { HEAD_CLASS_PREFIX, resolveHeadSetting } from '../src/inference/head/head-runtime.js';
 import { loadModel } from '../src/inference/load-model.js';
 import { WorkerClassifier } from '../src/inference/worker/worker-classifier.js';
 import { createLogger } from '../src/log.js';
-import { Pipeline } from '../src/pipeline.js';
+import { Pipeline } from '../src/pipeline/pipeline.js';
 import { openModelAndLabels, pipelineSettings } from '../src/setup.js';
 import { SHARED } from './helpers/cli.js';
 import { copyGunshotHeadText, fileSha256, GUNSHOT_CLASS, YAMNET_OFFICIAL, YAMNET_WAVEFORM } from './helpers/heads.js';

@@ -9,9 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
 import { CLI, earshot, hasStackTrace, REPO, SHARED } from './helpers/cli.js';
+import { SCENE_07 as SCENE, YAMNET_WAVEFORM as YAMNET } from './helpers/fixtures.js';
 
-const YAMNET = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
-const SCENE = `${SHARED}audio/scenes/dev/mixed_07.wav`;
 
 /** Pids of processes whose command line mentions `text` and whose parent is `parent`. */
 function childrenWith(parent: number, text: string): number[] {

@@ -167,7 +167,7 @@ t.test('a damaged database is noticed, kept, and replaced only when configured',
   t.equal(statSync(join(dir, 'data', 'earshot.db')).size, sizeBefore, 'the file is untouched');
 
   // A short clip: the run only has to get past the start.
-  writeFileSync(path, readFileText(path).replace(SCENE_07, join(SHARED, 'audio/clips/gunshot_1.wav')) + 'store: { on_corrupt: fresh }\n');
+  writeFileSync(path, `${readFileText(path).replace(SCENE_07, join(SHARED, 'audio/clips/gunshot_1.wav'))}store: { on_corrupt: fresh }\n`);
   const fresh = await earshot(['run', '--config', path], { timeoutMs: 120_000 });
   t.equal(fresh.code, 0, 'with on_corrupt: fresh the daemon runs');
   const aside = readdirSync(join(dir, 'data')).filter((f) => /^earshot\.db\.corrupt-/.test(f) && !/-(wal|shm)$/.test(f));

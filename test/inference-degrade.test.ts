@@ -13,20 +13,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { FileSource } from '../src/capture/file-source.js';
-import { defaultConfig } from '../src/config.js';
+import { defaultConfig } from '../src/config/load.js';
 import type { DetectorOutput } from '../src/detect/detector.js';
 import { resolveLabelSpecs } from '../src/detect/label-map.js';
 import { loadModel } from '../src/inference/load-model.js';
-import { PatchScheduler } from '../src/inference/worker/scheduler.js';
+import { PatchScheduler } from '../src/pipeline/scheduler.js';
 import { WorkerClassifier } from '../src/inference/worker/worker-classifier.js';
 import { createLogger } from '../src/log.js';
-import { Pipeline, type PatchClassifier, type PipelineSettings } from '../src/pipeline.js';
+import type { PatchClassifier } from '../src/inference/types.js';
+import { Pipeline, type PipelineSettings } from '../src/pipeline/pipeline.js';
 import { pipelineSettings } from '../src/setup.js';
-import { SHARED } from './helpers/cli.js';
 import { startDaemon } from './helpers/service-daemon.js';
+import { DEV_SCENES, SCENE_07 as SCENE, YAMNET_WAVEFORM as YAMNET } from './helpers/fixtures.js';
 
-const YAMNET = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
-const SCENE = `${SHARED}audio/scenes/dev/mixed_07.wav`;
 
 function writeConfig(dir: string, speed: number, lines: string[]): string {
   const path = join(dir, 'earshot.yaml');
@@ -166,7 +165,7 @@ t.test('skipped patches are not "no" votes: k-of-n voting still opens events whi
   const settings: PipelineSettings = { ...pipelineSettings(config), voteK: 2, voteN: 2 };
   const run = async (unscored: 'skipped' | 'gated') => {
     const pipeline = new Pipeline(model as PatchClassifier, structuredClone(specs), settings, YAMNET);
-    const source = new FileSource(`${SHARED}audio/scenes/dev/mixed_04.wav`, { pacing: 'fast', chunkSamples: 16000 });
+    const source = new FileSource(`${DEV_SCENES}mixed_04.wav`, { pacing: 'fast', chunkSamples: 16000 });
     await source.open();
     const onsets: string[] = [];
     let audible = 0;

@@ -6,7 +6,7 @@
  * as its environment.
  */
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -16,8 +16,8 @@ import { parseModelFaults } from '../src/inference/worker/faults.js';
 import { inferenceWorkerUrl, isModelCallError, WorkerClassifier } from '../src/inference/worker/worker-classifier.js';
 import { startDaemon } from './helpers/service-daemon.js';
 import { readWav16, sharedPath } from './helpers/wav16.js';
+import { SCENE_07, writeDaemonConfig, YAMNET_WAVEFORM as YAMNET } from './helpers/fixtures.js';
 
-const YAMNET = sharedPath('models/yamnet/yamnet_waveform.tflite');
 const MODEL_DIR = sharedPath('models');
 
 /** Consecutive 15600-sample windows (hop 7680) of a real gunshot clip. */
@@ -145,11 +145,7 @@ t.test('a bad fault specification is a clear error', async (t) => {
 
 t.test('earshot run keeps its event stream while its model throws and its worker dies', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-worker-faults-'));
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(
-    config,
-    ['node_id: fault-node', 'data_dir: data', 'api:', '  enabled: false', 'source:', `  path: ${sharedPath('audio/scenes/dev/mixed_07.wav')}`, '  pacing: fast', 'model:', `  path: ${YAMNET}`, ''].join('\n'),
-  );
+  const config = writeDaemonConfig(dir, { node_id: 'fault-node', api: { enabled: false }, source: { path: SCENE_07, pacing: 'fast' } });
   // Every 7th call of a worker throws; every worker dies at its 25th call (93 patches: 3 deaths).
   const daemon = startDaemon(config, { EARSHOT_TEST_MODEL_FAULT: 'throw:7,exit:25' });
   t.teardown(() => daemon.child.kill('SIGKILL'));
@@ -158,7 +154,7 @@ t.test('earshot run keeps its event stream while its model throws and its worker
   const lines = daemon.log.items;
   const deaths = lines.filter((l) => l.msg === 'inference worker died; restarting it');
   const restarts = lines.filter((l) => l.msg === 'inference worker restarted');
-  t.ok(deaths.length >= 2 && deaths.every((l) => l.level === 50), `each death is an error line (${deaths.length}): ${deaths[0]?.err}`);
+  t.ok(deaths.length >= 2 && deaths.every((l) => l.level === 50), `each death is an error line (${deaths.length}): ${deaths[0]?.reason}`);
   t.equal(restarts.length, deaths.length, 'and each is followed by a restart');
   const failures = lines.filter((l) => l.msg === 'a patch failed in the model: no vote from it');
   t.ok(failures.length >= 1 && failures.length < 10, `failed patches are logged, rate-limited (${failures.length} lines)`);

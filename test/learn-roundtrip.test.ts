@@ -13,7 +13,8 @@ import { createApiServer } from '../src/api/server.js';
 import { parseHead } from '../src/inference/head/head-file.js';
 import { createLogger } from '../src/log.js';
 import { buildNode, json, STANDARD_CLIPS } from './helpers/api-node.js';
-import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
+import { earshot, hasStackTrace } from './helpers/cli.js';
+import { YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
 const log = createLogger({ level: 'silent', pretty: false, fd: 2 });
 
@@ -66,7 +67,7 @@ t.test('pull → label → import → train', async (t) => {
   t.same(queue.clips, [], 'every labelled clip left the queue');
 
   const head = join(out, 'head.json');
-  const trained = await earshot(['train', '--data', out, '--model', join(SHARED, 'models/yamnet/yamnet_waveform.tflite'), '--out', head, '--folds', '0', '--cache', join(out, 'cache'), '--max-iterations', '30']);
+  const trained = await earshot(['train', '--data', out, '--model', YAMNET_WAVEFORM, '--out', head, '--folds', '0', '--cache', join(out, 'cache'), '--max-iterations', '30']);
   t.equal(trained.code, 0, trained.stderr);
   t.match(trained.stdout, /5 clips, \d+ windows/);
   t.match(trained.stdout, /no cross-validation/);
@@ -75,7 +76,7 @@ t.test('pull → label → import → train', async (t) => {
   t.same(parsed.labels, ['gunshot', 'glass_break', 'other'], 'fireworks and the deleted speech train as other');
   t.equal(parsed.clipCount, 5);
 
-  const bad = await earshot(['train', '--data', join(out, 'missing'), '--model', join(SHARED, 'models/yamnet/yamnet_waveform.tflite')]);
+  const bad = await earshot(['train', '--data', join(out, 'missing'), '--model', YAMNET_WAVEFORM]);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /^earshot: .*missing: cannot read the data folder \(ENOENT\)\n$/);
 });

@@ -19,9 +19,9 @@ import { readClip16k } from '../src/learn/features.js';
 import { SHARED } from './helpers/cli.js';
 import { encodeWav16 } from '../src/store/clip-writer.js';
 import { readWav16 } from './helpers/wav16.js';
+import { YAMNET_WAVEFORM as MODEL } from './helpers/fixtures.js';
 
 const POOL = join(SHARED, 'audio/pool');
-const MODEL = join(SHARED, 'models/yamnet/yamnet_waveform.tflite');
 const LABELS = ['gunshot', 'explosion', 'glass_break', 'scream', 'speech', 'dog_bark', 'car_horn', 'siren', 'door_knock', 'music'];
 const tmp = (name: string) => mkdtempSync(join(tmpdir(), `earshot-${name}-`));
 
@@ -196,7 +196,11 @@ t.test('grouped folds: every group in exactly one fold, balanced per label, fixe
       for (let label = 0; label <= 3; label++) {
         const load = new Array(folds).fill(0);
         let largest = 0;
-        for (const [name, g] of map) if (g.label === label) (load[assigned.get(name)!] += g.windows), (largest = Math.max(largest, g.windows));
+        for (const [name, g] of map) {
+          if (g.label !== label) continue;
+          load[assigned.get(name)!] += g.windows;
+          largest = Math.max(largest, g.windows);
+        }
         if (Math.max(...load) - Math.min(...load) > largest) return false;
       }
       const again = assignFolds(map, folds, seed);
@@ -242,4 +246,46 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
   const loudest = patches.reduce((a, b) => (b.rmsDbfs > a.rmsDbfs ? b : a));
   const p = applyHead(head, loudest.embedding, loudest.scores);
   t.equal(head.labels[p.indexOf(Math.max(...p))], 'gunshot', `probabilities ${Array.from(p, (v) => v.toFixed(2))}`);
+});
+
+t.test('thresholds under the rule budget: no more false alarms than the YAMNet rule on the same validation audio; a number still works; site weight', async (t) => {
+  const data = subsetPool(SUBSET);
+  const cacheDir = tmp('cache');
+  const embedder: Embedder = await openEmbedder({ modelPath: MODEL });
+  t.teardown(() => embedder.close());
+  const options = { data: [data], modelPath: MODEL, embedder, cacheDir, seed: 7, folds: 2, augmentCopies: 1, maxIterations: 40, trainedAt: new Date('2026-12-02T07:00:00Z') };
+  const byRule = await trainHead(options);
+  const head = parseHead(byRule.text, 'rule.json');
+  t.equal(head.json.validation.fa_budget, 'rule', 'the default budget is the rule, and the head says so');
+  for (const l of byRule.report.labels) {
+    // Every label here has YAMNet classes in the manifest's class map: the rule's figures are there.
+    t.ok(l.rule, `${l.label}: the rule's figures on the same windows`);
+    t.equal(l.fa_budget_per_hour, l.rule!.fa_per_hour, `${l.label}: the budget is the rule's false alarms per hour (${l.rule!.fa_per_hour})`);
+    if (!l.over_budget) t.ok(l.fa_per_hour <= l.rule!.fa_per_hour + 1e-9, `${l.label}: head ${l.fa_per_hour} FA/h <= rule ${l.rule!.fa_per_hour}`);
+    const written = head.json.validation.labels[l.label] as unknown as { fa_budget_per_hour: number; rule: { threshold: number } };
+    t.equal(written.fa_budget_per_hour, l.fa_budget_per_hour, `${l.label}: the budget is written into the head`);
+    t.equal(head.thresholds[l.label]!.threshold, l.threshold);
+  }
+  // The rule's threshold is the configured one: a stricter config gives the rule fewer false alarms, so a tighter budget.
+  const gunshotRule = byRule.report.labels.find((l) => l.label === 'gunshot')!.rule!;
+  t.equal(gunshotRule.threshold, 0.2, "earshot's default gunshot threshold");
+  const strict = await trainHead({ ...options, ruleLabels: { gunshot: { group: 'hostile', threshold: 0.99, release: 0.5, enabled: true } } });
+  const strictGunshot = strict.report.labels.find((l) => l.label === 'gunshot')!;
+  t.equal(strictGunshot.rule!.threshold, 0.99);
+  t.ok(strictGunshot.rule!.fa_per_hour <= gunshotRule.fa_per_hour, 'a stricter rule: no more false alarms to match');
+  t.notOk(strict.report.labels.find((l) => l.label === 'glass_break')!.rule, 'a label the given rule lacks: no rule figures (best F1, no budget)');
+
+  const fixed = await trainHead({ ...options, faBudgetPerHour: 1e9 });
+  t.equal(parseHead(fixed.text, 'fixed.json').json.validation.fa_budget_per_hour, 1e9, 'a numeric budget is still accepted');
+  t.ok(fixed.report.labels.every((l) => l.threshold === 0.01 && !l.rule), 'a huge numeric budget: the lowest threshold of the grid');
+
+  // Site weight: windows from a DCASE folder (the site's own labels) weigh more.
+  const site = tmp('site');
+  copyFileSync(join(data, 'ambience/150993__saphe__street-scene-1.wav'), join(site, 'garage.wav'));
+  writeFileSync(join(site, 'annotations.tsv'), 'filename\tonset\toffset\tevent_label\n');
+  const plain = await trainHead({ ...options, data: [data, site], folds: 0 });
+  const weighted = await trainHead({ ...options, data: [data, site], folds: 0, siteWeight: 5 });
+  t.not(weighted.text, plain.text, 'a site weight changes the head');
+  t.equal(parseHead(weighted.text, 'w.json').json.training.options.site_weight, 5, 'and is recorded in it');
+  await t.rejects(trainHead({ ...options, siteWeight: 0 }), /site weight: must be a number > 0/);
 });

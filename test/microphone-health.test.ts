@@ -9,13 +9,13 @@
  */
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { createApiServer } from '../src/api/server.js';
 import { LiveStatus } from '../src/api/live-status.js';
-import { defaultConfig } from '../src/config.js';
+import { defaultConfig } from '../src/config/load.js';
 import type { ModelManifest } from '../src/inference/manifest.js';
 import { createLogger } from '../src/log.js';
 import { openDatabase } from '../src/store/database.js';
@@ -23,6 +23,7 @@ import { MicrophoneHealth } from '../src/service/microphone-health.js';
 import { REPO, SHARED } from './helpers/cli.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 import { schema, startDaemon, subscribe } from './helpers/mqtt-daemon.js';
+import { writeDaemonConfig, YAMNET_SPECTRA } from './helpers/fixtures.js';
 
 const DEV = join(SHARED, 'audio', 'scenes', 'dev');
 const scenes = readdirSync(DEV).filter((f) => f.endsWith('.wav')).sort().map((f) => join(DEV, f));
@@ -32,7 +33,7 @@ const file = (name: string) => join(dir, name);
 /** White noise at −31.6 dBFS RMS: 20 dB above the dev scenes' median noise floor (−51.6 dBFS); sox's whitenoise at vol 1 is −9.8 dBFS RMS. */
 const NOISE_VOL = '0.081';
 /** The log-mel YAMNet (int8 body): the cheapest model (docs/benchmarks.md), and its frames are the ones measured. */
-const MODEL = join(SHARED, 'models', 'yamnet', 'yamnet_spectra_in.tflite');
+const MODEL = YAMNET_SPECTRA;
 
 interface Segment {
   name: string;
@@ -81,37 +82,18 @@ t.test('a real daemon run: raised in the log, SQLite and MQTT; the baseline surv
   const subscriber = await subscribe(broker.url, 'mic-subscriber', ['earshot/mic-node/microphone', 'earshot/mic-node/health']);
   t.teardown(() => subscriber.end());
   const node = mkdtempSync(join(tmpdir(), 'earshot-microphone-node-'));
-  const config = (source: string) => {
-    const path = join(node, 'earshot.yaml');
-    writeFileSync(
-      path,
-      [
-        'node_id: mic-node',
-        'data_dir: data',
-        'log_level: info',
-        'source:',
-        `  path: ${source}`,
-        '  pacing: fast',
-        'model:',
-        `  path: ${MODEL}`,
-        'api:',
-        '  enabled: false',
-        'clips:',
-        '  enabled: false',
-        'mqtt:',
-        `  url: ${broker.url}`,
-        '  health_interval_seconds: 1',
-        // Test minutes of 15 s (microphone_health.minute_seconds is for tests only).
-        'microphone_health:',
-        '  minute_seconds: 15',
-        '  baseline_min_minutes: 6',
-        '  raise_after_minutes: 3',
-        '  clear_after_minutes: 3',
-        '',
-      ].join('\n'),
-    );
-    return path;
-  };
+  const config = (source: string) =>
+    writeDaemonConfig(node, {
+      node_id: 'mic-node',
+      log_level: 'info',
+      source: { path: source, pacing: 'fast' },
+      model: { path: MODEL },
+      api: { enabled: false },
+      clips: { enabled: false },
+      mqtt: { url: broker.url, health_interval_seconds: 1 },
+      // Test minutes of 15 s (microphone_health.minute_seconds is for tests only).
+      microphone_health: { minute_seconds: 15, baseline_min_minutes: 6, raise_after_minutes: 3, clear_after_minutes: 3 },
+    });
   const lines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
 
   const first = await startDaemon(config(file('seed-then-covered.wav'))).exited;
@@ -123,7 +105,7 @@ t.test('a real daemon run: raised in the log, SQLite and MQTT; the baseline surv
     t.ok(['tilt', 'noise_floor'].includes(String(line.measure)), `a covered microphone raises tilt or noise floor (${line.measure})`);
     t.ok(Number(line.audio_s) > 135, `only once the covered audio plays (at ${line.audio_s} s of 225)`);
   }
-  t.equal(log.filter((l) => l.msg === 'microphone health: baseline loaded').length, 1);
+  t.equal(log.filter((l) => l.component === 'microphone' && l.msg === 'baseline loaded').length, 1);
   const db = new Database(join(node, 'data', 'earshot.db'), { readonly: true });
   const rows = db.prepare('SELECT in_baseline, out FROM microphone_minutes ORDER BY id').all() as { in_baseline: number; out: string | null }[];
   db.close();
@@ -143,7 +125,7 @@ t.test('a real daemon run: raised in the log, SQLite and MQTT; the baseline surv
   const second = await startDaemon(config(file('covered-again.wav'))).exited;
   t.equal(second.code, 0);
   const log2 = lines(second.stdout);
-  const loaded = log2.find((l) => l.msg === 'microphone health: baseline loaded');
+  const loaded = log2.find((l) => l.component === 'microphone' && l.msg === 'baseline loaded');
   t.ok(Number(loaded?.baseline_minutes) >= 9, `baseline loaded: ${loaded?.baseline_minutes} minutes`);
   t.ok(log2.some((l) => String(l.msg).startsWith('microphone problem: ')), 'raised again from the persisted baseline within 45 s of audio');
 });

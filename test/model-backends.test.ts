@@ -1,14 +1,14 @@
 // Tests of the two inference backends (tflite-node, litert-wasm) and of int8 (de)quantization.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import t from 'tap';
 
-import { BACKEND_KINDS, openBackend, type InferenceBackend } from '../src/inference/backends/backend.js';
+import { BACKEND_KINDS, type InferenceBackend } from '../src/inference/backends/backend.js';
+import { openBackend } from '../src/inference/backends/create-backend.js';
 import { loadTfliteModelFile, readLabelsFile } from '../src/inference/tflite/model-file.js';
 import { dequantizeInto, quantizeInto, quantizeValue, roundHalfAwayFromZero } from '../src/inference/tflite/quantize.js';
+import { runSync, SHARED } from './helpers/fixtures.js';
 
-const SHARED = fileURLToPath(new URL('../../shared/', import.meta.url));
 const shared = (rel: string) => join(SHARED, rel);
 
 /** The samples of a 16 kHz mono 16-bit PCM WAV as floats in −1..1 (int16 / 32768). */
@@ -96,7 +96,7 @@ t.test('both backends agree on yamnet_waveform.tflite with real audio', async (t
     ['scream_1', ['Screaming']],
   ] as const) {
     const x = readWav16k(shared(`audio/clips/${clip}.wav`)).slice(0, 15600);
-    const [a, b] = backends.map((be) => be.run(x)) as [Float32Array, Float32Array];
+    const [a, b] = backends.map((be) => runSync(be, x)) as [Float32Array, Float32Array];
     t.equal(labels[argmax(a)], labels[argmax(b)], `${clip}: same top class (${labels[argmax(a)]})`);
     t.ok((expected as readonly string[]).includes(labels[argmax(a)]!), `${clip}: top class ${labels[argmax(a)]} is one of ${expected.join(' / ')}`);
     const d = maxAbsDiff(a, b);
@@ -141,7 +141,7 @@ t.test('ST int8 model classifies golden log-mel patches right on both backends',
   for (const [clip, expected] of [['gunshot_1', 'Gunshot_and_gunfire'], ['glass_break_1', 'Glass'], ['speech_1', 'Speech']] as const) {
     const patches = goldenPatches(clip);
     for (const b of backends) {
-      const scores = patches.map((p) => b.run(p));
+      const scores = patches.map((p) => runSync(b, p));
       const best = scores.reduce((bi, s, i) => (Math.max(...s) > Math.max(...scores[bi]!) ? i : bi), 0);
       const s = scores[best]!;
       t.equal(classes[argmax(s)], expected, `${b.kind}: ${clip} → ${classes[argmax(s)]} ${Math.max(...s).toFixed(3)} (patch at frame ${best * 48})`);
@@ -154,7 +154,7 @@ t.test('ST int8 model classifies golden log-mel patches right on both backends',
 
 t.test('int8 outputs are dequantized (micro_speech) and both backends agree', async (t) => {
   const backends = await openBoth('models/micro/micro_speech_int8.tflite');
-  const outs = backends.map((b) => b.run(new Float32Array(1960)));
+  const outs = backends.map((b) => runSync(b, new Float32Array(1960)));
   for (const [i, out] of outs.entries()) {
     t.equal(out.length, 4);
     t.ok(out.every((v) => v >= 0 && v < 1), `${backends[i]!.kind}: probabilities in [0,1)`);
@@ -187,7 +187,7 @@ t.test('litert-wasm refuses the bad keyword model cleanly, in process', async (t
   });
   // The runtime still works afterwards.
   const [, litert] = await openBoth('models/micro/micro_speech_int8.tflite');
-  t.equal(litert!.run(new Float32Array(1960)).length, 4);
+  t.equal(runSync(litert!, new Float32Array(1960)).length, 4);
 });
 
 t.test('unsupported model layouts are refused with the file named', async (t) => {

@@ -7,13 +7,14 @@ import { join } from 'node:path';
 import t from 'tap';
 
 import { readWav } from '../src/capture/wav.js';
-import { openBackend } from '../src/inference/backends/backend.js';
+import { openBackend } from '../src/inference/backends/create-backend.js';
 import { openOnnxSession } from '../src/inference/backends/onnx.js';
 import { backendFor, loadModel } from '../src/inference/load-model.js';
 import { loadOnnxModelFile, readOnnxModel } from '../src/inference/onnx/model-file.js';
 import { SileroVad, SILERO_STEP_SAMPLES } from '../src/inference/vad/silero-vad.js';
 import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
 import { loudnessClassifierOnnx } from './helpers/onnx-writer.js';
+import { YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
 const SILERO = `${SHARED}models/onnx/silero_vad.onnx`;
 const clip = (name: string) => readWav(`${SHARED}audio/clips/${name}.wav`).mono;
@@ -100,7 +101,7 @@ t.test('the ONNX reader: Silero VAD I/O, and files that are not ONNX are refused
     t.throws(() => readOnnxModel(readFileSync(`${SHARED}models/${file}`), file), { name: 'EarshotError', message: new RegExp(`^${file.replace('.', '\\.')}: not an ONNX model`) });
   }
   const truncated = readFileSync(SILERO).subarray(0, 100_000);
-  t.throws(() => readOnnxModel(truncated, 'cut.onnx'), { message: /^cut\.onnx: not an ONNX model, or a truncated \/ corrupt one \(field 7 .* runs past the end; the file has 100000 bytes\)/ });
+  t.throws(() => readOnnxModel(truncated, 'cut.onnx'), { message: /^cut\.onnx: not an ONNX model, or a truncated \/ corrupt one \(.+; the file has 100000 bytes\)/ });
   t.throws(() => readOnnxModel(new Uint8Array(0), 'empty.onnx'), { message: /empty\.onnx: model file is empty/ });
 });
 
@@ -146,7 +147,7 @@ t.test('a single-input ONNX classifier opens through loadModel like a TFLite mod
   t.ok(Math.abs(scores[0]! - max(window.map(Math.abs))) < 1e-6, `peak ${scores[0]!.toFixed(3)} = max |x|`);
   model.close();
 
-  t.throws(() => backendFor(`${SHARED}models/yamnet/yamnet_waveform.tflite`, 'onnx'), { message: /yamnet_waveform\.tflite: model\.backend is onnx, but this is a TFLite model/ });
+  t.throws(() => backendFor(YAMNET_WAVEFORM, 'onnx'), { message: /yamnet_waveform\.tflite: model\.backend is onnx, but this is a TFLite model/ });
   const { bytes, info } = await loadOnnxModelFile(SILERO);
   await t.rejects(openBackend('onnx', bytes, info), { message: /silero_vad\.onnx: ONNX model has 3 inputs \(input, state, sr\); earshot classifies with a model that has exactly one/ });
   await t.rejects(openBackend('tflite-node', bytes, info), { message: /an ONNX model runs on the onnx backend, not tflite-node/ });

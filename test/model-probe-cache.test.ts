@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { probeModel } from '../src/inference/probe.js';
 import { SHARED } from './helpers/cli.js';
+import { YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
 const cacheDir = mkdtempSync(join(tmpdir(), 'earshot-probe-cache-'));
 process.env.EARSHOT_CACHE_DIR = cacheDir;
@@ -17,7 +18,7 @@ const entries = () => readdirSync(join(cacheDir, 'probe')).filter((f) => f.endsW
 t.test('probed once, then remembered by content; a changed file is probed again', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-probe-model-'));
   const model = join(dir, 'model.tflite');
-  copyFileSync(`${SHARED}models/yamnet/yamnet_waveform.tflite`, model);
+  copyFileSync(YAMNET_WAVEFORM, model);
   const first = await probeModel(model, 'litert-wasm', { cache: true, threads: 1 });
   t.notOk(first.cached, 'first time: a real test load');
   t.equal(entries().length, 1, 'one cache entry');

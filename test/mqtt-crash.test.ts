@@ -10,13 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startMosquitto } from './helpers/mosquitto.js';
-import { alertsOf, dedupe, SCENE_07, SCENE_08, sleep, startDaemon, subscribe, writeConfig } from './helpers/mqtt-daemon.js';
+import { alertsOf, brokerAndSubscriber, dedupe, SCENE_07, SCENE_08, sleep, startDaemon, subscribe, writeConfig } from './helpers/mqtt-daemon.js';
 
 t.test('kill -9 during an outage, restart: nothing lost', async (t) => {
-  const broker = await startMosquitto(undefined, { persistence: true });
-  t.teardown(() => broker.stop());
-  const sub = await subscribe(broker.url, 'crash-subscriber', ['earshot/test-node/#']);
-  t.teardown(() => sub.end());
+  const { broker, sub } = await brokerAndSubscriber(t, 'crash-subscriber', ['earshot/test-node/#'], { persistence: true });
   const dir = mkdtempSync(join(tmpdir(), 'earshot-crash-'));
   const dbPath = join(dir, 'data', 'earshot.db');
 

@@ -9,14 +9,10 @@ import t from 'tap';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startMosquitto } from './helpers/mosquitto.js';
-import { alertsOf, schema, SCENE_07, startDaemon, subscribe, writeConfig } from './helpers/mqtt-daemon.js';
+import { alertsOf, brokerAndSubscriber, schema, SCENE_07, startDaemon, subscribe, writeConfig } from './helpers/mqtt-daemon.js';
 
 t.test('discovery configs and payload schemas', async (t) => {
-  const broker = await startMosquitto();
-  t.teardown(() => broker.stop());
-  const sub = await subscribe(broker.url, 'ha-subscriber', ['earshot/#', 'homeassistant/#']);
-  t.teardown(() => sub.end());
+  const { broker, sub } = await brokerAndSubscriber(t, 'ha-subscriber', ['earshot/#', 'homeassistant/#']);
   const dir = mkdtempSync(join(tmpdir(), 'earshot-discovery-'));
   const passwordFile = join(dir, 'mqtt-password');
   writeFileSync(passwordFile, 'pw-from-file-7d1c\n');
@@ -44,7 +40,7 @@ t.test('discovery configs and payload schemas', async (t) => {
     t.teardown(() => late.end());
     await late.waitFor((m) => m.length >= 4, 5000, 'retained configs');
     const validate = schema('ha-discovery');
-    const byComponent = new Map(late.messages.map((m) => [m.topic.split('/')[1] + '/' + m.topic.split('/')[3], m]));
+    const byComponent = new Map(late.messages.map((m) => [`${m.topic.split('/')[1]}/${m.topic.split('/')[3]}`, m]));
     for (const message of late.messages) {
       t.ok(message.retain, `${message.topic} is retained`);
       const payload = JSON.parse(message.payload);

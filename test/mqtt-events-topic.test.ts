@@ -9,14 +9,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
-import { startMosquitto } from './helpers/mosquitto.js';
-import { alertsOf, SCENE_08, schema, startDaemon, subscribe, writeConfig } from './helpers/mqtt-daemon.js';
+import { alertsOf, brokerAndSubscriber, SCENE_08, schema, startDaemon, writeConfig } from './helpers/mqtt-daemon.js';
 
 t.test('start, update, end for every event, in order', async (t) => {
-  const broker = await startMosquitto();
-  t.teardown(() => broker.stop());
-  const sub = await subscribe(broker.url, 'events-subscriber', ['earshot/test-node/events', 'earshot/test-node/alert/#']);
-  t.teardown(() => sub.end());
+  const { broker, sub } = await brokerAndSubscriber(t, 'events-subscriber', ['earshot/test-node/events', 'earshot/test-node/alert/#']);
   const dir = mkdtempSync(join(tmpdir(), 'earshot-events-topic-'));
   const config = writeConfig(dir, { scene: SCENE_08, pacing: 'fast', url: broker.url });
   const run = await startDaemon(config).exited;

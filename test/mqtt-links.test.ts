@@ -14,11 +14,11 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
 import { publicBaseUrl, publicClipUrl } from '../src/api/public-url.js';
-import { parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config/load.js';
 import { ClockSync } from '../src/service/clock.js';
 import { CLI, REPO } from './helpers/cli.js';
-import { freePort, startMosquitto } from './helpers/mosquitto.js';
-import { alertsOf, SCENE_08, schema, startDaemon, subscribe, writeConfig } from './helpers/mqtt-daemon.js';
+import { freePort } from './helpers/mosquitto.js';
+import { alertsOf, brokerAndSubscriber, SCENE_08, schema, startDaemon, writeConfig } from './helpers/mqtt-daemon.js';
 
 const api = (extra: Record<string, unknown>) => parseConfig({ api: extra }, 'test.yaml', '/tmp').api;
 
@@ -34,10 +34,7 @@ t.test('the public base URL', async (t) => {
 });
 
 t.test('an alert links to its clip at the public URL; HA gets configuration_url; one clock state everywhere', async (t) => {
-  const broker = await startMosquitto();
-  t.teardown(() => broker.stop());
-  const sub = await subscribe(broker.url, 'links-subscriber', ['earshot/#', 'homeassistant/#']);
-  t.teardown(() => sub.end());
+  const { broker, sub } = await brokerAndSubscriber(t, 'links-subscriber', ['earshot/#', 'homeassistant/#']);
   const dir = mkdtempSync(join(tmpdir(), 'earshot-links-'));
   const publicPort = await freePort();
   const publicUrl = `http://127.0.0.1:${publicPort}`;

@@ -10,14 +10,10 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { startMosquitto } from './helpers/mosquitto.js';
-import { alertsOf, dedupe, SCENE_08, sleep, startDaemon, subscribe, writeConfig } from './helpers/mqtt-daemon.js';
+import { alertsOf, brokerAndSubscriber, dedupe, SCENE_08, sleep, startDaemon, writeConfig } from './helpers/mqtt-daemon.js';
 
 t.test('a 20 s broker outage mid-scene loses no alert', async (t) => {
-  const broker = await startMosquitto(undefined, { persistence: true });
-  t.teardown(() => broker.stop());
-  const sub = await subscribe(broker.url, 'outage-subscriber', ['earshot/test-node/#']);
-  t.teardown(() => sub.end());
+  const { broker, sub } = await brokerAndSubscriber(t, 'outage-subscriber', ['earshot/test-node/#'], { persistence: true });
 
   const dir = mkdtempSync(join(tmpdir(), 'earshot-outage-'));
   // 1.25× real time: the scene takes 36 s; the outage covers audio ~13–38 s, four hostile onsets.

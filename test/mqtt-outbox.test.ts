@@ -6,7 +6,7 @@ import t from 'tap';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config/load.js';
 import { openDatabase, SCHEMA_VERSION } from '../src/store/database.js';
 import { Outbox, type DroppedRow, type OutboxMessage } from '../src/store/outbox.js';
 import { Backoff } from '../src/transport/connection.js';

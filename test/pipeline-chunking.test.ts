@@ -4,19 +4,19 @@
  */
 import t from 'tap';
 import { readWav } from '../src/capture/wav.js';
-import { defaultConfig } from '../src/config.js';
+import { defaultConfig } from '../src/config/load.js';
 import type { DetectorOutput } from '../src/detect/detector.js';
 import { createLogger } from '../src/log.js';
-import { Pipeline } from '../src/pipeline.js';
+import { Pipeline } from '../src/pipeline/pipeline.js';
 import { openModelAndLabels, pipelineSettings } from '../src/setup.js';
-import { SHARED } from './helpers/cli.js';
+import { SCENE_07, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
 t.test('events and patch scores do not depend on chunk size', async (t) => {
   const config = defaultConfig();
-  config.model.path = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
+  config.model.path = YAMNET_WAVEFORM;
   const { model, labels } = await openModelAndLabels(config, createLogger({ level: 'warn', pretty: false, fd: 2 }));
   t.teardown(() => model.close());
-  const audio = readWav(`${SHARED}audio/scenes/dev/mixed_07.wav`).mono;
+  const audio = readWav(SCENE_07).mono;
 
   const runWith = async (chunkSize: number) => {
     let n = 0;

@@ -17,7 +17,8 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t from 'tap';
-import { CLI, REPO, SHARED } from './helpers/cli.js';
+import { CLI, REPO } from './helpers/cli.js';
+import { YAMNET_OFFICIAL } from './helpers/fixtures.js';
 
 const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
 /** The command lines of the README's `sh` blocks (comments and blank lines dropped). */
@@ -57,7 +58,9 @@ t.test('npm run demo (without its build step)', async (t) => {
 
 t.test('the analyze, eval and tune lines, as written', async (t) => {
   // The README's eval and tune write their reports into the checkout (git-ignored): removed after.
-  t.teardown(() => ['eval-report', 'tune-report'].forEach((d) => rmSync(join(REPO, d), { recursive: true, force: true })));
+  t.teardown(() => {
+    for (const d of ['eval-report', 'tune-report']) rmSync(join(REPO, d), { recursive: true, force: true });
+  });
   for (const line of commands.filter((l) => /^npx earshot (analyze|eval|tune) /.test(l))) {
     const r = sh(line);
     t.equal(r.status, 0, `${line}\n${r.stderr.slice(-1500)}`);
@@ -67,7 +70,7 @@ t.test('the analyze, eval and tune lines, as written', async (t) => {
 
 t.test('model pull yamnet, as written (from a local mirror)', async (t) => {
   const server = createServer((req, res) => {
-    if (req.url === '/lite-model_yamnet_classification_tflite_1.tflite') createReadStream(`${SHARED}models/yamnet/yamnet_audio_classifier_with_metadata.tflite`).pipe(res);
+    if (req.url === '/lite-model_yamnet_classification_tflite_1.tflite') createReadStream(YAMNET_OFFICIAL).pipe(res);
     else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -9,6 +9,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
+import { clipPath, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 import { freePort, startMosquitto } from './helpers/mosquitto.js';
 
 t.test('a good node: exit 0', async (t) => {
@@ -16,7 +17,8 @@ t.test('a good node: exit 0', async (t) => {
   t.teardown(() => broker.stop());
   const dir = mkdtempSync(join(tmpdir(), 'earshot-doctor-'));
   const config = join(dir, 'earshot.yaml');
-  writeFileSync(config, [`source: { path: ${SHARED}audio/clips/gunshot_1.wav }`, `model: { path: ${SHARED}models/yamnet/yamnet_waveform.tflite }`, `mqtt: { url: '${broker.url}' }`, ''].join('\n'));
+  // No node_id or data_dir: doctor checks the defaults.
+  writeFileSync(config, [`source: { path: ${clipPath('gunshot_1')} }`, `model: { path: ${YAMNET_WAVEFORM} }`, `mqtt: { url: '${broker.url}' }`, ''].join('\n'));
   const result = await earshot(['doctor', '--config', config]);
   t.comment(result.stdout);
   t.equal(result.code, 0, result.stderr);
@@ -49,13 +51,13 @@ t.test('doctor: a bad WAV is bad input (exit 2); only the broker down is the env
   const dir = mkdtempSync(join(tmpdir(), 'earshot-doctor-codes-'));
   const config = join(dir, 'earshot.yaml');
   const port = await freePort();
-  const model = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
+  const model = YAMNET_WAVEFORM;
   writeFileSync(config, [`source: { path: ${SHARED}audio/formats/not_audio.wav }`, `model: { path: ${model} }`, ''].join('\n'));
   const badWav = await earshot(['doctor', '--config', config]);
   t.match(badWav.stdout, /^FAIL +source +.*not_audio\.wav: not a WAV file/m, 'the bad WAV is named');
   t.equal(badWav.code, 2, 'a bad WAV: exit 2, as README says for bad input');
 
-  writeFileSync(config, [`source: { path: ${SHARED}audio/clips/gunshot_1.wav }`, `model: { path: ${dir}/absent.tflite }`, `mqtt: { url: 'mqtt://127.0.0.1:${port}' }`, ''].join('\n'));
+  writeFileSync(config, [`source: { path: ${clipPath('gunshot_1')} }`, `model: { path: ${dir}/absent.tflite }`, `mqtt: { url: 'mqtt://127.0.0.1:${port}' }`, ''].join('\n'));
   const brokerDown = await earshot(['doctor', '--config', config, '--model', model]);
   t.match(brokerDown.stdout, /^OK +model +.*yamnet_waveform\.tflite/m, '--model replaces model.path');
   t.match(brokerDown.stdout, /^FAIL +broker /m);

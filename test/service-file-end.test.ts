@@ -5,10 +5,10 @@
  * ended instead.
  */
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHARED } from './helpers/cli.js';
+import { clipPath, writeDaemonConfig } from './helpers/fixtures.js';
 import { freePort } from './helpers/mosquitto.js';
 import { listenNotify, startDaemon } from './helpers/service-daemon.js';
 
@@ -17,25 +17,12 @@ t.test('a file that ends, then a long MQTT drain: no unhealthy error, watchdog p
   const notify = await listenNotify(join(dir, 'notify.sock'));
   t.teardown(() => notify.close());
   const closedPort = await freePort();
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(
-    config,
-    [
-      'node_id: file-end',
-      'data_dir: data',
-      'source:',
-      `  path: ${SHARED}audio/clips/gunshot_1.wav`,
-      '  pacing: fast',
-      'model:',
-      `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`,
-      'api:',
-      '  enabled: false',
-      'mqtt:',
-      `  url: mqtt://127.0.0.1:${closedPort}`,
-      '  drain_timeout_seconds: 8',
-      '',
-    ].join('\n'),
-  );
+  const config = writeDaemonConfig(dir, {
+    node_id: 'file-end',
+    source: { path: clipPath('gunshot_1'), pacing: 'fast' },
+    api: { enabled: false },
+    mqtt: { url: `mqtt://127.0.0.1:${closedPort}`, drain_timeout_seconds: 8 },
+  });
   // A 1 s watchdog: a health check every 0.5 s; the stall limit is 5 s of no audio.
   const daemon = startDaemon(config, { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '1000000' });
   t.teardown(() => daemon.child.kill('SIGKILL'));

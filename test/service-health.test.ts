@@ -8,7 +8,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { databaseProblem, DEFAULT_HEALTH_OPTIONS, PipelineHealth } from '../src/service/health.js';
+import { databaseProblem, DEFAULT_HEALTH_OPTIONS, PipelineHealth } from '../src/monitor/health.js';
 import { changedKeys, isLiveKey } from '../src/service/reload.js';
 
 const chunk = (index: number) => ({ startSample: index * 1600, samples: new Float32Array(1600) });

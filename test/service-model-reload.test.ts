@@ -15,30 +15,20 @@ import mqtt from 'mqtt';
 import { SHARED } from './helpers/cli.js';
 import { startMosquitto } from './helpers/mosquitto.js';
 import { startDaemon, type LogLine } from './helpers/service-daemon.js';
+// YAMNET_METADATA: the official YAMNet with embedded labels: same classes and input, a different file.
+import { type ConfigTree, daemonConfig, SCENE_08, YAMNET_OFFICIAL as YAMNET_METADATA, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
-const YAMNET_WAVEFORM = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
-// The official YAMNet with embedded labels: same classes and input, a different file.
-const YAMNET_METADATA = `${SHARED}models/yamnet/yamnet_audio_classifier_with_metadata.tflite`;
 const INVALID = `${SHARED}models/invalid/`;
 
-function configText(options: { model: string; manifest?: string; speed: number; extra?: string[]; api?: boolean }): string {
-  return [
-    'node_id: reload-node',
-    'data_dir: data',
-    'api:',
-    ...(options.api ? ['  enabled: true', '  port: 0'] : ['  enabled: false']),
-    'source:',
-    `  path: ${SHARED}audio/scenes/dev/mixed_08.wav`,
-    '  pacing: realtime',
-    `  speed: ${options.speed}`,
-    'model:',
-    `  path: ${options.model}`,
-    ...(options.manifest ? [`  manifest: ${options.manifest}`] : []),
+function configText(options: { model: string; manifest?: string; speed: number; extra?: ConfigTree; api?: boolean }): string {
+  return daemonConfig({
+    node_id: 'reload-node',
+    api: options.api ? { enabled: true, port: 0 } : { enabled: false },
+    source: { path: SCENE_08, pacing: 'realtime', speed: options.speed },
     // The native runtime, on which keyword_scrambled_8bit.tflite segfaults.
-    '  backend: tflite-node',
-    ...(options.extra ?? []),
-    '',
-  ].join('\n');
+    model: { path: options.model, manifest: options.manifest, backend: 'tflite-node' },
+    ...options.extra,
+  });
 }
 
 interface EventRow {
@@ -81,7 +71,7 @@ t.test('SIGHUP: invalid models are refused with the reason, the daemon keeps det
     t.ok((reloaded.applied as string[]).includes('model.path'), `SIGHUP applies model.path live (applied: ${JSON.stringify(reloaded.applied)}, need_restart: ${JSON.stringify(reloaded.need_restart)})`);
     const failed = await daemon.log.waitFor(isFailure(file), `the refusal of ${file}`);
     t.equal(failed.level, 50, `an error line for ${file}`);
-    t.match(failed.err, reason, `naming the file and the reason: ${failed.err}`);
+    t.match(failed.err?.message, reason, `naming the file and the reason: ${failed.err?.message}`);
     t.equal(failed.running_model, YAMNET_WAVEFORM, 'and the model it keeps');
     t.equal(daemon.child.exitCode, null, 'the daemon keeps running');
   }
@@ -120,7 +110,7 @@ t.test('MQTT: <prefix>/<node>/cmd/reload_model swaps in the model it names; a ba
   mkdirSync(modelDir);
   copyFileSync(YAMNET_METADATA, join(modelDir, 'yamnet-v2.tflite'));
   const config = join(dir, 'earshot.yaml');
-  writeFileSync(config, configText({ model: YAMNET_WAVEFORM, speed: 2, api: true, extra: [`model_dir: ${modelDir}`, 'mqtt:', `  url: ${broker.url}`] }));
+  writeFileSync(config, configText({ model: YAMNET_WAVEFORM, speed: 2, api: true, extra: { model_dir: modelDir, mqtt: { url: broker.url } } }));
   const daemon = startDaemon(config);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   const api = (await daemon.log.waitFor((l) => l.msg.startsWith('api listening'), 'the API')).url as string;
@@ -132,12 +122,12 @@ t.test('MQTT: <prefix>/<node>/cmd/reload_model swaps in the model it names; a ba
   t.teardown(() => client.endAsync());
   const topic = 'earshot/reload-node/cmd/reload_model';
   await client.publishAsync(topic, 'not json', { qos: 1 });
-  const refused = await daemon.log.waitFor((l) => l.msg === 'mqtt: reload_model command refused', 'the refused command');
-  t.match(refused.err, /not JSON/, `a bad payload is refused: ${refused.err}`);
+  const refused = await daemon.log.waitFor((l) => l.component === 'mqtt' && l.msg === 'reload_model command refused', 'the refused command');
+  t.match(refused.err?.message, /not JSON/, `a bad payload is refused: ${refused.err?.message}`);
 
   await client.publishAsync(topic, JSON.stringify({ path: 'no-such-model.tflite' }), { qos: 1 });
   const missing = await daemon.log.waitFor(isFailure('no-such-model.tflite'), 'the missing model');
-  t.match(missing.err, /no-such-model\.tflite: model file not found/, `a missing file is reported: ${missing.err}`);
+  t.match(missing.err?.message, /no-such-model\.tflite: model file not found/, `a missing file is reported: ${missing.err?.message}`);
 
   // Relative to model_dir.
   await client.publishAsync(topic, JSON.stringify({ path: 'yamnet-v2.tflite' }), { qos: 1 });

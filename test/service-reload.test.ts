@@ -8,41 +8,33 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { SHARED } from './helpers/cli.js';
+import { daemonConfig, SCENE_07 } from './helpers/fixtures.js';
 import { startDaemon } from './helpers/service-daemon.js';
 
-const configText = (gunshot: string) =>
-  [
-    'node_id: reload-node',
-    'data_dir: data',
-    'source:',
-    `  path: ${SHARED}audio/scenes/dev/mixed_07.wav`,
-    '  pacing: realtime',
-    '  speed: 4',
-    'model:',
-    `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`,
-    'detection:',
-    '  labels:',
-    `    gunshot: ${gunshot}`,
-    '',
-  ].join('\n');
+const configText = (gunshot: { threshold: number; release?: number }, extra: { speed?: number; logLevel?: string } = {}) =>
+  daemonConfig({
+    node_id: 'reload-node',
+    log_level: extra.logLevel,
+    source: { path: SCENE_07, pacing: 'realtime', speed: extra.speed ?? 4 },
+    detection: { labels: { gunshot } },
+  });
 
 t.test('SIGHUP applies a new threshold live; an invalid config keeps the old one', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-reload-'));
   const config = join(dir, 'earshot.yaml');
   // mixed_07 has gunshots that YAMNet scores 0.75 (24.0 s) and 0.97 (31.2 s): at threshold 1 none opens.
-  writeFileSync(config, configText('{ threshold: 1.0, release: 0.5 }'));
+  writeFileSync(config, configText({ threshold: 1.0, release: 0.5 }));
   const daemon = startDaemon(config);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   await daemon.log.waitFor((l) => l.msg.startsWith('ready'), 'ready');
 
-  writeFileSync(config, configText('{ threshold: 2, release: 0.1 }'));
+  writeFileSync(config, configText({ threshold: 2, release: 0.1 }));
   daemon.child.kill('SIGHUP');
   const refused = await daemon.log.waitFor((l) => l.msg.startsWith('config reload failed'), 'the refused reload');
   t.match(refused.problems, [/detection\.labels\.gunshot\.threshold: must be <= 1/], `an invalid config is refused, naming the key: ${JSON.stringify(refused.problems)}`);
   t.equal(daemon.child.exitCode, null, 'the daemon keeps running');
 
-  writeFileSync(config, configText('{ threshold: 0.2, release: 0.1 }'));
+  writeFileSync(config, configText({ threshold: 0.2, release: 0.1 }));
   daemon.child.kill('SIGHUP');
   const reloaded = await daemon.log.waitFor((l) => l.msg === 'config reloaded', 'the reload');
   t.same(reloaded.applied, ['detection.labels.gunshot.release', 'detection.labels.gunshot.threshold'], 'the new threshold and release are applied live');
@@ -66,11 +58,11 @@ t.test('SIGHUP applies a new threshold live; an invalid config keeps the old one
 t.test('SIGHUP with a key that needs a restart says so', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-reload2-'));
   const config = join(dir, 'earshot.yaml');
-  writeFileSync(config, configText('{ threshold: 0.2 }'));
+  writeFileSync(config, configText({ threshold: 0.2 }));
   const daemon = startDaemon(config);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   await daemon.log.waitFor((l) => l.msg.startsWith('ready'), 'ready');
-  writeFileSync(config, configText('{ threshold: 0.2 }').replace('speed: 4', 'speed: 8').replace('data_dir: data', 'data_dir: data\nlog_level: debug'));
+  writeFileSync(config, configText({ threshold: 0.2 }, { speed: 8, logLevel: 'debug' }));
   daemon.child.kill('SIGHUP');
   const reloaded = await daemon.log.waitFor((l) => l.msg.startsWith('config reloaded'), 'the reload');
   t.same(reloaded.applied, ['log_level'], 'log_level is applied live');

@@ -5,33 +5,21 @@
  * A second SIGTERM exits at once.
  */
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
-import { SHARED } from './helpers/cli.js';
+import { DEV_SCENES, writeDaemonConfig } from './helpers/fixtures.js';
 import { freePort, startMosquitto } from './helpers/mosquitto.js';
 import { listenNotify, startDaemon, type LogLine } from './helpers/service-daemon.js';
 
 function writeConfig(dir: string, scene: string, speed: number, brokerUrl?: string): string {
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(
-    config,
-    [
-      'node_id: shutdown-node',
-      'data_dir: data',
-      'source:',
-      `  path: ${SHARED}audio/scenes/dev/${scene}`,
-      '  pacing: realtime',
-      `  speed: ${speed}`,
-      'model:',
-      `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`,
-      ...(brokerUrl ? ['mqtt:', `  url: ${brokerUrl}`] : []),
-      '',
-    ].join('\n'),
-  );
-  return config;
+  return writeDaemonConfig(dir, {
+    node_id: 'shutdown-node',
+    source: { path: `${DEV_SCENES}${scene}`, pacing: 'realtime', speed },
+    mqtt: brokerUrl ? { url: brokerUrl } : undefined,
+  });
 }
 
 const isOnset = (label: string) => (l: LogLine) => l.label === label && l.group === 'hostile' && /event/.test(l.msg) && !/ended/.test(l.msg);

@@ -5,30 +5,17 @@
  * systemd would restart it. SIGTERM then still stops it cleanly with STOPPING=1.
  */
 import t from 'tap';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SHARED } from './helpers/cli.js';
+import { SCENE_07, writeDaemonConfig } from './helpers/fixtures.js';
 import { listenNotify, startDaemon } from './helpers/service-daemon.js';
 
 t.test('READY=1, WATCHDOG=1 while healthy, no WATCHDOG=1 once capture stalls', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-watchdog-'));
   const notify = await listenNotify(join(dir, 'notify.sock'));
   t.teardown(() => notify.close());
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(
-    config,
-    [
-      'node_id: watchdog-node',
-      'data_dir: data',
-      'source:',
-      `  path: ${SHARED}audio/scenes/dev/mixed_07.wav`,
-      '  pacing: realtime',
-      'model:',
-      `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`,
-      '',
-    ].join('\n'),
-  );
+  const config = writeDaemonConfig(dir, { node_id: 'watchdog-node', source: { path: SCENE_07, pacing: 'realtime' } });
   // A 1 s watchdog: pings every 0.5 s. The source stalls after 3 s of audio.
   const daemon = startDaemon(config, { NOTIFY_SOCKET: notify.path, WATCHDOG_USEC: '1000000', EARSHOT_TEST_STALL_AFTER_SECONDS: '3' });
   t.teardown(() => daemon.child.kill('SIGKILL'));

@@ -11,17 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { RingBuffer } from '../src/capture/ring-buffer.js';
 import { readWav } from '../src/capture/wav.js';
-import { defaultConfig } from '../src/config.js';
+import { defaultConfig } from '../src/config/load.js';
 import type { DetectedEvent } from '../src/detect/detector.js';
 import { createLogger, type Logger } from '../src/log.js';
-import type { PatchReport } from '../src/pipeline.js';
+import type { PatchReport } from '../src/detect/patch-report.js';
 import { ClipRecorder } from '../src/store/clip-recorder.js';
 import { ClipStore } from '../src/store/clip-store.js';
 import { openDatabase } from '../src/store/database.js';
-import { SHARED } from './helpers/cli.js';
+import { SCENE_08 } from './helpers/fixtures.js';
 
 const SR = 16000;
-const scene = readWav(`${SHARED}audio/scenes/dev/mixed_08.wav`).mono;
+const scene = readWav(SCENE_08).mono;
 const CLASSES = ['Speech', 'Gunshot, gunfire', 'Glass', 'Silence'];
 
 function capturingLog(): { log: Logger; warnings: string[] } {
@@ -141,7 +141,9 @@ t.test('format flac without the flac encoder on PATH: WAV, with one warning', as
   // flacEncoder() looks PATH up once per process; this file asks nothing of it before.
   const path = process.env.PATH;
   process.env.PATH = mkdtempSync(join(tmpdir(), 'earshot-no-flac-'));
-  t.teardown(() => void (process.env.PATH = path));
+  t.teardown(() => {
+    process.env.PATH = path;
+  });
   const { recorder, warnings, feed, store } = setup(t, { format: 'flac' });
   t.equal(recorder.format, 'wav', 'writes WAV');
   t.same(warnings.filter((w) => /flac/.test(w)).length, 1, `one warning: ${warnings[0]}`);

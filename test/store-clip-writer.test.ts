@@ -81,7 +81,7 @@ t.test('a failed write leaves nothing under the final name', async (t) => {
 t.test('SIGKILL while writing clips: every file under a final name is complete', async (t) => {
   const dist = join(REPO, 'dist', 'store', 'clip-writer.js');
   if (!existsSync(dist)) {
-    t.skip('dist/ not built: run `npx tsc -p tsconfig.json` first');
+    t.skip('dist/ not built: run `npx tsc -p tsconfig.json` first', () => {});
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'earshot-writer-kill-'));
@@ -126,7 +126,7 @@ t.test('SIGKILL while writing clips: every file under a final name is complete',
 
 t.test('FLAC clips decode back to the same samples', async (t) => {
   if (!flacEncoder()) {
-    t.skip('no `flac` on PATH (Debian package flac): FLAC clips are not tested here; earshot writes WAV without it');
+    t.skip('no `flac` on PATH (Debian package flac): FLAC clips are not tested here; earshot writes WAV without it', () => {});
     return;
   }
   const samples = clip('glass_break_1');

@@ -7,15 +7,16 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { readWav } from '../src/capture/wav.js';
-import { loadConfigFile } from '../src/config.js';
+import { loadConfigFile } from '../src/config/load.js';
 import { ClockSync } from '../src/service/clock.js';
 import { bytesWrittenToday, type ClipRow, type ScoreRow } from '../src/store/clip-store.js';
-import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
+import { earshot, hasStackTrace } from './helpers/cli.js';
+import { DEV_SCENES, writeDaemonConfig } from './helpers/fixtures.js';
 
 /** clips.pre_roll_seconds 2, rounded up to whole hops of 48 frames (7680 samples). */
 const PRE = 5 * 7680;
@@ -37,33 +38,18 @@ interface EventRow {
 
 // mixed_07: two gunshots YAMNet hears as one patch each; mixed_08: a gunshot burst heard over several patches.
 for (const name of ['mixed_07', 'mixed_08']) t.test(`earshot run on ${name}: one exact clip per event, scores, threshold, background clips`, async (t) => {
-  const SCENE = `${SHARED}audio/scenes/dev/${name}.wav`;
+  const SCENE = `${DEV_SCENES}${name}.wav`;
   const dir = mkdtempSync(join(tmpdir(), 'earshot-clips-'));
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(
-    config,
-    [
-      'node_id: clips-node',
-      'data_dir: data',
-      'log_level: info',
-      'source:',
-      `  path: ${SCENE}`,
-      '  pacing: fast',
-      'model:',
-      `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`,
-      '  backend: tflite-node',
-      'detection:',
-      '  labels:',
-      '    gunshot: { threshold: 0.2, release: 0.1 }',
-      'clips:',
-      `  top_k: ${TOP_K}`,
-      '  background_per_hour: 240', // one 3 s stretch per 15 s of audio
-      '  background_seconds: 3',
-      'api:',
-      '  enabled: false',
-      '',
-    ].join('\n'),
-  );
+  const config = writeDaemonConfig(dir, {
+    node_id: 'clips-node',
+    log_level: 'info',
+    source: { path: SCENE, pacing: 'fast' },
+    model: { backend: 'tflite-node' },
+    detection: { labels: { gunshot: { threshold: 0.2, release: 0.1 } } },
+    // One 3 s background stretch per 15 s of audio.
+    clips: { top_k: TOP_K, background_per_hour: 240, background_seconds: 3 },
+    api: { enabled: false },
+  });
   const run = await earshot(['run', '--config', config], { timeoutMs: 120_000 });
   t.equal(run.code, 0, `exit 0 (${run.stderr.slice(-500)})`);
   t.notOk(hasStackTrace(run.stdout + run.stderr), 'no stack trace');
@@ -137,6 +123,6 @@ for (const name of ['mixed_07', 'mixed_08']) t.test(`earshot run on ${name}: one
   }
   const total = clips.reduce((sum, c) => sum + c.bytes, 0);
   t.equal(bytesWrittenToday(db), total, `bytes written today: ${total}`);
-  const closed = logLines.find((l) => l.msg === 'clips: recorder closed');
+  const closed = logLines.find((l) => l.component === 'clips' && l.msg === 'recorder closed');
   t.equal(closed?.bytes, total, 'the recorder logs the bytes it wrote');
 });

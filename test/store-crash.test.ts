@@ -14,7 +14,7 @@
  */
 import t from 'tap';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import Database from 'better-sqlite3';
@@ -22,7 +22,7 @@ import { decodeWav } from '../src/capture/wav.js';
 import { createLogger } from '../src/log.js';
 import type { ClipRow } from '../src/store/clip-store.js';
 import { reconcileClips } from '../src/store/reconcile.js';
-import { SHARED } from './helpers/cli.js';
+import { SCENE_08, writeDaemonConfig } from './helpers/fixtures.js';
 import { startDaemon } from './helpers/service-daemon.js';
 
 const KILLS = 20;
@@ -48,26 +48,13 @@ t.test(`SIGKILL while clips are written, ${KILLS} times: the database and the cl
   const dir = mkdtempSync(join(tmpdir(), 'earshot-store-crash-'));
   const dataDir = join(dir, 'data');
   const clipsDir = join(dataDir, 'clips');
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(
-    config,
-    [
-      'node_id: crash-node',
-      'data_dir: data',
-      'source:',
-      `  path: ${SHARED}audio/scenes/dev/mixed_08.wav`,
-      '  pacing: fast',
-      'model:',
-      `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`,
-      '  backend: tflite-node',
-      'clips:',
-      '  background_per_hour: 720',
-      '  background_seconds: 2',
-      'api:',
-      '  enabled: false',
-      '',
-    ].join('\n'),
-  );
+  const config = writeDaemonConfig(dir, {
+    node_id: 'crash-node',
+    source: { path: SCENE_08, pacing: 'fast' },
+    model: { backend: 'tflite-node' },
+    clips: { background_per_hour: 720, background_seconds: 2 },
+    api: { enabled: false },
+  });
   const silent = createLogger({ level: 'silent', pretty: false, fd: 2 });
   const seen = { kills: 0, cleanExits: 0, tmpFound: 0, orphansFound: 0, adopted: 0, clips: 0, interruptedEvents: 0 };
   const started = performance.now();

@@ -11,8 +11,9 @@ import { join } from 'node:path';
 import t from 'tap';
 import { LOCK_FILE, lockDataDir, processStartTime } from '../src/store/data-dir-lock.js';
 import { json } from './helpers/api-node.js';
-import { CLI, earshot, REPO, SHARED } from './helpers/cli.js';
-import { LineWatcher, startDaemon, type LogLine } from './helpers/service-daemon.js';
+import { earshot } from './helpers/cli.js';
+import { clipPath, SCENE_07, startEarshot, writeDaemonConfig } from './helpers/fixtures.js';
+import { startDaemon } from './helpers/service-daemon.js';
 
 const tmp = (prefix: string) => mkdtempSync(join(tmpdir(), prefix));
 
@@ -69,8 +70,7 @@ t.test('the lock file: a live owner refuses, a dead or reused pid is taken over,
 
 t.test('a second earshot run on the same data dir stops at once; earshot serve beside it keeps working', async (t) => {
   const dir = tmp('earshot-lock-run-');
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(config, ['node_id: lock-test', 'data_dir: data', 'model:', `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`, 'source:', `  path: ${SHARED}audio/scenes/dev/mixed_07.wav`, '  pacing: realtime', 'api:', '  port: 0', ''].join('\n'));
+  const config = writeDaemonConfig(dir, { node_id: 'lock-test', source: { path: SCENE_07, pacing: 'realtime' }, api: { port: 0 } });
   const first = startDaemon(config);
   t.teardown(() => first.child.kill('SIGKILL'));
   await first.log.waitFor((l) => /^ready/.test(l.msg), 'the first daemon ready', 120_000);
@@ -84,21 +84,13 @@ t.test('a second earshot run on the same data dir stops at once; earshot serve b
   t.equal(first.child.exitCode, null, 'the first daemon runs on');
 
   // serve beside the daemon: reads the same database.
-  const serve = spawn(process.execPath, [CLI, 'serve', '--config', config, '--port', '0'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => serve.kill('SIGKILL'));
-  const serveLog = new LineWatcher<LogLine>();
-  let pending = '';
-  serve.stdout.on('data', (d) => {
-    pending += d;
-    const lines = pending.split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) if (line.startsWith('{')) serveLog.push({ ...JSON.parse(line), readAtMs: performance.now() });
-  });
-  const listening = await serveLog.waitFor((l) => /^api listening on /.test(l.msg), 'serve listening', 60_000);
+  const serve = startEarshot(['serve', '--config', config, '--port', '0']);
+  t.teardown(() => serve.child.kill('SIGKILL'));
+  const listening = await serve.log.waitFor((l) => /^api listening on /.test(l.msg), 'serve listening', 60_000);
   const answer = await json(fetch(`${listening.url as string}/api/v1/events`));
   t.ok(Array.isArray(answer.events), 'serve answers /api/v1/events beside the running daemon');
-  serve.kill('SIGTERM');
-  await new Promise((r) => serve.once('exit', r));
+  serve.child.kill('SIGTERM');
+  await serve.exited;
   t.equal(first.child.exitCode, null, 'the daemon still runs after serve stopped');
   t.ok(existsSync(lockPath), 'and still holds its lock');
 
@@ -112,8 +104,7 @@ t.test('earshot run takes over the stale lock of a daemon that died', async (t) 
   mkdirSync(join(dir, 'data'));
   const dead = await deadPid();
   writeFileSync(join(dir, 'data', LOCK_FILE), `${JSON.stringify({ pid: dead, start: 1, host: 'h', since: '2026-01-01T00:00:00.000Z' })}\n`);
-  const config = join(dir, 'earshot.yaml');
-  writeFileSync(config, ['node_id: lock-test', 'data_dir: data', 'model:', `  path: ${SHARED}models/yamnet/yamnet_waveform.tflite`, 'source:', `  path: ${SHARED}audio/clips/gunshot_1.wav`, '  pacing: fast', 'api:', '  enabled: false', ''].join('\n'));
+  const config = writeDaemonConfig(dir, { node_id: 'lock-test', source: { path: clipPath('gunshot_1'), pacing: 'fast' }, api: { enabled: false } });
   const run = await earshot(['run', '--config', config], { timeoutMs: 120_000 });
   t.equal(run.code, 0, run.stderr);
   t.match(run.stdout, new RegExp(`"previous_pid":${dead}.*stale lock was taken over`), 'a warning names the dead pid');
@@ -121,7 +112,7 @@ t.test('earshot run takes over the stale lock of a daemon that died', async (t) 
 });
 
 t.test('a stale lock on a full disk is taken over (a daemon SIGKILLed when its disk filled restarts)', async (t) => {
-  if (process.getuid?.() !== 0) return t.skip('mounting a tmpfs needs root');
+  if (process.getuid?.() !== 0) return t.skip('mounting a tmpfs needs root', () => {});
   const dir = tmp('earshot-lock-full-');
   const { execFileSync } = await import('node:child_process');
   execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', dir]);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { readWav } from '../src/capture/wav.js';
-import type { EarshotConfig } from '../src/config.js';
+import type { EarshotConfig } from '../src/config/schema.js';
 import { createLogger } from '../src/log.js';
 import { ClipStore, type ClipRow } from '../src/store/clip-store.js';
 import { writeClipFile, type ClipFileMetadata } from '../src/store/clip-writer.js';
@@ -79,7 +79,7 @@ async function fill(db: Database.Database, dataDir: string): Promise<Made[]> {
 }
 
 function retention(overrides: Partial<EarshotConfig['retention']> = {}): EarshotConfig['retention'] {
-  return { max_clip_bytes: MIB, clip_max_age_days: 30, kept_clip_max_age_days: 365, event_max_age_days: 730, interval_seconds: 600, ...overrides };
+  return { max_clip_bytes: MIB, clip_max_age_days: 30, kept_clip_max_age_days: 365, event_max_age_days: 730, interval_seconds: 600, min_free_bytes: 0, ...overrides };
 }
 
 const statusOf = (db: Database.Database) => new Map((db.prepare('SELECT id, status FROM clips').all() as Pick<ClipRow, 'id' | 'status'>[]).map((r) => [r.id, r.status]));

@@ -15,7 +15,6 @@
  * breaks none of it; another origin cannot read the API (no CORS).
  * Screenshots of every view at 1280×800 and 390×844 go to .tap/web/.
  */
-import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,8 +26,9 @@ import { createLogger } from '../src/log.js';
 import { encodeWav16 } from '../src/store/clip-writer.js';
 import { buildNode, STANDARD_CLIPS } from './helpers/api-node.js';
 import { haveChromium, launchBrowser } from './helpers/browser.js';
-import { CLI, earshot, REPO, SHARED } from './helpers/cli.js';
-import { LineWatcher, startDaemon, type LogLine } from './helpers/service-daemon.js';
+import { earshot, REPO } from './helpers/cli.js';
+import { concatSamples, DEV_SCENES, startEarshot, writeDaemonConfig, YAMNET_SPECTRA } from './helpers/fixtures.js';
+import { startDaemon } from './helpers/service-daemon.js';
 import { readWav16 } from './helpers/wav16.js';
 
 const TOKEN = 'web-page-test-token-0123456789';
@@ -38,49 +38,26 @@ const SCENES = [...Array.from({ length: 16 }, (_, i) => `mixed_${String(i).padSt
 
 /** `earshot serve --config FILE --port 0` (or `--pulled DIR`), with its JSON log lines. */
 function startServe(config: string, option = '--config') {
-  const child = spawn(process.execPath, [CLI, 'serve', option, config, '--port', '0'], { cwd: REPO, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log = new LineWatcher<LogLine>();
-  let pending = '';
-  child.stdout.on('data', (data) => {
-    pending += data;
-    const lines = pending.split('\n');
-    pending = lines.pop()!;
-    for (const line of lines) if (line.trim()) log.push({ ...JSON.parse(line), readAtMs: performance.now() });
-  });
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, log, exited };
+  return startEarshot(['serve', option, config, '--port', '0']);
 }
 
 t.test('the review page, in Chromium, against earshot run and earshot serve', { skip: haveChromium ? false : '/usr/bin/chromium is not installed (apt-get install chromium)' }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-web-'));
   mkdirSync(SHOTS, { recursive: true });
   // Real audio: 20 dev scenes (15 minutes: 16 mixed, 4 of distractors only) joined into one file, so one run stores enough clips.
-  const parts = SCENES.map((name) => readWav16(`${SHARED}audio/scenes/dev/${name}.wav`));
-  const joined = new Float32Array(parts.reduce((n, p) => n + p.length, 0));
-  parts.reduce((offset, p) => (joined.set(p, offset), offset + p.length), 0);
+  const parts = SCENES.map((name) => readWav16(`${DEV_SCENES}${name}.wav`));
+  const joined = concatSamples(parts);
   writeFileSync(join(dir, 'scenes.wav'), encodeWav16(joined, 16000));
   writeFileSync(join(dir, 'token'), `${TOKEN}\n`);
-  const config = join(dir, 'earshot.yaml');
-  const yaml = (pacing: string[]) =>
-    [
-      'node_id: web-node',
-      'data_dir: data',
-      'model:',
-      `  path: ${SHARED}models/yamnet/yamnet_spectra_in.tflite`,
-      'source:',
-      '  path: scenes.wav',
-      ...pacing,
-      // 32 × real time on a busy machine: never skip patches (the event count must not depend on the load).
-      'inference:',
-      '  degrade_lag_seconds: 3600',
-      'clips:',
-      '  background_per_hour: 30',
-      'api:',
-      '  port: 0',
-      '  token_file: token',
-      '',
-    ].join('\n');
-  writeFileSync(config, yaml(['  pacing: realtime', '  speed: 32']));
+  const config = writeDaemonConfig(dir, {
+    node_id: 'web-node',
+    model: { path: YAMNET_SPECTRA },
+    source: { path: 'scenes.wav', pacing: 'realtime', speed: 32 },
+    // 32 × real time on a busy machine: never skip patches (the event count must not depend on the load).
+    inference: { degrade_lag_seconds: 3600 },
+    clips: { background_per_hour: 30 },
+    api: { port: 0, token_file: 'token' },
+  });
 
   const browser = await launchBrowser();
   t.teardown(() => browser.close());
@@ -221,7 +198,7 @@ t.test('the review page, in Chromium, against earshot run and earshot serve', { 
   await page.waitForFunction(() => (document.querySelector('.playhead') as HTMLElement).style.left !== '0%');
   t.pass('the playhead moves');
   await shot('review');
-  await page.waitForFunction((to) => (document.querySelector('[data-testid=audio]') as HTMLAudioElement).paused, offset, { timeout: 10_000 });
+  await page.waitForFunction((_to) => (document.querySelector('[data-testid=audio]') as HTMLAudioElement).paused, offset, { timeout: 10_000 });
   const stoppedAt = await page.$eval('[data-testid=audio]', (a) => (a as HTMLAudioElement).currentTime);
   t.ok(stoppedAt >= offset - 0.05 && stoppedAt < offset + 0.5, `playback stops at the event's offset (${offset} s, stopped at ${stoppedAt.toFixed(2)} s)`);
 
@@ -300,7 +277,7 @@ t.test('the review page, in Chromium, against earshot run and earshot serve', { 
   t.match(blocked, /TypeError|Failed to fetch/, 'a page of another origin cannot read the API');
 
   serve.child.kill('SIGTERM');
-  t.equal(await serve.exited, 0, 'serve stops on SIGTERM');
+  t.equal((await serve.exited).code, 0, 'serve stops on SIGTERM');
 });
 
 t.test('earshot serve --pulled: clips pulled from two nodes, labelled in the page, land where earshot train reads them', { skip: haveChromium ? false : 'no /usr/bin/chromium' }, async (t) => {
@@ -346,5 +323,5 @@ t.test('earshot serve --pulled: clips pulled from two nodes, labelled in the pag
   const relabelled = [...want.keys()][2];
   t.same(given(), new Map(want).set(relabelled, detected.get(relabelled)!), 'undo gives the clip back what pull wrote');
   serve.child.kill('SIGTERM');
-  t.equal(await serve.exited, 0);
+  t.equal((await serve.exited).code, 0);
 });

@@ -6,7 +6,7 @@
 // .bin byte for byte. Never edit a .bin by hand: a change here is a protocol change.
 import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, FORMAT_CODES } from '../../dist/capture/serial-protocol.js';
+import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, FORMAT_CODES } from '../../dist/capture/serial/serial-protocol.js';
 
 const dir = fileURLToPath(new URL('./', import.meta.url));
 const width = { s16le: 2, s24le32: 4, f32le: 4 };

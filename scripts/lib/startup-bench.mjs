@@ -57,12 +57,12 @@ function medianRun(args, runs, okCodes, label = args.join(' ')) {
 
 /** Model-only seconds over the patch inputs of `files` (inside a child: `--child-model`). */
 async function modelOnly(files, backend) {
-  const { defaultConfig } = await import(join(REPO, 'dist/config.js'));
+  const { defaultConfig } = await import(join(REPO, 'dist/config/load.js'));
   const { readWav } = await import(join(REPO, 'dist/capture/wav.js'));
-  const { LogMelFrontEnd } = await import(join(REPO, 'dist/inference/logmel.js'));
-  const { Patcher } = await import(join(REPO, 'dist/inference/patcher.js'));
+  const { LogMelFrontEnd } = await import(join(REPO, 'dist/frontend/logmel.js'));
+  const { Patcher } = await import(join(REPO, 'dist/frontend/patcher.js'));
   const { loadTfliteModelFile } = await import(join(REPO, 'dist/inference/tflite/model-file.js'));
-  const { openBackend } = await import(join(REPO, 'dist/inference/backends/backend.js'));
+  const { openBackend } = await import(join(REPO, 'dist/inference/backends/create-backend.js'));
   const inputs = [];
   for (const file of files) {
     const audio = readWav(file).mono;

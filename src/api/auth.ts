@@ -8,7 +8,7 @@
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
 import { EarshotError } from '../errors.js';
 
 /** Fewest characters a token may have (the config schema's `api.token` minimum). */

@@ -4,7 +4,8 @@
  */
 import { STATUS_CODES } from 'node:http';
 import type { FastifyReply } from 'fastify';
-import type { EarshotConfig } from '../config.js';
+import { Type } from '@sinclair/typebox';
+import type { EarshotConfig } from '../config/schema.js';
 import type { HeadControl } from '../inference/head/head-runtime.js';
 import type { Logger } from '../log.js';
 import type { LiveStatus } from './live-status.js';
@@ -35,12 +36,7 @@ export interface ApiContext {
 export const CLIP_ID_PATTERN = '^[0-9A-HJKMNP-TV-Z]{26}$';
 
 /** Params schema of the `/clips/:id` routes: anything but a ULID is a 400 before any lookup. */
-export const CLIP_ID_PARAMS = {
-  type: 'object',
-  required: ['id'],
-  additionalProperties: false,
-  properties: { id: { type: 'string', pattern: CLIP_ID_PATTERN } },
-} as const;
+export const CLIP_ID_PARAMS = Type.Object({ id: Type.String({ pattern: CLIP_ID_PATTERN }) }, { additionalProperties: false });
 
 /** Sends a JSON error in fastify's own shape: `{ statusCode, error, message }`. */
 export function sendError(reply: FastifyReply, statusCode: number, message: string): FastifyReply {
@@ -63,9 +59,9 @@ export function decodeCursor(text: string): unknown {
 
 /** The `since` / `until` query parameters (ISO-8601, checked by {@link parseTimeRange}) of the routes that take a time range. */
 export const TIME_RANGE_PROPERTIES = {
-  since: { type: 'string', maxLength: 40 },
-  until: { type: 'string', maxLength: 40 },
-} as const;
+  since: Type.Optional(Type.String({ maxLength: 40 })),
+  until: Type.Optional(Type.String({ maxLength: 40 })),
+};
 
 /**
  * The `since` / `until` parameters in the stored form ({@link normaliseTime}).

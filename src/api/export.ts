@@ -15,9 +15,9 @@
 import { createHash } from 'node:crypto';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlibConstants, createGzip } from 'node:zlib';
-import { Writable, type Readable } from 'node:stream';
+import type { Readable, Writable } from 'node:stream';
 import tar from 'tar-stream';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
 import { TSV_HEADER, formatTsvRow } from '../eval/annotations.js';
 import type { Logger } from '../log.js';
 import { isClipFileProblem, openClipFile } from './clip-file.js';
@@ -105,9 +105,9 @@ export function streamExport(source: ExportSource, request: ExportRequest): Read
   });
   fill(pack, source, request).catch((error: Error) => {
     if (pack.destroyed || gzip.destroyed) {
-      source.log.debug({ err: error.message }, 'api: export stopped: the client went away');
+      source.log.debug({ err: error }, 'export stopped: the client went away');
     } else {
-      source.log.warn({ err: error.message }, 'api: export stopped');
+      source.log.warn({ err: error }, 'export stopped');
     }
     pack.destroy(error);
     gzip.destroy(error);

@@ -16,7 +16,8 @@
  */
 import { Ajv, type ValidateFunction } from 'ajv';
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteOptions } from 'fastify';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
+import { describeSchemaError } from '../schema-errors.js';
 import { sendError } from './context.js';
 
 /** Bounds given to numbers a schema leaves unbounded. */
@@ -97,7 +98,7 @@ export function hardenApi(app: FastifyInstance, config: EarshotConfig): void {
     addPreValidation(route, async (request: FastifyRequest, reply: FastifyReply) => {
       if (request.body === undefined || validate(request.body)) return;
       const e = validate.errors?.[0];
-      return sendError(reply, 400, `body${e?.instancePath ?? ''} ${e?.message ?? 'is not valid'}`);
+      return sendError(reply, 400, e ? describeSchemaError(e, 'body') : 'body: is not valid');
     });
   });
 }

@@ -1,14 +1,16 @@
 /**
  * What the running daemon tells the HTTP API about itself, for `/healthz` and `/metrics`: when the
  * last audio chunk arrived (wall clock), whether inference keeps up (the real-time factor of
- * src/service/health.ts), and how deep the MQTT outbox is. The daemon feeds it one call per chunk;
+ * src/monitor/health.ts), and how deep the MQTT outbox is. The daemon feeds it one call per chunk;
  * the API only reads it.
  */
 import { performance } from 'node:perf_hooks';
-import type { InferenceStatus } from '../inference/worker/scheduler.js';
+import type { DaemonConsumer } from '../consumer.js';
+import type { InferenceStatus } from '../inference/types.js';
 import type { MicrophoneStatusSource } from '../monitor/microphone-status.js';
-import { DEFAULT_HEALTH_OPTIONS, PipelineHealth } from '../service/health.js';
-import { SAMPLE_RATE, type AudioChunk } from '../types.js';
+import { DEFAULT_HEALTH_OPTIONS, PipelineHealth } from '../monitor/health.js';
+import { SAMPLE_RATE } from '../constants.js';
+import type { AudioChunk } from '../types.js';
 
 /** A reading of {@link LiveStatus}. */
 export interface LiveSnapshot {
@@ -75,4 +77,9 @@ export class LiveStatus {
       inference: this.inference,
     };
   }
+}
+
+/** The live figures as a daemon consumer (src/consumer.ts): one {@link LiveStatus.chunk} after each chunk. */
+export function liveStatusConsumer(live: LiveStatus): DaemonConsumer {
+  return { name: 'live status', afterChunk: (chunk, processingMs) => live.chunk(chunk, processingMs) };
 }

@@ -3,7 +3,7 @@
  * `clip_url`, Home Assistant's `configuration_url`).
  */
 import { hostname } from 'node:os';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
 import { clipUrl } from './queries.js';
 
 /**

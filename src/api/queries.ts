@@ -6,64 +6,16 @@
  * iterator would make the daemon's own writes fail with "connection is busy").
  */
 import type Database from 'better-sqlite3';
-import type { EventRecord } from '../events.js';
 import type { ClipRow, ScoreRow } from '../store/clip-store.js';
-import { SAMPLE_RATE, type LabelGroup } from '../types.js';
+import { SAMPLE_RATE } from '../constants.js';
+import type { LabelGroup } from '../types.js';
 
-/** A stored event as the API returns it. Times: ISO-8601 UTC, and seconds from stream start. */
-export interface EventView extends Omit<EventRecord, 'end_reason' | 'clock_synced' | 'threshold' | 'onset_sample' | 'offset_sample'> {
-  end_reason: string | null;
-  /** true: NTP-synchronised at onset; null: unknown (older rows). */
-  clock_synced: boolean | null;
-  /** The label's threshold when the event opened (0..1), null for older rows. */
-  threshold: number | null;
-  clips: { id: string; kind: string; status: string; bytes: number; sha256: string; url: string }[];
-}
-
-/** The event a clip was cut for, with its span in seconds from the clip's first sample. */
-export interface ClipEventView {
-  id: string;
-  label: string;
-  group: LabelGroup;
-  onset_utc: string;
-  peak_score: number;
-  threshold: number | null;
-  model_id: string;
-  model_sha256: string;
-  /** Event onset and offset within the clip, seconds, clamped to [0, clip duration]. */
-  onset_in_clip_s: number;
-  offset_in_clip_s: number;
-}
-
-/** A clip as the API returns it. */
-export interface ClipView
-  extends Pick<ClipRow, 'id' | 'event_id' | 'kind' | 'format' | 'start_utc' | 'end_utc' | 'sample_rate' | 'bytes' | 'sha256' | 'gap_samples' | 'status' | 'created_utc'> {
-  /** The clip's rowid: increases with every clip stored; the `after` cursor of `GET /api/v1/clips`. */
-  seq: number;
-  group: LabelGroup | null;
-  /** (end_sample − start_sample) / 16000, seconds. */
-  duration_s: number;
-  /** Labels stored for the clip. */
-  labels: number;
-  event: ClipEventView | null;
-  url: string;
-  spectrogram_url: string;
-}
+/** The views the API returns are stated once, as response schemas (schemas.ts); these are their types. */
+import type { ClassScore, ClipEventView, ClipView, EventView, LabelView, QueueItem, QueueStrategy } from './schemas.js';
+export type { ClassScore, ClipEventView, ClipView, EventView, LabelView, QueueItem, QueueStrategy };
 
 /** A clip row with what the API needs beyond {@link ClipView}: its path (relative to data_dir). */
 export interface ClipRecord extends ClipView, Pick<ClipRow, 'path' | 'stream_id' | 'start_sample' | 'end_sample' | 'start_s'> {}
-
-/** One stored label. Times in seconds from the clip's first sample; null = the whole clip. */
-export interface LabelView {
-  id: number;
-  clip_id: string;
-  label: string;
-  onset_s: number | null;
-  offset_s: number | null;
-  source: 'human' | 'import';
-  annotator: string | null;
-  created_utc: string;
-}
 
 /** A label to store (see {@link ApiQueries.addLabels}). */
 export interface NewLabel {
@@ -72,23 +24,6 @@ export interface NewLabel {
   offset_s?: number;
 }
 
-/** How the active-learning queue picks clips (docs/api.md). */
-export type QueueStrategy = 'uncertainty' | 'random' | 'top';
-
-/** A queued clip: the clip plus why it was chosen. */
-export interface QueueItem extends ClipView {
-  /** |peak score − threshold| of the clip's event (null without a threshold). */
-  threshold_margin: number | null;
-  /** Smallest gap between the top two classes of one patch of the event (null without stored scores); informational, not ranked on. */
-  top2_margin: number | null;
-  /**
-   * With a head: the normalised entropy (0..1) of the head's label probabilities in the event's
-   * least certain patch (from the stored `head:<label>` scores; null without them).
-   */
-  head_entropy: number | null;
-  /** What the uncertainty queue ranks by, lower = less certain: 1 − head_entropy with a head, else threshold_margin. */
-  uncertainty: number | null;
-}
 
 /** Filters of {@link ApiQueries.events}. ISO-8601 UTC strings compare as stored (toISOString form). */
 export interface EventFilter {
@@ -106,13 +41,6 @@ export interface EventFilter {
   limit: number;
   /** Keyset cursor: events strictly after (onset_utc, id) in the page order (before it for `desc`). */
   after?: { onsetUtc: string; id: string };
-}
-
-/** A class score of an event: its highest over the event's patches. */
-export interface ClassScore {
-  model_id: string;
-  class: string;
-  score: number;
 }
 
 /** One stored score row of an event, for the spectrogram's score curves. */

@@ -10,8 +10,9 @@
  * are confined to the data directory (clip-file.ts); bodies are capped at `api.body_limit_bytes`.
  */
 import type Database from 'better-sqlite3';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import type { EarshotConfig } from '../config.js';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import type { EarshotConfig } from '../config/schema.js';
+import type { DaemonConsumer } from '../consumer.js';
 import type { HeadControl } from '../inference/head/head-runtime.js';
 import type { Logger } from '../log.js';
 import { BearerAuth, loadApiToken } from './auth.js';
@@ -69,7 +70,7 @@ class QuietRequestLog extends LogController {
   }
   override defaultErrorLog(error: Error, request: FastifyRequest, reply: FastifyReply, metadata?: Record<string, unknown>): void {
     if (reply.statusCode >= 500) super.defaultErrorLog(error, request, reply, metadata);
-    else request.log.debug({ url: request.url, status: reply.statusCode, err: (error as FastifyError).message }, 'request refused');
+    else request.log.debug({ url: request.url, status: reply.statusCode, err: error }, 'request refused');
   }
 }
 
@@ -146,16 +147,17 @@ export function createApiServer(options: ApiServerOptions): FastifyInstance {
 export async function startApiServer(options: ApiServerOptions): Promise<RunningApi | null> {
   const { host, port } = options.config.api;
   const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
+  const log = options.log.child({ component: 'api' });
   let app: FastifyInstance;
   try {
     app = createApiServer(options);
   } catch (error) {
-    options.log.error({ host, port, err: (error as Error).message }, `api: not started (${(error as Error).message}); the daemon runs on without the HTTP API`);
+    log.error({ host, port, err: error }, 'not started; the daemon runs on without the HTTP API');
     return null;
   }
   try {
     const url = await app.listen({ host, port });
-    options.log.info({ url, host, port: Number(new URL(url).port) }, `api listening on ${url}`);
+    log.info({ url, host, port: Number(new URL(url).port) }, `api listening on ${url}`);
     return {
       app,
       url,
@@ -163,14 +165,34 @@ export async function startApiServer(options: ApiServerOptions): Promise<Running
         try {
           await app.close();
         } catch (error) {
-          options.log.warn({ err: (error as Error).message }, 'api: error while closing');
+          log.warn({ err: error }, 'error while closing');
         }
       },
     };
   } catch (error) {
     const e = error as NodeJS.ErrnoException;
-    options.log.error({ host, port, code: e.code, err: e.message }, `api: cannot listen on ${where} (${e.code ?? e.message}); the daemon runs on without the HTTP API`);
+    log.error({ host, port, code: e.code, err: e }, `cannot listen on ${where} (${e.code ?? e.message}); the daemon runs on without the HTTP API`);
     await app.close().catch(() => undefined);
     return null;
   }
+}
+
+/**
+ * The daemon's HTTP API as a daemon consumer (src/consumer.ts): listens at start (a failure is
+ * logged and the daemon runs on without it, see {@link startApiServer}) and closes at stop. Put it
+ * last in the daemon's list: it stops first, before clips are finished and MQTT drains.
+ */
+export function apiConsumer(options: ApiServerOptions): DaemonConsumer & { readonly url: string | null } {
+  let api: RunningApi | null = null;
+  return {
+    name: 'api',
+    /** Where it listens once started, e.g. `http://127.0.0.1:8466`; null before, or when it could not start. */
+    get url() {
+      return api?.url ?? null;
+    },
+    start: async () => {
+      api = await startApiServer(options);
+    },
+    stop: () => api?.close(),
+  };
 }

@@ -1,6 +1,6 @@
 /**
  * A clip's picture for `GET /api/v1/clips/:id/spectrogram.png`: the YAMNet log-mel spectrogram of
- * the clip (src/inference/logmel.ts, 64 bands 125–7500 Hz, 10 ms frames), the event's top class
+ * the clip (src/frontend/logmel.ts, 64 bands 125–7500 Hz, 10 ms frames), the event's top class
  * scores per patch from the scores table, and the event span marked — drawn by src/eval/plot.ts
  * (`drawFilePlot`, @napi-rs/canvas), the same picture `earshot eval --out` draws per file.
  *
@@ -10,12 +10,12 @@
  */
 import { decodeFlac, isFlac } from '../capture/flac.js';
 import { decodeWav } from '../capture/wav.js';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
 import { resolveLabelSpecs } from '../detect/label-map.js';
 import { drawFilePlot, type PlotLabel } from '../eval/plot.js';
 import { listManifests } from '../inference/manifest.js';
-import { FRAME_HOP_SAMPLES, FRAME_LENGTH_SAMPLES, LogMelFrontEnd } from '../inference/logmel.js';
-import { SAMPLE_RATE } from '../types.js';
+import { LogMelFrontEnd } from '../frontend/logmel.js';
+import { FRAME_HOP_SAMPLES, FRAME_LENGTH_SAMPLES, PATCH_FRAMES, SAMPLE_RATE } from '../constants.js';
 import type { ClipRecord, PatchScore } from './queries.js';
 
 /** Classes drawn as score curves: the event's highest-scoring few of those mapped to a label. */
@@ -23,7 +23,7 @@ const CLASSES_DRAWN = 4;
 /** Picture width in pixels. */
 const WIDTH = 1000;
 /** A YAMNet patch (96 frames) spans 0.975 s; its centre is this far after its start (seconds). */
-const PATCH_CENTRE_S = (95 * FRAME_HOP_SAMPLES + FRAME_LENGTH_SAMPLES) / SAMPLE_RATE / 2;
+const PATCH_CENTRE_S = ((PATCH_FRAMES - 1) * FRAME_HOP_SAMPLES + FRAME_LENGTH_SAMPLES) / SAMPLE_RATE / 2;
 /** Samples per front-end call: between calls the event loop runs (capture must not wait on a picture). */
 const SLICE_SAMPLES = SAMPLE_RATE;
 
@@ -47,7 +47,7 @@ export async function drawClipSpectrogram(wavBytes: Uint8Array, clip: ClipRecord
   } catch (error) {
     throw new UndrawableClipError((error as Error).message);
   }
-  if (wav.sampleRate !== SAMPLE_RATE) throw new UndrawableClipError(`clip ${clip.id}: ${wav.sampleRate} Hz; the log-mel front end needs 16000 Hz`);
+  if (wav.sampleRate !== SAMPLE_RATE) throw new UndrawableClipError(`clip ${clip.id}: ${wav.sampleRate} Hz; the log-mel front end needs ${SAMPLE_RATE} Hz`);
   const frontEnd = new LogMelFrontEnd();
   const batches: Float32Array[] = [];
   for (let start = 0; start < wav.mono.length; start += SLICE_SAMPLES) {

@@ -19,9 +19,10 @@
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 import type { Readable } from 'node:stream';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { SAMPLE_RATE, type AudioChunk } from '../types.js';
+import { SAMPLE_RATE } from '../constants.js';
+import type { AudioChunk } from '../types.js';
 import { LiveQueue } from './live-queue.js';
 import type { AudioSource, SourceDescription } from './source.js';
 import { TimelineAssembler, type CaptureGap } from './timeline.js';
@@ -162,7 +163,7 @@ export class AlsaSource implements AudioSource {
         if (fault?.kind === 'busy' && !everDelivered) {
           throw new EarshotError(
             `source.device: ALSA device '${this.options.device}' is busy (${fault.message}); another program holds it, most likely PulseAudio or PipeWire: capture through their ALSA plugin (device 'pulse' or 'pipewire'), or stop them (systemctl --user stop pipewire pipewire-pulse pulseaudio)`,
-            3,
+            ExitCode.Environment,
           );
         }
         for (const chunk of this.timeline.flush()) yield chunk;

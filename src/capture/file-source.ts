@@ -5,9 +5,11 @@
  */
 import { performance } from 'node:perf_hooks';
 import { setImmediate as yieldToEventLoop, setTimeout as sleep } from 'node:timers/promises';
-import { SAMPLE_RATE, type AudioChunk } from '../types.js';
+import { SAMPLE_RATE } from '../constants.js';
+import type { AudioChunk } from '../types.js';
 import { createResampler, type Resampler, type ResamplerOptions } from './resample.js';
-import { openWavStream, type WavStream } from './wav.js';
+import type { WavStream } from './decoded-audio.js';
+import { openWavStream } from './wav.js';
 
 /**
  * `'fast'`: chunks as fast as the consumer takes them, yielding to the event loop before each

@@ -11,9 +11,9 @@
  * Format: https://xiph.org/flac/format.html (the `fLaC` marker, then the STREAMINFO block).
  */
 import { createHash } from 'node:crypto';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 import { readFile } from 'node:fs/promises';
-import { MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, type DecodedWav, type WavStream } from './wav.js';
+import { MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, type DecodedWav, type WavStream } from './decoded-audio.js';
 
 /** The stream marker every FLAC file starts with. */
 export const FLAC_MARKER = 'fLaC';
@@ -73,7 +73,7 @@ export async function decodeFlac(bytes: Uint8Array, name: string): Promise<Decod
     await decoder.ready;
     decoded = await decoder.decodeFile(bytes);
   } catch (error) {
-    throw new EarshotError(`${name}: damaged FLAC: ${(error as Error).message}`, 2, { cause: error });
+    throw new EarshotError(`${name}: damaged FLAC: ${(error as Error).message}`, ExitCode.BadInput, { cause: error });
   } finally {
     decoder.free();
   }
@@ -135,7 +135,7 @@ export async function openFlacStream(path: string): Promise<WavStream> {
   try {
     bytes = await readFile(path);
   } catch (error) {
-    throw new EarshotError(`${path}: cannot read file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, 2, { cause: error });
+    throw new EarshotError(`${path}: cannot read file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, ExitCode.BadInput, { cause: error });
   }
   const { mono, ...info } = await decodeFlac(bytes, path);
   let next = 0;

@@ -14,7 +14,8 @@
  */
 import type { AudioSource } from './source.js';
 import type { CaptureGap } from './timeline.js';
-import { SAMPLE_RATE, type AudioChunk } from '../types.js';
+import { SAMPLE_RATE } from '../constants.js';
+import type { AudioChunk } from '../types.js';
 
 /** Options of {@link CapturePump}. */
 export interface PumpOptions {

@@ -11,10 +11,8 @@
  * `end_of_input`, so {@link Resampler.flush} drains that tail itself by feeding zeros (what
  * libsamplerate does internally at end of input) and cuts the output at the exact length.
  */
-import libsamplerate from '@alexanderolsen/libsamplerate-js';
-import { SAMPLE_RATE } from '../types.js';
-
-const { create, ConverterType } = libsamplerate;
+import type libsamplerate from '@alexanderolsen/libsamplerate-js';
+import { SAMPLE_RATE } from '../constants.js';
 
 /** A resampler from one input rate to {@link SAMPLE_RATE}, fed in pieces. */
 export interface Resampler {
@@ -88,13 +86,15 @@ export async function createResampler(
     throw new RangeError(`resampler channel count must be an integer from 1 to 128, got ${channels}`);
   }
   if (inputRate === SAMPLE_RATE) return new PassThroughResampler(channels);
+  // Loaded on first use: a 2 MB script (its WebAssembly inline) that 16 kHz input never needs (issue 23).
+  const { create, ConverterType } = (await import('@alexanderolsen/libsamplerate-js')).default;
   const converterType =
     options.quality === 'medium' ? ConverterType.SRC_SINC_MEDIUM_QUALITY : ConverterType.SRC_SINC_BEST_QUALITY;
   const converter = await create(channels, inputRate, SAMPLE_RATE, { converterType });
   return new SincResampler(converter, inputRate, channels);
 }
 
-type Converter = Awaited<ReturnType<typeof create>>;
+type Converter = Awaited<ReturnType<(typeof libsamplerate)['create']>>;
 
 abstract class StreamState {
   protected finished = false;

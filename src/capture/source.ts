@@ -1,14 +1,9 @@
 /**
  * What the daemon listens to: any source of 16 kHz mono {@link AudioChunk}s with absolute sample
- * indices. `createSource` builds the configured one.
+ * indices. Types only: the ALSA and serial sources implement {@link AudioSource}, and
+ * src/capture/create-source.ts builds the configured one (a file through a small adapter there).
  */
-import type { EarshotConfig } from '../config.js';
-import { EarshotError } from '../errors.js';
-import { SAMPLE_RATE, type AudioChunk } from '../types.js';
-import type { Logger } from '../log.js';
-import { AlsaSource } from './alsa-source.js';
-import { FileSource } from './file-source.js';
-import { SerialSource } from './serial-source.js';
+import type { AudioChunk } from '../types.js';
 import type { CaptureGap } from './timeline.js';
 
 /** What a source says about itself once open, for logs. */
@@ -36,50 +31,4 @@ export interface AudioSource {
   takeGaps?(): CaptureGap[];
   /** Live sources: counters for the closing log line (packets, CRC errors, overruns...). */
   counters?(): Record<string, number>;
-}
-
-/** A {@link FileSource} as an {@link AudioSource}. */
-class FileAudioSource implements AudioSource {
-  private readonly file: FileSource;
-
-  constructor(path: string, config: EarshotConfig['source']) {
-    this.file = new FileSource(path, { pacing: config.pacing, speed: config.speed, loop: config.loop, chunkSamples: Math.round(config.chunk_seconds * SAMPLE_RATE) });
-  }
-
-  async open(): Promise<SourceDescription> {
-    const info = await this.file.open();
-    return {
-      uri: `file:${info.path}`,
-      // A looping file never ends: no total to count down to.
-      durationSeconds: this.file.loop ? undefined : info.durationSeconds,
-      details: { seconds: Number(info.durationSeconds.toFixed(3)), rate: info.originalSampleRate, channels: info.originalChannels, encoding: info.originalEncoding },
-    };
-  }
-
-  chunks(): AsyncGenerator<AudioChunk, void, undefined> {
-    return this.file.chunks();
-  }
-
-  stop(): void {
-    this.file.stop();
-  }
-}
-
-/**
- * The configured source.
- * @throws EarshotError when the config lacks what the source type needs
- */
-export function createSource(config: EarshotConfig, log?: Logger): AudioSource {
-  const source = config.source;
-  const chunkSamples = Math.round(source.chunk_seconds * SAMPLE_RATE);
-  switch (source.type) {
-    case 'file':
-      if (!source.path) throw new EarshotError('source.path: required for a file source (the WAV file to listen to)');
-      return new FileAudioSource(source.path, source);
-    case 'alsa':
-      return new AlsaSource({ device: source.device, rate: source.rate, channels: source.channels, format: source.format, chunkSamples, log });
-    case 'serial':
-      if (!source.path) throw new EarshotError('source.path: required for a serial source (the port, e.g. /dev/ttyACM0 or /dev/serial/by-id/...)');
-      return new SerialSource({ path: source.path, baudRate: source.baud, resendWaitMs: source.resend_wait * 1000, chunkSamples, log });
-  }
 }

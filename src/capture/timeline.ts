@@ -4,7 +4,8 @@
  * and a hole (lost packets, an unplugged device, an overrun) advances the index by the lost
  * duration and is recorded as a {@link CaptureGap}. Shared by the ALSA and serial sources.
  */
-import { SAMPLE_RATE, type AudioChunk } from '../types.js';
+import { SAMPLE_RATE } from '../constants.js';
+import type { AudioChunk } from '../types.js';
 import { createResampler, type Resampler } from './resample.js';
 
 /** Why audio was lost (`backlog`: inference fell so far behind that queued audio outgrew the ring buffer; capture/pump.ts). */

@@ -13,30 +13,8 @@
  */
 import { readFileSync, statSync, type Stats } from 'node:fs';
 import { open, readFile, stat, type FileHandle } from 'node:fs/promises';
-import { EarshotError } from '../errors.js';
-
-/** A decoded WAV file: its original format plus a mono downmix at the original rate. */
-export interface DecodedWav {
-  /** Sample rate in Hz, as stored in the file (not resampled). */
-  readonly sampleRate: number;
-  /** Channel count in the file (the downmix in `mono` has one). */
-  readonly channels: number;
-  /** Sample frames per channel (= `mono.length`). */
-  readonly frames: number;
-  /** Duration in seconds (`frames / sampleRate`). */
-  readonly durationSeconds: number;
-  /** Human-readable encoding for logs, e.g. `"16-bit signed PCM"` or `"32-bit float (extensible)"`. */
-  readonly encoding: string;
-  /** The WAVE format tag that decided the decoding: 1 (PCM) or 3 (IEEE float); the subformat's for extensible files. */
-  readonly formatTag: number;
-  /** Bits per sample as stored (the container size, e.g. 24 for packed 24-bit). */
-  readonly bitsPerSample: number;
-  /**
-   * The downmix: the average of all channels per frame, float32 in −1..1 (int16 / 32768,
-   * u8 (x − 128) / 128, s24 / 8388608, s32 / 2147483648; float samples as stored), length `frames`.
-   */
-  readonly mono: Float32Array;
-}
+import { EarshotError, ExitCode } from '../errors.js';
+import { MAX_CHANNELS, MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, type DecodedWav, type WavStream } from './decoded-audio.js';
 
 const WAVE_FORMAT_PCM = 0x0001;
 const WAVE_FORMAT_IEEE_FLOAT = 0x0003;
@@ -65,17 +43,6 @@ const KNOWN_FORMAT_NAMES: ReadonlyMap<number, string> = new Map([
   [0xf1ac, 'FLAC'],
 ]);
 
-/**
- * Sample rates accepted (Hz). Below 1 kHz no recording earshot could use exists, and a header
- * claiming a few Hz would make a short file hours of upsampling work; above 192 kHz the
- * resampler (libsamplerate-js) refuses the rate. Checked here, so `doctor`, `analyze` and the
- * daemon refuse the same files with the same line.
- */
-export const MIN_SAMPLE_RATE = 1000;
-export const MAX_SAMPLE_RATE = 192000;
-/** Channels accepted: WAVE_FORMAT_EXTENSIBLE names 18 speaker positions; 64 leaves room for arrays. */
-export const MAX_CHANNELS = 64;
-
 interface WaveFormat {
   formatTag: number;
   extensible: boolean;
@@ -98,7 +65,7 @@ export function readWav(path: string): DecodedWav {
     requireFile(path, statSync(path));
     bytes = readFileSync(path);
   } catch (error) {
-    throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
+    throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, ExitCode.BadInput, { cause: error });
   }
   return decodeWav(bytes, path);
 }
@@ -116,7 +83,7 @@ export async function readWavAsync(path: string): Promise<DecodedWav> {
     requireFile(path, await stat(path));
     bytes = await readFile(path);
   } catch (error) {
-    throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
+    throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, ExitCode.BadInput, { cause: error });
   }
   // FLAC (clips written with clips.format: flac) decodes to the same shape (./flac.ts).
   if (bytes.length >= 4 && bytes[0] === 0x66 && bytes[1] === 0x4c && bytes[2] === 0x61 && bytes[3] === 0x43) return (await import('./flac.js')).decodeFlac(bytes, path);
@@ -195,19 +162,6 @@ function locateData(bytes: Uint8Array, name: string, totalLength: number): DataL
   return fail(format === undefined ? 'malformed WAV: no fmt chunk' : 'malformed WAV: no data chunk');
 }
 
-/** A WAV file read piece by piece: its format up front, then its mono downmix in blocks. */
-export interface WavStream {
-  /** The file as {@link DecodedWav} describes it, without the samples. */
-  readonly info: Omit<DecodedWav, 'mono'>;
-  /**
-   * The next frames' mono downmix (as {@link DecodedWav.mono}), at most `maxFrames`; null at the end.
-   * @throws EarshotError naming the file when a read fails
-   */
-  read(maxFrames: number): Promise<Float32Array | null>;
-  /** Closes the file (idempotent). */
-  close(): Promise<void>;
-}
-
 /** How much of a file's start is read to find its fmt and data chunks when streaming. */
 const STREAM_HEAD_BYTES = 4 * 1024 * 1024;
 
@@ -227,7 +181,7 @@ export async function openWavStream(path: string): Promise<WavStream> {
     size = stats.size;
     handle = await open(path, 'r');
   } catch (error) {
-    throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
+    throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, ExitCode.BadInput, { cause: error });
   }
   let closed = false;
   const close = async () => {
@@ -273,9 +227,9 @@ async function readFully(handle: FileHandle, into: Buffer, position: number, pat
     try {
       ({ bytesRead } = await handle.read(into, done, into.length - done, position + done));
     } catch (error) {
-      throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, 2, { cause: error });
+      throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, ExitCode.BadInput, { cause: error });
     }
-    if (bytesRead === 0) throw new EarshotError(`${path}: truncated: the file ended while being read`, 2);
+    if (bytesRead === 0) throw new EarshotError(`${path}: truncated: the file ended while being read`, ExitCode.BadInput);
     done += bytesRead;
   }
 }
@@ -398,7 +352,7 @@ function formatGuid(view: DataView, start: number): string {
 }
 
 /** A device (/dev/zero), FIFO or directory would never end or not be audio: refused before it is read. */
-function requireFile(path: string, stats: Stats): void {
+function requireFile(_path: string, stats: Stats): void {
   if (stats.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
   if (!stats.isFile()) throw Object.assign(new Error('not a regular file (a device, FIFO or socket)'), { code: 'ENOTREG' });
 }

@@ -5,7 +5,7 @@
  *
  * Kept free of heavy imports: main.ts loads it for `--help` and `--version`.
  */
-import { isEarshotError } from '../errors.js';
+import { ExitCode, isEarshotError } from '../errors.js';
 
 /** Wraps a command's action (see {@link action}); every `register*` function takes one. */
 export type ActionWrapper = <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>;
@@ -17,7 +17,7 @@ export type ActionWrapper = <A extends unknown[]>(fn: (...args: A) => Promise<vo
  */
 export function errorOutcome(error: unknown): { exitCode: number; stderr: string } {
   if (isEarshotError(error)) return { exitCode: error.exitCode, stderr: `earshot: ${error.message.split('\n').join('\nearshot: ')}\n` };
-  return { exitCode: 1, stderr: `earshot: unexpected error (a bug; please report it): ${(error as Error)?.stack ?? String(error)}\n` };
+  return { exitCode: ExitCode.Unexpected, stderr: `earshot: unexpected error (a bug; please report it): ${(error as Error)?.stack ?? String(error)}\n` };
 }
 
 /** Wraps an action: user errors print one line, bugs print their stack. */

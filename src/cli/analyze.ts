@@ -7,10 +7,13 @@
  * types only; the action imports the heavy modules (config, models, pipeline) with `await import(...)` when it runs.
  */
 import { basename } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import type { Command } from 'commander';
-import { EarshotError, isEarshotError } from '../errors.js';
+import type { ModelRequest } from '../inference/model-request.js';
+import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import type { ActionWrapper } from './action.js';
 import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
+import { formatTable } from './table.js';
 
 /** analyze's own options. */
 export interface AnalyzeOptions extends CommonOptions {
@@ -19,8 +22,7 @@ export interface AnalyzeOptions extends CommonOptions {
 }
 
 function printTable(rows: string[][]): void {
-  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => r[c].length)));
-  for (const row of rows) process.stdout.write(`${row.map((cell, c) => cell.padEnd(widths[c])).join('  ').trimEnd()}\n`);
+  for (const line of formatTable(rows)) process.stdout.write(`${line}\n`);
 }
 
 /** Reads the start of `path` into the page cache (the analysis reads it next); never throws. */
@@ -41,15 +43,26 @@ async function prefetch(path: string | undefined): Promise<void> {
  */
 export async function analyzeCommand(files: string[], options: AnalyzeOptions): Promise<void> {
   if (options.json && options.tsv) throw new EarshotError('--json and --tsv: choose one output format');
-  const [{ configFrom, loggerFor }, { modelOpener }, { openModelAndLabels, pipelineSettings }] = await Promise.all([import('./common.js'), import('../inference/worker/options.js'), import('../setup.js')]);
+  // Start-up (issue 23): only what it takes to start the primary model loads before the model
+  // does: the config, the logger and the worker. Models run in worker threads (inference.worker):
+  // while the worker loads its runtime and the model on the other core, this thread loads the
+  // model set, the pipeline and the analysis code and reads the first file's header.
+  const [{ configFrom, loggerFor }, { modelOpener }, { primaryModelRequest }] = await Promise.all([import('./common.js'), import('../pipeline/worker-options.js'), import('../inference/model-request.js')]);
   const config = configFrom(options);
   const log = loggerFor(config, options, 2, true);
-  // Models in worker threads (inference.worker): the front end runs beside them (src/analyze.ts).
-  // Start-up overlaps: while the worker loads its runtime and the model on the other core, this
-  // thread loads the analysis code and reads the first file's header.
-  const opening = openModelAndLabels(config, log, modelOpener(config, log));
-  opening.catch(() => undefined); // awaited below; a failure meanwhile must not be "unhandled"
-  const [{ analyzeFile }, { formatTsvRow, TSV_HEADER }] = await Promise.all([import('../analyze.js'), import('../eval/annotations.js'), prefetch(files[0])]);
+  const open = modelOpener(config, log);
+  const primaryRequest = primaryModelRequest(config);
+  let primary: ReturnType<typeof open> | undefined = open(primaryRequest);
+  primary.catch(() => undefined); // awaited through openModelAndLabels below; a failure meanwhile must not be "unhandled"
+  // openModelSet opens the primary first, with the same request: it gets the model already opening.
+  const openStarted = (request: ModelRequest): ReturnType<typeof open> => {
+    const started = primary !== undefined && isDeepStrictEqual(request, primaryRequest) ? primary : undefined;
+    primary = undefined;
+    return started ?? open(request);
+  };
+  const opening = import('../setup.js').then(({ openModelAndLabels }) => openModelAndLabels(config, log, openStarted));
+  opening.catch(() => undefined);
+  const [{ pipelineSettings }, { analyzeFile }, { formatTsvRow, TSV_HEADER }] = await Promise.all([import('../setup.js'), import('../analyze.js'), import('../eval/annotations.js'), prefetch(files[0])]);
   const { model, labels, models } = await opening;
   try {
     const settings = pipelineSettings(config);
@@ -82,7 +95,7 @@ export async function analyzeCommand(files: string[], options: AnalyzeOptions): 
       if (table.length === 1) process.stdout.write(`no events in ${all.length} file${all.length === 1 ? '' : 's'}\n`);
       else printTable(table);
     }
-    if (unreadable.length) throw new EarshotError(`analyze: ${unreadable.length} of ${files.length} file${files.length === 1 ? '' : 's'} could not be analysed (see above); the others' events are printed`, 2);
+    if (unreadable.length) throw new EarshotError(`analyze: ${unreadable.length} of ${files.length} file${files.length === 1 ? '' : 's'} could not be analysed (see above); the others' events are printed`, ExitCode.BadInput);
   } finally {
     models.close();
   }

@@ -4,7 +4,7 @@
  * (--token, --token-file, EARSHOT_API_TOKEN).
  */
 import { readFileSync } from 'node:fs';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 
 /** Seconds a JSON request may take before the node is reported unreachable. */
 const JSON_TIMEOUT_MS = 60_000;
@@ -70,11 +70,11 @@ export class NodeClient {
       response = await fetch(`${this.base}${path}`, { ...init, headers });
     } catch (error) {
       const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
-      throw new EarshotError(`${this.base}: cannot reach the node (${cause?.code ?? cause?.message ?? (error as Error).message})`, 3, { cause: error });
+      throw new EarshotError(`${this.base}: cannot reach the node (${cause?.code ?? cause?.message ?? (error as Error).message})`, ExitCode.Environment, { cause: error });
     }
     if (response.status === 401) {
       await response.body?.cancel();
-      throw new EarshotError(`${this.base}: the node refused the request (401): ${this.token ? 'wrong token' : 'it needs a token: --token-file FILE or EARSHOT_API_TOKEN'}`, 2);
+      throw new EarshotError(`${this.base}: the node refused the request (401): ${this.token ? 'wrong token' : 'it needs a token: --token-file FILE or EARSHOT_API_TOKEN'}`, ExitCode.BadInput);
     }
     return response;
   }
@@ -86,11 +86,11 @@ export class NodeClient {
   async json<T>(path: string, init: RequestInit = {}): Promise<T> {
     const response = await this.request(path, { signal: AbortSignal.timeout(JSON_TIMEOUT_MS), ...init });
     const text = await response.text();
-    if (!response.ok) throw new EarshotError(`${this.base}${path.split('?')[0]}: HTTP ${response.status}: ${messageOf(text)}`, response.status >= 500 ? 3 : 2);
+    if (!response.ok) throw new EarshotError(`${this.base}${path.split('?')[0]}: HTTP ${response.status}: ${messageOf(text)}`, response.status >= 500 ? ExitCode.Environment : ExitCode.BadInput);
     try {
       return JSON.parse(text) as T;
     } catch {
-      throw new EarshotError(`${this.base}${path.split('?')[0]}: the answer is not JSON (is this an earshot node?)`, 3);
+      throw new EarshotError(`${this.base}${path.split('?')[0]}: the answer is not JSON (is this an earshot node?)`, ExitCode.Environment);
     }
   }
 }

@@ -4,9 +4,10 @@
  * options into a config and a logger is in ./common.ts, which actions import when they run.
  */
 import { Option, type Command } from 'commander';
+import { ALL_BACKEND_KINDS } from '../constants.js';
 
-/** Inference backends a user can choose (the same list as ALL_BACKEND_KINDS in src/inference/backends/backend.ts; test/cli-startup.test.ts checks they agree). */
-export const BACKEND_NAMES = ['tflite-node', 'litert-wasm', 'onnx'] as const;
+/** Inference backends a user can choose with `--backend`: every backend kind (src/constants.ts imports nothing, so `--help` stays commander-only). */
+export const BACKEND_NAMES = ALL_BACKEND_KINDS;
 
 /** The options {@link withCommon} adds, as commander hands them to an action. */
 export interface CommonOptions {

@@ -4,7 +4,8 @@
  * pino); the options themselves are declared in ./common-options.ts.
  */
 import { resolve } from 'node:path';
-import { defaultConfig, loadConfigFile, type EarshotConfig } from '../config.js';
+import { defaultConfig, loadConfigFile } from '../config/load.js';
+import type { EarshotConfig } from '../config/schema.js';
 import { createLogger, type Logger } from '../log.js';
 import type { CommonOptions } from './common-options.js';
 

@@ -2,7 +2,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Command } from 'commander';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 
 const run = promisify(execFile);
 
@@ -46,7 +46,7 @@ async function arecord(flag: string): Promise<string> {
     return (await run('arecord', [flag], { timeout: 10_000 })).stdout;
   } catch (error) {
     const e = error as NodeJS.ErrnoException & { stderr?: string };
-    if (e.code === 'ENOENT') throw new EarshotError(NO_ARECORD, 3);
+    if (e.code === 'ENOENT') throw new EarshotError(NO_ARECORD, ExitCode.Environment);
     // "no soundcards found" is an answer, not an error.
     return `${(e as { stdout?: string }).stdout ?? ''}`;
   }

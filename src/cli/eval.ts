@@ -22,7 +22,7 @@ export interface EvalOptions extends CommonOptions {
  */
 export async function evalCommand(files: string[], options: EvalOptions): Promise<void> {
   const { configFrom, loggerFor } = await import('./common.js');
-  const { evaluateFiles, formatReport } = await import('../eval/run-eval.js');
+  const { evaluateFiles, formatReport } = await import('../evaluate.js');
   const config = configFrom(options);
   const log = loggerFor(config, options, 2, true);
   const collar = Number(options.collar);

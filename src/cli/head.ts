@@ -9,6 +9,7 @@
  */
 import type { Command } from 'commander';
 import type { ActionWrapper } from './action.js';
+import { ExitCode } from '../errors.js';
 
 interface NodeOptions {
   node?: string[];
@@ -38,7 +39,7 @@ async function forEachNode(options: NodeOptions, command: string, each: (client:
   const nodes = options.node ?? [];
   if (nodes.length === 0) throw new EarshotError(`head ${command}: --node URL is required (repeat it for several nodes)`);
   const token = tokenFrom(options);
-  let exitCode = 0;
+  let exitCode: ExitCode = ExitCode.Ok;
   for (const address of nodes) {
     const client = new NodeClient(nodeUrl(address), token);
     try {
@@ -46,7 +47,7 @@ async function forEachNode(options: NodeOptions, command: string, each: (client:
     } catch (error) {
       if (!(error instanceof EarshotError)) throw error;
       process.stderr.write(`earshot: ${error.message}\n`);
-      exitCode = Math.max(exitCode, error.exitCode);
+      exitCode = Math.max(exitCode, error.exitCode) as ExitCode;
     }
   }
   if (exitCode) process.exitCode = exitCode;

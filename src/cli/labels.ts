@@ -21,7 +21,7 @@ import { basename, dirname, join } from 'node:path';
 import type { Command } from 'commander';
 import { readAnnotations } from '../eval/annotations.js';
 import { BACKGROUND_LABEL_NAME, isPulledFolder, PULLED_LABELS_FILE, readPulledFolder } from '../learn/pulled-labels.js';
-import { EarshotError, isEarshotError } from '../errors.js';
+import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import { NodeClient, nodeUrl, tokenFrom } from './api-client.js';
 
 /** Labels of one clip, as parsed from the file. */
@@ -106,7 +106,7 @@ export function registerLabels(program: Command, wrap: <A extends unknown[]>(fn:
     .action(
       wrap(async (file: string, options: { node: string; token?: string; tokenFile?: string; annotator?: string; config?: string }) => {
         if (options.annotator !== undefined && !/^[^\t\r\n]{1,64}$/.test(options.annotator)) throw new EarshotError('--annotator: 1 to 64 characters, no tabs or line breaks');
-        const { defaultConfig, loadConfigFile } = await import('../config.js');
+        const { defaultConfig, loadConfigFile } = await import('../config/load.js');
         const configured = new Set(Object.keys((options.config ? loadConfigFile(options.config) : defaultConfig()).detection.labels));
         const client = new NodeClient(nodeUrl(options.node), tokenFrom(options));
         const pulled = isPulledFolder(file) || (basename(file) === PULLED_LABELS_FILE && existsSync(join(dirname(file), 'manifest.json')));
@@ -147,7 +147,7 @@ export function registerLabels(program: Command, wrap: <A extends unknown[]>(fn:
           }
         }
         process.stdout.write(`${client.base}: ${stored} labels stored for ${sent} clips${withoutLabels ? `; ${withoutLabels} clips in the file have no label rows (nothing sent)` : ''}\n`);
-        if (problems.length) throw new EarshotError(`labels import: ${problems.length} of ${clips.length} clips were refused (see above)`, 2);
+        if (problems.length) throw new EarshotError(`labels import: ${problems.length} of ${clips.length} clips were refused (see above)`, ExitCode.BadInput);
       }),
     );
 }

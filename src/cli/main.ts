@@ -26,6 +26,7 @@ import { registerServiceCommands } from './service.js';
 import { registerSimulateSerial } from './simulate-serial.js';
 import { registerTrain } from './train.js';
 import { registerTune } from './tune.js';
+import { ExitCode } from '../errors.js';
 
 /** earshot's version, from package.json (dist/cli/main.js → ../../package.json). */
 const version = (JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -54,7 +55,7 @@ try {
   await program.parseAsync(process.argv);
 } catch (error) {
   if (error instanceof CommanderError) {
-    process.exitCode = error.exitCode === 0 ? 0 : 2;
+    process.exitCode = error.exitCode === ExitCode.Ok ? ExitCode.Ok : ExitCode.BadInput;
   } else {
     throw error;
   }

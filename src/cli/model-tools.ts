@@ -16,23 +16,26 @@ import { existsSync } from 'node:fs';
 import { relative } from 'node:path';
 
 import { readWav } from '../capture/wav.js';
-import { defaultConfig, loadConfigFile, type EarshotConfig } from '../config.js';
+import { defaultConfig, loadConfigFile } from '../config/load.js';
+import type { EarshotConfig } from '../config/schema.js';
 import { EarshotError } from '../errors.js';
 import { ALL_BACKEND_KINDS, BACKEND_KINDS, isBackendKind, type BackendKind } from '../inference/backends/backend.js';
 import { acceleratorRequest, backendFor, loadModel } from '../inference/load-model.js';
-import { LogMelFrontEnd } from '../inference/logmel.js';
+import { LogMelFrontEnd } from '../frontend/logmel.js';
 import { labelsFilePath, resolveManifest, type ModelManifest } from '../inference/manifest.js';
 import { isOnnxInfo, loadModelFile, type ModelFileInfo } from '../inference/model-format.js';
 import { sha256File } from '../inference/model-store.js';
 import { defaultOpset, type OnnxModelInfo, type OnnxTensorInfo } from '../inference/onnx/model-file.js';
-import { Patcher, toLayout } from '../inference/patcher.js';
+import { Patcher, toLayout } from '../frontend/patcher.js';
 import { findEmbeddingTensor } from '../inference/tflite/embedding-output.js';
 import { readLabelsFile, type TfliteModelInfo, type TfliteTensorInfo } from '../inference/tflite/model-file.js';
 import { looksLikeSileroVad, SileroVad, SILERO_SAMPLE_RATE, SILERO_STEP_SAMPLES } from '../inference/vad/silero-vad.js';
+import { FRAME_HOP_SAMPLES, MEL_BANDS, PATCH_FRAMES, PATCH_SAMPLES, SAMPLE_RATE } from '../constants.js';
+import { nearestRankOfSorted } from '../stats.js';
+import { formatTable } from './table.js';
 
-const SAMPLE_RATE = 16000;
-/** One front-end frame: 10 ms. */
-const FRAME_SECONDS = 0.01;
+/** One front-end frame hop: 10 ms. */
+const FRAME_SECONDS = FRAME_HOP_SAMPLES / SAMPLE_RATE;
 
 // ---------------------------------------------------------------------------------------------
 // info
@@ -163,8 +166,8 @@ function onnxDetails(info: OnnxModelInfo): Pick<ModelInfoReport, 'details' | 'in
 function describeInput(manifest: ModelManifest): string {
   const i = manifest.input;
   const hop = i.hop_frames ? `, hop ${i.hop_frames} frames (${(i.hop_frames * FRAME_SECONDS).toFixed(2)} s)` : '';
-  if (i.kind === 'waveform') return `waveform, ${i.window_samples ?? 15600} samples at ${i.sample_rate_hz ?? SAMPLE_RATE} Hz${hop}`;
-  return `log-mel patch ${i.layout}, ${i.patch_frames ?? 96} frames x ${i.mel_bands ?? 64} mels, ${i.f_min_hz}-${i.f_max_hz} Hz, log offset ${i.log_offset}${hop}`;
+  if (i.kind === 'waveform') return `waveform, ${i.window_samples ?? PATCH_SAMPLES} samples at ${i.sample_rate_hz ?? SAMPLE_RATE} Hz${hop}`;
+  return `log-mel patch ${i.layout}, ${i.patch_frames ?? PATCH_FRAMES} frames x ${i.mel_bands ?? MEL_BANDS} mels, ${i.f_min_hz}-${i.f_max_hz} Hz, log offset ${i.log_offset}${hop}`;
 }
 
 function describeLabels(manifest: ModelManifest, modelPath: string): string {
@@ -224,9 +227,7 @@ function formatInfo(r: ModelInfoReport): string {
 }
 
 function table(rows: string[][]): string[] {
-  if (rows.length === 0) return ['  (none)'];
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)));
-  return rows.map((row) => row.map((cell, c) => (c === row.length - 1 ? cell : cell.padEnd(widths[c]!))).join('  ').trimEnd());
+  return rows.length === 0 ? ['  (none)'] : formatTable(rows);
 }
 
 function oneLine(text: string, max: number): string {
@@ -347,12 +348,12 @@ function benchAudio(clip: string | undefined): { audio: Float32Array; source: st
  */
 function modelInputs(audio: Float32Array, manifest: ModelManifest, hopSeconds: number): Float32Array[] {
   const hopFrames = Math.max(1, Math.round(hopSeconds / FRAME_SECONDS));
-  const patchSamples = 15600;
+  const patchSamples = PATCH_SAMPLES;
   const padded = audio.length >= patchSamples ? audio : Float32Array.from({ length: patchSamples }, (_, i) => audio[i] ?? 0);
   const input = manifest.input;
   if (input.kind === 'waveform') {
     const out: Float32Array[] = [];
-    for (let start = 0; start + patchSamples <= padded.length; start += hopFrames * 160) out.push(padded.slice(start, start + patchSamples));
+    for (let start = 0; start + patchSamples <= padded.length; start += hopFrames * FRAME_HOP_SAMPLES) out.push(padded.slice(start, start + patchSamples));
     return out;
   }
   const frontEnd = new LogMelFrontEnd({ logOffset: input.log_offset, fMinHz: input.f_min_hz, fMaxHz: input.f_max_hz });
@@ -360,15 +361,10 @@ function modelInputs(audio: Float32Array, manifest: ModelManifest, hopSeconds: n
   return patcher.push(frontEnd.push(padded)).map((p) => toLayout(p.frames, patcher.patchFrames, patcher.melBands, input.layout));
 }
 
-/** Nearest-rank percentile of ascending `sorted` (p in 0..1). */
-function percentile(sorted: readonly number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!;
-}
-
 function row(backend: BackendKind, accelerator: string, times: number[], inputs: number, hopSeconds: number): BenchRow {
   const sorted = [...times].sort((a, b) => a - b);
-  const median = percentile(sorted, 0.5);
-  const p99 = percentile(sorted, 0.99);
+  const median = nearestRankOfSorted(sorted, 50);
+  const p99 = nearestRankOfSorted(sorted, 99);
   const round = (x: number, digits: number) => Number(x.toFixed(digits));
   return {
     backend,

@@ -25,7 +25,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Option, type Command } from 'commander';
 import type { ClipView, QueueStrategy } from '../api/queries.js';
-import { EarshotError, isEarshotError } from '../errors.js';
+import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import { NodeClient, nodeUrl, tokenFrom } from './api-client.js';
 import { TSV_HEADER } from '../eval/annotations.js';
 import { labelsTsvRows, originalLabels, PULLED_LABELS_FILE, type PulledLabel } from '../learn/pulled-labels.js';
@@ -113,7 +113,7 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
   const client = new NodeClient(url, options.token);
   const node = await client.json<{ node_id: string }>('/api/v1/node');
   // The folder name comes from the node: accept only what earshot's config allows for node_id.
-  if (!NODE_ID.test(node.node_id ?? '')) throw new EarshotError(`${client.base}: the node id ${JSON.stringify(node.node_id)} is not a valid node id`, 3);
+  if (!NODE_ID.test(node.node_id ?? '')) throw new EarshotError(`${client.base}: the node id ${JSON.stringify(node.node_id)} is not a valid node id`, ExitCode.Environment);
   const dir = join(options.out, node.node_id);
   const stateDir = join(options.out, '.earshot-pull');
   mkdirSync(dir, { recursive: true });
@@ -133,7 +133,7 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
   /** Fetches (or adopts) one clip; true when it is now in the manifest. */
   const take = async (clip: ClipView, total: number | null): Promise<void> => {
     if (!CLIP_ID.test(clip.id) || (clip.format !== 'wav' && clip.format !== 'flac') || !/^[0-9a-f]{64}$/.test(clip.sha256)) {
-      throw new EarshotError(`${client.base}: the node listed a clip with an invalid id, format or sha256 (${JSON.stringify(clip.id)})`, 3);
+      throw new EarshotError(`${client.base}: the node listed a clip with an invalid id, format or sha256 (${JSON.stringify(clip.id)})`, ExitCode.Environment);
     }
     const file = `${clip.id}.${clip.format}`;
     const path = join(dir, file);
@@ -273,7 +273,7 @@ async function download(client: NodeClient, clip: ClipView, path: string): Promi
     const resumed = response.status === 206 && (response.headers.get('content-range') ?? '').startsWith(`bytes ${have}-`);
     if (!(response.ok && (response.status === 200 || resumed)) || !response.body) {
       await response.body?.cancel();
-      throw new EarshotError(`${client.base}/api/v1/clips/${clip.id}: HTTP ${response.status} while downloading`, 3);
+      throw new EarshotError(`${client.base}/api/v1/clips/${clip.id}: HTTP ${response.status} while downloading`, ExitCode.Environment);
     }
     const out = createWriteStream(part, { flags: resumed ? 'a' : 'w' });
     await pipeline(Readable.fromWeb(response.body as unknown as WebReadableStream<Uint8Array>), out);
@@ -291,7 +291,7 @@ async function download(client: NodeClient, clip: ClipView, path: string): Promi
     // A stale or damaged .part: the second attempt starts from byte 0.
   }
   rmSync(part, { force: true });
-  throw new EarshotError(`${client.base}: clip ${clip.id}: the download does not match its sha256 ${clip.sha256.slice(0, 12)}… (twice); nothing kept`, 3);
+  throw new EarshotError(`${client.base}: clip ${clip.id}: the download does not match its sha256 ${clip.sha256.slice(0, 12)}… (twice); nothing kept`, ExitCode.Environment);
 }
 
 /**

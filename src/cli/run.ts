@@ -6,12 +6,13 @@
  */
 import { constants as osConstants } from 'node:os';
 import type { Command } from 'commander';
-import type { EarshotConfig } from '../config.js';
-import { EarshotError, isEarshotError } from '../errors.js';
+import type { EarshotConfig } from '../config/schema.js';
+import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServiceSupervisor } from '../service/supervisor.js';
 import type { ActionWrapper } from './action.js';
 import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
+import { SAMPLE_RATE } from '../constants.js';
 
 /**
  * Runs the daemon until it stops.
@@ -39,7 +40,7 @@ export async function runCommand(options: CommonOptions): Promise<void> {
     // systemd's stop budget: if closing events, the outbox or the database hangs, do not wait for SIGKILL.
     setTimeout(() => {
       log.error({ after_ms: SHUTDOWN_DEADLINE_MS }, 'shutdown did not finish in time: exiting now');
-      process.exit(1);
+      process.exit(ExitCode.Unexpected);
     }, SHUTDOWN_DEADLINE_MS).unref();
     controller.abort();
   };
@@ -83,7 +84,7 @@ export async function runCommand(options: CommonOptions): Promise<void> {
     // A service stopped by systemd has lost nothing (the outbox is on disk): exit 0, so the
     // unit is not marked failed. A run that reached the end of its file says it did not deliver.
     if (summary.stoppedBy === 'signal') log.warn(message);
-    else throw new EarshotError(message, 3);
+    else throw new EarshotError(message, ExitCode.Environment);
   }
 }
 
@@ -118,10 +119,10 @@ function reloadConfig(
   try {
     const { applied, needRestart } = applyReload(running, started, current, next, log);
     commit(next);
-    log.info({ signal: 'SIGHUP', config: options.config, applied, need_restart: needRestart, audio_s: Number((running.pipeline.ring.endSample / 16000).toFixed(3)) }, applied.length ? 'config reloaded' : 'config reloaded: nothing to apply live');
+    log.info({ signal: 'SIGHUP', config: options.config, applied, need_restart: needRestart, audio_s: Number((running.pipeline.ring.endSample / SAMPLE_RATE).toFixed(3)) }, applied.length ? 'config reloaded' : 'config reloaded: nothing to apply live');
     if (needRestart.length) log.warn({ keys: needRestart }, 'these config changes take effect after a restart (systemctl restart earshot)');
   } catch (error) {
-    log.error({ signal: 'SIGHUP', err: (error as Error).message }, 'config reload failed: keeping the running configuration');
+    log.error({ signal: 'SIGHUP', err: error }, 'config reload failed: keeping the running configuration');
   }
 }
 

@@ -23,6 +23,7 @@ import { labelsTsvRows, originalLabels, PULLED_LABELS_FILE, readPulledFolder, ty
 import { openDatabase } from '../store/database.js';
 import type { PulledClip, PullManifest } from './pull.js';
 import { NEGATIVE_LABEL } from '../api/routes/review.js';
+import { SAMPLE_RATE } from '../constants.js';
 
 /** A pulled folder opened for the API. */
 export interface PulledReview {
@@ -44,8 +45,6 @@ interface NodeFolder {
   manifest: PullManifest;
 }
 
-const SAMPLE_RATE = 16000;
-
 /**
  * Builds the review database of a pulled folder.
  * @param dir the folder given to `earshot pull --out` (one subfolder per node)
@@ -63,7 +62,7 @@ export function openPulledFolder(dir: string): PulledReview {
       peak_dbfs, patch_count, end_reason, model_id, model_sha256, source, stream_id, clock_synced, threshold, onset_sample, offset_sample)
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, 'pulled', 'unknown', '', ?, ?, NULL, ?, ?, ?)`);
   const insertClip = db.prepare(`INSERT OR IGNORE INTO clips (id, event_id, kind, grp, path, format, stream_id, start_sample, end_sample, start_s, start_utc,
-      end_utc, sample_rate, bytes, sha256, gap_samples, status, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, 16000, ?, ?, 0, 'ok', ?)`);
+      end_utc, sample_rate, bytes, sha256, gap_samples, status, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ${SAMPLE_RATE}, ?, ?, 0, 'ok', ?)`);
   const insertLabel = db.prepare("INSERT INTO labels (clip_id, label, onset_s, offset_s, source, annotator, created_utc) VALUES (?, ?, ?, ?, 'import', NULL, ?)");
   const at = (utc: string, seconds: number) => new Date(Date.parse(utc) + Math.round(seconds * 1000)).toISOString();
   let clips = 0;

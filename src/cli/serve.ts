@@ -6,7 +6,7 @@
  * folder written by `earshot pull` from several nodes instead (./serve-pulled.ts).
  */
 import type { Command } from 'commander';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 
 interface ServeOptions {
   config?: string;
@@ -23,12 +23,12 @@ interface ServeOptions {
 async function serve(options: ServeOptions): Promise<void> {
   // Loaded here, not at the top: main.ts loads this file for `earshot --help` (see ./analyze.ts).
   const { startApiServer } = await import('../api/server.js');
-  const { loadConfigFile } = await import('../config.js');
+  const { loadConfigFile } = await import('../config/load.js');
   const { databasePath } = await import('../daemon.js');
   const { createLogger } = await import('../log.js');
   const { checkDataDir, openCheckedDatabase } = await import('../store/startup-checks.js');
   if (!options.config && !options.pulled) throw new EarshotError("serve: give --config FILE (a node's data dir) or --pulled DIR (a folder written by earshot pull)");
-  const config = options.config ? loadConfigFile(options.config) : (await import('../config.js')).parseConfig({ node_id: 'pulled' }, '--pulled', process.cwd());
+  const config = options.config ? loadConfigFile(options.config) : (await import('../config/load.js')).parseConfig({ node_id: 'pulled' }, '--pulled', process.cwd());
   if (options.host) config.api.host = options.host;
   if (options.port !== undefined) {
     const port = Number(options.port);
@@ -49,7 +49,7 @@ async function serve(options: ServeOptions): Promise<void> {
   const api = await startApiServer({ db, dataDir: pulled ? pulled.dataDir : config.data_dir, config, log, model: latest ?? null, onLabelsChanged: pulled?.writeLabels });
   if (!api) {
     db.close();
-    throw new EarshotError(`api: cannot serve on ${config.api.host}:${config.api.port} (see the log line above)`, 3);
+    throw new EarshotError(`api: cannot serve on ${config.api.host}:${config.api.port} (see the log line above)`, ExitCode.Environment);
   }
   await new Promise<void>((resolve) => {
     process.once('SIGTERM', () => resolve());
@@ -57,8 +57,8 @@ async function serve(options: ServeOptions): Promise<void> {
   });
   // systemd's stop budget: a close stuck behind a hung file read must not outlive it.
   setTimeout(() => {
-    log.error('api: close did not finish within 4.5 s: exiting now');
-    process.exit(1);
+    log.error({ component: 'api' }, 'close did not finish within 4.5 s: exiting now');
+    process.exit(ExitCode.Unexpected);
   }, 4500).unref();
   await api.close();
   db.close();

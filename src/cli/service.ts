@@ -29,7 +29,7 @@ async function uninstallCommand(options: ServiceOptions): Promise<void> {
 }
 
 async function doctorCommand(options: { config?: string; model?: string; logLevel?: string }): Promise<void> {
-  const { defaultConfig, loadConfigFile } = await import('../config.js');
+  const { defaultConfig, loadConfigFile } = await import('../config/load.js');
   const { createLogger } = await import('../log.js');
   const { doctorExitCode, formatChecks, runDoctor } = await import('../service/doctor.js');
   const log = createLogger({ level: options.logLevel ?? 'warn', pretty: true, fd: 2 });

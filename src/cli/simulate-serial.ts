@@ -1,6 +1,6 @@
 /** `earshot simulate-serial`: stream a WAV through the serial protocol to a port (no hardware needed). */
-import { Command, Option } from 'commander';
-import { DEFAULT_RESEND_DEPTH, simulateSerial } from '../capture/serial-simulator.js';
+import { type Command, Option } from 'commander';
+import { DEFAULT_RESEND_DEPTH, simulateSerial } from '../capture/serial/serial-simulator.js';
 import { EarshotError } from '../errors.js';
 
 function rate(name: string) {

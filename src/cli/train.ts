@@ -9,21 +9,25 @@
 import { writeFileSync, renameSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 import type { ActionWrapper } from './action.js';
+import type { TfliteBackendKind } from '../constants.js';
+import { formatTable } from './table.js';
 
 /** train's options as commander hands them over. */
 export interface TrainCommandOptions {
   data: string[];
   model?: string;
   manifest?: string;
-  backend?: 'tflite-node' | 'litert-wasm';
+  backend?: TfliteBackendKind;
   config?: string;
   out: string;
   seed: string;
   hidden: string;
   folds: string;
   faBudget: string;
+  siteWeight: string;
+  serve: string;
   l2: string;
   augment: string;
   features: string;
@@ -49,7 +53,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   const seed = number(options.seed, '--seed', Number.isInteger, 'a whole number');
   const hidden = number(options.hidden, '--hidden', (n) => Number.isInteger(n) && n >= 0 && n <= 4096, 'a whole number 0..4096 (0 = logistic regression)');
   const folds = number(options.folds, '--folds', (n) => Number.isInteger(n) && n >= 0 && n <= 50, 'a whole number 0..50 (0 or 1 = no cross-validation)');
-  const faBudget = number(options.faBudget, '--fa-budget', (n) => n >= 0, 'false alarms per hour >= 0');
+  const faBudget = options.faBudget.trim() === 'rule' ? 'rule' : number(options.faBudget, '--fa-budget', (n) => n >= 0, '"rule" or false alarms per hour >= 0');
+  const siteWeight = number(options.siteWeight, '--site-weight', (n) => n > 0, 'a number > 0');
+  if (options.serve !== 'better' && options.serve !== 'all') throw new EarshotError(`--serve: "better" or "all", got ${options.serve}`);
+  const serve = options.serve;
   const l2 = number(options.l2, '--l2', (n) => n >= 0, 'a number >= 0');
   const augment = number(options.augment, '--augment', (n) => Number.isInteger(n) && n >= 0 && n <= 20, 'a whole number 0..20');
   const maxIterations = number(options.maxIterations, '--max-iterations', (n) => Number.isInteger(n) && n >= 1, 'a whole number >= 1');
@@ -78,6 +85,9 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
     l2,
     folds,
     faBudgetPerHour: faBudget,
+    ruleLabels: config.detection.labels,
+    siteWeight,
+    serve,
     augmentCopies: augment,
     cacheDir,
     maxIterations,
@@ -95,13 +105,13 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
       }
     },
   });
-  if (tty) process.stderr.write('\r'.padEnd(62) + '\r');
+  if (tty) process.stderr.write(`${'\r'.padEnd(62)}\r`);
   const out = resolve(options.out);
   try {
     writeFileSync(`${out}.tmp`, result.text);
     renameSync(`${out}.tmp`, out);
   } catch (error) {
-    throw new EarshotError(`${options.out}: cannot write the head (${(error as NodeJS.ErrnoException).code ?? error})`, 3, { cause: error });
+    throw new EarshotError(`${options.out}: cannot write the head (${(error as NodeJS.ErrnoException).code ?? error})`, ExitCode.Environment, { cause: error });
   }
 
   const r = result.report;
@@ -113,14 +123,28 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
       `features: ${r.featuresComputed} computed, ${r.featuresCached} from the cache${cacheDir ? ` (${cacheDir})` : ''}\n`,
   );
   const method = result.head.validation.method === 'grouped-kfold' ? `${r.folds}-fold cross-validation grouped by source recording` : 'no cross-validation: figures on the training windows (optimistic)';
-  process.stdout.write(`${method}; thresholds under ${faBudget} false alarms per hour of other audio:\n`);
-  const rows = [['label', 'clips', 'events', 'threshold', 'recall', 'precision', 'FA/h', 'hours']];
+  process.stdout.write(
+    faBudget === 'rule'
+      ? `${method}; thresholds: best F1 with no more false alarms per hour of other audio than the YAMNet rule (the config's classes and thresholds) on the same windows:\n`
+      : `${method}; thresholds under ${faBudget} false alarms per hour of other audio:\n`,
+  );
+  const rows = [['label', 'clips', 'events', 'threshold', 'recall', 'precision', 'FA/h', 'hours', ...(faBudget === 'rule' ? ['rule recall', 'rule FA/h', 'served by'] : [])]];
   for (const l of r.labels) {
-    rows.push([l.label, String(l.clips), String(l.positives), String(l.threshold) + (l.over_budget ? '*' : ''), l.recall.toFixed(3), l.precision.toFixed(3), l.fa_per_hour.toFixed(1), l.negative_hours.toFixed(2)]);
+    rows.push([
+      l.label,
+      String(l.clips),
+      String(l.positives),
+      String(l.threshold) + (l.over_budget ? '*' : ''),
+      l.recall.toFixed(3),
+      l.precision.toFixed(3),
+      l.fa_per_hour.toFixed(1),
+      l.negative_hours.toFixed(2),
+      ...(faBudget === 'rule' ? (l.rule ? [l.rule.recall.toFixed(3), l.rule.fa_per_hour.toFixed(1), l.served_by ?? 'head'] : ['—', '—', 'head']) : []),
+    ]);
   }
-  const widths = rows[0]!.map((_, c) => Math.max(...rows.map((row) => row[c]!.length)));
-  for (const row of rows) process.stdout.write(`  ${row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ')}\n`);
+  for (const line of formatTable(rows, { indent: '  ', align: rows[0]!.map((_, c) => (c === 0 ? 'left' : 'right')) })) process.stdout.write(`${line}\n`);
   if (r.labels.some((l) => l.over_budget)) process.stdout.write('  * no threshold met the budget: the one with the fewest false alarms\n');
+  if (result.head.rule_labels?.length) process.stdout.write(`  the YAMNet rule keeps ${result.head.rule_labels.join(', ')} (its cross-validated F1 was at least the head's; --serve all to override)\n`);
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(
     `wrote ${options.out} (${result.head.kind}, ${result.head.labels.length} labels, base model sha256 ${r.modelSha256.slice(0, 12)}…) in ${seconds.toFixed(1)} s ` +
@@ -143,7 +167,9 @@ export function registerTrain(program: Command, action: ActionWrapper): void {
     .option('--features <list>', 'what the head reads: embedding, scores, or embedding,scores', 'embedding,scores')
     .option('--labels <list>', 'labels the head may learn, comma-separated (default: the configured label set); other classes train as "other"')
     .option('--folds <n>', 'cross-validation folds, grouped by source recording (0 = none)', '5')
-    .option('--fa-budget <n>', 'false alarms per hour of other audio allowed per label when choosing thresholds', '2')
+    .option('--fa-budget <rule|n>', 'false alarms per hour of other audio allowed per label when choosing thresholds: "rule" = no more than the YAMNet rule makes on the same validation audio (best F1 within that), or a number (lowest threshold within it)', 'rule')
+    .option('--serve <better|all>', 'labels the head serves: "better" = only where its cross-validated F1 beats the YAMNet rule\'s (the rule keeps the others), "all" = every label', 'better')
+    .option('--site-weight <w>', 'weight of windows from pulled and DCASE folders (the site\'s own labels) relative to pool clips', '1')
     .option('--l2 <lambda>', 'L2 penalty on the weights (inputs are standardised)', '0.1')
     .option('--augment <n>', 'augmented copies per clip-labelled clip (mixed into the data\'s ambience recordings)', '2')
     .option('--max-iterations <n>', 'L-BFGS iterations per fit at most', '300')

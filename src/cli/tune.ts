@@ -24,7 +24,7 @@ export interface TuneOptions extends CommonOptions {
  */
 export async function tuneCommand(files: string[], options: TuneOptions): Promise<void> {
   const { configFrom, loggerFor } = await import('./common.js');
-  const { configSnippet, tune } = await import('../eval/tune.js');
+  const { configSnippet, tune } = await import('../tune.js');
   const config = configFrom(options);
   const log = loggerFor(config, options, 2, false);
   const budget = Number(options.budget);

@@ -68,7 +68,7 @@ export interface DetectedEvent {
   patchCount: number;
 }
 
-/** Why an event ended (`gap`: capture lost audio longer than the pipeline bridges; see pipeline.ts). */
+/** Why an event ended (`gap`: capture lost audio longer than the pipeline bridges; see src/pipeline/pipeline.ts). */
 export type EndReason = 'released' | 'stream_end' | 'shutdown' | 'gap';
 
 /** The detector's output: an event became certain (onset) or ended (offset). */
@@ -273,6 +273,8 @@ export class EventDetector {
       throw new RangeError(`labels can only be retuned, not added, removed or reordered (have ${this.tracks.map((t) => t.spec.name).join(', ')})`);
     }
     // The spec objects are shared with the pipeline and label map, which read only names and classes.
-    specs.forEach((s, i) => Object.assign(this.tracks[i].spec, { threshold: s.threshold, release: s.release }));
+    specs.forEach((s, i) => {
+      Object.assign(this.tracks[i].spec, { threshold: s.threshold, release: s.release });
+    });
   }
 }

@@ -3,7 +3,7 @@
  * classes, appended to the model's scores by the inference worker) and with which thresholds.
  * Detection logic, so it lives in the detect layer; the head itself is src/inference/head.
  */
-import { DEFAULT_LABELS } from '../config.js';
+import { DEFAULT_LABELS } from '../config/labels.js';
 import type { Head } from '../inference/head/head-file.js';
 import { HEAD_CLASS_PREFIX } from '../inference/head/head-runtime.js';
 import type { LabelSpec } from './label-map.js';
@@ -11,14 +11,16 @@ import type { LabelSpec } from './label-map.js';
 /**
  * The primary model's labels with a head: each label the head serves reads `head:<label>` with
  * the head's threshold and release (the config's when it sets the label's threshold to other than
- * earshot's default, docs/configuration.md); every other label is left as it is.
+ * earshot's default, docs/configuration.md); every other label, and those the head leaves to the
+ * rule (`rule_labels`), is left as it is.
  * @param specs the primary's labels without a head (resolveLabelSpecs: classes and config thresholds)
  * @returns the new specs (same names, same order) and the head labels served
  */
 export function headLabelSpecs(specs: readonly LabelSpec[], head: Head): { specs: LabelSpec[]; served: string[] } {
   const served: string[] = [];
   const out = specs.map((spec) => {
-    if (spec.name === head.backgroundLabel || !head.labels.includes(spec.name)) return spec;
+    // A label the head leaves to the rule (rule_labels) keeps its classes and thresholds.
+    if (spec.name === head.backgroundLabel || !head.labels.includes(spec.name) || head.ruleLabels.includes(spec.name)) return spec;
     served.push(spec.name);
     const fromHead = head.thresholds[spec.name];
     const defaultThreshold = (DEFAULT_LABELS as Record<string, { threshold: number } | undefined>)[spec.name]?.threshold;

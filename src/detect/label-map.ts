@@ -63,7 +63,7 @@ export class LabelMap {
   }
 }
 
-/** A label's settings as the config gives them (see `LabelConfig` in config.ts). */
+/** A label's settings as the config gives them (see `LabelConfig` in src/config/schema.ts). */
 export interface LabelSettings {
   group: LabelGroup;
   classes?: string[];

@@ -6,6 +6,7 @@
  * `evaluate_offset=False`); each event matches at most once, and matches are chosen by maximum
  * bipartite matching (sed_eval's default `event_matching_type='optimal'`).
  */
+import { medianOfSorted, nearestRankOfSorted } from '../stats.js';
 
 /** One annotated or detected event. Times in seconds from the start of its file. */
 export interface ScoredEvent {
@@ -225,10 +226,6 @@ export function scoreSegments(
 
 /** The median and the 95th percentile (nearest rank) of a list; NaN for an empty list. */
 export function medianAndP95(values: readonly number[]): { median: number; p95: number } {
-  if (values.length === 0) return { median: NaN, p95: NaN };
   const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  const median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
-  const p95 = sorted[Math.min(sorted.length - 1, Math.ceil(0.95 * sorted.length) - 1)];
-  return { median, p95 };
+  return { median: medianOfSorted(sorted), p95: nearestRankOfSorted(sorted, 95) };
 }

@@ -17,7 +17,7 @@ export interface PlotLabel {
   threshold: number;
 }
 
-/** Mel scale (HTK): 1127 · ln(1 + f / 700), as the front end's band edges (src/inference/logmel.ts). */
+/** Mel scale (HTK): 1127 · ln(1 + f / 700), as the front end's band edges (src/frontend/logmel.ts). */
 const mel = (hz: number) => 1127 * Math.log(1 + hz / 700);
 /** The spectrogram's frequency range (the front end's band edges). */
 const MEL_LOW_HZ = 125;

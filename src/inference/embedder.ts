@@ -12,12 +12,13 @@
  * output (tflite/embedding-output.ts). Unlike the pipeline, no silence gate applies: every patch
  * is returned, with its RMS level so a caller can leave quiet ones out.
  */
-import { defaultModelDir } from '../config.js';
+import { defaultModelDir } from '../config/model-dir.js';
 import { EarshotError } from '../errors.js';
 import type { TfliteBackendKind } from './backends/backend.js';
-import { FrontEndGroup } from './front-end-group.js';
+import { FrontEndGroup } from '../frontend/front-end-group.js';
 import { loadModel, type LoadedModel } from './load-model.js';
-import { toLayout } from './patcher.js';
+import { toLayout } from '../frontend/patcher.js';
+import { FRAME_HOP_SAMPLES } from '../constants.js';
 
 /** One patch of audio through a YAMNet-family model: both outputs of one invoke. */
 export interface PatchFeatures {
@@ -69,9 +70,6 @@ export interface EmbedderOptions {
   /** Interpreter threads (default 1). */
   threads?: number;
 }
-
-/** Samples per frame hop (10 ms at 16 kHz). */
-const FRAME_HOP_SAMPLES = 160;
 
 /**
  * Opens a model for {@link Embedder.embed}.
@@ -132,7 +130,7 @@ export async function openEmbedder(options: EmbedderOptions): Promise<Embedder> 
   };
 }
 
-/** RMS in dBFS, as the pipeline's `levels()` (src/pipeline.ts) computes it. */
+/** RMS in dBFS, as the pipeline's `levels()` (src/pipeline/pipeline.ts) computes it. */
 function rmsDbfs(samples: Float32Array): number {
   let sum = 0;
   for (let i = 0; i < samples.length; i++) sum += samples[i]! * samples[i]!;

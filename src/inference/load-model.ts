@@ -12,62 +12,31 @@
  */
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import type { EarshotConfig } from '../config.js';
-import { EarshotError, isEarshotError } from '../errors.js';
+import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import { requireRegularFile } from '../fs-checks.js';
-import type { PatchClassifier } from '../pipeline.js';
-import { openBackend, type BackendKind, type InferenceBackend, type ModelOutputs } from './backends/backend.js';
+import type { PatchClassifier } from './types.js';
+import type { BackendKind, InferenceBackend, ModelOutputs } from './backends/backend.js';
+import { openBackend } from './backends/create-backend.js';
 import { findDelegateLibrary } from './backends/delegate.js';
-import type { ExecutionProvider } from './backends/onnx.js';
 import { labelsFilePath, resolveManifest, type ModelManifest } from './manifest.js';
 import { isOnnxInfo, loadModelFile, modelFormatOf, type ModelFileInfo, type ModelFormat } from './model-format.js';
 import { DEFAULT_MODEL_NAME, pulledModelPath, sha256File } from './model-store.js';
 import { refuseNonModel } from './model-sniff.js';
-import type { LoadedHead } from './head/head-runtime.js';
+import type { LoadedHead } from './head/head-file.js';
 import { probeModel } from './probe.js';
 import { outputClassCount, readLabelsFile, shapeSize, type TfliteModelInfo } from './tflite/model-file.js';
+import { MEL_BANDS, PATCH_FRAMES, PATCH_SAMPLES } from '../constants.js';
+import type { ModelRequest } from './model-request.js';
 
 /** How long the probe may take to open an ONNX model with TensorRT (engine build included). */
 export const TENSORRT_PROBE_TIMEOUT_MS = 15 * 60_000;
 
 /** YAMNet's waveform window: 0.975 s at 16 kHz (96 frames of 25 ms every 10 ms). */
-export const WAVEFORM_INPUT_SAMPLES = 15600;
+export const WAVEFORM_INPUT_SAMPLES = PATCH_SAMPLES;
 /** A log-mel patch: 96 frames × 64 mel bands. */
-export const PATCH_INPUT_VALUES = 96 * 64;
+export const PATCH_INPUT_VALUES = PATCH_FRAMES * MEL_BANDS;
 
-/** What to open. */
-export interface ModelRequest {
-  /** The model file; undefined = the pulled default model in `modelDir`. */
-  path?: string;
-  /** Manifest path or shipped id; undefined = matched by the file's sha256. */
-  manifest?: string;
-  backend: BackendKind;
-  threads: number;
-  modelDir: string;
-  /** Skip the child-process probe (only for a file already probed in this process's lifetime). */
-  skipProbe?: boolean;
-  /**
-   * tflite-node only: TFLite external delegate library, a path or a bare file name searched as
-   * the dynamic loader would (e.g. `libedgetpu.so.1` for the Coral Edge TPU).
-   */
-  delegate?: string;
-  /** Options passed to the delegate, e.g. { device: 'usb' }. */
-  delegateOptions?: Record<string, string>;
-  /** onnx only: execution providers in order of preference (default ['cpu']). */
-  executionProviders?: ExecutionProvider[];
-  /** Fail (exit 3) rather than run on the CPU when the delegate / providers cannot be had. */
-  requireAccelerator?: boolean;
-}
-
-/** The accelerator fields of a {@link ModelRequest} from the config's `model` section. */
-export function acceleratorRequest(model: EarshotConfig['model']): Pick<ModelRequest, 'delegate' | 'delegateOptions' | 'executionProviders' | 'requireAccelerator'> {
-  return {
-    ...(model.delegate ? { delegate: model.delegate } : {}),
-    ...(model.delegate_options ? { delegateOptions: model.delegate_options } : {}),
-    ...(model.execution_providers ? { executionProviders: model.execution_providers } : {}),
-    ...(model.require_accelerator ? { requireAccelerator: true } : {}),
-  };
-}
+export { acceleratorRequest } from './model-request.js';
 
 /** An open model, ready for {@link Pipeline}. */
 export interface LoadedModel extends PatchClassifier {
@@ -211,7 +180,7 @@ async function settleTfliteAccelerator(path: string, kind: BackendKind, request:
   if (failure === undefined) return { delegatePath: found.path, warnings };
   const problem = `model.delegate ${request.delegate}: TFLite delegate library ${failure}`;
   if (request.requireAccelerator) {
-    throw new EarshotError(`${problem}; model.require_accelerator is true, so earshot will not run ${path} on the CPU`, 3);
+    throw new EarshotError(`${problem}; model.require_accelerator is true, so earshot will not run ${path} on the CPU`, ExitCode.Environment);
   }
   if (!found.path && !request.skipProbe) await probeModel(path, kind, probeOptions);
   warnings.push(`${problem}; running ${basename(path)} on the CPU`);

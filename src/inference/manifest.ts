@@ -12,66 +12,24 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv } from 'ajv';
 import YAML from 'yaml';
 import { EarshotError } from '../errors.js';
+import { describeSchemaErrors } from '../schema-errors.js';
+import { precompiledValidator, type ValidatorSpec } from '../schema-validator.js';
+import { FRAME_HOP_SAMPLES, FRAME_LENGTH_SAMPLES, MEL_BANDS, PATCH_FRAMES, PATCH_SAMPLES, SAMPLE_RATE } from '../constants.js';
+import type { ModelInput } from '../frontend/types.js';
 
-/** The model takes 15600 samples (0.975 s) of 16 kHz waveform in −1..1. */
-export interface WaveformInput {
-  kind: 'waveform';
-  /** Hz; earshot captures and serves 16000 only. Filled by the schema's default. */
-  sample_rate_hz?: number;
-  /** Samples per model input; 15600 (0.975 s: YAMNet's 96 frames of 25 ms every 10 ms). */
-  window_samples?: number;
-  /**
-   * The hop between windows, in 10 ms frames, the model was made for (48 = 0.48 s, YAMNet's).
-   * Informational: the pipeline hops by the config's `frontend.hop_frames`.
-   */
-  hop_frames?: number;
-}
-
-/** The model takes one log-mel patch of 96 frames × 64 mel bands. */
-export interface LogMelPatchInput {
-  kind: 'logmel_patch';
-  /** `frames_mels` = [96][64] (YAMNet), `mels_frames` = [64][96] (ST models). */
-  layout: 'frames_mels' | 'mels_frames';
-  /** Added before the natural log: 0.001 (YAMNet) or 1e-4 (ST). */
-  log_offset: number;
-  /** Lower edge of the lowest mel band, Hz (125). */
-  f_min_hz: number;
-  /** Upper edge of the highest mel band, Hz (7500, ≤ 8000). */
-  f_max_hz: number;
-  /** Hz; 16000 only. The optional keys below are filled by the schema's defaults (earshot's front end). */
-  sample_rate_hz?: number;
-  /** Mel bands per frame: 64. */
-  mel_bands?: number;
-  /** STFT window, samples: 400 (25 ms, periodic Hann). */
-  frame_samples?: number;
-  /** STFT hop, samples: 160 (10 ms). */
-  frame_hop_samples?: number;
-  /** FFT size: 512. */
-  fft_size?: number;
-  /** 'magnitude' (|X|, YAMNet) or 'power' (|X|²); earshot computes magnitude. */
-  spectrum?: 'magnitude' | 'power';
-  /** 'log' (ln(mel + log_offset)) or 'db' (10·log10, as librosa power_to_db); earshot computes log. */
-  scale?: 'log' | 'db';
-  /** Frames per patch: 96 (0.975 s of audio). */
-  patch_frames?: number;
-  /** As {@link WaveformInput.hop_frames}. */
-  hop_frames?: number;
-}
-
-/** The front end earshot computes (src/inference/logmel.ts, patcher.ts): what a servable manifest must say. */
+/** The front end earshot computes (src/frontend/logmel.ts, patcher.ts): what a servable manifest must say. */
 export const EARSHOT_FRONT_END = {
-  sample_rate_hz: 16000,
-  window_samples: 15600,
-  mel_bands: 64,
-  frame_samples: 400,
-  frame_hop_samples: 160,
+  sample_rate_hz: SAMPLE_RATE,
+  window_samples: PATCH_SAMPLES,
+  mel_bands: MEL_BANDS,
+  frame_samples: FRAME_LENGTH_SAMPLES,
+  frame_hop_samples: FRAME_HOP_SAMPLES,
   fft_size: 512,
   spectrum: 'magnitude',
   scale: 'log',
-  patch_frames: 96,
+  patch_frames: PATCH_FRAMES,
 } as const;
 
 /** A parsed manifest. */
@@ -80,7 +38,7 @@ export interface ModelManifest {
   description: string;
   /** sha256 (hex) of the model files this manifest describes; used to find it for a file. */
   sha256: string[];
-  input: WaveformInput | LogMelPatchInput;
+  input: ModelInput;
   output: { activation: 'none' | 'sigmoid' | 'softmax' };
   /** Class names: embedded in the model (TFLite Metadata), a labels file beside the model, or listed here. */
   labels: { source: 'embedded' } | { source: 'file'; file: string } | { source: 'inline'; names: string[] };
@@ -103,6 +61,7 @@ const MANIFEST_SCHEMA = {
       required: ['kind'],
       properties: { kind: { enum: ['waveform', 'logmel_patch'] } },
       if: { properties: { kind: { const: 'logmel_patch' } } },
+      // biome-ignore lint/suspicious/noThenProperty: JSON Schema's if/then, not a thenable
       then: {
         additionalProperties: false,
         required: ['layout', 'log_offset'],
@@ -157,7 +116,9 @@ const MANIFEST_SCHEMA = {
   },
 } as const;
 
-const validateManifest = new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(MANIFEST_SCHEMA);
+/** The manifest schema and ajv's options (scripts/build-validators.mjs precompiles it to dist/inference/validate-manifest.js). */
+export const MANIFEST_VALIDATOR: ValidatorSpec = { schema: MANIFEST_SCHEMA, options: { allErrors: true, useDefaults: true, strict: false } };
+const validateManifest = await precompiledValidator(new URL('./validate-manifest.js', import.meta.url), () => MANIFEST_VALIDATOR);
 
 /** The folder of manifests shipped with earshot (`models/` at the package root). */
 export const SHIPPED_MANIFEST_DIR = fileURLToPath(new URL('../../models/', import.meta.url));
@@ -175,10 +136,7 @@ export function loadManifest(path: string): ModelManifest {
     throw new EarshotError(`${path}: cannot read the model manifest (${code === 'ENOENT' ? 'not found' : (error as Error).message})`);
   }
   if (!validateManifest(raw)) {
-    const problems = (validateManifest.errors ?? [])
-      .filter((e) => e.keyword !== 'if')
-      .map((e) => `${path}: ${e.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)'}: ${e.message}${e.keyword === 'additionalProperties' ? ` (${(e.params as { additionalProperty: string }).additionalProperty})` : ''}`);
-    throw new EarshotError([...new Set(problems)].join('\n'));
+    throw new EarshotError(describeSchemaErrors(validateManifest.errors, path, (e) => e.keyword !== 'if'));
   }
   const manifest = raw as unknown as Omit<ModelManifest, 'origin'>;
   const labels = manifest.labels as { source: string; file?: string; names?: string[] };
@@ -248,7 +206,9 @@ const UNSUPPORTED_SCHEMA = {
   },
 } as const;
 
-const validateUnsupported = new Ajv({ allErrors: true, useDefaults: true, strict: false }).compile(UNSUPPORTED_SCHEMA);
+/** The refusal schema and ajv's options (precompiled to dist/inference/validate-unsupported.js). */
+export const UNSUPPORTED_VALIDATOR: ValidatorSpec = { schema: UNSUPPORTED_SCHEMA, options: { allErrors: true, useDefaults: true, strict: false } };
+const validateUnsupported = await precompiledValidator(new URL('./validate-unsupported.js', import.meta.url), () => UNSUPPORTED_VALIDATOR);
 
 /** The folder of shipped refusals: `models/unsupported/`. */
 export const UNSUPPORTED_MANIFEST_DIR = join(SHIPPED_MANIFEST_DIR, 'unsupported');
@@ -271,8 +231,7 @@ export function listUnsupportedModels(dir = UNSUPPORTED_MANIFEST_DIR): Unsupport
       const path = join(dir, name);
       const raw: unknown = YAML.parse(readFileSync(path, 'utf8'));
       if (!validateUnsupported(raw)) {
-        const problems = (validateUnsupported.errors ?? []).map((e) => `${path}: ${e.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)'}: ${e.message}`);
-        throw new EarshotError([...new Set(problems)].join('\n'));
+        throw new EarshotError(describeSchemaErrors(validateUnsupported.errors, path));
       }
       return { ...(raw as unknown as Omit<UnsupportedModel, 'origin'>), origin: path };
     });

@@ -5,7 +5,7 @@
  */
 import { extname } from 'node:path';
 
-import { loadOnnxModelFile, type OnnxModelInfo } from './onnx/model-file.js';
+import type { OnnxModelInfo } from './onnx/model-file.js';
 import { loadTfliteModelFile, type TfliteModelInfo } from './tflite/model-file.js';
 
 export type ModelFormat = 'tflite' | 'onnx';
@@ -29,6 +29,8 @@ export function isOnnxInfo(info: ModelFileInfo): info is OnnxModelInfo {
  */
 export async function loadModelFile(path: string): Promise<{ format: ModelFormat; bytes: Uint8Array; info: ModelFileInfo }> {
   if (modelFormatOf(path) === 'onnx') {
+    // Imported for ONNX files only: its protobuf decoder is ~0.1 s of every start (issue 23).
+    const { loadOnnxModelFile } = await import('./onnx/model-file.js');
     const { bytes, info } = await loadOnnxModelFile(path);
     return { format: 'onnx', bytes, info };
   }

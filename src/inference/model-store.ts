@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 
 /** A model earshot knows how to fetch. */
 export interface KnownModel {
@@ -69,9 +69,9 @@ export async function pullModel(name: string, modelDir: string, baseUrl = proces
     try {
       response = await fetch(url, { redirect: 'follow' });
     } catch (error) {
-      throw new EarshotError(`${url}: download failed: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, 3);
+      throw new EarshotError(`${url}: download failed: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, ExitCode.Environment);
     }
-    if (!response.ok || !response.body) throw new EarshotError(`${url}: download failed: HTTP ${response.status} ${response.statusText}`, 3);
+    if (!response.ok || !response.body) throw new EarshotError(`${url}: download failed: HTTP ${response.status} ${response.statusText}`, ExitCode.Environment);
     const hash = createHash('sha256');
     const file = await open(temporary, 'w', 0o644);
     try {
@@ -85,7 +85,7 @@ export async function pullModel(name: string, modelDir: string, baseUrl = proces
     }
     const digest = hash.digest('hex');
     if (digest !== known.sha256) {
-      throw new EarshotError(`${url}: sha256 mismatch: got ${digest}, expected ${known.sha256}; the file was not installed`, 3);
+      throw new EarshotError(`${url}: sha256 mismatch: got ${digest}, expected ${known.sha256}; the file was not installed`, ExitCode.Environment);
     }
     await rename(temporary, target);
     return { path: target, downloaded: true };

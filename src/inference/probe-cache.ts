@@ -23,7 +23,7 @@ import { homedir } from 'node:os';
 import { join } from 'node:path';
 import type { BackendKind } from './backends/backend.js';
 import { sha256File } from './model-store.js';
-import type { ProbeOptions, ProbeResult } from './probe.js';
+import type { ProbeOptions, ProbeResult } from './probe-types.js';
 
 /** Bumped when what a probe checks changes, so older entries are not trusted. */
 const CACHE_FORMAT = 1;

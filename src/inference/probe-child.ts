@@ -5,12 +5,14 @@
  *
  * Argument: a JSON {@link ProbeRequest}. Not meant to be run by hand.
  */
-import { isEarshotError } from '../errors.js';
-import { openBackend, type InferenceBackend } from './backends/backend.js';
+import { ExitCode, isEarshotError } from '../errors.js';
+import type { InferenceBackend } from './backends/backend.js';
+import { openBackend } from './backends/create-backend.js';
 import { openOnnxSession } from './backends/onnx.js';
 import { isOnnxInfo, loadModelFile } from './model-format.js';
 import type { OnnxModelInfo, OnnxTensorInfo } from './onnx/model-file.js';
-import type { ProbeMessage, ProbeRequest, ProbeTensor } from './probe.js';
+import type { ProbeMessage, ProbeRequest } from './probe.js';
+import type { ProbeTensor } from './probe-types.js';
 import type { TfliteTensorInfo } from './tflite/model-file.js';
 
 function tensor(t: TfliteTensorInfo | OnnxTensorInfo): ProbeTensor {
@@ -70,7 +72,7 @@ async function probe(request: ProbeRequest): Promise<ProbeMessage> {
     let max = -Infinity;
     for (const v of out) max = Math.max(max, v);
     if (!Number.isFinite(max)) {
-      return { ok: false, error: `${request.path}: model gives non-finite output on silence (${max}); refusing it`, exitCode: 2 };
+      return { ok: false, error: `${request.path}: model gives non-finite output on silence (${max}); refusing it`, exitCode: ExitCode.BadInput };
     }
     return {
       ok: true,
@@ -113,11 +115,11 @@ async function collectGarbage(): Promise<void> {
 function reply(message: ProbeMessage): void {
   if (!process.send) {
     process.stdout.write(`${JSON.stringify(message)}\n`);
-    process.exit(message.ok ? 0 : 1);
+    process.exit(message.ok ? ExitCode.Ok : ExitCode.Unexpected);
   }
   // Exit naturally once the message is out, so that native teardown runs while the parent waits.
   process.send(message, () => process.disconnect());
-  process.exitCode = 0;
+  process.exitCode = ExitCode.Ok;
 }
 
 function parseRequest(): ProbeRequest {
@@ -139,6 +141,6 @@ Promise.resolve()
     reply(
       isEarshotError(error)
         ? { ok: false, error: error.message, exitCode: error.exitCode }
-        : { ok: false, error: `${path}: unexpected error during the model test load (${(error as Error)?.message ?? String(error)})`, exitCode: 1 },
+        : { ok: false, error: `${path}: unexpected error during the model test load (${(error as Error)?.message ?? String(error)})`, exitCode: ExitCode.Unexpected },
     );
   });

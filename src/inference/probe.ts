@@ -14,63 +14,16 @@ import { stat } from 'node:fs/promises';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 import type { BackendKind, BackendOptions } from './backends/backend.js';
 import { loadModelFile } from './model-format.js';
 import { probeCacheEntry, readProbeCache, writeProbeCache } from './probe-cache.js';
-
-export interface ProbeOptions extends BackendOptions {
-  /** Give up (and kill the child) after this long; default 30 000 ms. */
-  readonly timeoutMs?: number;
-  /** Use the probe cache (./probe-cache.ts): a model already probed with the same content, runtime and options is not probed again. Default false. */
-  readonly cache?: boolean;
-  /** The file's sha256 when the caller has it already (the cache key; computed otherwise). */
-  readonly sha256?: string;
-}
-
-/** A tensor in a probe summary. */
-export interface ProbeTensor {
-  readonly name: string;
-  /** Element type, e.g. 'float32', 'int8', 'int64'. */
-  readonly dtype: string;
-  /** Dimensions; −1 for a symbolic (ONNX) dimension. */
-  readonly shape: number[];
-  readonly quantization?: { readonly scale: number; readonly zeroPoint: number };
-}
-
-/** What a successful probe learnt. */
-export interface ProbeResult {
-  readonly ok: true;
-  readonly path: string;
-  readonly backend: BackendKind;
-  readonly fileBytes: number;
-  readonly description: string;
-  readonly inputs: ProbeTensor[];
-  readonly outputs: ProbeTensor[];
-  /** Distinct operator names, in file order. */
-  readonly operators: string[];
-  /** TFLite Metadata model name, when present. */
-  readonly metadataName?: string;
-  /** Number of embedded labels, when the model carries a label file. */
-  readonly labelCount?: number;
-  /** Time to parse the file and open the interpreter, in the child. */
-  readonly loadMs: number;
-  /** Time of the one invoke on silence. */
-  readonly invokeMs: number;
-  /** The largest first-output value on silence (sanity: finite); NaN when the model was only opened. */
-  readonly maxOutputOnSilence: number;
-  /** What ran it, when not the plain CPU runtime (delegate, ONNX execution provider). */
-  readonly accelerator?: string;
-  /** Fallbacks met while opening (an unavailable ONNX execution provider). */
-  readonly warnings?: readonly string[];
-  /** True when this result came from the probe cache (no child was started). */
-  readonly cached?: boolean;
-}
+import type { ProbeOptions, ProbeResult } from './probe-types.js';
 
 /** The child's IPC message. */
 export type ProbeMessage =
   | ProbeResult
-  | { readonly ok: false; readonly error: string; readonly exitCode: number };
+  | { readonly ok: false; readonly error: string; readonly exitCode: ExitCode };
 
 /** The request the child takes as its single argument (JSON). */
 export interface ProbeRequest extends BackendOptions {
@@ -162,14 +115,14 @@ export async function probeModel(path: string, backend: BackendKind, options: Pr
       } else if (signal === 'SIGINT' || signal === 'SIGTERM' || signal === 'SIGHUP') {
         // Ctrl-C (the whole process group) or systemd's stop (the whole cgroup) reached the test
         // load too: an interrupt, not a verdict on the model (exit 130 as a shell's Ctrl-C).
-        reject(new EarshotError(`${path}: model test load interrupted (${signal}); the model was not judged`, 130));
+        reject(new EarshotError(`${path}: model test load interrupted (${signal}); the model was not judged`, ExitCode.Interrupted));
       } else if (signal) {
         reject(new EarshotError(`${path}: model crashed ${runtime} during a test load (signal ${signal}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`));
       } else if (message?.ok && code === 0) {
         if (cacheEntry) writeProbeCache(cacheEntry, path, message);
         resolve(message);
       } else if (spawnError) {
-        reject(new EarshotError(`${path}: cannot start the model test-load process (${spawnError.message})`, 3, { cause: spawnError }));
+        reject(new EarshotError(`${path}: cannot start the model test-load process (${spawnError.message})`, ExitCode.Environment, { cause: spawnError }));
       } else {
         reject(new EarshotError(`${path}: model crashed ${runtime} during a test load (exit code ${code}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`));
       }

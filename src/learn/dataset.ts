@@ -150,7 +150,11 @@ export function readDataset(dirs: readonly string[], labels: readonly string[]):
   }
   // The same file given twice (two --data folders overlapping) is read once.
   const seen = new Set<string>();
-  const unique = clips.filter((c) => (seen.has(c.sha256) ? false : (seen.add(c.sha256), true)));
+  const unique = clips.filter((c) => {
+    if (seen.has(c.sha256)) return false;
+    seen.add(c.sha256);
+    return true;
+  });
   if (unique.length < clips.length) warnings.push(`${clips.length - unique.length} clips appear twice (same sha256) and were read once`);
   return { clips: unique, unmappedClasses: unmapped, warnings };
 }

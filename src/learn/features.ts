@@ -22,12 +22,11 @@ import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createResampler } from '../capture/resample.js';
 import { readWav } from '../capture/wav.js';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 import type { Embedder } from '../inference/embedder.js';
 import { fnv1a32, mulberry32 } from '../random.js';
-import { SAMPLE_RATE } from '../types.js';
+import { FRAME_HOP_SAMPLES, PATCH_SAMPLES, SAMPLE_RATE } from '../constants.js';
 import type { TrainingClip } from './dataset.js';
-import { WINDOW_SAMPLES } from './windows.js';
 
 /** Features of one clip (or one augmented copy of it). */
 export interface ClipFeatures {
@@ -71,7 +70,7 @@ export async function readClip16k(path: string): Promise<Float32Array> {
 }
 
 /** RMS in dBFS of `samples[start, start + length)` (zero-padded past the end). */
-export function windowDbfs(samples: Float32Array, start: number, length = WINDOW_SAMPLES): number {
+export function windowDbfs(samples: Float32Array, start: number, length = PATCH_SAMPLES): number {
   let sum = 0;
   const end = Math.min(samples.length, start + length);
   for (let i = Math.max(0, start); i < end; i++) sum += samples[i]! * samples[i]!;
@@ -103,8 +102,8 @@ export function mixKey(p: MixParameters): string {
 export function drawMix(seed: number, clipSha256: string, copy: number, clipLength: number, ambience: readonly { sha256: string; length: number }[]): MixParameters {
   const random = mulberry32(fnv1a32(`${seed}:${clipSha256}:${copy}`));
   const pick = ambience[Math.floor(random() * ambience.length)]!;
-  const shiftSamples = Math.floor(random() * 48 * 160);
-  const outLength = Math.max(WINDOW_SAMPLES, clipLength + shiftSamples);
+  const shiftSamples = Math.floor(random() * 48 * FRAME_HOP_SAMPLES);
+  const outLength = Math.max(PATCH_SAMPLES, clipLength + shiftSamples);
   const ambienceOffset = Math.floor(random() * Math.max(1, pick.length - outLength));
   const ebrDb = Math.round(random() * 20 * 100) / 100;
   const gainDb = -Math.round(random() * 12 * 100) / 100;
@@ -132,7 +131,7 @@ function activeRms(samples: Float32Array): number {
  * @returns the mix, and the event alone as placed and scaled in it (for labelling the windows)
  */
 export function mixIntoAmbience(event: Float32Array, ambience: Float32Array, p: MixParameters): { mix: Float32Array; eventOnly: Float32Array } {
-  const length = Math.max(WINDOW_SAMPLES, event.length + p.shiftSamples);
+  const length = Math.max(PATCH_SAMPLES, event.length + p.shiftSamples);
   const background = new Float32Array(length);
   for (let i = 0; i < length; i++) background[i] = ambience.length ? ambience[(p.ambienceOffset + i) % ambience.length]! : 0;
   const placed = new Float32Array(length);
@@ -208,7 +207,7 @@ function writeCache(path: string, f: Omit<ClipFeatures, 'clip' | 'augmentation' 
     writeFileSync(temporary, Buffer.concat([Buffer.from(header.buffer), Buffer.from(body.buffer)]));
     renameSync(temporary, path);
   } catch (error) {
-    throw new EarshotError(`${path}: cannot write the embedding cache (${(error as NodeJS.ErrnoException).code ?? error}); give another folder with --cache`, 3, { cause: error });
+    throw new EarshotError(`${path}: cannot write the embedding cache (${(error as NodeJS.ErrnoException).code ?? error}); give another folder with --cache`, ExitCode.Environment, { cause: error });
   }
 }
 

@@ -11,11 +11,15 @@
  *    seeded shuffle, stratified by their main label (see {@link assignFolds}); a group is never on
  *    both sides. Each fold trains on the other folds' windows (augmented copies included) and is
  *    scored on its own original windows only;
- * 4. per label, the threshold: on the out-of-fold probabilities, the lowest of 0.01…0.99 (then
- *    0.991…0.999) whose false
- *    alarms per hour stay within the budget (events found: runs of the label's windows with one
+ * 4. per label, the threshold: on the out-of-fold probabilities, over 0.01…0.99 (then
+ *    0.991…0.999), under a false-alarm budget (events found: runs of the label's windows with one
  *    window over the threshold; false alarms: runs of other windows over it, per hour of other
- *    windows at the hop; for a hostile label, windows of the other hostile labels count as neither);
+ *    windows at the hop; for a hostile label, windows of the other hostile labels count as neither).
+ *    Budget `rule` (the default): the YAMNet rule's own false alarms per hour on the same validation
+ *    windows (the label's model classes, max score, at the configured threshold, as the detector
+ *    applies it), and the threshold with the highest event F1 within it, so a head never trades
+ *    more false alarms than the rule for its recall. A number: the lowest threshold within that
+ *    many false alarms per hour (more recall, whatever the precision);
  * 5. the final head: trained on all windows; its file records thresholds, CV figures and the data.
  *
  * The same data, options and seed give the same bytes (trained_at aside: give `trainedAt`, or set
@@ -24,9 +28,11 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { DEFAULT_LABELS } from '../config.js';
+import { DEFAULT_LABELS } from '../config/labels.js';
+import { resolveLabelSpecs, type LabelSettings } from '../detect/label-map.js';
 import { EarshotError } from '../errors.js';
 import { openEmbedder, type Embedder } from '../inference/embedder.js';
+import { listManifests, resolveManifest } from '../inference/manifest.js';
 import {
   HEAD_FORMAT,
   HEAD_VERSION,
@@ -36,8 +42,8 @@ import {
   type HeadJson,
   type HeadLabelValidationJson,
 } from '../inference/head/head-file.js';
-import { fnv1a32, mulberry32 } from '../random.js';
-import { SAMPLE_RATE } from '../types.js';
+import { fnv1a32 } from '../random.js';
+import { FRAME_HOP_SAMPLES, SAMPLE_RATE } from '../constants.js';
 import { BACKGROUND_LABEL, readDataset, type TrainingClip } from './dataset.js';
 import { defaultCacheDir, extractFeatures, type ClipFeatures } from './features.js';
 import { balancedWeights, fitHead, predict, type FittedLayers, type Matrix } from './model.js';
@@ -69,8 +75,33 @@ export interface TrainOptions {
   classWeights?: 'balanced' | 'none';
   /** Cross-validation folds (grouped by source recording); < 2 = no cross-validation (thresholds from the training windows: optimistic). Default 5. */
   folds?: number;
-  /** False alarms per hour allowed per label when choosing thresholds. Default 2. */
-  faBudgetPerHour?: number;
+  /**
+   * False alarms per hour of non-label validation audio allowed per label when choosing thresholds:
+   * `rule` (default) = as many as the YAMNet rule makes on the same validation windows (see
+   * {@link ruleLabels}), threshold with the best event F1 within that; a number = that many, lowest
+   * threshold within it. On pool-like data (mostly confusers) a fixed 2/h leaves hostile thresholds
+   * near 1 (docs/evaluation.md, "Heads").
+   */
+  faBudgetPerHour?: number | 'rule';
+  /**
+   * The YAMNet rule the `rule` budget is measured against: per label, its model classes (the label's
+   * score is the max of their scores) and its threshold, as the detector applies them. Default:
+   * earshot's default label thresholds with the model manifest's class map. `earshot train` passes
+   * the config's labels.
+   */
+  ruleLabels?: Record<string, LabelSettings>;
+  /**
+   * Weight of the site's own windows (clips with annotated spans: pulled folders and DCASE folders,
+   * i.e. what a person labelled at the site, and its background clips) relative to pool clips, on
+   * top of the balanced class weights. Default 1.
+   */
+  siteWeight?: number;
+  /**
+   * Which labels the head serves: `better` (default) = with the `rule` budget, only those where its
+   * cross-validated event F1 beats the rule's on the same windows; the others are written as the
+   * head's `rule_labels` (the detector keeps the YAMNet rule for them). `all` = every label.
+   */
+  serve?: 'better' | 'all';
   /** Augmented copies of each clip-labelled clip (mixed into ambience). Default 2. */
   augmentCopies?: number;
   /** Patch hop in 10 ms frames. Default 48 (0.48 s, the pipeline's default). */
@@ -108,6 +139,44 @@ export interface LabelReport extends HeadLabelValidationJson {
   negative_hours: number;
   /** True when no threshold met the budget (the one with the fewest false alarms was taken). */
   over_budget: boolean;
+  /** The budget this label's threshold was chosen under, false alarms per hour (absent: none, see {@link Budget}). */
+  fa_budget_per_hour?: number;
+  /** With the `rule` budget: the YAMNet rule's figures on the same validation windows. */
+  rule?: { threshold: number; detected: number; false_alarms: number; recall: number; precision: number; fa_per_hour: number };
+  /** With the rule's figures: who serves the label in the detector (`rule`: listed in the head's rule_labels). */
+  served_by?: 'head' | 'rule';
+}
+
+/** Event F1 from events found, events in all, and false alarms (0 when nothing is found). */
+function eventF1(detected: number, events: number, falseAlarms: number): number {
+  if (detected === 0) return 0;
+  const precision = detected / (detected + falseAlarms);
+  const recall = detected / events;
+  return (2 * precision * recall) / (precision + recall);
+}
+
+/**
+ * How a label's threshold is chosen: `perHour` = the lowest threshold within that many false alarms
+ * per hour; `rule` = the threshold with the best event F1 whose false alarms per hour are no more
+ * than the rule's (`score`: the rule's label score of a row, fired at `threshold`); `rule: null` =
+ * the rule cannot hear this label (no class maps to it): the best F1, no budget.
+ */
+type Budget = { perHour: number } | { rule: { score: (row: number) => number; threshold: number } | null };
+
+/**
+ * The rule's class indices and threshold per label: `options.ruleLabels` (else earshot's defaults)
+ * resolved against the model manifest's class map, as the detector resolves them.
+ */
+function ruleOf(options: TrainOptions, embedder: Embedder): Map<string, { classIndices: number[]; threshold: number }> {
+  const manifest = listManifests().find((m) => m.id === embedder.manifestId) ?? resolveManifest(options.manifest, embedder.modelPath, embedder.modelSha256);
+  const { specs } = resolveLabelSpecs(options.ruleLabels ?? DEFAULT_LABELS, manifest.class_map);
+  const indexOf = new Map(embedder.classNames.map((name, i) => [name, i] as const));
+  const out = new Map<string, { classIndices: number[]; threshold: number }>();
+  for (const spec of specs) {
+    const classIndices = spec.classes.map((c) => indexOf.get(c)).filter((i): i is number => i !== undefined);
+    if (classIndices.length > 0) out.set(spec.name, { classIndices, threshold: spec.threshold });
+  }
+  return out;
 }
 
 /** What {@link trainHead} returns. */
@@ -142,6 +211,8 @@ interface Row {
   label: number;
   group: string;
   augmented: boolean;
+  /** From a clip with annotated spans (the site's own labels). */
+  site: boolean;
 }
 
 function earshotVersion(): string {
@@ -191,7 +262,9 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const featureNames = [...(options.features ?? ['embedding', 'scores'])];
   const l2 = options.l2 ?? 0.1;
   const folds = options.folds ?? 5;
-  const faBudget = options.faBudgetPerHour ?? 2;
+  const faBudget = options.faBudgetPerHour ?? 'rule';
+  const siteWeight = options.siteWeight ?? 1;
+  const serve = options.serve ?? 'better';
   const augmentCopies = options.augmentCopies ?? 2;
   const hopFrames = options.hopFrames ?? 48;
   const maxIterations = options.maxIterations ?? 300;
@@ -201,7 +274,9 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   if (!(Number.isInteger(hidden) && hidden >= 0 && hidden <= 4096)) throw new EarshotError(`hidden: must be a whole number 0..4096, got ${hidden}`);
   if (!(l2 >= 0)) throw new EarshotError(`l2: must be >= 0, got ${l2}`);
   if (!(Number.isInteger(folds) && folds >= 0)) throw new EarshotError(`folds: must be a whole number >= 0, got ${folds}`);
-  if (!(faBudget >= 0)) throw new EarshotError(`FA budget: must be >= 0 per hour, got ${faBudget}`);
+  if (faBudget !== 'rule' && !(typeof faBudget === 'number' && faBudget >= 0)) throw new EarshotError(`FA budget: must be "rule" or >= 0 per hour, got ${faBudget}`);
+  if (serve !== 'better' && serve !== 'all') throw new EarshotError(`serve: "better" or "all", got ${String(serve)}`);
+  if (!(typeof siteWeight === 'number' && siteWeight > 0 && Number.isFinite(siteWeight))) throw new EarshotError(`site weight: must be a number > 0, got ${siteWeight}`);
   if (featureNames.length === 0 || featureNames.some((f) => f !== 'embedding' && f !== 'scores')) throw new EarshotError(`features: embedding and/or scores, got ${featureNames.join(',')}`);
   const wanted = [...(options.labels ?? Object.keys(DEFAULT_LABELS))].filter((l) => l !== BACKGROUND_LABEL);
 
@@ -212,6 +287,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
 
   // 2. Features.
   const embedder = options.embedder ?? (await openEmbedder({ modelPath: options.modelPath, ...(options.manifest ? { manifest: options.manifest } : {}) }));
+  const usedEmbedder = embedder;
   let extracted;
   try {
     extracted = await extractFeatures(clips, {
@@ -240,7 +316,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   items.forEach((item, i) => {
     windowNames[i]!.forEach((name, w) => {
       if (name === null || !labelIndex.has(name)) return;
-      rows.push({ item: i, window: w, label: labelIndex.get(name)!, group: item.clip.group, augmented: item.augmentation !== 'none' });
+      rows.push({ item: i, window: w, label: labelIndex.get(name)!, group: item.clip.group, augmented: item.augmentation !== 'none', site: item.clip.labelling === 'spans' });
     });
   });
   const scoreSize = items.find((it) => it.windows > 0)?.scoreSize ?? 0;
@@ -263,6 +339,19 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   }
   const targets = Int32Array.from(rows, (r) => r.label);
 
+  /** Balanced class weights and/or the site weight for the rows `use` (nothing when all are 1). */
+  const rowWeightsFor = (use: number[], t: Int32Array): { rowWeights?: Float64Array } => {
+    const siteRows = siteWeight !== 1 && use.some((r) => rows[r]!.site);
+    if (classWeights !== 'balanced' && !siteRows) return {};
+    const w = classWeights === 'balanced' ? balancedWeights(t, labels.length) : new Float64Array(use.length).fill(1);
+    if (siteRows) {
+      use.forEach((r, i) => {
+        if (rows[r]!.site) w[i] = w[i]! * siteWeight;
+      });
+    }
+    return { rowWeights: w };
+  };
+
   /** Fits on the rows `use` and returns the normalisation and layers. */
   const fit = async (use: number[], stage: TrainProgress['stage'], done: number, total: number) => {
     const { mean, std } = normalisation(raw, inputSize, use);
@@ -274,7 +363,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       l2,
       seed,
       maxIterations,
-      ...(classWeights === 'balanced' ? { rowWeights: balancedWeights(t, labels.length) } : {}),
+      ...rowWeightsFor(use, t),
       onIteration: (iteration, loss) => options.onProgress?.({ stage, done: done + Math.min(0.99, iteration / maxIterations), total, loss }),
     });
     return { mean, std, fitted };
@@ -332,25 +421,44 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
     method = 'resubstitution';
     const p = predict(final.fitted.layers, normalisedMatrix(raw, inputSize, all, final.mean, final.std));
     probabilities.set(p);
-    rows.forEach((row, r) => (validated[r] = row.augmented ? 0 : 1));
+    rows.forEach((row, r) => {
+      validated[r] = row.augmented ? 0 : 1;
+    });
   }
   const afterFinal = performance.now();
 
   // 4. Thresholds and figures per label.
-  const hopSeconds = (hopFrames * 160) / SAMPLE_RATE;
+  const hopSeconds = (hopFrames * FRAME_HOP_SAMPLES) / SAMPLE_RATE;
   const reports: LabelReport[] = [];
   const clipsPerLabel = countClips(items, windowNames, labels);
   const windowsPerLabel: Record<string, number> = {};
   for (const row of rows) windowsPerLabel[labels[row.label]!] = (windowsPerLabel[labels[row.label]!] ?? 0) + 1;
   const hostileIndices = new Set(labels.flatMap((l, i) => (HOSTILE_LABELS.has(l) ? [i] : [])));
+  const rule = faBudget === 'rule' ? ruleOf(options, usedEmbedder) : null;
   for (let l = 0; l < labels.length - 1; l++) {
+    const spec = rule?.get(labels[l]!);
+    const ruleScore = spec
+      ? (r: number): number => {
+          const row = rows[r]!;
+          const item = items[row.item]!;
+          const base = row.window * item.scoreSize;
+          let best = 0;
+          for (const c of spec.classIndices) best = Math.max(best, item.scores[base + c]!);
+          return best;
+        }
+      : undefined;
+    const budget: Budget = faBudget === 'rule' ? { rule: ruleScore ? { score: ruleScore, threshold: spec!.threshold } : null } : { perHour: faBudget };
     reports.push({
       label: labels[l]!,
       clips: clipsPerLabel[labels[l]!] ?? 0,
       windows: windowsPerLabel[labels[l]!] ?? 0,
-      ...chooseThreshold(rows, validated, probabilities, labels.length, l, faBudget, hopSeconds, hostileIndices),
+      ...chooseThreshold(rows, validated, probabilities, labels.length, l, budget, hopSeconds, hostileIndices),
     });
   }
+
+  // Labels left to the rule: where the rule's cross-validated F1 is at least the head's.
+  const ruleLabels = serve === 'better' && usedFolds >= 2 ? reports.filter((r) => r.rule && eventF1(r.rule.detected, r.positives, r.rule.false_alarms) >= eventF1(r.detected, r.positives, r.false_alarms)).map((r) => r.label) : [];
+  for (const r of reports) if (r.rule) r.served_by = ruleLabels.includes(r.label) ? 'rule' : 'head';
 
   const trainedAt = options.trainedAt ?? (process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : new Date());
   const sortedShas = [...new Set(clips.map((c) => c.sha256))].sort();
@@ -362,6 +470,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
     labels,
     background_label: BACKGROUND_LABEL,
     thresholds: Object.fromEntries(reports.map((r) => [r.label, { threshold: r.threshold, release: Math.round(r.threshold * 50) / 100 }])),
+    ...(ruleLabels.length > 0 ? { rule_labels: ruleLabels } : {}),
     features,
     normalisation: { mean: Array.from(final.mean), std: Array.from(final.std) },
     layers: final.fitted.layers.map((layer) => ({
@@ -380,6 +489,8 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       options: {
         augment_copies: augmentCopies,
         class_weights: classWeights,
+        ...(siteWeight !== 1 ? { site_weight: siteWeight } : {}),
+        serve,
         data: [...(options.data ?? [])].map((d) => basename(d.replace(/[\\/]+$/, ''))),
         hidden,
         hop_frames: hopFrames,
@@ -393,9 +504,26 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
     validation: {
       method,
       folds: usedFolds,
-      fa_budget_per_hour: faBudget,
+      // With the rule budget: the largest per-label budget (each label's own is in its entry).
+      fa_budget_per_hour: faBudget === 'rule' ? Math.max(0, ...reports.map((r) => r.fa_budget_per_hour ?? 0)) : faBudget,
+      ...(faBudget === 'rule' ? { fa_budget: 'rule' } : {}),
       labels: Object.fromEntries(
-        reports.map((r) => [r.label, { positives: r.positives, precision: r.precision, recall: r.recall, fa_per_hour: r.fa_per_hour, threshold: r.threshold, detected: r.detected, false_alarms: r.false_alarms, negative_hours: r.negative_hours }]),
+        reports.map((r) => [
+          r.label,
+          {
+            positives: r.positives,
+            precision: r.precision,
+            recall: r.recall,
+            fa_per_hour: r.fa_per_hour,
+            threshold: r.threshold,
+            detected: r.detected,
+            false_alarms: r.false_alarms,
+            negative_hours: r.negative_hours,
+            ...(r.fa_budget_per_hour !== undefined && faBudget === 'rule' ? { fa_budget_per_hour: r.fa_budget_per_hour } : {}),
+            ...(r.rule ? { rule: r.rule } : {}),
+            ...(r.served_by ? { served_by: r.served_by } : {}),
+          },
+        ]),
       ),
       groups: groupInfo.size,
     },
@@ -486,8 +614,9 @@ function normalisedMatrix(raw: Float32Array, d: number, use: readonly number[], 
 }
 
 /**
- * The lowest threshold (0.01 steps to 0.99, then 0.001 steps to 0.999) whose false alarms per hour
- * on the validated rows stay within `budget`, with the figures at it.
+ * A label's threshold on the validated rows (grid 0.01 … 0.99 by 0.01, then 0.991 … 0.999 by 0.001:
+ * softmax heads put confident windows near 1) under `budget` ({@link Budget}), with the figures at it.
+ * When no threshold meets the budget, the one with the fewest false alarms (`over_budget`).
  */
 function chooseThreshold(
   rows: readonly Row[],
@@ -495,7 +624,7 @@ function chooseThreshold(
   probabilities: Float64Array,
   k: number,
   label: number,
-  budget: number,
+  budget: Budget,
   hopSeconds: number,
   hostileIndices: ReadonlySet<number>,
 ): Omit<LabelReport, 'label' | 'clips' | 'windows'> {
@@ -513,7 +642,8 @@ function chooseThreshold(
   let negatives = 0;
   for (const list of byItem.values()) for (const r of list) if (rows[r]!.label !== label && !ignored(rows[r]!.label)) negatives += 1;
   const negativeHours = (negatives * hopSeconds) / 3600;
-  const evaluate = (threshold: number) => {
+  const headScore = (r: number) => probabilities[r * k + label]!;
+  const evaluate = (threshold: number, score: (r: number) => number = headScore) => {
     let events = 0;
     let detected = 0;
     let falseAlarms = 0;
@@ -526,7 +656,7 @@ function chooseThreshold(
         const row = rows[r]!;
         const contiguous = row.window === previousWindow + 1;
         previousWindow = row.window;
-        const over = probabilities[r * k + label]! >= threshold;
+        const over = score(r) >= threshold;
         if (ignored(row.label)) {
           // Breaks runs without counting.
           if (inEvent && eventHit) detected += 1;
@@ -558,31 +688,61 @@ function chooseThreshold(
     }
     return { events, detected, falseAlarms };
   };
-  let chosen: { threshold: number; events: number; detected: number; falseAlarms: number } | null = null;
-  let fewest: { threshold: number; events: number; detected: number; falseAlarms: number } | null = null;
-  // 0.01 … 0.99 by 0.01, then 0.991 … 0.999 by 0.001: softmax heads put confident windows near 1.
+  const perHour = (falseAlarms: number) => (negativeHours > 0 ? falseAlarms / negativeHours : 0);
+  const precisionOf = (r: { detected: number; falseAlarms: number }) => (r.detected + r.falseAlarms > 0 ? r.detected / (r.detected + r.falseAlarms) : 0);
+  const f1Of = (r: { events: number; detected: number; falseAlarms: number }) => {
+    const p = precisionOf(r);
+    const recall = r.events > 0 ? r.detected / r.events : 0;
+    return p + recall > 0 ? (2 * p * recall) / (p + recall) : 0;
+  };
+
+  let limit = Infinity;
+  let ruleFigures: LabelReport['rule'];
+  if ('perHour' in budget) limit = budget.perHour;
+  else if (budget.rule) {
+    const r = evaluate(budget.rule.threshold, budget.rule.score);
+    limit = perHour(r.falseAlarms);
+    ruleFigures = {
+      threshold: budget.rule.threshold,
+      detected: r.detected,
+      false_alarms: r.falseAlarms,
+      recall: r.events > 0 ? round(r.detected / r.events, 4) : 0,
+      precision: round(precisionOf(r), 4),
+      fa_per_hour: round(limit, 3),
+    };
+  }
+  const byF1 = !('perHour' in budget);
+
+  type Pick = { threshold: number; events: number; detected: number; falseAlarms: number };
+  let chosen: Pick | null = null;
+  let fewest: Pick | null = null;
   const grid = [...Array.from({ length: 99 }, (_, i) => (i + 1) / 100), ...Array.from({ length: 9 }, (_, i) => (991 + i) / 1000)];
   for (const threshold of grid) {
-    const r = evaluate(threshold);
-    const faPerHour = negativeHours > 0 ? r.falseAlarms / negativeHours : 0;
-    if (!fewest || r.falseAlarms < fewest.falseAlarms) fewest = { threshold, ...r };
-    if (faPerHour <= budget) {
-      chosen = { threshold, ...r };
-      break;
+    const r = { threshold, ...evaluate(threshold) };
+    if (!fewest || r.falseAlarms < fewest.falseAlarms) fewest = r;
+    // A small tolerance: the same count of false alarms must compare equal to the rule's.
+    if (perHour(r.falseAlarms) <= limit + 1e-9) {
+      if (!byF1) {
+        chosen = r;
+        break;
+      }
+      // The best F1 within the budget; on a tie the lower threshold (more recall).
+      if (!chosen || f1Of(r) > f1Of(chosen) + 1e-12) chosen = r;
     }
   }
   const pick = chosen ?? fewest!;
-  const precision = pick.detected + pick.falseAlarms > 0 ? pick.detected / (pick.detected + pick.falseAlarms) : 0;
   return {
     positives: pick.events,
-    precision: round(precision, 4),
+    precision: round(precisionOf(pick), 4),
     recall: pick.events > 0 ? round(pick.detected / pick.events, 4) : 0,
-    fa_per_hour: negativeHours > 0 ? round(pick.falseAlarms / negativeHours, 3) : 0,
+    fa_per_hour: round(perHour(pick.falseAlarms), 3),
     threshold: pick.threshold,
     detected: pick.detected,
     false_alarms: pick.falseAlarms,
     negative_hours: round(negativeHours, 4),
     over_budget: chosen === null,
+    ...(Number.isFinite(limit) ? { fa_budget_per_hour: round(limit, 3) } : {}),
+    ...(ruleFigures ? { rule: ruleFigures } : {}),
   };
 }
 

@@ -15,11 +15,10 @@
  *   hostile label wins over a non-hostile one, then the larger overlap, then the label name.
  * - **Ambience** recordings: every window is background.
  */
-import { DEFAULT_LABELS } from '../config.js';
+import { DEFAULT_LABELS } from '../config/labels.js';
 import { BACKGROUND_LABEL, type LabelledSpan } from './dataset.js';
+import { PATCH_SAMPLES, SAMPLE_RATE } from '../constants.js';
 
-/** Samples per window (the model's input, 0.975 s at 16 kHz). */
-export const WINDOW_SAMPLES = 15600;
 /** A window within this many dB of the loudest window of a clip-labelled clip is a positive. */
 export const LOUD_WINDOW_DB = 10;
 /** Minimum overlap, as a fraction of the shorter of window and span, for a window to carry a span's label. */
@@ -47,8 +46,8 @@ export function clipWindowLabels(label: string, dbfs: ArrayLike<number>): (strin
  * @param spans labelled spans, seconds
  * @returns per window the label, the background label, or null (ambiguous: left out)
  */
-export function spanWindowLabels(startSamples: ArrayLike<number>, spans: readonly LabelledSpan[], hostile: ReadonlySet<string> = HOSTILE_LABELS, sampleRate = 16000): (string | null)[] {
-  const windowS = WINDOW_SAMPLES / sampleRate;
+export function spanWindowLabels(startSamples: ArrayLike<number>, spans: readonly LabelledSpan[], hostile: ReadonlySet<string> = HOSTILE_LABELS, sampleRate = SAMPLE_RATE): (string | null)[] {
+  const windowS = PATCH_SAMPLES / sampleRate;
   return Array.from(startSamples, (start) => {
     const t0 = start / sampleRate;
     const t1 = t0 + windowS;

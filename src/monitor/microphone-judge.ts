@@ -13,7 +13,7 @@
  * Only minutes in bounds on every measure join the baseline, so a fault does not teach the
  * baseline that it is normal.
  */
-import type { MicrophoneHealthConfig } from './microphone-config.js';
+import type { MicrophoneHealthConfig } from '../config/microphone.js';
 import { median, type MinuteMeasures } from './microphone-meter.js';
 
 /** The measures judged, by name (the names of health JSON, /metrics and logs). */

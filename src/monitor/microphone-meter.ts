@@ -18,13 +18,12 @@
  * - **Digital silence**: the fraction of samples in runs of at least `constantRunSamples` identical
  *   consecutive values (a stuck converter) within the minute, and of those, runs of exact zeros.
  *
- * Levels follow src/pipeline.ts `levels`: 20·log10(RMS), so a full-scale sine is −3.01 dBFS. An
+ * Levels follow src/pipeline/pipeline.ts `levels`: 20·log10(RMS), so a full-scale sine is −3.01 dBFS. An
  * all-zero frame is {@link SILENT_DBFS}. Samples lost in capture gaps are not measured: a frame
  * that a gap cuts is dropped, and constant runs never span a gap or a minute boundary.
  */
-
-/** The pipeline's sample rate (Hz); repeated here so this file imports nothing. */
-const RATE = 16000;
+import { FRAME_HOP_SAMPLES, FRAME_LENGTH_SAMPLES, MEL_BANDS, SAMPLE_RATE } from '../constants.js';
+import { medianOfSorted, nearestRankOfSorted } from '../stats.js';
 
 /** Level given to a frame of digital silence (RMS 0): a finite floor for baselines and gauges. */
 export const SILENT_DBFS = -120;
@@ -46,10 +45,6 @@ export const TILT_MIN_MEL_SUM = 1e-4;
 
 /** Added to both band energies so a frame with nothing on one side has a finite tilt (about ±100 dB at most). */
 export const TILT_EPSILON = 1e-10;
-
-/** Log-mel frame hop and length (samples), as the YAMNet front end (src/inference/logmel.ts). */
-const MEL_HOP = 160;
-const MEL_FRAME = 400;
 
 /** Settings of {@link MicrophoneMeter}. */
 export interface MeterOptions {
@@ -92,10 +87,10 @@ export interface MinuteMeasures {
 /**
  * The mel band index where the "high" bands start: the first band whose centre is at or above
  * `splitHz`. Band edges are `melBands + 2` points evenly spaced in HTK mel (1127·ln(1 + f/700))
- * from `fMinHz` to `fMaxHz`, as in src/inference/mel.ts; band b is centred on edge b + 1.
+ * from `fMinHz` to `fMaxHz`, as in src/frontend/mel.ts; band b is centred on edge b + 1.
  * @returns 0..melBands (melBands when every centre is below `splitHz`)
  */
-export function tiltSplitBand(fMinHz = 125, fMaxHz = 7500, melBands = 64, splitHz = TILT_SPLIT_HZ): number {
+export function tiltSplitBand(fMinHz = 125, fMaxHz = 7500, melBands = MEL_BANDS, splitHz = TILT_SPLIT_HZ): number {
   const mel = (hz: number) => 1127 * Math.log1p(hz / 700);
   const low = mel(fMinHz);
   const step = (mel(fMaxHz) - low) / (melBands + 1);
@@ -110,17 +105,12 @@ export function tiltSplitBand(fMinHz = 125, fMaxHz = 7500, melBands = 64, splitH
  * @returns NaN for an empty array
  */
 export function nearestRank(values: Float64Array, p: number): number {
-  if (values.length === 0) return Number.NaN;
-  values.sort();
-  return values[Math.max(0, Math.ceil((p / 100) * values.length) - 1)];
+  return nearestRankOfSorted(values.sort(), p);
 }
 
 /** The median (mean of the two middle values for an even count). Sorts `values` in place; NaN when empty. */
 export function median(values: Float64Array): number {
-  const n = values.length;
-  if (n === 0) return Number.NaN;
-  values.sort();
-  return n % 2 === 1 ? values[(n - 1) / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  return medianOfSorted(values.sort());
 }
 
 /** Per-minute sample accumulators. */
@@ -162,7 +152,7 @@ export class MicrophoneMeter {
 
   /** @throws RangeError when minuteSamples is not a positive multiple of 400 */
   constructor(options: MeterOptions = {}) {
-    this.minuteSamples = options.minuteSamples ?? 60 * RATE;
+    this.minuteSamples = options.minuteSamples ?? 60 * SAMPLE_RATE;
     if (!Number.isInteger(this.minuteSamples) || this.minuteSamples <= 0 || this.minuteSamples % FLOOR_FRAME_SAMPLES !== 0) {
       throw new RangeError(`minuteSamples must be a positive multiple of ${FLOOR_FRAME_SAMPLES}, got ${this.minuteSamples}`);
     }
@@ -238,8 +228,8 @@ export class MicrophoneMeter {
     if (!spec) return [];
     const { logOffset, melBands, splitBand } = spec;
     for (let f = 0; f < count; f++) {
-      const start = firstStartSample + f * MEL_HOP;
-      if (start + MEL_FRAME > this.sampleEnd) break;
+      const start = firstStartSample + f * FRAME_HOP_SAMPLES;
+      if (start + FRAME_LENGTH_SAMPLES > this.sampleEnd) break;
       this.frameWatermark = Math.max(this.frameWatermark, start + 1);
       let low = 0;
       let high = 0;
@@ -254,7 +244,10 @@ export class MicrophoneMeter {
       if (sum < TILT_MIN_MEL_SUM) continue;
       const minute = Math.floor(start / this.minuteSamples);
       let list = this.tilts.get(minute);
-      if (!list) this.tilts.set(minute, (list = []));
+      if (!list) {
+        list = [];
+        this.tilts.set(minute, list);
+      }
       list.push(10 * Math.log10((high + TILT_EPSILON) / (low + TILT_EPSILON)));
     }
     return this.ready(false);
@@ -311,7 +304,7 @@ export class MicrophoneMeter {
       this.doneSamples.delete(minute);
       const tilts = this.tilts.get(minute);
       this.tilts.delete(minute);
-      out.push({ ...base, tiltDb: tilts && tilts.length ? median(Float64Array.from(tilts)) : null });
+      out.push({ ...base, tiltDb: tilts?.length ? median(Float64Array.from(tilts)) : null });
     }
     // Frames of minutes whose samples were never seen (cannot happen in order) are not kept.
     if (all) this.tilts.clear();

@@ -10,6 +10,7 @@
  */
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import type { DaemonConsumer } from '../consumer.js';
 
 /** systemd-timesyncd touches this file once it has synchronised the clock (see systemd-timesyncd.service(8)). */
 const TIMESYNCD_FLAG = '/run/systemd/timesync/synchronized';
@@ -52,7 +53,9 @@ export interface ClockSyncOptions {
  * e.g. chrony), else unknown (null). Checked once synchronously at {@link start} so the first
  * event already has a state, then refreshed in the background.
  */
-export class ClockSync {
+export class ClockSync implements DaemonConsumer {
+  /** As a daemon consumer (src/consumer.ts): started before MQTT and the event store, so the first event has a state. */
+  readonly name = 'clock';
   /** The last known state: true synchronised, false not, null unknown. */
   synced: boolean | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -79,14 +82,18 @@ export class ClockSync {
 
   /** One blocking check. @returns the state (also stored in {@link synced}) */
   checkSync(): boolean | null {
-    if (this.useFlag && existsSync(TIMESYNCD_FLAG)) return (this.synced = true);
+    if (this.useFlag && existsSync(TIMESYNCD_FLAG)) {
+      this.synced = true;
+      return true;
+    }
     let stdout: string | null = null;
     try {
       stdout = execFileSync(this.command, ['show', '-p', 'NTPSynchronized', '--value'], { timeout: PROBE_TIMEOUT_MS, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: probeEnv() });
     } catch {
       stdout = null;
     }
-    return (this.synced = parseNtpSynchronized(stdout));
+    this.synced = parseNtpSynchronized(stdout);
+    return this.synced;
   }
 
   private refresh(): void {

@@ -6,9 +6,9 @@
 import { spawnSync } from 'node:child_process';
 import { accessSync, constants, existsSync, statSync, statfsSync } from 'node:fs';
 import { connect } from 'node:net';
-import { createSource } from '../capture/source.js';
-import type { EarshotConfig } from '../config.js';
-import { isEarshotError } from '../errors.js';
+import { createSource } from '../capture/create-source.js';
+import type { EarshotConfig } from '../config/schema.js';
+import { ExitCode, isEarshotError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { openModelAndLabels } from '../setup.js';
 import { ClockSync } from './clock.js';
@@ -23,21 +23,21 @@ export interface Check {
   /** How to fix it (for warn and fail). */
   fix?: string;
   /** For a failure: 2 when the input is bad (config, model or audio file), else 3 (the machine's state). See {@link doctorExitCode}. */
-  exitCode?: 2 | 3;
+  exitCode?: typeof ExitCode.BadInput | typeof ExitCode.Environment;
 }
 
 /**
  * The exit code of a doctor run, as the rest of the CLI uses them: 0 nothing failed, 2 a bad
  * input (config, model or audio file) failed, else 3 (the environment: broker, disk, clock, device).
  */
-export function doctorExitCode(checks: readonly Check[]): 0 | 2 | 3 {
+export function doctorExitCode(checks: readonly Check[]): ExitCode {
   const failed = checks.filter((c) => c.status === 'fail');
-  if (failed.length === 0) return 0;
-  return failed.some((c) => c.exitCode === 2) ? 2 : 3;
+  if (failed.length === 0) return ExitCode.Ok;
+  return failed.some((c) => c.exitCode === ExitCode.BadInput) ? ExitCode.BadInput : ExitCode.Environment;
 }
 
 /** 2 for an EarshotError of bad input, else 3. */
-const codeOf = (error: { exitCode: number }): 2 | 3 => (error.exitCode === 2 ? 2 : 3);
+const codeOf = (error: { exitCode: number }): NonNullable<Check['exitCode']> => (error.exitCode === ExitCode.BadInput ? ExitCode.BadInput : ExitCode.Environment);
 
 /** Free space below this fails the data-directory check; below 16× this it warns. */
 const MIN_FREE_BYTES = 64 * 1024 * 1024;

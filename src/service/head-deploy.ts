@@ -20,18 +20,19 @@
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createHash } from 'node:crypto';
 import { join, resolve } from 'node:path';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
 import { resolveLabelSpecs, type LabelSpec } from '../detect/label-map.js';
-import { EarshotError, isEarshotError } from '../errors.js';
+import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import { checkHeadInChild } from '../inference/head/head-check.js';
 import {
   attachHead, headIdentity, MAX_HEAD_BYTES, readHead, resolveHeadSetting,
-  type HeadControl, type HeadIdentity, type HeadOrigin, type LoadedHead,
+  type HeadControl, type HeadIdentity,
 } from '../inference/head/head-runtime.js';
+import type { HeadOrigin, LoadedHead } from '../inference/head/head-file.js';
 import type { LoadedModel } from '../inference/load-model.js';
-import type { PatchScheduler } from '../inference/worker/scheduler.js';
+import type { PatchScheduler } from '../pipeline/scheduler.js';
 import type { Logger } from '../log.js';
-import type { Pipeline } from '../pipeline.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
 import { headLabelSpecs } from '../detect/head-labels.js';
 
 
@@ -62,6 +63,8 @@ export class HeadDeployer implements HeadControl {
   private identity: HeadIdentity | null = null;
   private chain: Promise<unknown> = Promise.resolve();
   private readonly dir: string;
+  /** The `head` component's logger. */
+  private readonly log: Logger;
 
   /**
    * @param initial the head the pipeline was built with (ModelSet.head)
@@ -73,9 +76,10 @@ export class HeadDeployer implements HeadControl {
     private readonly pipeline: Pipeline,
     private readonly scheduler: Pick<PatchScheduler, 'replaceModel'>,
     private config: EarshotConfig,
-    private readonly log: Logger,
+    log: Logger,
     private readonly onChange: (identity: HeadIdentity | null) => void,
   ) {
+    this.log = log.child({ component: 'head' });
     this.active = initial;
     this.dir = join(config.data_dir, 'heads');
     this.identity = initial ? headIdentity(initial, this.servedLabels(initial)) : null;
@@ -105,10 +109,10 @@ export class HeadDeployer implements HeadControl {
       if (!pushed || pushed.head.sha256 === this.active?.head.sha256) return;
       try {
         await this.swap(pushed);
-        this.log.info({ head: pushed.path, sha256: pushed.head.sha256 }, 'head: the pushed head is in use again');
+        this.log.info({ head: pushed.path, sha256: pushed.head.sha256 }, 'the pushed head is in use again');
       } catch (error) {
         if (!isEarshotError(error)) throw error;
-        this.log.warn({ head: pushed.path, err: error.message }, 'head: the pushed head does not fit the model; using model.head');
+        this.log.warn({ head: pushed.path, err: error }, 'the pushed head does not fit the model; using model.head');
       }
     });
   }
@@ -173,10 +177,10 @@ export class HeadDeployer implements HeadControl {
           this.log.info({ head: wanted?.path ?? null, sha256: wanted?.head.sha256 ?? null, origin: wanted?.origin }, wanted ? 'head reloaded' : 'head off');
           return;
         } catch (error) {
-          this.log.error({ err: (error as Error)?.message ?? String(error), running_head: this.active?.path ?? null }, modelReloaded ? 'head does not fit the new model' : 'head reload failed: keeping the running head');
+          this.log.error({ err: error, running_head: this.active?.path ?? null }, modelReloaded ? 'head does not fit the new model' : 'head reload failed: keeping the running head');
         }
       }
-      if (modelReloaded) await this.swap(null).catch((error: unknown) => this.log.error({ err: (error as Error)?.message }, 'head: cannot switch the head off'));
+      if (modelReloaded) await this.swap(null).catch((error: unknown) => this.log.error({ err: error }, 'cannot switch the head off'));
     });
   }
 
@@ -224,7 +228,7 @@ export class HeadDeployer implements HeadControl {
     } catch (error) {
       // A worker that died meanwhile, another swap pending: the environment, not the file (a 503).
       if (isEarshotError(error)) throw error;
-      throw new EarshotError(`head: cannot swap the head in now (${(error as Error)?.message ?? String(error)}); the running head is kept`, 3, { cause: error });
+      throw new EarshotError(`head: cannot swap the head in now (${(error as Error)?.message ?? String(error)}); the running head is kept`, ExitCode.Environment, { cause: error });
     }
   }
 
@@ -260,7 +264,7 @@ export class HeadDeployer implements HeadControl {
     try {
       return existsSync(path) ? readHead(path, origin) : null;
     } catch (error) {
-      this.log.warn({ head: path, err: (error as Error).message }, 'head: a remembered head file cannot be read');
+      this.log.warn({ head: path, err: error }, 'a remembered head file cannot be read');
       return null;
     }
   }
@@ -271,7 +275,7 @@ export class HeadDeployer implements HeadControl {
     try {
       return JSON.parse(readFileSync(path, 'utf8')) as HeadState;
     } catch (error) {
-      this.log.warn({ file: path, err: (error as Error).message }, 'head: state.json unreadable; starting from model.head');
+      this.log.warn({ file: path, err: error }, 'state.json unreadable; starting from model.head');
       return null;
     }
   }
@@ -285,7 +289,7 @@ export class HeadDeployer implements HeadControl {
       mkdirSync(this.dir, { recursive: true });
       writeAtomic(join(this.dir, 'state.json'), `${JSON.stringify(state, null, 2)}\n`);
     } catch (error) {
-      this.log.warn({ dir: this.dir, err: (error as Error).message }, 'head: cannot remember the head in use (it stays in use until a restart)');
+      this.log.warn({ dir: this.dir, err: error }, 'cannot remember the head in use (it stays in use until a restart)');
     }
   }
 }
@@ -310,10 +314,10 @@ export class HeadControlSlot implements HeadControl {
   }
 
   push(text: string): Promise<HeadIdentity> {
-    return this.deployer ? this.deployer.push(text) : Promise.reject(new EarshotError('head push: the pipeline is still starting; try again', 3));
+    return this.deployer ? this.deployer.push(text) : Promise.reject(new EarshotError('head push: the pipeline is still starting; try again', ExitCode.Environment));
   }
 
   rollback(): Promise<HeadIdentity | null> {
-    return this.deployer ? this.deployer.rollback() : Promise.reject(new EarshotError('head rollback: the pipeline is still starting; try again', 3));
+    return this.deployer ? this.deployer.rollback() : Promise.reject(new EarshotError('head rollback: the pipeline is still starting; try again', ExitCode.Environment));
   }
 }

@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, chownSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadConfigFile } from '../config.js';
-import { EarshotError } from '../errors.js';
+import { loadConfigFile } from '../config/load.js';
+import { EarshotError, ExitCode } from '../errors.js';
 import { SERVICE } from './paths.js';
 
 // SERVICE lives in ./paths.ts (no imports), so the CLI can show its paths in `--help` cheaply.
@@ -93,8 +93,8 @@ function hostIds(name: string): Ids | null {
 
 function runCommand(argv: string[]): void {
   const result = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (result.error) throw new EarshotError(`${argv.join(' ')}: ${(result.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${argv[0]} not found` : result.error.message}`, 3);
-  if (result.status !== 0) throw new EarshotError(`${argv.join(' ')}: exit ${result.status}: ${(result.stderr || result.stdout).trim().split('\n').at(-1)}`, 3);
+  if (result.error) throw new EarshotError(`${argv.join(' ')}: ${(result.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${argv[0]} not found` : result.error.message}`, ExitCode.Environment);
+  if (result.status !== 0) throw new EarshotError(`${argv.join(' ')}: exit ${result.status}: ${(result.stderr || result.stdout).trim().split('\n').at(-1)}`, ExitCode.Environment);
 }
 
 const mode = (m: number) => `0${m.toString(8)}`;
@@ -214,7 +214,7 @@ export function planUninstall(options: Pick<InstallOptions, 'root'>): Action[] {
  * @throws EarshotError (exit 3) naming the step that failed; earlier steps stay done
  */
 export function runActions(actions: readonly Action[], dryRun: boolean, write: (line: string) => void): void {
-  if (!dryRun && process.getuid?.() !== 0) throw new EarshotError('service: run as root (sudo earshot service ...), or look first with --dry-run', 3);
+  if (!dryRun && process.getuid?.() !== 0) throw new EarshotError('service: run as root (sudo earshot service ...), or look first with --dry-run', ExitCode.Environment);
   for (const action of actions) {
     if (!action.run) {
       write(`note:  ${action.description}`);
@@ -225,7 +225,7 @@ export function runActions(actions: readonly Action[], dryRun: boolean, write: (
         action.run();
       } catch (error) {
         if (error instanceof EarshotError) throw error;
-        throw new EarshotError(`service: ${action.description}: ${(error as Error).message}`, 3);
+        throw new EarshotError(`service: ${action.description}: ${(error as Error).message}`, ExitCode.Environment);
       }
       write(`done:  ${action.description}`);
     }

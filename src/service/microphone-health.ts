@@ -8,20 +8,18 @@
  */
 import type Database from 'better-sqlite3';
 import type { LiveStatus } from '../api/live-status.js';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
+import type { DaemonConsumer } from '../consumer.js';
 import type { ModelManifest } from '../inference/manifest.js';
 import type { Logger } from '../log.js';
 import { MicrophoneJudge, type MicrophoneMeasure } from '../monitor/microphone-judge.js';
 import { MicrophoneMeter, tiltSplitBand, type MinuteMeasures } from '../monitor/microphone-meter.js';
 import type { MicrophoneHealthJson, MicrophoneMinuteJson, MicrophoneStatusSource } from '../monitor/microphone-status.js';
-import type { Pipeline } from '../pipeline.js';
+import type { Pipeline } from '../pipeline/pipeline.js';
 import { MicrophoneStore } from '../store/microphone-store.js';
 import type { MqttAlerts } from '../transport/mqtt-alerts.js';
-import { SAMPLE_RATE, type AudioChunk } from '../types.js';
-
-/** Log-mel frame hop (samples) and mel bands of the front end (src/inference/logmel.ts, patcher.ts). */
-const FRAME_HOP = 160;
-const MEL_BANDS = 64;
+import { FRAME_HOP_SAMPLES, MEL_BANDS, SAMPLE_RATE } from '../constants.js';
+import type { AudioChunk } from '../types.js';
 
 /** How {@link MicrophoneHealth} is set up. */
 export interface MicrophoneHealthOptions {
@@ -51,7 +49,7 @@ export class MicrophoneHealth implements MicrophoneStatusSource {
   private storeFailed = false;
 
   constructor(private readonly options: MicrophoneHealthOptions) {
-    this.log = options.log;
+    this.log = options.log.child({ component: 'microphone' });
     this.settings = options.config.microphone_health;
     const input = options.modelInputs.find((i) => i.kind === 'logmel_patch');
     const frontEnd = input && input.kind === 'logmel_patch' ? { logOffset: input.log_offset, fMin: input.f_min_hz, fMax: input.f_max_hz } : { logOffset: 0.001, fMin: 125, fMax: 7500 };
@@ -70,10 +68,10 @@ export class MicrophoneHealth implements MicrophoneStatusSource {
     try {
       this.judge.seed(this.store.baseline(this.judge.windowMinutes));
     } catch (error) {
-      this.log.warn({ err: error as Error }, 'microphone health: cannot read the baseline; starting a new one');
+      this.log.warn({ err: error as Error }, 'cannot read the baseline; starting a new one');
     }
     const b = this.judge.baseline;
-    this.log.info({ baseline_minutes: b.noise_floor.minutes, noise_floor_dbfs: round(b.noise_floor.median), tilt_db: round(b.tilt.median) }, 'microphone health: baseline loaded');
+    this.log.info({ baseline_minutes: b.noise_floor.minutes, noise_floor_dbfs: round(b.noise_floor.median), tilt_db: round(b.tilt.median) }, 'baseline loaded');
   }
 
   /** Feeds one captured chunk; call it before the chunk goes to the pipeline (its frames come after). */
@@ -84,10 +82,10 @@ export class MicrophoneHealth implements MicrophoneStatusSource {
   /** Feeds one patch's frames (from `Pipeline.onPatch`: `report.patch`); only frames not seen before are used. */
   patch(patch: { readonly startSample: number; readonly frames: Float32Array }): void {
     const count = patch.frames.length / MEL_BANDS;
-    const skip = Math.max(0, Math.ceil((this.nextFrameStart - patch.startSample) / FRAME_HOP));
+    const skip = Math.max(0, Math.ceil((this.nextFrameStart - patch.startSample) / FRAME_HOP_SAMPLES));
     if (skip >= count) return;
-    const first = patch.startSample + skip * FRAME_HOP;
-    this.nextFrameStart = patch.startSample + count * FRAME_HOP;
+    const first = patch.startSample + skip * FRAME_HOP_SAMPLES;
+    this.nextFrameStart = patch.startSample + count * FRAME_HOP_SAMPLES;
     this.take(this.meter.addFrames(first, patch.frames.subarray(skip * MEL_BANDS), count - skip));
   }
 
@@ -138,7 +136,7 @@ export class MicrophoneHealth implements MicrophoneStatusSource {
         } catch (error) {
           // Full disk or read-only database: judging goes on in memory; the baseline is not persisted.
           this.storeFailed = true;
-          this.log.warn({ err: error as Error }, 'microphone health: cannot store minutes; the baseline is kept in memory only');
+          this.log.warn({ err: error as Error }, 'cannot store minutes; the baseline is kept in memory only');
         }
       }
       for (const r of verdict.raised) {
@@ -159,21 +157,22 @@ function round(value: number | null, digits = 1): number | null {
 }
 
 /**
- * Wires a {@link MicrophoneHealth} into a daemon run (a few lines in src/daemon.ts): frames from
- * `pipeline.onPatch`, the status into `/healthz` and `/metrics` (`live`) and the MQTT health
- * message, raises and clears to `<prefix>/<node>/microphone`. The caller feeds chunks
- * ({@link MicrophoneHealth.chunk}, before the pipeline) and calls `stop()` at the end.
- * @returns the running monitor, or null when `microphone_health.enabled` is false
+ * The microphone health of a daemon run as a daemon consumer (src/consumer.ts): every captured
+ * chunk before the front end sees it (`beforeChunk`), the log-mel frames of every patch
+ * (`onPatch`), the last partial minute closed at `finish`. At start it loads the baseline and puts
+ * the status into `/healthz` and `/metrics` (`live`) and the MQTT health message; raises and
+ * clears go to `<prefix>/<node>/microphone`.
+ * @returns the consumer, or null when `microphone_health.enabled` is false
  */
-export function startMicrophoneHealth(
+export function microphoneHealthConsumer(
   config: EarshotConfig,
   db: Database.Database,
   log: Logger,
   context: { streamId: string; streamStartMs: number },
-  pipeline: Pick<Pipeline, 'models' | 'onPatch'>,
+  pipeline: Pick<Pipeline, 'models'>,
   publisher: MqttAlerts | null,
   live: LiveStatus,
-): MicrophoneHealth | null {
+): DaemonConsumer | null {
   if (!config.microphone_health.enabled) return null;
   const microphone = new MicrophoneHealth({
     config,
@@ -184,13 +183,15 @@ export function startMicrophoneHealth(
     modelInputs: pipeline.models.map((m) => m.classifier.input),
     onChange: publisher ? (status) => publisher.enqueueMicrophone(status) : undefined,
   });
-  microphone.start();
-  const previous = pipeline.onPatch;
-  pipeline.onPatch = (report) => {
-    previous?.(report);
-    microphone.patch(report.patch);
+  return {
+    name: 'microphone',
+    start: () => {
+      microphone.start();
+      live.microphone = microphone;
+      if (publisher) publisher.microphone = microphone;
+    },
+    beforeChunk: (chunk) => microphone.chunk(chunk),
+    onPatch: (report) => microphone.patch(report.patch),
+    finish: () => microphone.stop(),
   };
-  live.microphone = microphone;
-  if (publisher) publisher.microphone = microphone;
-  return microphone;
 }

@@ -2,12 +2,13 @@
  * Config reload on SIGHUP: what can change while the daemon runs is applied at once, the rest is
  * named as needing a restart. Live: `log_level`, `threshold` / `release` of the labels the
  * running pipeline detects, and the model file (`model.path`, `model.manifest`, or the file's
- * contents: a model hot reload, src/inference/worker/model-reload.ts, which test-loads the new
+ * contents: a model hot reload, src/pipeline/model-reload.ts, which test-loads the new
  * model and swaps it in only if it passes). Everything else (source, backend, front end, voting,
  * the label set, database, MQTT) is wired into objects built at start, so it needs
  * `systemctl restart earshot`.
  */
-import type { EarshotConfig } from '../config.js';
+import { isLiveConfigKey } from '../config/keys.js';
+import type { EarshotConfig } from '../config/schema.js';
 import type { RunningDaemon } from '../daemon.js';
 import { resolveLabelSpecs } from '../detect/label-map.js';
 import type { Logger } from '../log.js';
@@ -22,9 +23,13 @@ export function changedKeys(before: unknown, after: unknown, prefix = ''): strin
   return JSON.stringify(before) === JSON.stringify(after) ? [] : [prefix || '(top level)'];
 }
 
-/** True for a key that a reload applies live. */
+/**
+ * True for a key that a reload applies live: the schema marks it `x-live` (src/config/schema.ts:
+ * `log_level`, `model.path`, `model.manifest`, `model.head`, `detection.labels.<label>.threshold`
+ * and `.release`).
+ */
 export function isLiveKey(key: string): boolean {
-  return key === 'log_level' || key === 'model.path' || key === 'model.manifest' || key === 'model.head' || /^detection\.labels\.[a-z][a-z0-9_]*\.(threshold|release)$/.test(key);
+  return isLiveConfigKey(key);
 }
 
 /** What one reload did. */

@@ -5,7 +5,8 @@
  * `EARSHOT_TEST_STALL_AFTER_SECONDS` (see docs/service.md); never set it in production.
  */
 import type { AudioSource, SourceDescription } from '../capture/source.js';
-import { SAMPLE_RATE, type AudioChunk } from '../types.js';
+import { SAMPLE_RATE } from '../constants.js';
+import type { AudioChunk } from '../types.js';
 
 /** The environment variable that enables {@link StallingSource}. */
 export const STALL_ENV = 'EARSHOT_TEST_STALL_AFTER_SECONDS';

@@ -1,14 +1,15 @@
 /**
  * Ties the daemon to its service manager: `READY=1` once audio flows through a loaded model,
  * a one-line `STATUS=`, `WATCHDOG=1` at half of `WATCHDOG_USEC` only while the pipeline is
- * healthy (see health.ts), and `STOPPING=1` at shutdown. Without `$NOTIFY_SOCKET` it still
+ * healthy (see src/monitor/health.ts), and `STOPPING=1` at shutdown. Without `$NOTIFY_SOCKET` it still
  * judges health and logs every change (healthy → unhealthy and back).
  */
 import { performance } from 'node:perf_hooks';
 import type { DaemonHooks, DaemonSummary, RunningDaemon } from '../daemon.js';
 import type { Logger } from '../log.js';
-import { SAMPLE_RATE, type AudioChunk } from '../types.js';
-import { DEFAULT_HEALTH_OPTIONS, PipelineHealth, databaseProblem, type HealthOptions, type HealthReport } from './health.js';
+import { SAMPLE_RATE } from '../constants.js';
+import type { AudioChunk } from '../types.js';
+import { DEFAULT_HEALTH_OPTIONS, PipelineHealth, databaseProblem, type HealthOptions, type HealthReport } from '../monitor/health.js';
 import { notifyEnvironment, SystemdNotifier } from './notify.js';
 import { stallHookFromEnv } from './stall.js';
 
@@ -39,11 +40,11 @@ export class ServiceSupervisor {
     try {
       const environment = notifyEnvironment(env);
       if (environment) {
-        this.notifier = new SystemdNotifier(environment, (error) => log.warn({ err: error.message, socket: environment.socketPath }, 'systemd notification failed'));
+        this.notifier = new SystemdNotifier(environment, (error) => log.warn({ err: error, socket: environment.socketPath }, 'systemd notification failed'));
         log.info({ socket: environment.socketPath, watchdog_ms: this.notifier.watchdogIntervalMs }, 'systemd notifications on');
       }
     } catch (error) {
-      log.warn({ err: (error as Error).message }, 'systemd notifications off');
+      log.warn({ err: error }, 'systemd notifications off');
     }
   }
 

@@ -18,17 +18,35 @@ import { join, relative, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
 import { ulid } from 'ulid';
 import type { RingBuffer } from '../capture/ring-buffer.js';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
+import type { DaemonConsumer } from '../consumer.js';
 import type { DetectedEvent, DetectorOutput } from '../detect/detector.js';
 import type { StreamContext } from '../events.js';
-import { Patcher } from '../inference/patcher.js';
+import { Patcher } from '../frontend/patcher.js';
 import type { Logger } from '../log.js';
-import { MAX_ZERO_FILL_SECONDS, type PatchReport } from '../pipeline.js';
+import type { PatchReport } from '../detect/patch-report.js';
 import { fnv1a32, mulberry32 } from '../random.js';
-import { SAMPLE_RATE } from '../types.js';
+import { MAX_ZERO_FILL_SECONDS, SAMPLE_RATE } from '../constants.js';
 import { ClipStore, bytesWrittenToday, type ClipRow, type ScoreRow } from './clip-store.js';
 import { flacEncoder, writeClipFile, type ClipFileMetadata } from './clip-writer.js';
 import { storeFaults } from './store-faults.js';
+
+/**
+ * The recorder as a daemon consumer (src/consumer.ts): each patch's top-k scores, the detector's
+ * onsets and offsets, the cuts after each chunk, and {@link ClipRecorder.close} when the daemon
+ * stops (clips still waiting are cut with the post-roll heard so far and written before MQTT
+ * drains and the database closes: both come earlier in the daemon's list, so they stop later).
+ * Put it before the event store in the list: an alert links to the clip id chosen at the onset.
+ */
+export function clipRecorderConsumer(recorder: ClipRecorder): DaemonConsumer {
+  return {
+    name: 'clips',
+    onPatch: (report) => recorder.observePatch(report),
+    onEvent: ({ output }) => recorder.observe([output]),
+    afterChunk: () => recorder.afterChunk(),
+    stop: () => recorder.close(),
+  };
+}
 
 /** Samples one patch spans (0.975 s): the shortest event the detector reports. */
 const PATCH_SAMPLES = new Patcher().patchSamples;
@@ -140,14 +158,17 @@ export class ClipRecorder {
   private readonly random: () => number;
   private queue: Promise<void> = Promise.resolve();
   private closing: Promise<void> | null = null;
+  /** The options, with `log` the `clips` component's logger. */
+  private readonly options: ClipRecorderOptions;
 
   /**
    * Clamps pre-roll, post-roll, the longest clip and the background length to what the ring
    * holds (one warning each when it must). The caller wires {@link observePatch} into
    * `Pipeline.onPatch` and {@link observe} into its handling of detector outputs.
    */
-  constructor(private readonly options: ClipRecorderOptions) {
-    const { clips, ring, log } = options;
+  constructor(options: ClipRecorderOptions) {
+    this.options = { ...options, log: options.log.child({ component: 'clips' }) };
+    const { clips, ring, log } = this.options;
     this.store = new ClipStore(options.db);
     this.clipsDir = resolve(options.dataDir, clips.dir);
     this.topK = clips.top_k;
@@ -164,7 +185,7 @@ export class ClipRecorder {
       post = Math.floor(post * scale);
       log.warn(
         { ring_buffer_s: capacity / SAMPLE_RATE, pre_roll_s: pre / SAMPLE_RATE, post_roll_s: post / SAMPLE_RATE },
-        `clips: ring_buffer_seconds is too short for pre_roll_seconds ${clips.pre_roll_seconds} + post_roll_seconds ${clips.post_roll_seconds} around a ${(PATCH_SAMPLES / SAMPLE_RATE).toFixed(3)} s event: both shortened; raise ring_buffer_seconds`,
+        `ring_buffer_seconds is too short for clips.pre_roll_seconds ${clips.pre_roll_seconds} + clips.post_roll_seconds ${clips.post_roll_seconds} around a ${(PATCH_SAMPLES / SAMPLE_RATE).toFixed(3)} s event: both shortened; raise ring_buffer_seconds`,
       );
     }
     const hop = options.hopSamples;
@@ -177,18 +198,18 @@ export class ClipRecorder {
     const wantedMax = Math.round(clips.max_seconds * SAMPLE_RATE);
     this.maxClipSamples = Math.max(1, Math.min(wantedMax, capacity - margin));
     if (this.maxClipSamples < wantedMax) {
-      log.warn({ ring_buffer_s: capacity / SAMPLE_RATE, max_clip_s: this.maxClipSamples / SAMPLE_RATE }, `clips: max_seconds ${clips.max_seconds} is more than the ring buffer holds: clips are cut at ${(this.maxClipSamples / SAMPLE_RATE).toFixed(2)} s; raise ring_buffer_seconds for longer ones`);
+      log.warn({ ring_buffer_s: capacity / SAMPLE_RATE, max_clip_s: this.maxClipSamples / SAMPLE_RATE }, `clips.max_seconds ${clips.max_seconds} is more than the ring buffer holds: clips are cut at ${(this.maxClipSamples / SAMPLE_RATE).toFixed(2)} s; raise ring_buffer_seconds for longer ones`);
     }
     this.settleSamples = pre + Math.round(DETECTION_LATENCY_SECONDS * SAMPLE_RATE);
     const wantedBackground = Math.round(clips.background_seconds * SAMPLE_RATE);
     this.backgroundSamples = Math.max(0, Math.min(wantedBackground, capacity - this.settleSamples - margin));
     if (clips.background_per_hour > 0 && this.backgroundSamples < wantedBackground) {
-      log.warn({ background_s: this.backgroundSamples / SAMPLE_RATE }, `clips: background_seconds ${clips.background_seconds} does not fit the ring buffer with the wait for late detections: shortened`);
+      log.warn({ background_s: this.backgroundSamples / SAMPLE_RATE }, `clips.background_seconds ${clips.background_seconds} does not fit the ring buffer with the wait for late detections: shortened`);
     }
     this.backgroundSlotSamples =
       clips.background_per_hour > 0 && this.backgroundSamples > 0 ? Math.max(this.backgroundSamples, Math.round((3600 * SAMPLE_RATE) / clips.background_per_hour)) : 0;
     if (clips.format === 'flac' && !flacEncoder()) {
-      log.warn('clips: format flac, but no flac encoder on PATH (Debian package flac): writing WAV');
+      log.warn('clips.format is flac, but no flac encoder on PATH (Debian package flac): writing WAV');
       this.format = 'wav';
     } else {
       this.format = clips.format;
@@ -271,7 +292,7 @@ export class ClipRecorder {
       const c = this.counts;
       this.options.log.info(
         { event_clips: c.eventClips, background_clips: c.backgroundClips, bytes: c.bytes, failed: c.failed || undefined, lost: c.lost || undefined, bytes_today: bytesWrittenToday(this.options.db) },
-        'clips: recorder closed',
+        'recorder closed',
       );
     })();
     return this.closing;
@@ -356,7 +377,7 @@ export class ClipRecorder {
     const rows: ScoreRow[] = [];
     for (const patch of this.patches) {
       if (patch.startSample < event.onsetSample || patch.endSample > event.offsetSample) continue;
-      patch.top.forEach((entry, rank) =>
+      patch.top.forEach((entry, rank) => {
         rows.push({
           event_id: event.id,
           patch_index: patch.index,
@@ -365,8 +386,8 @@ export class ClipRecorder {
           model_id: this.options.context.modelId,
           class: entry.cls,
           score: Number(entry.score.toFixed(6)),
-        }),
-      );
+        });
+      });
     }
     return rows;
   }
@@ -468,7 +489,7 @@ export class ClipRecorder {
       } catch (error) {
         this.counts.failed += 1;
         if (faults.failed(error)) faults.counts.clipsDropped += 1;
-        log.error({ err: (error as Error).message, event_id: metadata.event_id ?? undefined, clip_id: metadata.id }, 'clip not written');
+        log.error({ err: error, event_id: metadata.event_id ?? undefined, clip_id: metadata.id }, 'clip not written');
       }
     }
     try {
@@ -477,7 +498,7 @@ export class ClipRecorder {
     } catch (error) {
       faults.failed(error);
       // The file stays: the next start's reconcile adopts it from its own description.
-      log.error({ err: (error as Error).message, clip_id: row?.id, event_id: scores[0]?.event_id }, 'clip row not stored');
+      log.error({ err: error, clip_id: row?.id, event_id: scores[0]?.event_id }, 'clip row not stored');
       return;
     }
     if (!row) return;

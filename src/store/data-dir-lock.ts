@@ -19,7 +19,7 @@
 import { closeSync, openSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 
 /** The lock file's name inside data_dir. */
 export const LOCK_FILE = 'earshot.lock';
@@ -114,7 +114,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
       writeExclusive(path, text);
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new EarshotError(`data dir ${dataDir}: cannot write ${LOCK_FILE}: ${(error as Error).message}`, 3, { cause: error });
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new EarshotError(`data dir ${dataDir}: cannot write ${LOCK_FILE}: ${(error as Error).message}`, ExitCode.Environment, { cause: error });
     }
     let owner: LockOwner | null;
     try {
@@ -123,14 +123,14 @@ export function lockDataDir(dataDir: string): DataDirLock {
       continue; // removed between our open and our read: try again
     }
     if (owner && owner.pid !== process.pid && ownerAlive(owner)) {
-      throw new EarshotError(`data dir ${dataDir} is in use by earshot (pid ${owner.pid})${owner.since ? ` since ${owner.since}` : ''}: stop it first, or give this one another data_dir`, 3);
+      throw new EarshotError(`data dir ${dataDir} is in use by earshot (pid ${owner.pid})${owner.since ? ` since ${owner.since}` : ''}: stop it first, or give this one another data_dir`, ExitCode.Environment);
     }
     if (!owner && attempt === 0) {
       // Empty or half-written: another process may be between its create and its write. Look again shortly.
       Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 200);
       continue;
     }
-    if (attempt >= 3) throw new EarshotError(`data dir ${dataDir}: cannot take ${LOCK_FILE} (it keeps changing)`, 3);
+    if (attempt >= 3) throw new EarshotError(`data dir ${dataDir}: cannot take ${LOCK_FILE} (it keeps changing)`, ExitCode.Environment);
     // Stale: replace it atomically with ours, then check that ours is what stayed.
     const temporary = `${path}.${process.pid}.tmp`;
     try {
@@ -138,7 +138,7 @@ export function lockDataDir(dataDir: string): DataDirLock {
       renameSync(temporary, path);
     } catch (error) {
       rmSync(temporary, { force: true });
-      throw new EarshotError(`data dir ${dataDir}: cannot replace the stale ${LOCK_FILE}: ${(error as Error).message}`, 3, { cause: error });
+      throw new EarshotError(`data dir ${dataDir}: cannot replace the stale ${LOCK_FILE}: ${(error as Error).message}`, ExitCode.Environment, { cause: error });
     }
     let now: LockOwner | null = null;
     try {

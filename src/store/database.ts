@@ -5,7 +5,7 @@
  */
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 import { makeDirectories } from '../fs-checks.js';
 
 /** One schema step. Migrations run in order, each in its own transaction, never edited once shipped. */
@@ -177,7 +177,7 @@ export function openDatabase(path: string): Database.Database {
     db = new Database(path, { timeout: 5000 });
     db.pragma('journal_mode = WAL');
   } catch (error) {
-    throw new EarshotError(`${path}: cannot open the database: ${(error as Error).message}`, 2, { cause: error });
+    throw new EarshotError(`${path}: cannot open the database: ${(error as Error).message}`, ExitCode.BadInput, { cause: error });
   }
   try {
     db.pragma('synchronous = NORMAL');
@@ -186,7 +186,7 @@ export function openDatabase(path: string): Database.Database {
   } catch (error) {
     db.close();
     if (error instanceof EarshotError) throw error;
-    throw new EarshotError(`${path}: cannot prepare the database: ${(error as Error).message}`, 2, { cause: error });
+    throw new EarshotError(`${path}: cannot prepare the database: ${(error as Error).message}`, ExitCode.BadInput, { cause: error });
   }
   return db;
 }

@@ -6,6 +6,7 @@
  */
 import type Database from 'better-sqlite3';
 import type { MinuteMeasures } from '../monitor/microphone-meter.js';
+import { SAMPLE_RATE } from '../constants.js';
 
 /** One stored minute, as the judge needs it back. */
 export interface StoredMinute {
@@ -54,7 +55,7 @@ export class MicrophoneStore {
       minute_utc: context.minuteUtc,
       stream_id: context.streamId,
       start_s: context.startSeconds,
-      heard_s: m.heardSamples / 16000,
+      heard_s: m.heardSamples / SAMPLE_RATE,
       noise_floor_dbfs: m.noiseFloorDbfs,
       tilt_db: m.tiltDb,
       clipping_ratio: m.clippingRatio,

@@ -23,7 +23,7 @@
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { ClipStore, type ClipRow } from './clip-store.js';
 import { TEMP_SUFFIX, inspectClipFile } from './clip-writer.js';
@@ -60,7 +60,7 @@ function walk(dir: string, out: string[]): void {
     entries = readdirSync(dir, { withFileTypes: true });
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw new EarshotError(`${dir}: cannot list the clip folder: ${(error as Error).message}`, 2, { cause: error });
+    throw new EarshotError(`${dir}: cannot list the clip folder: ${(error as Error).message}`, ExitCode.BadInput, { cause: error });
   }
   for (const entry of entries) {
     const path = join(dir, entry.name);

@@ -23,7 +23,8 @@
 import { readdirSync, rmdirSync, rmSync, statfsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type Database from 'better-sqlite3';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
+import type { DaemonConsumer } from '../consumer.js';
 import type { Logger } from '../log.js';
 import { ClipStore, bytesWrittenToday } from './clip-store.js';
 import { reconcileClips } from './reconcile.js';
@@ -227,7 +228,7 @@ export function startStoreMaintenance(config: EarshotConfig, db: Database.Databa
     try {
       return runRetention(db, dataDir, config.retention, log);
     } catch (error) {
-      log.error({ err: (error as Error).message }, 'retention pass failed');
+      log.error({ err: error }, 'retention pass failed');
       return null;
     }
   };
@@ -255,5 +256,24 @@ export function startStoreMaintenance(config: EarshotConfig, db: Database.Databa
       clearInterval(floorTimer);
       faults.onDiskFull = null;
     },
+  };
+}
+
+/**
+ * Store upkeep as a daemon consumer (src/consumer.ts): at start, the free-space floor is watched
+ * (store-faults.ts) and {@link startStoreMaintenance} runs (reconcile, a first retention pass, the
+ * timers); at stop, the timers end. First in the daemon's list after the database, so a data dir
+ * that cannot be used stops the run before anything connects.
+ * @throws EarshotError (from start) when the clip folder cannot be listed
+ */
+export function storeMaintenanceConsumer(config: EarshotConfig, db: Database.Database, log: Logger): DaemonConsumer {
+  let maintenance: StoreMaintenance | null = null;
+  return {
+    name: 'store upkeep',
+    start: () => {
+      storeFaults(db).watchFreeSpace(config.data_dir, config.retention.min_free_bytes);
+      maintenance = startStoreMaintenance(config, db, log);
+    },
+    stop: () => maintenance?.stop(),
   };
 }

@@ -13,7 +13,7 @@ import { accessSync, constants, existsSync, lstatSync, renameSync, rmSync, statS
 import { dirname, join } from 'node:path';
 import DatabaseConstructor from 'better-sqlite3';
 import type Database from 'better-sqlite3';
-import { EarshotError } from '../errors.js';
+import { EarshotError, ExitCode } from '../errors.js';
 import { makeDirectories, pathSyntaxProblem, shownPath } from '../fs-checks.js';
 import { openDatabase } from './database.js';
 
@@ -49,19 +49,19 @@ function errnoText(error: unknown): string {
  */
 export function checkDataDir(dataDir: string, key = 'data_dir'): void {
   const syntax = pathSyntaxProblem(dataDir);
-  if (syntax) throw new EarshotError(`${key}: ${shownPath(dataDir)} ${syntax}`, 2);
+  if (syntax) throw new EarshotError(`${key}: ${shownPath(dataDir)} ${syntax}`, ExitCode.BadInput);
   try {
     makeDirectories(dataDir);
   } catch (error) {
-    throw new EarshotError(`${key}: ${shownPath(dataDir)}: cannot create the directory: ${errnoText(error)}`, 3, { cause: error });
+    throw new EarshotError(`${key}: ${shownPath(dataDir)}: cannot create the directory: ${errnoText(error)}`, ExitCode.Environment, { cause: error });
   }
   let stat;
   try {
     stat = statSync(dataDir);
   } catch (error) {
-    throw new EarshotError(`${key}: ${shownPath(dataDir)}: ${errnoText(error)}`, 3, { cause: error });
+    throw new EarshotError(`${key}: ${shownPath(dataDir)}: ${errnoText(error)}`, ExitCode.Environment, { cause: error });
   }
-  if (!stat.isDirectory()) throw new EarshotError(`${key}: ${shownPath(dataDir)} is not a directory`, 3);
+  if (!stat.isDirectory()) throw new EarshotError(`${key}: ${shownPath(dataDir)} is not a directory`, ExitCode.Environment);
   const probe = join(dataDir, `.earshot-write-probe-${process.pid}`);
   try {
     writeFileSync(probe, '');
@@ -69,7 +69,7 @@ export function checkDataDir(dataDir: string, key = 'data_dir'): void {
   } catch (error) {
     // A full disk still lets earshot start (retention frees clip space; alerts go out over MQTT).
     if ((error as NodeJS.ErrnoException).code === 'ENOSPC') return;
-    throw new EarshotError(`${key}: ${shownPath(dataDir)}: cannot write there: ${errnoText(error)}`, 3, { cause: error });
+    throw new EarshotError(`${key}: ${shownPath(dataDir)}: cannot write there: ${errnoText(error)}`, ExitCode.Environment, { cause: error });
   }
 }
 
@@ -112,18 +112,18 @@ function isDamage(error: unknown): boolean {
  */
 export function openCheckedDatabase(path: string, onCorrupt: OnCorrupt, log?: { error: (obj: object, msg: string) => void }, writable = true): OpenedStore {
   const syntax = pathSyntaxProblem(path);
-  if (syntax) throw new EarshotError(`store.database: ${shownPath(path)} ${syntax}`, 2);
+  if (syntax) throw new EarshotError(`store.database: ${shownPath(path)} ${syntax}`, ExitCode.BadInput);
   const where = shownPath(path);
   const damaged = (problem: string): OpenedStore => {
     if (onCorrupt !== 'fresh') {
-      throw new EarshotError(`${where}: the database is damaged (${problem}); it was left untouched. Keep a copy, then set store.on_corrupt: fresh to move it aside and start a new one (or recover it: sqlite3 ${where} .recover)`, 3);
+      throw new EarshotError(`${where}: the database is damaged (${problem}); it was left untouched. Keep a copy, then set store.on_corrupt: fresh to move it aside and start a new one (or recover it: sqlite3 ${where} .recover)`, ExitCode.Environment);
     }
     const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     try {
       for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
       renameSync(path, aside);
     } catch (error) {
-      throw new EarshotError(`${where}: the database is damaged (${problem}) and cannot be moved aside: ${errnoText(error)}`, 3, { cause: error });
+      throw new EarshotError(`${where}: the database is damaged (${problem}) and cannot be moved aside: ${errnoText(error)}`, ExitCode.Environment, { cause: error });
     }
     log?.error({ database: path, moved_to: aside, problem }, `the database was damaged (${problem}): moved aside to ${aside}; a new database is started (store.on_corrupt: fresh)`);
     return { db: openPlain(path, writable), movedAside: aside };
@@ -134,23 +134,23 @@ export function openCheckedDatabase(path: string, onCorrupt: OnCorrupt, log?: { 
     const stat = lstatSync(path);
     exists = true;
     const real = stat.isSymbolicLink() ? statSync(path) : stat;
-    if (real.isDirectory()) throw new EarshotError(`${where}: the database path is a directory`, 3);
-    if (!real.isFile()) throw new EarshotError(`${where}: the database path is not a regular file (a device, FIFO or socket)`, 3);
+    if (real.isDirectory()) throw new EarshotError(`${where}: the database path is a directory`, ExitCode.Environment);
+    if (!real.isFile()) throw new EarshotError(`${where}: the database path is not a regular file (a device, FIFO or socket)`, ExitCode.Environment);
     if (real.size === 0) {
-      const wal = path + '-wal';
+      const wal = `${path}-wal`;
       const walSize = existsSync(wal) ? statSync(wal).size : 0;
       if (walSize === 0) return damaged('the file is empty (0 bytes): something truncated it');
     }
   } catch (error) {
     if (error instanceof EarshotError) throw error;
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new EarshotError(`${where}: ${errnoText(error)}`, 3, { cause: error });
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new EarshotError(`${where}: ${errnoText(error)}`, ExitCode.Environment, { cause: error });
   }
   if (writable) {
     try {
       accessSync(dirname(path), constants.W_OK);
       if (exists) accessSync(path, constants.W_OK);
     } catch (error) {
-      throw new EarshotError(`${where}: the database is not writable: ${errnoText(error)} (earshot needs to write it and its folder)`, 3, { cause: error });
+      throw new EarshotError(`${where}: the database is not writable: ${errnoText(error)} (earshot needs to write it and its folder)`, ExitCode.Environment, { cause: error });
     }
   }
   if (exists) {
@@ -171,7 +171,7 @@ export function openCheckedDatabase(path: string, onCorrupt: OnCorrupt, log?: { 
       db.exec('ROLLBACK');
     } catch (error) {
       db.close();
-      throw new EarshotError(`${where}: the database is not writable: ${firstLine((error as Error).message)}`, 3, { cause: error });
+      throw new EarshotError(`${where}: the database is not writable: ${firstLine((error as Error).message)}`, ExitCode.Environment, { cause: error });
     }
   }
   return { db, movedAside: null };
@@ -208,9 +208,9 @@ function openPlain(path: string, _writable: boolean): Database.Database {
 /** An open/migrate failure as an environment error (exit 3) naming the file. */
 function asEnvironment(error: unknown, where: string): EarshotError {
   const message = firstLine((error as Error).message);
-  if (/readonly|read-only/i.test(message)) return new EarshotError(`${where}: the database is not writable: ${message}`, 3, { cause: error });
-  if (error instanceof EarshotError) return new EarshotError(error.message, error.exitCode === 2 ? 3 : error.exitCode, { cause: error });
-  return new EarshotError(`${where}: cannot open the database: ${message}`, 3, { cause: error });
+  if (/readonly|read-only/i.test(message)) return new EarshotError(`${where}: the database is not writable: ${message}`, ExitCode.Environment, { cause: error });
+  if (error instanceof EarshotError) return new EarshotError(error.message, error.exitCode === ExitCode.BadInput ? ExitCode.Environment : error.exitCode, { cause: error });
+  return new EarshotError(`${where}: cannot open the database: ${message}`, ExitCode.Environment, { cause: error });
 }
 
 function firstLine(text: string): string {

@@ -5,8 +5,11 @@
  * drains the outbox.
  */
 import type Database from 'better-sqlite3';
-import type { EarshotConfig } from '../config.js';
+import type { EarshotConfig } from '../config/schema.js';
+import { SAMPLE_RATE } from '../constants.js';
+import type { DaemonConsumer, StreamEnding } from '../consumer.js';
 import type { EventRecord } from '../events.js';
+import { parseReloadCommand } from './reload-command.js';
 import type { Logger } from '../log.js';
 import { Outbox, type OutboxMessage } from '../store/outbox.js';
 import { isDiskFull, storeFaults } from '../store/store-faults.js';
@@ -34,6 +37,49 @@ export interface AlertLinks {
   clipUrl?: (eventId: string) => string | null;
   /** The node's HTTP address for Home Assistant's device `configuration_url`, or null. */
   configurationUrl?: () => string | null;
+  /** The head in use (src/service/head-deploy.ts), or null: alerts and health name it. Read at each message, so a head swap shows at once. */
+  head?: () => HeadSummary | null;
+}
+
+/** What {@link mqttAlertsConsumer} needs from the daemon. */
+export interface MqttConsumerOptions {
+  /** How long the outbox may drain at stop (ms), by why the stream ended (a signal leaves less: systemd's stop budget). */
+  drainTimeoutMs: (ending: StreamEnding) => number;
+  /** Told how many outbox rows were still unacknowledged after the drain (they are sent at the next start). */
+  stopped: (unacknowledged: number) => void;
+  /** Runs a `<prefix>/<node>/cmd/reload_model` command with the model path its payload names (or none: the configured model). */
+  reloadModel?: (path: string | undefined) => void;
+}
+
+/**
+ * MQTT alerts as a daemon consumer (src/consumer.ts): connects at start (closing states a previous
+ * run left `ON`), feeds patch levels to the level topic, queues the events topic's updates after
+ * each chunk, drains the outbox at stop and publishes `offline`. It has no `onEvent`: an event's
+ * messages go into the outbox in the event store's transaction (src/store/event-store.ts
+ * `eventStoreConsumer`), or straight to the broker when that fails; so put MQTT before the event
+ * store and the clip recorder in the daemon's list (it stops after them).
+ */
+export function mqttAlertsConsumer(alerts: MqttAlerts, log: Logger, options: MqttConsumerOptions): DaemonConsumer {
+  const { reloadModel } = options;
+  return {
+    name: 'mqtt',
+    start: () => {
+      if (reloadModel) {
+        alerts.publisher.onCommand = (_command, payload, retained) => {
+          if (retained) return log.warn({ component: 'mqtt', topic: alerts.topics.reloadModelCommand }, 'retained reload_model command ignored (send it without retain)');
+          try {
+            reloadModel(parseReloadCommand(payload).path);
+          } catch (error) {
+            log.error({ component: 'mqtt', topic: alerts.topics.reloadModelCommand, err: error }, 'reload_model command refused');
+          }
+        };
+      }
+      alerts.start();
+    },
+    onPatch: (report) => alerts.observePatch(report.patch.endSample / SAMPLE_RATE, report.rmsDbfs),
+    afterChunk: () => alerts.publishEventUpdates(),
+    stop: async (ending) => options.stopped(await alerts.stop(options.drainTimeoutMs(ending))),
+  };
 }
 
 /** The MQTT side of one daemon run. */
@@ -41,8 +87,10 @@ export class MqttAlerts {
   readonly outbox: Outbox;
   readonly publisher: MqttPublisher;
   readonly topics: Topics;
-  /** The head in use (the daemon sets it at start and after every head change): alerts and health name it. */
-  head: HeadSummary | null = null;
+  /** The head in use ({@link AlertLinks.head}): alerts and health name it. */
+  get head(): HeadSummary | null {
+    return this.links.head?.() ?? null;
+  }
   private readonly openHostile = new Set<string>();
   private readonly level: LevelMeter | null;
   /** The events topic: each event's start, updates and end (event-lifecycle.ts). */
@@ -50,6 +98,8 @@ export class MqttAlerts {
   private readonly startedAt = Date.now();
   /** Messages to publish without the outbox once connected (the disk was full at start). */
   private readonly pendingDirect: OutboxMessage[] = [];
+  /** The `mqtt` component's logger (the publisher logs through it too). */
+  private readonly log: Logger;
 
   /**
    * @param db the open earshot database (the outbox table lives there)
@@ -58,11 +108,12 @@ export class MqttAlerts {
    * @param links clock state, clip URLs and the node's address (see {@link AlertLinks}); each absent one is null in the payloads
    * @throws EarshotError (from start) when TLS or password files cannot be read
    */
-  constructor(private readonly config: EarshotConfig, private readonly db: Database.Database, private readonly log: Logger, figures: () => RunFigures, modelId?: string, private readonly links: AlertLinks = {}) {
+  constructor(private readonly config: EarshotConfig, private readonly db: Database.Database, log: Logger, figures: () => RunFigures, modelId?: string, private readonly links: AlertLinks = {}) {
+    this.log = log.child({ component: 'mqtt' });
     const mqttConfig = config.mqtt;
     this.topics = topicsFor(mqttConfig.topic_prefix, config.node_id);
     this.outbox = new Outbox(db, mqttConfig.outbox_max_messages, (row) =>
-      log.warn({ seq: row.seq, topic: row.topic, event_id: row.eventId ?? undefined, group: row.group ?? undefined, dropped_total: this.outbox.dropped }, 'mqtt outbox full: dropped the oldest message'),
+      this.log.warn({ seq: row.seq, topic: row.topic, event_id: row.eventId ?? undefined, group: row.group ?? undefined, dropped_total: this.outbox.dropped }, 'mqtt outbox full: dropped the oldest message'),
     );
     this.lifecycle = new EventLifecycle(this.topics.events, mqttConfig.qos);
     this.level = mqttConfig.level_interval_seconds > 0 ? new LevelMeter(config.node_id, mqttConfig.level_interval_seconds) : null;
@@ -99,7 +150,7 @@ export class MqttAlerts {
         backoffCapMs: mqttConfig.reconnect_max_seconds * 1000,
       },
       this.outbox,
-      log,
+      this.log,
       () => this.health(figures()),
     );
   }
@@ -125,7 +176,7 @@ export class MqttAlerts {
         storeFaults(this.db).failed(error);
         this.pendingDirect.push(...stale);
       }
-      this.log.info({ topics: stale.map((m) => m.topic) }, 'mqtt: closing states a previous run left ON');
+      this.log.info({ topics: stale.map((m) => m.topic) }, 'closing states a previous run left ON');
     }
     const leftover = this.outbox.depth();
     if (leftover > 0) this.log.info({ unsent: leftover }, 'mqtt outbox: unsent messages from before are sent first');

@@ -79,6 +79,7 @@ export class MqttPublisher {
   onCommand: ((command: 'reload_model', payload: Buffer, retained: boolean) => void) | null = null;
 
   /**
+   * @param log the `mqtt` component's logger (MqttAlerts makes it: `log.child({ component: 'mqtt' })`)
    * @param health builds the health payload (called at each health tick), or null for none
    */
   constructor(
@@ -136,7 +137,7 @@ export class MqttPublisher {
     client.on('error', (error) => {
       const reason = describeConnectionError(error as Error & { code?: string });
       // One line per distinct reason, not one per retry.
-      if (reason !== this.lastError) this.log.warn({ url, err: reason }, 'mqtt connection failed; alerts wait in the outbox');
+      if (reason !== this.lastError) this.log.warn({ url, reason }, 'mqtt connection failed; alerts wait in the outbox');
       this.lastError = reason;
     });
     client.on('close', () => {
@@ -169,7 +170,7 @@ export class MqttPublisher {
     if (!client) return;
     for (const m of messages) {
       client.publish(m.topic, m.payload, { qos: m.qos, retain: m.retain }, (error) => {
-        if (error) this.log.warn({ topic: m.topic, err: error.message }, 'mqtt: a message published without the outbox was not acknowledged');
+        if (error) this.log.warn({ topic: m.topic, err: error }, 'a message published without the outbox was not acknowledged');
       });
     }
     this.stats.direct = (this.stats.direct ?? 0) + messages.length;
@@ -200,7 +201,7 @@ export class MqttPublisher {
       clearTimeout(timer);
     }
     const unsent = this.outbox.depth();
-    if (unsent > 0) this.log.warn({ unsent }, 'mqtt: stopping with unacknowledged messages; they stay in the outbox for the next start');
+    if (unsent > 0) this.log.warn({ unsent }, 'stopping with unacknowledged messages; they stay in the outbox for the next start');
     if (this.reconnectTimer) clearTimeout(this.reconnectTimer);
     this.reconnectTimer = null;
     const wasReady = this.ready;
@@ -230,7 +231,7 @@ export class MqttPublisher {
     // Reconnects go on while stop() drains; only a finished stop ends them.
     if (!client || this.stopped || this.reconnectTimer) return;
     const delay = this.backoff.next();
-    this.log.debug({ delay_ms: delay }, 'mqtt: reconnecting');
+    this.log.debug({ delay_ms: delay }, 'reconnecting');
     this.reconnectTimer = setTimeout(() => {
       this.reconnectTimer = null;
       if (this.stopped || this.client !== client) return;
@@ -279,12 +280,14 @@ export class MqttPublisher {
       // Never reached the broker's store (e.g. the connection closed while mqtt.js was
       // redelivering): read it again from the table, in order.
       this.cursor = Math.min(this.cursor, seq - 1);
-      this.log.debug({ seq, err: error.message }, 'mqtt publish not acknowledged; will retry');
+      this.log.debug({ seq, err: error }, 'mqtt publish not acknowledged; will retry');
     } else {
       this.handedOver.delete(seq);
       if (this.outbox.markSent(seq)) this.stats.acknowledged += 1;
     }
-    if (this.outbox.inFlight.size === 0 && this.outbox.depth() === 0) this.idleWaiters.splice(0).forEach((wake) => wake());
+    if (this.outbox.inFlight.size === 0 && this.outbox.depth() === 0) {
+      for (const wake of this.idleWaiters.splice(0)) wake();
+    }
     this.pump();
   }
 }

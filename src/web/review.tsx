@@ -278,6 +278,7 @@ export function ReviewView(props: { config: ReviewConfig; startClip: string | nu
           <Player key={clip.id} clip={clip} handle={playerRef} />
           <div class="side">
             <Classes clipId={clip.id} />
+            {/* biome-ignore lint/a11y/useSemanticElements: a toolbar of buttons, not form fields: a fieldset would add a border and want a legend */}
             <div class="actions" role="group" aria-label="label this clip">
               <button type="button" class="primary" onClick={confirm} disabled={busy}>
                 Confirm{clip.event ? ` ${labelName(clip.event.label)}` : ': nothing here'} <kbd>Enter</kbd>
@@ -295,6 +296,7 @@ export function ReviewView(props: { config: ReviewConfig; startClip: string | nu
                 Undo <kbd>u</kbd>
               </button>
             </div>
+            {/* biome-ignore lint/a11y/useSemanticElements: as above, a row of buttons */}
             <div class="relabel" role="group" aria-label="relabel">
               <span class="muted">Relabel as</span>
               {config.labels.slice(0, 9).map((l, i) => (
@@ -463,6 +465,7 @@ function Player(props: { clip: Clip; handle: { current: PlayerHandle | null } })
           <span data-testid="audio-duration">{duration === null ? '…' : duration.toFixed(2)}</span> s
         </span>
         {audioUrl && (
+          // biome-ignore lint/a11y/useMediaCaption: the clips are field recordings of sounds: there is no speech to caption
           <audio
             ref={audioRef}
             src={audioUrl}

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { monotonicFactory } from 'ulid';
-import { parseConfig, type EarshotConfig } from '../../src/config.js';
+import { parseConfig } from '../../src/config/load.js';
+import type { EarshotConfig } from '../../src/config/schema.js';
 import { encodeWav16 } from '../../src/store/clip-writer.js';
 import { openDatabase } from '../../src/store/database.js';
 import { readWav16, sharedPath } from './wav16.js';
@@ -118,7 +119,9 @@ function storeClip(db: Database.Database, dataDir: string, spec: ClipSpec, index
       const top = patch === 0 ? e.peak * 0.9 : e.peak;
       const second = patch === 0 ? Math.max(0, top - 0.9) : Math.max(0, top - e.top2Gap);
       const scores = [top, second, Math.max(0, second / 2)];
-      scores.forEach((score, rank) => insertScore.run(eventId, 100 + patch, onsetSample / 16000 + patch * 0.48 - 0.2, rank + 1, 'yamnet', classes[rank], score));
+      scores.forEach((score, rank) => {
+        insertScore.run(eventId, 100 + patch, onsetSample / 16000 + patch * 0.48 - 0.2, rank + 1, 'yamnet', classes[rank], score);
+      });
     }
   }
   db.prepare(`INSERT INTO clips (id, event_id, kind, grp, path, format, stream_id, start_sample, end_sample, start_s, start_utc, end_utc, sample_rate,
@@ -130,7 +133,7 @@ function storeClip(db: Database.Database, dataDir: string, spec: ClipSpec, index
 }
 
 /** The JSON body of a response, typed loosely: the tests assert its shape. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: the tests read any field of the body and assert it
 export async function json(response: Response | Promise<Response>): Promise<any> {
   return (await response).json();
 }

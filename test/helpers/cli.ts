@@ -1,17 +1,8 @@
 /** Runs the built `earshot` CLI (dist/) as a child process, as a user would. */
 import { spawn } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
+import { CLI, type CliResult, REPO } from './fixtures.js';
 
-export const REPO = fileURLToPath(new URL('../../', import.meta.url));
-export const CLI = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
-export const SHARED = fileURLToPath(new URL('../../../shared/', import.meta.url));
-
-export interface CliResult {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stdout: string;
-  stderr: string;
-}
+export { CLI, type CliResult, REPO, SHARED } from './fixtures.js';
 
 /** Runs `earshot ...args` and collects its output. */
 export function earshot(args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; timeoutMs?: number } = {}): Promise<CliResult> {

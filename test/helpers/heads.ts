@@ -6,11 +6,10 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { serializeHead, type HeadJson } from '../../src/inference/head/head-file.js';
-import { SHARED } from './cli.js';
+import { YAMNET_OFFICIAL } from './fixtures.js';
 
-/** The official YAMNet (manifest `yamnet`) and the waveform model, with their sha256. */
-export const YAMNET_OFFICIAL = `${SHARED}models/yamnet/yamnet_audio_classifier_with_metadata.tflite`;
-export const YAMNET_WAVEFORM = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
+/** The official YAMNet (manifest `yamnet`) and the waveform model. */
+export { YAMNET_OFFICIAL, YAMNET_WAVEFORM } from './fixtures.js';
 
 export function fileSha256(path: string): string {
   return createHash('sha256').update(readFileSync(path)).digest('hex');

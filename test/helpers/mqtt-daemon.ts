@@ -1,62 +1,34 @@
 /**
- * For the MQTT tests: an `earshot run` child process that can be killed with SIGKILL, a config
- * writer, a persistent-session subscriber, and the payload schemas of docs/schemas.
+ * For the MQTT tests: a config writer, a persistent-session subscriber, and the payload schemas
+ * of docs/schemas (the daemon itself: startDaemon in fixtures.ts).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv, type ValidateFunction } from 'ajv';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
-import { CLI, REPO, SHARED, type CliResult } from './cli.js';
+import YAML from 'yaml';
+import type { Test } from 'tap';
+import { type ConfigTree, REPO, writeDaemonConfig } from './fixtures.js';
+import { type Broker, type MosquittoOptions, startMosquitto } from './mosquitto.js';
 
-/** A scene with hostile events (mixed_08: glass_break at 12 s, gunshots and explosions 18–36 s). */
-export const SCENE_08 = `${SHARED}audio/scenes/dev/mixed_08.wav`;
-export const SCENE_07 = `${SHARED}audio/scenes/dev/mixed_07.wav`;
-export const YAMNET = `${SHARED}models/yamnet/yamnet_waveform.tflite`;
+export { SCENE_07, SCENE_08, sleep, startDaemon, type DaemonProcess, YAMNET_WAVEFORM as YAMNET } from './fixtures.js';
 
-/** Writes `dir/earshot.yaml`; `mqtt` lines are indented under `mqtt:`. */
+/**
+ * Writes `dir/earshot.yaml` (or `dir/<name>`) for a run over `scene` that publishes to `url`;
+ * `mqtt` holds more `key: value` lines of the mqtt section.
+ */
 export function writeConfig(dir: string, options: { scene: string; pacing: 'realtime' | 'fast'; speed?: number; url: string; mqtt?: string[]; nodeId?: string; name?: string }): string {
-  const path = join(dir, options.name ?? 'earshot.yaml');
-  writeFileSync(
-    path,
-    [
-      `node_id: ${options.nodeId ?? 'test-node'}`,
-      'data_dir: data',
-      'source:',
-      `  path: ${options.scene}`,
-      `  pacing: ${options.pacing}`,
-      `  speed: ${options.speed ?? 1}`,
-      'model:',
-      `  path: ${YAMNET}`,
-      'mqtt:',
-      `  url: ${options.url}`,
-      '  reconnect_min_seconds: 0.2',
-      '  reconnect_max_seconds: 1',
-      ...(options.mqtt ?? []).map((line) => `  ${line}`),
-      '',
-    ].join('\n'),
+  // The lines as they would stand indented under `mqtt:` (nested keys included).
+  const extra: ConfigTree = options.mqtt ? (YAML.parse(options.mqtt.join('\n')) ?? {}) : {};
+  return writeDaemonConfig(
+    dir,
+    {
+      node_id: options.nodeId,
+      source: { path: options.scene, pacing: options.pacing, speed: options.speed ?? 1 },
+      mqtt: { url: options.url, reconnect_min_seconds: 0.2, reconnect_max_seconds: 1, ...extra },
+    },
+    options.name,
   );
-  return path;
-}
-
-/** A running `earshot run`. */
-export interface DaemonProcess {
-  child: ChildProcess;
-  /** stdout + stderr so far. */
-  output(): string;
-  /** Resolves when the process exits. */
-  exited: Promise<CliResult>;
-}
-
-/** Starts `earshot run --config <config>` (JSON logs on stdout). */
-export function startDaemon(config: string, env: NodeJS.ProcessEnv = {}): DaemonProcess {
-  const child = spawn(process.execPath, [CLI, 'run', '--config', config], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout!.on('data', (d) => (stdout += d));
-  child.stderr!.on('data', (d) => (stderr += d));
-  const exited = new Promise<CliResult>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
-  return { child, output: () => stdout + stderr, exited };
 }
 
 /** One received message. */
@@ -104,6 +76,18 @@ export async function subscribe(url: string, clientId: string, topics: string[],
   };
 }
 
+/**
+ * A Mosquitto broker on a free port and a subscriber to `topics` (persistent session `clientId`),
+ * both stopped when test `t` ends.
+ */
+export async function brokerAndSubscriber(t: Test, clientId: string, topics: string[], options: MosquittoOptions = {}): Promise<{ broker: Broker; sub: Subscriber }> {
+  const broker = await startMosquitto(undefined, options);
+  t.teardown(() => broker.stop());
+  const sub = await subscribe(broker.url, clientId, topics);
+  t.teardown(() => sub.end());
+  return { broker, sub };
+}
+
 /** Alerts in arrival order, parsed. */
 export function alertsOf(messages: Received[], nodeId = 'test-node'): { id: string; label: string; onset_utc: string; raw: Received }[] {
   return messages.filter((m) => m.topic.startsWith(`earshot/${nodeId}/alert/`)).map((m) => ({ ...JSON.parse(m.payload), raw: m }));
@@ -122,4 +106,3 @@ export function schema(name: string): ValidateFunction {
   return ajv.getSchema(parsed.$id) ?? ajv.compile(parsed);
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -3,12 +3,8 @@
  * src/capture; the front-end tests stay independent of it.
  */
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 
-/** Absolute path of `rel` inside the shared assets folder (`../shared` from the repo root). */
-export function sharedPath(rel: string): string {
-  return fileURLToPath(new URL(`../../../shared/${rel}`, import.meta.url));
-}
+export { sharedPath } from './fixtures.js';
 
 /**
  * Samples of a 16 kHz mono 16-bit PCM WAV as float32 `int16 / 32768` (exact in float32, and the

@@ -7,11 +7,14 @@
  * 410; a row whose path leads outside the data directory answers 404 and is logged.
  */
 import { Readable } from 'node:stream';
+import { Type, type Static } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import rangeParser from 'range-parser';
 import { CLIP_ID_PARAMS, sendError, type ApiContext } from '../context.js';
 import { isClipFileProblem, openClipFile, type OpenClipFile } from '../clip-file.js';
-import { toClipView, type ClipRecord, type NewLabel } from '../queries.js';
+import { toClipView, type ClipRecord } from '../queries.js';
+import { ClipLabelsSchema, ClipsPageSchema, Enum, ERROR_RESPONSES } from '../schemas.js';
 
 const CONTENT_TYPES: Record<ClipRecord['format'], string> = { wav: 'audio/wav', flac: 'audio/flac' };
 
@@ -24,12 +27,43 @@ const SPECTROGRAM_QUEUE = 4;
 /** Seconds a label may end after the clip's end (rounding in a hand-made track). */
 const LABEL_END_TOLERANCE_S = 0.05;
 
-interface LabelsBody {
-  labels: NewLabel[];
-  source: 'human' | 'import';
-  annotator?: string;
-  replace: boolean;
-}
+/** The query of `GET /api/v1/clips`; parameters with a default are always there. */
+const ClipsQuery = Type.Object(
+  {
+    after: Type.Integer({ minimum: 0, default: 0 }),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    kind: Type.Optional(Enum(['event', 'background'])),
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * The body of `POST /api/v1/clips/:id/labels`. `source` and `replace` have defaults, so they are
+ * optional here: the strict body check (hardening.ts) sees the body as sent, before fastify fills them.
+ */
+const LabelsBody = Type.Object(
+  {
+    labels: Type.Array(
+      Type.Object(
+        {
+          // Labels end up in TSV files and logs: no control characters (NUL, tabs, line breaks).
+          label: Type.String({ minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$' }),
+          onset_s: Type.Optional(Type.Number({ minimum: 0 })),
+          offset_s: Type.Optional(Type.Number({ minimum: 0 })),
+        },
+        { additionalProperties: false },
+      ),
+      { minItems: 1, maxItems: 1000 },
+    ),
+    source: Type.Optional(Enum(['human', 'import'], { default: 'human' })),
+    annotator: Type.Optional(Type.String({ minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]+$' })),
+    replace: Type.Optional(Type.Boolean({ default: false })),
+  },
+  { additionalProperties: false },
+);
+
+/** {@link LabelsBody} after validation: fastify's ajv (useDefaults) has filled `source` and `replace`. */
+type ValidLabelsBody = Required<Pick<Static<typeof LabelsBody>, 'source' | 'replace'>> & Static<typeof LabelsBody>;
 
 /** Registers the clip routes. */
 export function registerClipRoutes(app: FastifyInstance, context: ApiContext): void {
@@ -57,7 +91,7 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
     const file = await openClipFile(context.dataRoot, clip.path);
     if (!isClipFileProblem(file)) return file;
     if (file.problem === 'outside') {
-      log.warn({ clip: clip.id, path: clip.path, reason: file.reason }, 'api: refused a clip path outside the data directory');
+      log.warn({ clip: clip.id, path: clip.path, reason: file.reason }, 'refused a clip path outside the data directory');
       sendError(reply, 404, `clip ${clip.id}: file not available`);
     } else {
       sendError(reply, 410, `clip ${clip.id}: its file is missing`);
@@ -65,35 +99,26 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
     return null;
   };
 
-  app.get<{ Querystring: { after: number; limit: number; kind?: 'event' | 'background' } }>(
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  api.get(
     '/api/v1/clips',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            after: { type: 'integer', minimum: 0, default: 0 },
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-            kind: { enum: ['event', 'background'] },
-          },
-        },
-      },
-    },
+    { schema: { querystring: ClipsQuery, response: { 200: ClipsPageSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const clips = queries.clipsAfter(request.query.after, request.query.limit, request.query.kind).map(toClipView);
       return { clips, next_after: clips.at(-1)?.seq ?? request.query.after };
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/v1/clips/:id', { schema: { params: CLIP_ID_PARAMS } }, async (request, reply) => {
+  // The audio and the picture are streams and buffers: no response schema (refusals are sendError's JSON).
+  api.get('/api/v1/clips/:id', { schema: { params: CLIP_ID_PARAMS } }, async (request, reply) => {
     const clip = findClip(request.params.id, reply);
     if (!clip) return reply;
     const file = await openFile(clip, reply);
     if (!file) return reply;
     if (file.size !== clip.bytes) {
       await file.handle.close();
-      log.error({ clip: clip.id, path: file.path, bytes: file.size, expected: clip.bytes }, 'api: clip file size differs from its database row');
+      log.error({ clip: clip.id, path: file.path, bytes: file.size, expected: clip.bytes }, 'clip file size differs from its database row');
       return sendError(reply, 500, `clip ${clip.id}: the file has ${file.size} bytes, the database says ${clip.bytes}`);
     }
     const etag = `"${clip.sha256}"`;
@@ -136,7 +161,7 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
     return reply.send(file.handle.createReadStream({ start, end, autoClose: true }));
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/clips/:id/spectrogram.png', { schema: { params: CLIP_ID_PARAMS } }, async (request, reply) => {
+  api.get('/api/v1/clips/:id/spectrogram.png', { schema: { params: CLIP_ID_PARAMS } }, async (request, reply) => {
     const clip = findClip(request.params.id, reply);
     if (!clip) return reply;
     const etag = `"${clip.sha256}-spectrogram-1"`;
@@ -177,49 +202,19 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
     return reply.type('image/png').header('Content-Length', png.length).send(png);
   });
 
-  app.get<{ Params: { id: string } }>('/api/v1/clips/:id/labels', { schema: { params: CLIP_ID_PARAMS } }, async (request, reply) => {
+  api.get('/api/v1/clips/:id/labels', { schema: { params: CLIP_ID_PARAMS, response: { 200: ClipLabelsSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
     const clip = findClip(request.params.id, reply, true);
     if (!clip) return reply;
     return { clip_id: clip.id, labels: queries.labels(clip.id) };
   });
 
-  app.post<{ Params: { id: string }; Body: LabelsBody }>(
+  api.post(
     '/api/v1/clips/:id/labels',
-    {
-      schema: {
-        params: CLIP_ID_PARAMS,
-        body: {
-          type: 'object',
-          additionalProperties: false,
-          required: ['labels'],
-          properties: {
-            labels: {
-              type: 'array',
-              minItems: 1,
-              maxItems: 1000,
-              items: {
-                type: 'object',
-                additionalProperties: false,
-                required: ['label'],
-                properties: {
-                  // Labels end up in TSV files and logs: no control characters (NUL, tabs, line breaks).
-                  label: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$' },
-                  onset_s: { type: 'number', minimum: 0 },
-                  offset_s: { type: 'number', minimum: 0 },
-                },
-              },
-            },
-            source: { enum: ['human', 'import'], default: 'human' },
-            annotator: { type: 'string', minLength: 1, maxLength: 64, pattern: '^[^\\u0000-\\u001f\\u007f]+$' },
-            replace: { type: 'boolean', default: false },
-          },
-        },
-      },
-    },
+    { schema: { params: CLIP_ID_PARAMS, body: LabelsBody, response: { 201: ClipLabelsSchema, ...ERROR_RESPONSES } } },
     async (request, reply) => {
       const clip = findClip(request.params.id, reply);
       if (!clip) return reply;
-      const body = request.body;
+      const body = request.body as ValidLabelsBody;
       for (const [i, label] of body.labels.entries()) {
         const where = `labels[${i}]`;
         if ((label.onset_s === undefined) !== (label.offset_s === undefined)) return sendError(reply, 400, `${where}: give both onset_s and offset_s, or neither (the whole clip)`);

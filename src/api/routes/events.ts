@@ -1,44 +1,31 @@
 /** `GET /api/v1/events`: stored events, filtered, oldest onset first (or newest first), with cursor pagination. */
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
-import type { LabelGroup } from '../../types.js';
 import { decodeCursor, encodeCursor, parseTimeRange, sendError, TIME_RANGE_PROPERTIES, type ApiContext } from '../context.js';
+import { Enum, ERROR_RESPONSES, EventsPageSchema } from '../schemas.js';
 
-interface EventsQuery {
-  since?: string;
-  until?: string;
-  group?: LabelGroup;
-  label?: string;
-  min_score?: number;
-  node?: string;
-  unlabelled: boolean;
-  order: 'asc' | 'desc';
-  limit: number;
-  cursor?: string;
-}
+/** The query of `GET /api/v1/events` (docs/api.md); parameters with a default are always there. */
+const EventsQuery = Type.Object(
+  {
+    ...TIME_RANGE_PROPERTIES,
+    group: Type.Optional(Enum(['hostile', 'non_hostile'])),
+    label: Type.Optional(Type.String({ pattern: '^[a-z][a-z0-9_]*$', maxLength: 64 })),
+    min_score: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
+    node: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 })),
+    unlabelled: Type.Boolean({ default: false }),
+    order: Enum(['asc', 'desc'], { default: 'asc' }),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 100 }),
+    cursor: Type.Optional(Type.String({ maxLength: 400 })),
+  },
+  { additionalProperties: false },
+);
 
 /** Registers the events route. */
 export function registerEventRoutes(app: FastifyInstance, context: ApiContext): void {
-  app.get<{ Querystring: EventsQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/api/v1/events',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            ...TIME_RANGE_PROPERTIES,
-            group: { enum: ['hostile', 'non_hostile'] },
-            label: { type: 'string', pattern: '^[a-z][a-z0-9_]*$', maxLength: 64 },
-            min_score: { type: 'number', minimum: 0, maximum: 1 },
-            node: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 },
-            unlabelled: { type: 'boolean', default: false },
-            order: { enum: ['asc', 'desc'], default: 'asc' },
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
-            cursor: { type: 'string', maxLength: 400 },
-          },
-        },
-      },
-    },
+    { schema: { querystring: EventsQuery, response: { 200: EventsPageSchema, ...ERROR_RESPONSES } } },
     async (request, reply) => {
       const query = request.query;
       const range = parseTimeRange(query);

@@ -1,30 +1,19 @@
 /** `GET /api/v1/export`: clips, labels.tsv and manifest.json as one streamed .tar.gz (src/api/export.ts). */
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { parseTimeRange, sendError, TIME_RANGE_PROPERTIES, type ApiContext } from '../context.js';
 import { streamExport } from '../export.js';
 
-interface ExportQuery {
-  since?: string;
-  until?: string;
-  labelled: boolean;
-}
+/** The query of `GET /api/v1/export`: clips whose start is in [since, until), only labelled ones with `labelled=true`. */
+const ExportQuery = Type.Object({ ...TIME_RANGE_PROPERTIES, labelled: Type.Boolean({ default: false }) }, { additionalProperties: false });
 
 /** Registers the export route. */
 export function registerExportRoutes(app: FastifyInstance, context: ApiContext): void {
-  app.get<{ Querystring: ExportQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/api/v1/export',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            ...TIME_RANGE_PROPERTIES,
-            labelled: { type: 'boolean', default: false },
-          },
-        },
-      },
-    },
+    // No response schema: the answer is a stream (refusals are sendError's JSON).
+    { schema: { querystring: ExportQuery } },
     async (request, reply) => {
       const range = parseTimeRange(request.query);
       if ('error' in range) return sendError(reply, 400, range.error);

@@ -12,27 +12,31 @@
  * All need the bearer token when the node has one (server.ts). Without a running pipeline (the
  * API served over a database alone) they answer `503`.
  */
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance, FastifyReply } from 'fastify';
-import { isEarshotError } from '../../errors.js';
+import { ExitCode, isEarshotError } from '../../errors.js';
 import { MAX_HEAD_BYTES } from '../../inference/head/head-runtime.js';
 import { sendError, type ApiContext } from '../context.js';
+import { ERROR_RESPONSES, HeadInUseSchema, HeadStateSchema } from '../schemas.js';
 
 /** Registers the head routes. */
 export function registerHeadRoutes(app: FastifyInstance, context: ApiContext): void {
   const fail = (reply: FastifyReply, error: unknown, refused: number): FastifyReply => {
     if (!isEarshotError(error)) throw error;
-    const status = error.exitCode === 2 ? refused : 503;
+    const status = error.exitCode === ExitCode.BadInput ? refused : 503;
     return sendError(reply, status, error.message);
   };
   const noPipeline = (reply: FastifyReply) => sendError(reply, 503, 'this API runs without a pipeline: no head to change');
 
-  app.get('/api/v1/head', async (_request, reply) => {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  api.get('/api/v1/head', { schema: { response: { 200: HeadStateSchema, ...ERROR_RESPONSES } } }, async (_request, reply) => {
     const heads = context.heads;
     if (!heads) return noPipeline(reply);
     return { head: heads.current(), previous: heads.previous() ?? null, can_roll_back: heads.previous() !== undefined };
   });
 
-  app.post('/api/v1/head/rollback', async (_request, reply) => {
+  api.post('/api/v1/head/rollback', { schema: { response: { 200: HeadInUseSchema, ...ERROR_RESPONSES } } }, async (_request, reply) => {
     const heads = context.heads;
     if (!heads) return noPipeline(reply);
     try {
@@ -46,7 +50,7 @@ export function registerHeadRoutes(app: FastifyInstance, context: ApiContext): v
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_HEAD_BYTES }, (_request, body, done) => done(null, body));
-    scope.put('/api/v1/head', { bodyLimit: MAX_HEAD_BYTES }, async (request, reply) => {
+    scope.withTypeProvider<TypeBoxTypeProvider>().put('/api/v1/head', { bodyLimit: MAX_HEAD_BYTES, schema: { response: { 200: HeadInUseSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
       const heads = context.heads;
       if (!heads) return noPipeline(reply);
       const text = typeof request.body === 'string' ? request.body : '';

@@ -12,38 +12,31 @@
  * a clip that gets labelled leaves the queue.
  */
 import { randomInt } from 'node:crypto';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { decodeCursor, encodeCursor, sendError, type ApiContext } from '../context.js';
-import type { QueueStrategy } from '../queries.js';
+import { Enum, ERROR_RESPONSES, QueuePageSchema, QUEUE_STRATEGIES } from '../schemas.js';
 
-interface QueueQuery {
-  strategy: QueueStrategy;
-  limit: number;
-  seed?: number;
-  cursor?: string;
-}
+/** The query of the queue route; parameters with a default are always there. */
+const QueueQuery = Type.Object(
+  {
+    strategy: Enum(QUEUE_STRATEGIES, { default: 'uncertainty' }),
+    limit: Type.Integer({ minimum: 1, maximum: 1000, default: 20 }),
+    seed: Type.Optional(Type.Integer({ minimum: 0, maximum: 4294967295 })),
+    cursor: Type.Optional(Type.String({ maxLength: 200 })),
+  },
+  { additionalProperties: false },
+);
 
 /** Deepest offset a queue cursor may carry: far beyond any real queue, well inside SQLite's integers. */
 const MAX_QUEUE_OFFSET = 1_000_000_000;
 
 /** Registers the active-learning queue route. */
 export function registerQueueRoutes(app: FastifyInstance, context: ApiContext): void {
-  app.get<{ Querystring: QueueQuery }>(
+  app.withTypeProvider<TypeBoxTypeProvider>().get(
     '/api/v1/active-learning/queue',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            strategy: { enum: ['uncertainty', 'random', 'top'], default: 'uncertainty' },
-            limit: { type: 'integer', minimum: 1, maximum: 1000, default: 20 },
-            seed: { type: 'integer', minimum: 0, maximum: 4294967295 },
-            cursor: { type: 'string', maxLength: 200 },
-          },
-        },
-      },
-    },
+    { schema: { querystring: QueueQuery, response: { 200: QueuePageSchema, ...ERROR_RESPONSES } } },
     async (request, reply) => {
       const { strategy, limit } = request.query;
       let offset = 0;

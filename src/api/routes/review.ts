@@ -12,10 +12,13 @@
  * `fetch` and an `Authorization` header (an EventSource cannot send one), never a token in the URL.
  */
 import { PassThrough } from 'node:stream';
+import { Type } from '@sinclair/typebox';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { CLIP_ID_PARAMS, sendError, type ApiContext } from '../context.js';
 import { EventFeed, type FeedMessage } from '../event-feed.js';
 import { toClipView } from '../queries.js';
+import { ClipDetailsSchema, DailyStatsSchema, ERROR_RESPONSES, ReviewConfigSchema } from '../schemas.js';
 
 /** The label the page stores for "false alarm" (and for a background clip confirmed empty): no configured sound in the clip. */
 export const NEGATIVE_LABEL = 'none';
@@ -28,6 +31,21 @@ const KEEPALIVE_S = 15;
 
 /** Days the daily chart covers at most. */
 const MAX_DAYS = 366;
+
+/** `DELETE /api/v1/clips/:id/labels/:label_id`. */
+const LabelParams = Type.Object(
+  { id: CLIP_ID_PARAMS.properties.id, label_id: Type.Integer({ minimum: 1, maximum: Number.MAX_SAFE_INTEGER }) },
+  { additionalProperties: false },
+);
+
+/** The query of `GET /api/v1/stats/daily`; `days` is always there (default 14). */
+const DailyQuery = Type.Object(
+  {
+    days: Type.Integer({ minimum: 1, maximum: MAX_DAYS, default: 14 }),
+    node: Type.Optional(Type.String({ pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 })),
+  },
+  { additionalProperties: false },
+);
 
 /** Registers the review page's routes. */
 export function registerReviewRoutes(app: FastifyInstance, context: ApiContext): void {
@@ -82,18 +100,12 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
       .send(stream);
   });
 
-  app.delete<{ Params: { id: string; label_id: number } }>(
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  api.delete(
     '/api/v1/clips/:id/labels/:label_id',
-    {
-      schema: {
-        params: {
-          type: 'object',
-          required: ['id', 'label_id'],
-          additionalProperties: false,
-          properties: { id: CLIP_ID_PARAMS.properties.id, label_id: { type: 'integer', minimum: 1, maximum: Number.MAX_SAFE_INTEGER } },
-        },
-      },
-    },
+    // 204 without a body on success: no response schema.
+    { schema: { params: LabelParams } },
     async (request, reply) => {
       const { id, label_id: labelId } = request.params;
       const deleted = deleteLabel.run(labelId, id).changes;
@@ -103,7 +115,7 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
     },
   );
 
-  app.get<{ Params: { id: string } }>('/api/v1/clips/:id/details', { schema: { params: CLIP_ID_PARAMS } }, async (request, reply) => {
+  api.get('/api/v1/clips/:id/details', { schema: { params: CLIP_ID_PARAMS, response: { 200: ClipDetailsSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
     const clip = queries.clip(request.params.id);
     if (!clip) return sendError(reply, 404, `clip ${request.params.id}: not found`);
     const k = context.config.clips.top_k;
@@ -116,7 +128,7 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
     };
   });
 
-  app.get('/api/v1/review/config', async () => {
+  api.get('/api/v1/review/config', { schema: { response: { 200: ReviewConfigSchema, ...ERROR_RESPONSES } } }, async () => {
     const labels = Object.entries(context.config.detection.labels)
       .filter(([, label]) => label.enabled)
       .map(([name, label]) => ({ name, group: label.group, threshold: label.threshold }));
@@ -124,20 +136,9 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
     return { node_id: context.config.node_id, labels, negative_label: NEGATIVE_LABEL, nodes };
   });
 
-  app.get<{ Querystring: { days: number; node?: string } }>(
+  api.get(
     '/api/v1/stats/daily',
-    {
-      schema: {
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            days: { type: 'integer', minimum: 1, maximum: MAX_DAYS, default: 14 },
-            node: { type: 'string', pattern: '^[A-Za-z0-9_-]+$', maxLength: 64 },
-          },
-        },
-      },
-    },
+    { schema: { querystring: DailyQuery, response: { 200: DailyStatsSchema, ...ERROR_RESPONSES } } },
     async (request) => {
       const { days } = request.query;
       const node = request.query.node ?? null;
@@ -152,7 +153,10 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
         const index = dayList.indexOf(row.day);
         if (index < 0) continue;
         let entry = byLabel.get(row.label);
-        if (!entry) byLabel.set(row.label, (entry = { label: row.label, group: row.grp, counts: dayList.map(() => 0) }));
+        if (!entry) {
+          entry = { label: row.label, group: row.grp, counts: dayList.map(() => 0) };
+          byLabel.set(row.label, entry);
+        }
         entry.counts[index] += row.n;
       }
       return { days: dayList, labels: [...byLabel.values()] };

@@ -2,15 +2,15 @@
  * `GET /healthz` (is this node listening?), `GET /metrics` (Prometheus text format, prom-client)
  * and `GET /api/v1/node` (who is this node: id, model, config hash).
  */
-import type { HeadIdentity } from '../../inference/head/head-runtime.js';
 import { statfs } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { FastifyInstance } from 'fastify';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
-import { DEFAULT_HEALTH_OPTIONS } from '../../service/health.js';
+import { DEFAULT_HEALTH_OPTIONS } from '../../monitor/health.js';
 import { storeFaults } from '../../store/store-faults.js';
 import type { ApiContext } from '../context.js';
-import type { MicrophoneHealthJson } from '../../monitor/microphone-status.js';
+import { ERROR_RESPONSES, HealthBodySchema, NodeInfoSchema, type HealthBody } from '../schemas.js';
 import { registerMicrophoneGauges } from './microphone-metrics.js';
 import type { StoreCounts } from '../queries.js';
 import { bytesWrittenToday } from '../../store/clip-store.js';
@@ -24,36 +24,6 @@ const VERSION = (() => {
     return 'unknown';
   }
 })();
-
-/** The body of `GET /healthz`. */
-export interface HealthBody {
-  /** `ok`: audio arrives, inference keeps up, disk has room. `unhealthy`: see `problems`. `no_pipeline`: the API runs without a daemon. */
-  status: 'ok' | 'unhealthy' | 'no_pipeline';
-  node_id: string;
-  version: string;
-  uptime_s: number;
-  capture: { alive: boolean | null; last_frame_utc: string | null; last_frame_age_s: number | null; audio_s: number | null };
-  inference: {
-    keeping_up: boolean | null;
-    real_time_factor: number | null;
-    /** Seconds between the newest captured sample and the newest patch dealt with (docs/service.md, "When inference falls behind"). */
-    lag_s: number | null;
-    /** True while only every other patch is classified. */
-    degraded: boolean | null;
-    skipped_patches: number | null;
-    failed_patches: number | null;
-    worker_restarts: number | null;
-  };
-  outbox_depth: number | null;
-  /** Clip bytes written since 00:00 UTC (SD-card wear). */
-  clip_bytes_today: number;
-  disk_free_bytes: number | null;
-  /** The head the node runs (sha256, trained_at, clip_count, labels, origin), null without one. */
-  head: HeadIdentity | null;
-  /** Microphone health (docs/microphone.md); null without a daemon or with microphone_health off. */
-  microphone: MicrophoneHealthJson | null;
-  problems: string[];
-}
 
 /** Label values every labelled gauge shows from the start (at 0), as in the database's CHECK constraints. */
 const GROUPS = ['hostile', 'non_hostile'] as const;
@@ -119,13 +89,16 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
     };
   };
 
-  app.get('/healthz', async (_request, reply) => {
+  const api = app.withTypeProvider<TypeBoxTypeProvider>();
+
+  // The same body with 200 and 503: a monitor reads the code, a person the problems.
+  api.get('/healthz', { schema: { response: { 200: HealthBodySchema, 503: HealthBodySchema, ...ERROR_RESPONSES } } }, async (_request, reply) => {
     const body = await health();
     // Monitors read the status code: 200 only when the node is really listening.
     return reply.code(body.status === 'ok' ? 200 : 503).send(body);
   });
 
-  app.get('/api/v1/node', async () => ({
+  api.get('/api/v1/node', { schema: { response: { 200: NodeInfoSchema, ...ERROR_RESPONSES } } }, async () => ({
     node_id: context.config.node_id,
     version: VERSION,
     api: 1,

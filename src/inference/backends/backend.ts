@@ -12,26 +12,19 @@
  *   invoke, and refuses bad models with an error instead of crashing.
  * - 'onnx': ONNX Runtime (`onnxruntime-node`) for `.onnx` classifiers, with execution providers
  *   (TensorRT / CUDA on a Jetson, CPU elsewhere); see onnx.ts. Its run() returns a Promise.
+ *
+ * This module holds the interface and the tensor helpers the implementations share; they import
+ * it, and create-backend.ts (`openBackend`) picks one, so no backend imports another.
  */
 import { EarshotError } from '../../errors.js';
-import { isOnnxInfo, type ModelFileInfo } from '../model-format.js';
 import type { TfliteDtype, TfliteModelInfo, TfliteTensorInfo } from '../tflite/model-file.js';
 import { shapeSize } from '../tflite/model-file.js';
-import type { ExecutionProvider } from './onnx.js';
+import { ALL_BACKEND_KINDS, type BackendKind, type ExecutionProvider } from '../../constants.js';
 import { dequantizeInto, quantizeInto, quantizedRange, type QuantizedArray } from '../tflite/quantize.js';
-import { withEmbeddingOutput, type EmbeddingModel } from '../tflite/embedding-output.js';
+import type { EmbeddingModel } from '../tflite/embedding-output.js';
 
-/** The backends that run TFLite models. */
-export type TfliteBackendKind = 'tflite-node' | 'litert-wasm';
-
-/** Every backend: the TFLite ones and 'onnx' (ONNX Runtime, for `.onnx` files). */
-export type BackendKind = TfliteBackendKind | 'onnx';
-
-/** The backends that run TFLite models (what a `.tflite` file can be opened with). */
-export const BACKEND_KINDS: readonly TfliteBackendKind[] = ['tflite-node', 'litert-wasm'];
-
-/** Every backend kind, as `model.backend` accepts them. */
-export const ALL_BACKEND_KINDS: readonly BackendKind[] = [...BACKEND_KINDS, 'onnx'];
+/** The backend names are stated once, in src/constants.ts. */
+export { ALL_BACKEND_KINDS, BACKEND_KINDS, type BackendKind, type TfliteBackendKind } from '../../constants.js';
 
 export interface BackendOptions {
   /** CPU threads for the interpreter (default 1). LiteRT.js's single-threaded WASM build ignores it. */
@@ -104,47 +97,6 @@ export interface InferenceBackend {
   run(input: Float32Array): Float32Array | Promise<Float32Array>;
   /** Frees the interpreter; run() throws afterwards. Idempotent. */
   close(): void;
-}
-
-/**
- * Opens `bytes` (a model already parsed into `info` by readTfliteModel or readOnnxModel) with
- * backend `kind`: a TFLite model with 'tflite-node' or 'litert-wasm', an ONNX one with 'onnx'.
- * @throws EarshotError naming info.path when the model and the backend do not go together, the
- *   model has an unsupported I/O layout or the runtime refuses it (exit code 2), or when the
- *   runtime itself cannot be loaded, or a required accelerator is missing (exit code 3).
- */
-export async function openBackend(
-  kind: BackendKind,
-  bytes: Uint8Array,
-  info: ModelFileInfo,
-  options: BackendOptions = {},
-): Promise<InferenceBackend> {
-  if (isOnnxInfo(info)) {
-    if (kind !== 'onnx') throw new EarshotError(`${info.path}: an ONNX model runs on the onnx backend, not ${kind}`);
-    const { openOnnxBackend } = await import('./onnx.js');
-    return openOnnxBackend(bytes, info, options);
-  }
-  if (kind === 'onnx') {
-    throw new EarshotError(`${info.path}: the onnx backend runs .onnx models; this is a TFLite model (use tflite-node or litert-wasm)`);
-  }
-  const io = checkModelIo(info);
-  // The embedding as a second output (appended to the FlatBuffer in memory; the scores are those of the file).
-  const embedded = options.embeddingOutput === false ? undefined : withEmbeddingOutput(bytes, info);
-  switch (kind) {
-    case 'tflite-node': {
-      const { openTfliteNodeBackend } = await import('./tflite-node.js');
-      return openTfliteNodeBackend(bytes, info, io, options, embedded);
-    }
-    case 'litert-wasm': {
-      if (options.delegatePath) {
-        throw new EarshotError(`${info.path}: the litert-wasm backend cannot load a TFLite delegate (${options.delegatePath}); use tflite-node`);
-      }
-      const { openLiteRtWasmBackend } = await import('./litert-wasm.js');
-      return openLiteRtWasmBackend(bytes, info, io, options, embedded);
-    }
-    default:
-      throw new EarshotError(`unknown inference backend ${JSON.stringify(kind)} (expected ${ALL_BACKEND_KINDS.join(', ')})`);
-  }
 }
 
 /** True when `value` names a backend. */

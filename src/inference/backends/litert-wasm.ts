@@ -23,11 +23,12 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
 import vm from 'node:vm';
 
 import type { LiteRt } from '@litertjs/core';
 
-import { EarshotError } from '../../errors.js';
+import { EarshotError, ExitCode } from '../../errors.js';
 import type { EmbeddingModel } from '../tflite/embedding-output.js';
 import type { TfliteModelInfo, TfliteTensorInfo } from '../tflite/model-file.js';
 import { checkEmbeddingTensor, readFloats, TensorIo, type BackendOptions, type InferenceBackend, type ModelIo, type ModelOutputs, type TensorView } from './backend.js';
@@ -53,6 +54,17 @@ const LOG_LINES = 40;
 /** The glue's recent log lines (stdout and stderr), newest last. */
 const recentLog: string[] = [];
 let runtimePromise: Promise<LiteRtRuntime> | undefined;
+
+/**
+ * V8's budget for tiering a WebAssembly function up from its baseline code (Liftoff) to
+ * optimised code (TurboFan): 10× V8's default (1 800 000, "bytes executed"). With the default,
+ * LiteRT's one-time set-up code (model load, XNNPACK's weight packing, the first invoke) runs
+ * hot enough to have hundreds of functions recompiled by TurboFan, which costs more than it
+ * saves: measured on YAMNet (docs/benchmarks.md, "Start-up"), opening the model and its first
+ * invoke took ≈ 0.6 s less CPU with this budget, and the kernels that run on every patch still
+ * tier up (920 invokes: 10.8 ms each at the end, against 11.1 ms with the default).
+ */
+const WASM_TIERING_BUDGET = 18_000_000;
 /** Set when the WASM module aborted: it cannot run anything afterwards. */
 let abortedBy: string | undefined;
 
@@ -86,7 +98,7 @@ async function loadRuntimeOnce(): Promise<LiteRtRuntime> {
   try {
     lrt = await import('@litertjs/core');
   } catch (error) {
-    throw new EarshotError(`@litertjs/core: cannot load LiteRT.js (${(error as Error).message}); reinstall it or use --backend tflite-node`, 3, { cause: error });
+    throw new EarshotError(`@litertjs/core: cannot load LiteRT.js (${(error as Error).message}); reinstall it or use --backend tflite-node`, ExitCode.Environment, { cause: error });
   }
   // Someone else in this process loaded it already: share it.
   const existing = lrt.getGlobalLiteRtPromise();
@@ -121,6 +133,9 @@ async function loadRuntimeOnce(): Promise<LiteRtRuntime> {
   // loadLiteRt() creates its default environment by trying WebGPU (navigator.gpu), which Node
   // lacks: it then console.warn()s "Failed to create default WebGPU device" with a stack. Route
   // that one warning to the log while loading.
+  // Read when a module is instantiated, so set before LiteRT's; process-wide (other WebAssembly
+  // here, libsamplerate and the FLAC decoder, only runs a little later to tier up).
+  setFlagsFromString(`--wasm-tiering-budget=${WASM_TIERING_BUDGET}`);
   const warn = console.warn;
   console.warn = (...args: unknown[]): void => {
     if (typeof args[0] === 'string' && args[0].startsWith('Failed to create default WebGPU device')) {
@@ -130,10 +145,10 @@ async function loadRuntimeOnce(): Promise<LiteRtRuntime> {
     }
   };
   try {
-    const liteRt = await lrt.loadLiteRt(wasmDir + '/');
+    const liteRt = await lrt.loadLiteRt(`${wasmDir}/`);
     return { liteRt, wasm: liteRt.liteRtWasm, environment: liteRt.getDefaultEnvironment(), glueFile };
   } catch (error) {
-    throw new EarshotError(`@litertjs/core: cannot start the LiteRT.js WASM runtime from ${wasmDir} (${(error as Error).message})`, 3, { cause: error });
+    throw new EarshotError(`@litertjs/core: cannot start the LiteRT.js WASM runtime from ${wasmDir} (${(error as Error).message})`, ExitCode.Environment, { cause: error });
   } finally {
     console.warn = warn;
     if (!hadSelf) delete g.self;
@@ -161,18 +176,18 @@ export async function openLiteRtWasmBackend(
   const runtime = await loadLiteRtRuntime();
   const { wasm, environment } = runtime;
   if (abortedBy !== undefined) {
-    throw new EarshotError(`${info.path}: the LiteRT.js WASM runtime aborted earlier in this process (${abortedBy}); restart to use it`, 3);
+    throw new EarshotError(`${info.path}: the LiteRT.js WASM runtime aborted earlier in this process (${abortedBy}); restart to use it`, ExitCode.Environment);
   }
   const env = environment.liteRtEnvironment;
   const refused = (stage: string, error: unknown): EarshotError => {
     const said = recentErrors();
     const detail = [(error as Error)?.message ?? String(error), said].filter(Boolean).join(': ');
-    return new EarshotError(`${info.path}: LiteRT.js refused the model at ${stage} (${detail})`, 2, { cause: error });
+    return new EarshotError(`${info.path}: LiteRT.js refused the model at ${stage} (${detail})`, ExitCode.BadInput, { cause: error });
   };
 
   // The model bytes must stay in WASM memory while the model lives.
   const modelPtr = wasm._malloc(bytes.byteLength);
-  if (!modelPtr) throw new EarshotError(`${info.path}: LiteRT.js could not allocate ${bytes.byteLength} bytes of WASM memory`, 3);
+  if (!modelPtr) throw new EarshotError(`${info.path}: LiteRT.js could not allocate ${bytes.byteLength} bytes of WASM memory`, ExitCode.Environment);
   wasm.HEAPU8.set(bytes, modelPtr);
   const toDelete: { delete(): void }[] = [];
   const freeAll = () => {
@@ -244,7 +259,7 @@ export async function openLiteRtWasmBackend(
   } catch (error) {
     freeAll();
     if (abortedBy !== undefined) {
-      throw new EarshotError(`${info.path}: the model aborted the LiteRT.js WASM runtime (${abortedBy}); refusing it`, 2, { cause: error });
+      throw new EarshotError(`${info.path}: the model aborted the LiteRT.js WASM runtime (${abortedBy}); refusing it`, ExitCode.BadInput, { cause: error });
     }
     if (error instanceof EarshotError) throw error;
     throw refused('setup', error);
@@ -303,7 +318,7 @@ export async function openLiteRtWasmBackend(
   /** Writes the input, runs the model once and hands its output buffers to `take` (they are freed after). */
   function invoke<T>(input: Float32Array, take: (outputs: WasmTensorBuffer[]) => T): T {
     if (closed) throw new Error(`${info.path}: litert-wasm backend is closed`);
-    if (abortedBy !== undefined) throw new EarshotError(`${info.path}: the LiteRT.js WASM runtime aborted (${abortedBy}); restart`, 3);
+    if (abortedBy !== undefined) throw new EarshotError(`${info.path}: the LiteRT.js WASM runtime aborted (${abortedBy}); restart`, ExitCode.Environment);
     const inPtr = inputBuffer.lock(WRITE);
     try {
       // Reuse the view while the pointer and the WASM memory (which growth replaces) are the same.
@@ -320,7 +335,7 @@ export async function openLiteRtWasmBackend(
       if (result instanceof Promise) throw new Error('asynchronous run (JSPI build) is not supported');
       outputs = result;
     } catch (error) {
-      throw new EarshotError(`${info.path}: LiteRT.js failed to run the model (${(error as Error).message}${abortedBy ? `; ${abortedBy}` : ''})`, 2, { cause: error });
+      throw new EarshotError(`${info.path}: LiteRT.js failed to run the model (${(error as Error).message}${abortedBy ? `; ${abortedBy}` : ''})`, ExitCode.BadInput, { cause: error });
     }
     try {
       return take(outputs);

@@ -16,15 +16,11 @@
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-node';
 
-import { EarshotError } from '../../errors.js';
+import { EXECUTION_PROVIDERS, type ExecutionProvider } from '../../constants.js';
+import { EarshotError, ExitCode } from '../../errors.js';
 import type { OnnxModelInfo } from '../onnx/model-file.js';
 import type { TfliteTensorInfo } from '../tflite/model-file.js';
 import type { BackendOptions, InferenceBackend } from './backend.js';
-
-/** ONNX Runtime execution providers earshot can ask for. */
-export type ExecutionProvider = 'tensorrt' | 'cuda' | 'cpu';
-
-export const EXECUTION_PROVIDERS: readonly ExecutionProvider[] = ['tensorrt', 'cuda', 'cpu'];
 
 /** Options of {@link openOnnxSession}. */
 export interface OnnxSessionOptions {
@@ -62,7 +58,7 @@ function loadOrt(): Promise<typeof import('onnxruntime-node')> {
     })
     .catch((error: unknown) => {
       ortPromise = undefined;
-      throw new EarshotError(`onnxruntime-node: cannot load ONNX Runtime (${oneLine(error)}); reinstall it`, 3, { cause: error });
+      throw new EarshotError(`onnxruntime-node: cannot load ONNX Runtime (${oneLine(error)}); reinstall it`, ExitCode.Environment, { cause: error });
     });
   return ortPromise;
 }
@@ -120,14 +116,14 @@ export async function openOnnxSession(model: Uint8Array, path: string, options: 
   try {
     session = await create(['cpu']);
   } catch (error) {
-    throw new EarshotError(`${path}: ONNX Runtime refused the model (${oneLine(error)})`, 2, { cause: error });
+    throw new EarshotError(`${path}: ONNX Runtime refused the model (${oneLine(error)})`, ExitCode.BadInput, { cause: error });
   }
   const warnings: string[] = [];
   if (failures.length) {
     const missing = `${path}: ${notAvailable(failures)}`;
     if (options.requireAccelerator) {
       await session.release().catch(() => undefined);
-      throw new EarshotError(`${missing}; model.require_accelerator is true, so earshot will not run it on the CPU`, 3);
+      throw new EarshotError(`${missing}; model.require_accelerator is true, so earshot will not run it on the CPU`, ExitCode.Environment);
     }
     warnings.push(`${missing}; running on the CPU`);
   }
@@ -176,7 +172,7 @@ export async function openOnnxBackend(bytes: Uint8Array, info: OnnxModelInfo, op
     try {
       result = await session.run(feeds, [outputName]);
     } catch (error) {
-      throw new EarshotError(`${path}: ONNX Runtime failed to run the model (${oneLine(error)})`, 2, { cause: error });
+      throw new EarshotError(`${path}: ONNX Runtime failed to run the model (${oneLine(error)})`, ExitCode.BadInput, { cause: error });
     }
     const data = (result[outputName] as Tensor | undefined)?.data;
     if (!(data instanceof Float32Array)) throw new EarshotError(`${path}: output "${outputName}" did not come back as float32`);

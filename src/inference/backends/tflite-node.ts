@@ -16,7 +16,7 @@ import { statSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname } from 'node:path';
 
-import { EarshotError } from '../../errors.js';
+import { EarshotError, ExitCode } from '../../errors.js';
 import type { EmbeddingModel } from '../tflite/embedding-output.js';
 import type { TfliteModelInfo } from '../tflite/model-file.js';
 import { checkEmbeddingTensor, readFloats, TensorIo, type BackendOptions, type InferenceBackend, type ModelIo, type ModelOutputs, type TensorView } from './backend.js';
@@ -62,7 +62,7 @@ function loadAddon(): NativeAddon {
   } catch (error) {
     throw new EarshotError(
       `tfjs-tflite-node: cannot load its native TFLite addon (${(error as Error).message}); reinstall it or use --backend litert-wasm`,
-      3,
+      ExitCode.Environment,
       { cause: error },
     );
   }
@@ -106,7 +106,7 @@ export function openTfliteNodeBackend(
     interpreter = new Interpreter(model, nativeOptions);
   } catch (error) {
     const via = options.delegatePath ? ` with delegate ${options.delegatePath}` : '';
-    throw new EarshotError(`${info.path}: tflite-node refused the model${via} (${oneLine(error)})`, 2, { cause: error });
+    throw new EarshotError(`${info.path}: tflite-node refused the model${via} (${oneLine(error)})`, ExitCode.BadInput, { cause: error });
   }
 
   const inputs = interpreter.getInputs();
@@ -136,7 +136,7 @@ export function openTfliteNodeBackend(
     try {
       interpreter.infer();
     } catch (error) {
-      throw new EarshotError(`${info.path}: tflite-node failed to run the model (${oneLine(error)})`, 2, { cause: error });
+      throw new EarshotError(`${info.path}: tflite-node failed to run the model (${oneLine(error)})`, ExitCode.BadInput, { cause: error });
     }
   };
 

@@ -3,7 +3,7 @@
  * model, sends a {@link HeadCheckMessage} and exits. Argument: a JSON {@link HeadCheckRequest}.
  * Not meant to be run by hand.
  */
-import { isEarshotError } from '../../errors.js';
+import { ExitCode, isEarshotError } from '../../errors.js';
 import { loadModel, type LoadedModel } from '../load-model.js';
 import type { HeadCheckMessage, HeadCheckRequest } from './head-check.js';
 import { assertHeadRunsOn, localHeadedModel, readHead } from './head-runtime.js';
@@ -32,7 +32,7 @@ async function check(request: HeadCheckRequest): Promise<HeadCheckMessage> {
     let sum = 0;
     for (const p of probabilities) sum += p;
     if (!probabilities.every(Number.isFinite) || !(Math.abs(sum - 1) < 1e-3)) {
-      return { ok: false, error: `${source}: head file: gives non-finite or unnormalised probabilities on silence (sum ${sum}); refusing it`, exitCode: 2 };
+      return { ok: false, error: `${source}: head file: gives non-finite or unnormalised probabilities on silence (sum ${sum}); refusing it`, exitCode: ExitCode.BadInput };
     }
     const { head } = loaded;
     return { ok: true, sha256: head.sha256, trainedAt: head.trainedAt, clipCount: head.clipCount, labels: [...head.labels], invokeMs };
@@ -44,7 +44,7 @@ async function check(request: HeadCheckRequest): Promise<HeadCheckMessage> {
 function reply(message: HeadCheckMessage): void {
   if (!process.send) {
     process.stdout.write(`${JSON.stringify(message)}\n`);
-    process.exitCode = message.ok ? 0 : 1;
+    process.exitCode = message.ok ? ExitCode.Ok : ExitCode.Unexpected;
     return;
   }
   process.send(message, () => process.disconnect());
@@ -61,6 +61,6 @@ Promise.resolve()
     reply(
       isEarshotError(error)
         ? { ok: false, error: error.message, exitCode: error.exitCode }
-        : { ok: false, error: `${headPath}: unexpected error while checking the head (${(error as Error)?.message ?? String(error)})`, exitCode: 1 },
+        : { ok: false, error: `${headPath}: unexpected error while checking the head (${(error as Error)?.message ?? String(error)})`, exitCode: ExitCode.Unexpected },
     );
   });

@@ -14,7 +14,7 @@ import { fork } from 'node:child_process';
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { EarshotError } from '../../errors.js';
+import { EarshotError, ExitCode } from '../../errors.js';
 import type { BackendKind } from '../backends/backend.js';
 
 /** What the child checks: the head file against this model. */
@@ -41,7 +41,7 @@ export interface HeadCheckResult {
 }
 
 /** The child's IPC message. */
-export type HeadCheckMessage = HeadCheckResult | { readonly ok: false; readonly error: string; readonly exitCode: number };
+export type HeadCheckMessage = HeadCheckResult | { readonly ok: false; readonly error: string; readonly exitCode: ExitCode };
 
 export const HEAD_CHECK_TIMEOUT_MS = 60_000;
 
@@ -78,16 +78,16 @@ export function checkHeadInChild(request: HeadCheckRequest, timeoutMs = HEAD_CHE
     }, timeoutMs);
     child.on('error', (error) => {
       clearTimeout(timer);
-      reject(new EarshotError(`${request.headPath}: cannot start the head check process (${error.message})`, 3, { cause: error }));
+      reject(new EarshotError(`${request.headPath}: cannot start the head check process (${error.message})`, ExitCode.Environment, { cause: error }));
     });
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (message && !message.ok) reject(new EarshotError(message.error, message.exitCode));
       else if (message?.ok) resolve(message);
-      else if (timedOut) reject(new EarshotError(`${request.headPath}: head check did not finish within ${timeoutMs / 1000} s; refusing it`, 3));
+      else if (timedOut) reject(new EarshotError(`${request.headPath}: head check did not finish within ${timeoutMs / 1000} s; refusing it`, ExitCode.Environment));
       else {
         const last = stderr.trim().split('\n').pop()?.slice(0, 300);
-        reject(new EarshotError(`${request.headPath}: head check process ended without an answer (${signal ? `signal ${signal}` : `exit code ${code}`}${last ? `: ${last}` : ''}); refusing it`, 3));
+        reject(new EarshotError(`${request.headPath}: head check process ended without an answer (${signal ? `signal ${signal}` : `exit code ${code}`}${last ? `: ${last}` : ''}); refusing it`, ExitCode.Environment));
       }
     });
   });

@@ -27,8 +27,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { Ajv, type ErrorObject } from 'ajv';
-import { EarshotError } from '../../errors.js';
+import { EarshotError, ExitCode } from '../../errors.js';
+import { describeSchemaError } from '../../schema-errors.js';
+import { precompiledValidator, type ValidatorSpec } from '../../schema-validator.js';
 
 /** The value of `format` in every head file. */
 export const HEAD_FORMAT = 'earshot-head';
@@ -105,6 +106,12 @@ export interface HeadJson {
   labels: string[];
   background_label: string;
   thresholds: Record<string, { threshold: number; release: number }>;
+  /**
+   * Optional: labels the head leaves to the YAMNet rule (the model's classes with the config's
+   * thresholds, as without a head), because the trainer measured the rule better on them in
+   * cross-validation. Absent = none: the head serves all its labels.
+   */
+  rule_labels?: string[];
   features: HeadFeatureJson[];
   normalisation: { mean: number[]; std: number[] };
   layers: HeadLayerJson[];
@@ -138,6 +145,8 @@ export interface Head {
   readonly clipCount: number;
   /** Per label except the background one: probability thresholds chosen in training. */
   readonly thresholds: Readonly<Record<string, { threshold: number; release: number }>>;
+  /** Labels left to the YAMNet rule ({@link HeadJson.rule_labels}); empty when the head serves all. */
+  readonly ruleLabels: readonly string[];
   readonly features: readonly HeadFeatureJson[];
   /** Length of the input vector (sum of the feature sizes). */
   readonly inputSize: number;
@@ -169,6 +178,7 @@ export const HEAD_SCHEMA = {
     },
     labels: { type: 'array', items: labelName, minItems: 2, uniqueItems: true },
     background_label: labelName,
+    rule_labels: { type: 'array', items: labelName, uniqueItems: true },
     thresholds: {
       type: 'object',
       propertyNames: labelName,
@@ -249,23 +259,9 @@ export const HEAD_SCHEMA = {
   },
 } as const;
 
-const ajv = new Ajv({ allErrors: false, strict: true });
-const validateHeadJson = ajv.compile(HEAD_SCHEMA);
-
-/** One ajv error as `key.path: problem`. */
-function describeError(error: ErrorObject): string {
-  const key = error.instancePath.replace(/^\//, '').replaceAll('/', '.') || '(top level)';
-  if (error.keyword === 'additionalProperties') {
-    return `${key}: unknown key "${(error.params as { additionalProperty: string }).additionalProperty}"`;
-  }
-  if (error.keyword === 'enum') {
-    return `${key}: must be one of ${(error.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
-  }
-  if (error.keyword === 'const') {
-    return `${key}: must be ${JSON.stringify((error.params as { allowedValue: unknown }).allowedValue)}`;
-  }
-  return `${key}: ${error.message ?? 'invalid'}`;
-}
+/** The head schema and ajv's options (scripts/build-validators.mjs precompiles it to dist/inference/head/validate-head.js). */
+export const HEAD_VALIDATOR: ValidatorSpec = { schema: HEAD_SCHEMA, options: { allErrors: false, strict: true } };
+const validateHeadJson = await precompiledValidator(new URL('./validate-head.js', import.meta.url), () => HEAD_VALIDATOR);
 
 /** The first non-finite number in a nested array, as `[i][j]`, or undefined. */
 function firstNonFinite(values: unknown[], path = ''): string | undefined {
@@ -308,7 +304,7 @@ function parseHeadBytes(text: string, sha256: string, source: string): Head {
   const doc = raw as Record<string, unknown>;
   if (doc.format !== HEAD_FORMAT) fail(`"format" is ${JSON.stringify(doc.format)}, not "${HEAD_FORMAT}" (is this a head file?)`);
   if (doc.version !== HEAD_VERSION) fail(`version ${JSON.stringify(doc.version)} is not supported (this earshot reads version ${HEAD_VERSION})`);
-  if (!validateHeadJson(doc)) fail(describeError(validateHeadJson.errors![0]!));
+  if (!validateHeadJson(doc)) fail(describeSchemaError(validateHeadJson.errors![0]!));
   const json = doc as unknown as HeadJson;
 
   // Numbers: JSON has no NaN, but 1e999 parses to Infinity, and a writer may emit null (schema catches).
@@ -329,6 +325,9 @@ function parseHeadBytes(text: string, sha256: string, source: string): Head {
     if (label === json.background_label) fail(`thresholds.${label}: the background label has no threshold`);
     const { threshold, release } = json.thresholds[label]!;
     if (release > threshold) fail(`thresholds.${label}.release: ${release} is above its threshold ${threshold}`);
+  }
+  for (const label of json.rule_labels ?? []) {
+    if (!json.labels.includes(label) || label === json.background_label) fail(`rule_labels: "${label}" is not one of the head's labels (${json.labels.filter((l) => l !== json.background_label).join(', ')})`);
   }
   const names = json.features.map((f) => f.name);
   if (new Set(names).size !== names.length) fail(`features: "${names[0]}" is listed twice`);
@@ -370,6 +369,7 @@ function parseHeadBytes(text: string, sha256: string, source: string): Head {
     trainedAt: json.training.trained_at,
     clipCount: json.training.clip_count,
     thresholds: json.thresholds,
+    ruleLabels: json.rule_labels ?? [],
     features: json.features,
     inputSize,
     mean,
@@ -389,7 +389,7 @@ export function loadHeadFile(path: string): Head {
     bytes = readFileSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new EarshotError(`${path}: head file: cannot be read (${code ?? (error as Error).message})`, 2, { cause: error });
+    throw new EarshotError(`${path}: head file: cannot be read (${code ?? (error as Error).message})`, ExitCode.BadInput, { cause: error });
   }
   return parseHeadBytes(bytes.toString('utf8'), createHash('sha256').update(bytes).digest('hex'), path);
 }
@@ -523,7 +523,7 @@ function denseForward(
  */
 export function float32Text(value: number): string {
   const f = Math.fround(value);
-  if (!Number.isFinite(f)) throw new EarshotError(`head: cannot write a non-finite number (${value})`, 1);
+  if (!Number.isFinite(f)) throw new EarshotError(`head: cannot write a non-finite number (${value})`, ExitCode.Unexpected);
   if (Number.isInteger(f) && Math.abs(f) < 1e15) return String(f === 0 ? 0 : f);
   for (let digits = 1; digits <= 9; digits++) {
     const text = String(Number(f.toPrecision(digits)));
@@ -533,7 +533,7 @@ export function float32Text(value: number): string {
 }
 
 /** Top-level key order of a head file. */
-const TOP_KEYS: readonly (keyof HeadJson)[] = ['format', 'version', 'kind', 'base_model', 'labels', 'background_label', 'thresholds', 'features', 'normalisation', 'layers', 'training', 'validation'];
+const TOP_KEYS: readonly (keyof HeadJson)[] = ['format', 'version', 'kind', 'base_model', 'labels', 'background_label', 'thresholds', 'rule_labels', 'features', 'normalisation', 'layers', 'training', 'validation'];
 /** Keys whose number arrays are float32 weights. */
 const FLOAT32_KEYS = new Set(['mean', 'std', 'weights', 'bias']);
 
@@ -541,7 +541,7 @@ const FLOAT32_KEYS = new Set(['mean', 'std', 'weights', 'bias']);
 function writeValue(value: unknown, indent: string, float32: boolean): string {
   if (value === null || typeof value === 'boolean' || typeof value === 'string') return JSON.stringify(value);
   if (typeof value === 'number') {
-    if (!Number.isFinite(value)) throw new EarshotError(`head: cannot write a non-finite number (${value})`, 1);
+    if (!Number.isFinite(value)) throw new EarshotError(`head: cannot write a non-finite number (${value})`, ExitCode.Unexpected);
     return float32 ? float32Text(value) : JSON.stringify(value);
   }
   const inner = `${indent}  `;
@@ -557,7 +557,7 @@ function writeValue(value: unknown, indent: string, float32: boolean): string {
     if (keys.length === 0) return '{}';
     return `{\n${keys.map((k) => `${inner}${JSON.stringify(k)}: ${writeValue((value as Record<string, unknown>)[k], inner, float32 || FLOAT32_KEYS.has(k))}`).join(',\n')}\n${indent}}`;
   }
-  throw new EarshotError(`head: cannot write a ${typeof value}`, 1);
+  throw new EarshotError(`head: cannot write a ${typeof value}`, ExitCode.Unexpected);
 }
 
 /**
@@ -569,7 +569,21 @@ function writeValue(value: unknown, indent: string, float32: boolean): string {
 export function serializeHead(head: HeadJson): string {
   const known = new Set<string>(TOP_KEYS);
   const extra = Object.keys(head).filter((k) => !known.has(k));
-  if (extra.length > 0) throw new EarshotError(`head: unknown top-level key "${extra[0]}"`, 1);
-  const lines = TOP_KEYS.map((key) => `  ${JSON.stringify(key)}: ${writeValue(head[key], '  ', FLOAT32_KEYS.has(key))}`);
+  if (extra.length > 0) throw new EarshotError(`head: unknown top-level key "${extra[0]}"`, ExitCode.Unexpected);
+  // Optional keys (rule_labels) are left out when absent, so older heads keep their bytes.
+  const lines = TOP_KEYS.filter((key) => head[key] !== undefined).map((key) => `  ${JSON.stringify(key)}: ${writeValue(head[key], '  ', FLOAT32_KEYS.has(key))}`);
   return `{\n${lines.join(',\n')}\n}\n`;
+}
+
+/** Where a head in use came from. */
+export type HeadOrigin = 'config' | 'auto' | 'push';
+
+/** A parsed head with its file's text (what the inference worker is sent) and where it came from. */
+export interface LoadedHead {
+  readonly head: Head;
+  /** The file's text (UTF-8). */
+  readonly text: string;
+  /** The file it was read from (for a pushed head: where the node keeps it). */
+  readonly path: string;
+  readonly origin: HeadOrigin;
 }

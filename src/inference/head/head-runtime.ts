@@ -19,10 +19,10 @@
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { EarshotError } from '../../errors.js';
+import { EarshotError, ExitCode } from '../../errors.js';
 import type { LoadedModel } from '../load-model.js';
 import { SHIPPED_MANIFEST_DIR } from '../manifest.js';
-import { applyHead, assertHeadFitsModel, parseHead, type Head } from './head-file.js';
+import { applyHead, assertHeadFitsModel, parseHead, type Head, type HeadOrigin, type LoadedHead } from './head-file.js';
 
 /** Class names a headed model gives its head's labels: `head:gunshot`. */
 export const HEAD_CLASS_PREFIX = 'head:';
@@ -32,19 +32,6 @@ export const SHIPPED_HEAD_DIR = join(SHIPPED_MANIFEST_DIR, 'heads');
 
 /** The largest head file a node takes (a logistic head on YAMNet is ≈ 60 kB; an MLP a few MB). */
 export const MAX_HEAD_BYTES = 8 * 1024 * 1024;
-
-/** Where a head in use came from. */
-export type HeadOrigin = 'config' | 'auto' | 'push';
-
-/** A parsed head with its file's text (what the inference worker is sent) and where it came from. */
-export interface LoadedHead {
-  readonly head: Head;
-  /** The file's text (UTF-8). */
-  readonly text: string;
-  /** The file it was read from (for a pushed head: where the node keeps it). */
-  readonly path: string;
-  readonly origin: HeadOrigin;
-}
 
 /** What a node says of its head (`/api/v1/node`, `/healthz`, MQTT health and alerts): docs/api.md. */
 export interface HeadIdentity {
@@ -142,7 +129,7 @@ export function readHead(path: string, origin: HeadOrigin, source = path): Loade
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     const why = code === 'ENOENT' ? 'not found' : code === 'EISDIR' ? 'is a directory, not a file' : `cannot be read (${code ?? (error as Error).message})`;
-    throw new EarshotError(`${source}: head file: ${why}`, 2, { cause: error });
+    throw new EarshotError(`${source}: head file: ${why}`, ExitCode.BadInput, { cause: error });
   }
   return { head: parseHead(text, source), text, path, origin };
 }

@@ -9,9 +9,10 @@
  * an {@link EarshotError} naming the file, never read as garbage.
  */
 import { readFileSync, promises as fsp } from 'node:fs';
+import { parse as parseCsvText } from 'csv-parse/sync';
 import { unzipSync } from 'fflate';
 
-import { EarshotError } from '../../errors.js';
+import { EarshotError, ExitCode } from '../../errors.js';
 import { builtinOperatorName } from './builtin-ops.js';
 import { FlatBufferBoundsError, FlatBufferReader, type FlatTable } from './flatbuffer-reader.js';
 
@@ -465,10 +466,10 @@ export async function loadTfliteModelFile(path: string): Promise<{ bytes: Uint8A
 
 function fileError(path: string, what: string, error: unknown): EarshotError {
   const code = (error as NodeJS.ErrnoException).code;
-  if (code === 'ENOENT') return new EarshotError(`${path}: ${what} not found`, 2, { cause: error });
-  if (code === 'EISDIR') return new EarshotError(`${path}: ${what} is a directory, not a file`, 2, { cause: error });
-  if (code === 'EACCES') return new EarshotError(`${path}: ${what} is not readable (permission denied)`, 2, { cause: error });
-  return new EarshotError(`${path}: cannot read ${what} (${(error as Error).message})`, 2, { cause: error });
+  if (code === 'ENOENT') return new EarshotError(`${path}: ${what} not found`, ExitCode.BadInput, { cause: error });
+  if (code === 'EISDIR') return new EarshotError(`${path}: ${what} is a directory, not a file`, ExitCode.BadInput, { cause: error });
+  if (code === 'EACCES') return new EarshotError(`${path}: ${what} is not readable (permission denied)`, ExitCode.BadInput, { cause: error });
+  return new EarshotError(`${path}: cannot read ${what} (${(error as Error).message})`, ExitCode.BadInput, { cause: error });
 }
 
 /**
@@ -492,10 +493,10 @@ export function parseLabelsText(text: string, path: string): string[] {
   text = text.replace(/^\uFEFF/, '');
   if (text.trim() === '') throw new EarshotError(`${path}: labels file is empty`);
   const firstLine = text.slice(0, text.search(/\r?\n|$/));
-  const isCsv = /\.csv$/i.test(path) || parseCsv(firstLine)[0]?.some((f) => f.trim() === 'display_name');
+  const isCsv = /\.csv$/i.test(path) || namesDisplayName(firstLine);
   if (!isCsv) return parseLabelLines(text);
 
-  const rows = parseCsv(text).filter((row) => !(row.length === 1 && row[0]!.trim() === ''));
+  const rows = parseCsv(text, path).filter((row) => !(row.length === 1 && row[0]!.trim() === ''));
   const header = rows[0]!.map((f) => f.trim());
   const column = header.indexOf('display_name');
   if (column < 0) {
@@ -510,43 +511,27 @@ export function parseLabelsText(text: string, path: string): string[] {
   });
 }
 
-/** RFC 4180 CSV: comma separated, fields optionally in double quotes ("" escapes a quote). */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let field = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (quoted) {
-      if (c === '"') {
-        if (text[i + 1] === '"') {
-          field += '"';
-          i++;
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-    } else if (c === '"') {
-      quoted = true;
-    } else if (c === ',') {
-      row.push(field);
-      field = '';
-    } else if (c === '\n' || c === '\r') {
-      if (c === '\r' && text[i + 1] === '\n') i++;
-      row.push(field);
-      rows.push(row);
-      row = [];
-      field = '';
-    } else {
-      field += c;
-    }
+/**
+ * RFC 4180 CSV by csv-parse: comma separated, fields optionally in double quotes ("" escapes a
+ * quote), any of CRLF / LF / CR between rows, empty lines skipped. Lenient where label maps in the
+ * wild are sloppy: a quote inside an unquoted field is kept, rows may differ in length.
+ * @throws EarshotError naming `path` for CSV that cannot be read at all (e.g. a quote never closed)
+ */
+function parseCsv(text: string, path: string): string[][] {
+  try {
+    return parseCsvText(text, CSV_OPTIONS) as string[][];
+  } catch (error) {
+    throw new EarshotError(`${path}: CSV labels file cannot be read (${(error as Error).message})`, ExitCode.BadInput, { cause: error });
   }
-  if (field !== '' || row.length > 0) {
-    row.push(field);
-    rows.push(row);
+}
+
+const CSV_OPTIONS = { relax_quotes: true, relax_column_count: true, skip_empty_lines: true, record_delimiter: ['\r\n', '\n', '\r'] };
+
+/** True when `line`, read as a CSV header, has a `display_name` column (a line that is not CSV has none). */
+function namesDisplayName(line: string): boolean {
+  try {
+    return (parseCsvText(line, CSV_OPTIONS) as string[][])[0]?.some((f) => f.trim() === 'display_name') ?? false;
+  } catch {
+    return false;
   }
-  return rows;
 }

@@ -48,8 +48,8 @@ export function quantizeInto(src: ArrayLike<number>, dst: QuantizedArray, q: Ten
   for (let i = 0; i < dst.length; i++) {
     const scaled = Math.fround(src[i]! / scale);
     let v: number;
-    if (scaled !== scaled) {
-      v = zp; // NaN
+    if (Number.isNaN(scaled)) {
+      v = zp;
     } else {
       v = (scaled < 0 ? -Math.round(-scaled) : Math.round(scaled)) + zp;
     }

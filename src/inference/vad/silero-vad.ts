@@ -11,7 +11,7 @@
  */
 import type { Tensor } from 'onnxruntime-node';
 
-import { EarshotError } from '../../errors.js';
+import { EarshotError, ExitCode } from '../../errors.js';
 import { openOnnxSession, type OnnxSession, type OnnxSessionOptions } from '../backends/onnx.js';
 import { loadOnnxModelFile } from '../onnx/model-file.js';
 
@@ -132,7 +132,7 @@ export class SileroVad {
     try {
       result = await session.run(feeds);
     } catch (error) {
-      throw new EarshotError(`${this.path}: ONNX Runtime failed to run Silero VAD (${(error as Error).message.replace(/\s+/g, ' ')})`, 2, { cause: error });
+      throw new EarshotError(`${this.path}: ONNX Runtime failed to run Silero VAD (${(error as Error).message.replace(/\s+/g, ' ')})`, ExitCode.BadInput, { cause: error });
     }
     const probability = (result.output as Tensor).data as Float32Array;
     this.state = Float32Array.from((result.stateN as Tensor).data as Float32Array);

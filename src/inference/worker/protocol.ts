@@ -3,8 +3,10 @@
  * Plain, structured-cloneable data only: Float32Arrays travel as transferred buffers.
  */
 import type { InferenceBackend } from '../backends/backend.js';
-import type { HeadOrigin } from '../head/head-runtime.js';
-import type { LoadedModel, ModelRequest } from '../load-model.js';
+import type { HeadOrigin } from '../head/head-file.js';
+import type { LoadedModel } from '../load-model.js';
+import type { ModelRequest } from '../model-request.js';
+import type { ExitCode } from '../../errors.js';
 
 /** A head file sent to the worker: its text, and the file and origin named in messages. */
 export interface HeadText {
@@ -47,7 +49,7 @@ export type ToWorker =
 export type FromWorker =
   | { readonly type: 'ready'; readonly model: WorkerModelDescription }
   /** The model could not be opened: `error` names the file (an EarshotError's message and exit code). */
-  | { readonly type: 'open_failed'; readonly error: string; readonly exitCode: number }
+  | { readonly type: 'open_failed'; readonly error: string; readonly exitCode: ExitCode }
   /** Scores (one per class, 0..1) and the time the model took, in ms. */
   | { readonly type: 'scores'; readonly id: number; readonly scores: Float32Array; readonly inferMs: number }
   /** The model threw on this input; the worker goes on serving. */

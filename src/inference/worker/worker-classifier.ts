@@ -20,11 +20,12 @@
 import { extname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { EarshotError } from '../../errors.js';
+import { EarshotError, ExitCode } from '../../errors.js';
 import type { Logger } from '../../log.js';
 import type { InferenceBackend } from '../backends/backend.js';
-import { headedView, type LoadedHead } from '../head/head-runtime.js';
-import type { LoadedModel, ModelRequest } from '../load-model.js';
+import type { LoadedHead } from '../head/head-file.js';
+import type { LoadedModel } from '../load-model.js';
+import type { ModelRequest } from '../model-request.js';
 import type { ModelManifest } from '../manifest.js';
 import type { FromWorker, HeadText, InferenceWorkerData, ToWorker, WorkerModelDescription } from './protocol.js';
 
@@ -209,6 +210,9 @@ export class WorkerClassifier implements LoadedModel {
     this.heads.delete(sha256);
     this.heads.set(sha256, text);
     while (this.heads.size > 8) this.heads.delete(this.heads.keys().next().value!);
+    // Imported here, not at the top: analyze starts the worker before it loads the head modules
+    // and their schema (issue 23).
+    const { headedView } = await import('../head/head-runtime.js');
     return headedView(this, loaded, (modelInput) => this.classify(modelInput, sha256));
   }
 
@@ -239,7 +243,7 @@ export class WorkerClassifier implements LoadedModel {
         this.pendingHeads.delete(message.id);
         if (this.pending.size === 0 && this.pendingHeads.size === 0) worker.unref();
         if (message.type === 'head_added') call.resolve();
-        else call.reject(new EarshotError(message.error, 2));
+        else call.reject(new EarshotError(message.error, ExitCode.BadInput));
         return;
       }
       if (message.type !== 'scores' && message.type !== 'classify_failed') return;
@@ -270,7 +274,7 @@ export class WorkerClassifier implements LoadedModel {
       const lost = this.pending.size;
       this.stats.failed += lost;
       this.rejectPending(new ModelCallError(`${this.path}: the inference worker died: ${reason}`, 'worker_died'));
-      this.options.log?.error({ model: this.path, err: reason, lost_calls: lost, restart_in_ms: this.restartDelayMs }, 'inference worker died; restarting it');
+      this.options.log?.error({ model: this.path, reason, lost_calls: lost, restart_in_ms: this.restartDelayMs }, 'inference worker died; restarting it');
       this.scheduleRestart();
     });
   }
@@ -299,7 +303,7 @@ export class WorkerClassifier implements LoadedModel {
           },
           (error: Error) => {
             if (this.closed) return resolveReady();
-            this.options.log?.error({ model: this.path, err: error.message, retry_in_ms: this.restartDelayMs }, 'inference worker restart failed; retrying');
+            this.options.log?.error({ model: this.path, err: error, retry_in_ms: this.restartDelayMs }, 'inference worker restart failed; retrying');
             attempt();
           },
         );
@@ -335,6 +339,9 @@ function startWorker(request: ModelRequest, env: NodeJS.ProcessEnv | undefined, 
       } else if (message.type === 'open_failed') {
         settled = true;
         cleanup();
+        // It may still be loading the runtime it started early (inference-worker.ts): nothing it
+        // does now is wanted, and a command failing on a bad model exits without waiting for it.
+        void worker.terminate();
         reject(new EarshotError(message.error, message.exitCode));
       }
     };
@@ -345,7 +352,7 @@ function startWorker(request: ModelRequest, env: NodeJS.ProcessEnv | undefined, 
       if (settled) return;
       settled = true;
       cleanup();
-      reject(new EarshotError(`${request.path ?? '(default model)'}: the inference worker exited while opening the model (${lastError ?? `exit code ${code}`})`, 1));
+      reject(new EarshotError(`${request.path ?? '(default model)'}: the inference worker exited while opening the model (${lastError ?? `exit code ${code}`})`, ExitCode.Unexpected));
     };
     const cleanup = () => {
       worker.off('message', onMessage);
