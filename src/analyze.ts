@@ -48,7 +48,9 @@ export async function analyzeFile(
   const source = new FileSource(path, { pacing: 'fast', chunkSamples: SAMPLE_RATE });
   const info = await source.open();
   const set = 'members' in model ? model : null;
-  const pipeline = set ? new Pipeline(set.members, labels, settings, set.primary.path) : new Pipeline(model as LoadedModel, labels, settings, (model as LoadedModel).path);
+  const pipeline = set
+    ? new Pipeline(set.members, labels, settings, set.primary.path)
+    : new Pipeline(model as LoadedModel, labels, settings, (model as LoadedModel).path);
   if (onPatch) pipeline.onPatch = onPatch;
   const context: StreamContext = {
     nodeId,
@@ -63,8 +65,19 @@ export async function analyzeFile(
     for (const output of outputs) if (output.kind === 'offset') events.push(toEventRecord(output.event, context, output.reason));
   };
   let newestSample = -1;
-  const progress = { get newestSample() { return newestSample; }, backlogSeconds: 0 };
-  const scheduler = new PatchScheduler(pipeline, { queuePatches: ANALYZE_QUEUE_PATCHES, degradeLagSeconds: Infinity, recoverLagSeconds: 0, realtime: false }, progress, log, collect);
+  const progress = {
+    get newestSample() {
+      return newestSample;
+    },
+    backlogSeconds: 0,
+  };
+  const scheduler = new PatchScheduler(
+    pipeline,
+    { queuePatches: ANALYZE_QUEUE_PATCHES, degradeLagSeconds: Infinity, recoverLagSeconds: 0, realtime: false },
+    progress,
+    log,
+    collect,
+  );
   for await (const chunk of source.chunks()) {
     newestSample = chunk.startSample + chunk.samples.length;
     await scheduler.push(chunk);

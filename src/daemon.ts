@@ -152,7 +152,11 @@ type ModelOpener = ReturnType<typeof modelOpener>;
 async function openStore(config: EarshotConfig, log: Logger, list: ConsumerList): Promise<Database.Database> {
   checkDataDir(config.data_dir);
   const lock = lockDataDir(config.data_dir);
-  if (lock.tookOverFrom) log.warn({ lock: lock.path, previous_pid: lock.tookOverFrom.pid, previous_since: lock.tookOverFrom.since }, 'data dir lock: the previous daemon did not exit cleanly; its stale lock was taken over');
+  if (lock.tookOverFrom)
+    log.warn(
+      { lock: lock.path, previous_pid: lock.tookOverFrom.pid, previous_since: lock.tookOverFrom.since },
+      'data dir lock: the previous daemon did not exit cleanly; its stale lock was taken over',
+    );
   await list.start({ name: 'data dir lock', stop: () => lock.release() });
   const db = openCheckedDatabase(databasePath(config), config.store.on_corrupt, log).db;
   await list.start({ name: 'database', stop: () => void db.close() });
@@ -164,7 +168,12 @@ async function openStore(config: EarshotConfig, log: Logger, list: ConsumerList)
  * whatever fails later. `created` is the unwrapped source (its counters go into the last log line).
  * @throws EarshotError when the source cannot be opened
  */
-async function openSource(config: EarshotConfig, log: Logger, hooks: DaemonHooks, list: ConsumerList): Promise<{ created: AudioSource; source: AudioSource; info: SourceDescription }> {
+async function openSource(
+  config: EarshotConfig,
+  log: Logger,
+  hooks: DaemonHooks,
+  list: ConsumerList,
+): Promise<{ created: AudioSource; source: AudioSource; info: SourceDescription }> {
   const created = createSource(config, log);
   const source = hooks.wrapSource ? hooks.wrapSource(created) : created;
   await list.start({ name: 'source', stop: () => source.stop() });
@@ -207,7 +216,16 @@ interface Engine {
  * "When inference falls behind"); `deliver` gets the detector's outputs.
  * @throws EarshotError when a label maps a class its model lacks
  */
-function buildEngine(config: EarshotConfig, log: Logger, opened: OpenedModels, source: AudioSource, info: SourceDescription, openModel: ModelOpener, consumers: ConsumerList, deliver: (outputs: DetectorOutput[]) => void): Engine {
+function buildEngine(
+  config: EarshotConfig,
+  log: Logger,
+  opened: OpenedModels,
+  source: AudioSource,
+  info: SourceDescription,
+  openModel: ModelOpener,
+  consumers: ConsumerList,
+  deliver: (outputs: DetectorOutput[]) => void,
+): Engine {
   const { model, labels, models } = opened;
   const clock = new ClockSync();
   const pipeline = new Pipeline(models.members, labels, pipelineSettings(config), model.path);
@@ -247,15 +265,39 @@ function buildEngine(config: EarshotConfig, log: Logger, opened: OpenedModels, s
  * the event store (an alert links to the clip id chosen at the onset), the API last (it closes
  * first). A consumer its config turns off is null. Adding a consumer is one line here.
  */
-function buildConsumers(config: EarshotConfig, log: Logger, db: Database.Database, engine: Engine, opened: OpenedModels, summary: DaemonSummary, hooks: DaemonHooks, info: SourceDescription): (DaemonConsumer | null)[] {
+function buildConsumers(
+  config: EarshotConfig,
+  log: Logger,
+  db: Database.Database,
+  engine: Engine,
+  opened: OpenedModels,
+  summary: DaemonSummary,
+  hooks: DaemonHooks,
+  info: SourceDescription,
+): (DaemonConsumer | null)[] {
   const { pipeline, context, clock } = engine;
   // Evidence clips (docs/storage.md), cut on the stream's patch grid.
   const recorder = config.clips.enabled
-    ? new ClipRecorder({ db, dataDir: config.data_dir, clips: config.clips, ring: pipeline.ring, classNames: () => pipeline.models[0].classifier.classNames, context, log, chunkSeconds: config.source.chunk_seconds, hopSamples: config.frontend.hop_frames * FRAME_HOP_SAMPLES })
+    ? new ClipRecorder({
+        db,
+        dataDir: config.data_dir,
+        clips: config.clips,
+        ring: pipeline.ring,
+        classNames: () => pipeline.models[0].classifier.classNames,
+        context,
+        log,
+        chunkSeconds: config.source.chunk_seconds,
+        hopSamples: config.frontend.hop_frames * FRAME_HOP_SAMPLES,
+      })
     : null;
   // Alerts go through the SQLite outbox (docs/mqtt.md) and link to the event's clip and the node (api.public_url).
   const publicBase = (): string | null => publicBaseUrl(config.api, api?.url ?? null);
-  const links = { clockSynced: () => clock.synced, clipUrl: (eventId: string) => publicClipUrl(publicBase(), recorder?.clipIdFor(eventId) ?? null), configurationUrl: publicBase, head: () => engine.running.head };
+  const links = {
+    clockSynced: () => clock.synced,
+    clipUrl: (eventId: string) => publicClipUrl(publicBase(), recorder?.clipIdFor(eventId) ?? null),
+    configurationUrl: publicBase,
+    head: () => engine.running.head,
+  };
   const mqtt = config.mqtt.url ? new MqttAlerts(config, db, log, () => summary, opened.models.id, links) : null;
   const drainMs = config.mqtt.drain_timeout_seconds * 1000;
   const live = new LiveStatus(mqtt ? () => mqtt.outbox.depth() : undefined);
@@ -266,7 +308,12 @@ function buildConsumers(config: EarshotConfig, log: Logger, db: Database.Databas
     { name: 'model reloader', stop: () => engine.reloader.close() },
     storeMaintenanceConsumer(config, db, log),
     clock,
-    mqtt && mqttAlertsConsumer(mqtt, log, { drainTimeoutMs: (ending) => (ending === 'signal' ? Math.min(drainMs, SHUTDOWN_DRAIN_MS) : drainMs), stopped: (unacknowledged) => (summary.unacknowledged = unacknowledged), reloadModel: (path) => void engine.reloadModel(config, 'mqtt', path) }),
+    mqtt &&
+      mqttAlertsConsumer(mqtt, log, {
+        drainTimeoutMs: (ending) => (ending === 'signal' ? Math.min(drainMs, SHUTDOWN_DRAIN_MS) : drainMs),
+        stopped: (unacknowledged) => (summary.unacknowledged = unacknowledged),
+        reloadModel: (path) => void engine.reloadModel(config, 'mqtt', path),
+      }),
     recorder && clipRecorderConsumer(recorder),
     microphoneHealthConsumer(config, db, log, context, pipeline, mqtt, live),
     new GapRecorder(new GapStore(db), engine.pump, pipeline, context, log, summary),
@@ -291,7 +338,17 @@ function hooksConsumer(hooks: DaemonHooks, summary: DaemonSummary, info: SourceD
 /** What the service layer sees of the run (`hooks.onStart`). */
 function runningDaemon(config: EarshotConfig, db: Database.Database, info: SourceDescription, opened: OpenedModels, engine: Engine): RunningDaemon {
   const { pipeline, scheduler, deployer, reloadModel } = engine;
-  return { config, source: info, pipeline, classMap: opened.models.classMap, db, databasePath: databasePath(config), inference: scheduler, reloadModel, withHeadThresholds: (specs: LabelSpec[]) => deployer.withHeadThresholds(specs) };
+  return {
+    config,
+    source: info,
+    pipeline,
+    classMap: opened.models.classMap,
+    db,
+    databasePath: databasePath(config),
+    inference: scheduler,
+    reloadModel,
+    withHeadThresholds: (specs: LabelSpec[]) => deployer.withHeadThresholds(specs),
+  };
 }
 
 /** Feeds captured chunks to the consumers and the pipeline until the source ends or `signal` fires (then the models skip what is queued). */
@@ -337,8 +394,28 @@ function deliver(outputs: readonly DetectorOutput[], context: StreamContext, con
 function logRunEnd(log: Logger, summary: DaemonSummary, engine: Engine, created: AudioSource): void {
   const { pipeline, scheduler, pump } = engine;
   const { skipped, failed } = pipeline.counts;
-  const inference = { skipped, failed, max_lag_s: Number(scheduler.maxLagSeconds.toFixed(3)), degraded: scheduler.degradedEpisodes, worker_restarts: scheduler.workerRestarts, max_backlog_s: pump.counters.maxBacklogSamples / SAMPLE_RATE };
-  log.info({ audio_s: Number(summary.audioSeconds.toFixed(3)), events: summary.events, hostile: summary.hostileEvents, patches: pipeline.counts.patches, gated: pipeline.counts.gated, ...inference, gaps: summary.gaps, lost_s: summary.lostSeconds, capture: created.counters?.() }, summary.stoppedBy === 'signal' ? 'stopped by signal' : 'source ended');
+  const inference = {
+    skipped,
+    failed,
+    max_lag_s: Number(scheduler.maxLagSeconds.toFixed(3)),
+    degraded: scheduler.degradedEpisodes,
+    worker_restarts: scheduler.workerRestarts,
+    max_backlog_s: pump.counters.maxBacklogSamples / SAMPLE_RATE,
+  };
+  log.info(
+    {
+      audio_s: Number(summary.audioSeconds.toFixed(3)),
+      events: summary.events,
+      hostile: summary.hostileEvents,
+      patches: pipeline.counts.patches,
+      gated: pipeline.counts.gated,
+      ...inference,
+      gaps: summary.gaps,
+      lost_s: summary.lostSeconds,
+      capture: created.counters?.(),
+    },
+    summary.stoppedBy === 'signal' ? 'stopped by signal' : 'source ended',
+  );
 }
 
 const chunkEndSeconds = (chunk: AudioChunk) => (chunk.startSample + chunk.samples.length) / SAMPLE_RATE;

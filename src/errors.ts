@@ -24,7 +24,11 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
  */
 export class EarshotError extends Error {
   /** @param message what went wrong, naming the file or key; @param exitCode process exit code (default {@link ExitCode.BadInput}). */
-  constructor(message: string, readonly exitCode: ExitCode = ExitCode.BadInput, options?: { cause?: unknown }) {
+  constructor(
+    message: string,
+    readonly exitCode: ExitCode = ExitCode.BadInput,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
     this.name = 'EarshotError';
   }

@@ -46,7 +46,10 @@ class PlotCollector {
     for (let f = 0; f < frameCount; f++) {
       this.rows[patch.firstFrame + f] ??= patch.frames.slice(f * melBands, (f + 1) * melBands);
     }
-    this.patches.push({ timeSeconds: (patch.startSample + patch.endSample) / 2 / SAMPLE_RATE, scores: report.labelScores && Float32Array.from(report.labelScores) });
+    this.patches.push({
+      timeSeconds: (patch.startSample + patch.endSample) / 2 / SAMPLE_RATE,
+      scores: report.labelScores && Float32Array.from(report.labelScores),
+    });
   }
 
   frames(melBands: number): Float32Array {
@@ -63,12 +66,21 @@ class PlotCollector {
  * @param outDir when given, writes `report.md`, `report.json` and one `<file>.png` per file there
  * @throws EarshotError when any input is unreadable
  */
-export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath: string, files: string[], collar: number, outDir?: string): Promise<EvalResult> {
-  if (new Set(files.map((f) => basename(f))).size !== files.length) throw new EarshotError('eval: two audio files share a file name; references are matched by file name');
+export async function evaluateFiles(
+  config: EarshotConfig,
+  log: Logger,
+  refPath: string,
+  files: string[],
+  collar: number,
+  outDir?: string,
+): Promise<EvalResult> {
+  if (new Set(files.map((f) => basename(f))).size !== files.length)
+    throw new EarshotError('eval: two audio files share a file name; references are matched by file name');
   const reference = readReference(refPath, files);
   const known = new Set(reference.files);
   for (const file of files) {
-    if (!known.has(basename(file))) log.warn({ file: basename(file) }, `${refPath} has no events for this file: it is scored as a file with no reference events`);
+    if (!known.has(basename(file)))
+      log.warn({ file: basename(file) }, `${refPath} has no events for this file: it is scored as a file with no reference events`);
   }
   const { model, labels, models } = await openModelAndLabels(config, log);
   const started = performance.now();
@@ -78,7 +90,14 @@ export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath:
   try {
     for (const file of files) {
       const collector = outDir ? new PlotCollector() : null;
-      const analysis = await analyzeFile(file, models, labels, pipelineSettings(config), config.node_id, collector ? (report) => collector.onPatch(report, MEL_BANDS) : undefined);
+      const analysis = await analyzeFile(
+        file,
+        models,
+        labels,
+        pipelineSettings(config),
+        config.node_id,
+        collector ? (report) => collector.onPatch(report, MEL_BANDS) : undefined,
+      );
       durations.set(basename(file), analysis.durationSeconds);
       for (const e of analysis.events) system.push({ filename: basename(file), onset: e.onset_s, offset: e.offset_s ?? e.onset_s, label: e.label });
       if (collector) pictures.push({ file: basename(file), collector, duration: analysis.durationSeconds });
@@ -91,7 +110,14 @@ export async function evaluateFiles(config: EarshotConfig, log: Logger, refPath:
   const groupOf = groupOfLabel(config);
   const reports = [...new Set([collar, 0.2])].map((c) => evaluate(refEvents, system, durations, groupOf, c));
   const result: EvalResult = {
-    model: { path: models.models.map((m) => m.path).join('+'), id: models.id, backend: [...new Set(models.models.map((m) => m.backend.kind))].join('+'), ...(models.head ? { head: { path: models.head.path, sha256: models.head.head.sha256, trained_at: models.head.head.trainedAt, clip_count: models.head.head.clipCount } } : {}) },
+    model: {
+      path: models.models.map((m) => m.path).join('+'),
+      id: models.id,
+      backend: [...new Set(models.models.map((m) => m.backend.kind))].join('+'),
+      ...(models.head
+        ? { head: { path: models.head.path, sha256: models.head.head.sha256, trained_at: models.head.head.trainedAt, clip_count: models.head.head.clipCount } }
+        : {}),
+    },
     files: files.length,
     audioSeconds: [...durations.values()].reduce((a, b) => a + b, 0),
     analysisSeconds,
@@ -138,14 +164,28 @@ export function formatReport(result: EvalResult): string {
   if (head) lines.splice(3, 0, `head ${head.path} (sha256 ${head.sha256.slice(0, 12)}, trained ${head.trained_at} on ${head.clip_count} clips)`);
   for (const report of result.reports) {
     lines.push(`## Onset collar ${report.collar} s`, '', '| class | ref | sys | TP | precision | recall | F1 |', '|---|---|---|---|---|---|---|');
-    for (const [name, r] of Object.entries(report.groups)) lines.push(`| **group ${name}** | ${r.nRef} | ${r.nSys} | ${r.tp} | ${pct(r.precision)} | ${pct(r.recall)} | ${pct(r.f1)} |`);
-    for (const [name, r] of Object.entries(report.labels)) lines.push(`| ${name} | ${r.nRef} | ${r.nSys} | ${r.tp} | ${pct(r.precision)} | ${pct(r.recall)} | ${pct(r.f1)} |`);
-    lines.push('', `hostile false alarms per hour on files with no hostile reference: ${report.hostileFalseAlarmsPerHour.toFixed(1)} (over ${(report.hostileFreeHours * 60).toFixed(1)} min)`, '');
+    for (const [name, r] of Object.entries(report.groups))
+      lines.push(`| **group ${name}** | ${r.nRef} | ${r.nSys} | ${r.tp} | ${pct(r.precision)} | ${pct(r.recall)} | ${pct(r.f1)} |`);
+    for (const [name, r] of Object.entries(report.labels))
+      lines.push(`| ${name} | ${r.nRef} | ${r.nSys} | ${r.tp} | ${pct(r.precision)} | ${pct(r.recall)} | ${pct(r.f1)} |`);
+    lines.push(
+      '',
+      `hostile false alarms per hour on files with no hostile reference: ${report.hostileFalseAlarmsPerHour.toFixed(1)} (over ${(report.hostileFreeHours * 60).toFixed(1)} min)`,
+      '',
+    );
     if (report === result.reports[0]) {
       const seg = report.segments;
-      lines.push(`Segment-based F1 (${seg.groups.resolution} s segments): ${Object.entries(seg.groups.classes).map(([g, c]) => `${g} ${pct(c.f1)}`).join(', ')}; over labels ${pct(seg.labels.overall.f1)}`, '');
+      lines.push(
+        `Segment-based F1 (${seg.groups.resolution} s segments): ${Object.entries(seg.groups.classes)
+          .map(([g, c]) => `${g} ${pct(c.f1)}`)
+          .join(', ')}; over labels ${pct(seg.labels.overall.f1)}`,
+        '',
+      );
     }
   }
-  lines.push(`hostile onset error (matched, collar ${result.reports[0].collar} s): median ${result.onsetError.median.toFixed(3)} s, p95 ${result.onsetError.p95.toFixed(3)} s`, '');
+  lines.push(
+    `hostile onset error (matched, collar ${result.reports[0].collar} s): median ${result.onsetError.median.toFixed(3)} s, p95 ${result.onsetError.p95.toFixed(3)} s`,
+    '',
+  );
   return lines.join('\n');
 }

@@ -92,5 +92,14 @@ export function toEventRecord(event: DetectedEvent, context: StreamContext, end:
 
 /** The fields of an event's log lines (`hostile event: gunshot`, `event ended: ...`, `event not stored ...`). */
 export function eventLogFields(record: EventRecord) {
-  return { id: record.id, label: record.label, group: record.group, onset_s: record.onset_s, offset_s: record.offset_s, score: record.peak_score, peak_dbfs: record.peak_dbfs, end_reason: record.end_reason ?? undefined };
+  return {
+    id: record.id,
+    label: record.label,
+    group: record.group,
+    onset_s: record.onset_s,
+    offset_s: record.offset_s,
+    score: record.peak_score,
+    peak_dbfs: record.peak_dbfs,
+    end_reason: record.end_reason ?? undefined,
+  };
 }

@@ -39,12 +39,15 @@ export function requireRegularFile(path: string, key: string): void {
     stat = statSync(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new EarshotError(`${key}: ${shownPath(path)}: ${code === 'ENOENT' ? 'no such file' : (error as NodeJS.ErrnoException).code ?? String(error)}`, ExitCode.BadInput, { cause: error });
+    throw new EarshotError(
+      `${key}: ${shownPath(path)}: ${code === 'ENOENT' ? 'no such file' : ((error as NodeJS.ErrnoException).code ?? String(error))}`,
+      ExitCode.BadInput,
+      { cause: error },
+    );
   }
   if (stat.isDirectory()) throw new EarshotError(`${key}: ${shownPath(path)} is a directory, not a file`, ExitCode.BadInput);
   if (!stat.isFile()) throw new EarshotError(`${key}: ${shownPath(path)} is not a regular file (a device, FIFO or socket)`, ExitCode.BadInput);
 }
-
 
 /**
  * `mkdir -p` one level at a time. Node's `mkdirSync(..., { recursive: true })` loops forever on a
@@ -68,4 +71,3 @@ export function makeDirectories(dir: string): void {
     }
   }
 }
-

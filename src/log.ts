@@ -34,7 +34,15 @@ export function createLogger(options: LoggerOptions): Logger {
     const pretty = createRequire(import.meta.url)('pino-pretty') as typeof PinoPretty;
     return pino(
       base,
-      pretty({ destination: options.fd, sync: true, colorize: false, singleLine: true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,err', messageFormat: withErrorMessage }),
+      pretty({
+        destination: options.fd,
+        sync: true,
+        colorize: false,
+        singleLine: true,
+        translateTime: 'SYS:HH:MM:ss.l',
+        ignore: 'pid,hostname,err',
+        messageFormat: withErrorMessage,
+      }),
     );
   }
   return pino(base, pino.destination({ fd: options.fd, sync: true }));

@@ -46,7 +46,11 @@ export function describeSchemaError(error: ErrorObject, root = '(top level)'): s
  * @param source the file name (or URL) each line starts with
  * @param keep errors to report (default: all); e.g. drop ajv's `if` errors, which repeat their `then` branch's
  */
-export function describeSchemaErrors(errors: readonly ErrorObject[] | null | undefined, source: string, keep: (error: ErrorObject) => boolean = () => true): string {
+export function describeSchemaErrors(
+  errors: readonly ErrorObject[] | null | undefined,
+  source: string,
+  keep: (error: ErrorObject) => boolean = () => true,
+): string {
   const lines = (errors ?? []).filter(keep).map((error) => `${source}: ${describeSchemaError(error)}`);
   return [...new Set(lines)].join('\n');
 }

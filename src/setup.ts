@@ -35,7 +35,11 @@ export function pipelineSettings(config: EarshotConfig): PipelineSettings {
  * @param load opens one model (default: in this thread; `earshot run` opens each in a worker thread)
  * @throws EarshotError for a model that cannot be opened or a label no listed model has a class for
  */
-export async function openModelAndLabels(config: EarshotConfig, log: Logger, load?: (request: ModelRequest) => Promise<LoadedModel>): Promise<{ model: LoadedModel; labels: LabelSpec[]; models: ModelSet }> {
+export async function openModelAndLabels(
+  config: EarshotConfig,
+  log: Logger,
+  load?: (request: ModelRequest) => Promise<LoadedModel>,
+): Promise<{ model: LoadedModel; labels: LabelSpec[]; models: ModelSet }> {
   const models = await openModelSet(config, log, load);
   // A delegate or execution provider that fell back to the CPU (docs/models.md).
   for (const m of models.models) for (const warning of m.warnings ?? []) log.warn({ model: m.path, accelerator: m.accelerator }, warning);

@@ -90,7 +90,11 @@ export interface TuneResult {
 }
 
 const THRESHOLDS = [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9];
-const VOTES: [number, number][] = [[1, 1], [2, 2], [2, 3]];
+const VOTES: [number, number][] = [
+  [1, 1],
+  [2, 2],
+  [2, 3],
+];
 const GATES = [-70, -60, -50];
 /** Extra-model weights tried (the primary's is 1). */
 const WEIGHTS = [0.25, 0.5, 0.75, 1];
@@ -113,7 +117,15 @@ interface TuneModel {
  * classes its labels map. Files already cached are not run again; the model is opened only when
  * some file is not cached.
  */
-async function scoreFiles(config: EarshotConfig, log: Logger, tuneModel: TuneModel, model: LoadedModel, files: string[], hopFrames: number, cacheDir: string): Promise<CachedFile[]> {
+async function scoreFiles(
+  config: EarshotConfig,
+  log: Logger,
+  tuneModel: TuneModel,
+  model: LoadedModel,
+  files: string[],
+  hopFrames: number,
+  cacheDir: string,
+): Promise<CachedFile[]> {
   mkdirSync(cacheDir, { recursive: true });
   const modelConfig = structuredClone(config);
   modelConfig.frontend.hop_frames = hopFrames;
@@ -124,7 +136,10 @@ async function scoreFiles(config: EarshotConfig, log: Logger, tuneModel: TuneMod
   const out: CachedFile[] = [];
   for (const file of files) {
     // A head's probabilities are classes of the headed model: its sha256 is part of the key.
-    const key = createHash('sha256').update(`${model.sha256}${model.head ? `+${model.head.head.sha256}` : ''}|${await sha256File(file)}|${hopFrames}|${classNames.join('\u0001')}`).digest('hex').slice(0, 24);
+    const key = createHash('sha256')
+      .update(`${model.sha256}${model.head ? `+${model.head.head.sha256}` : ''}|${await sha256File(file)}|${hopFrames}|${classNames.join('\u0001')}`)
+      .digest('hex')
+      .slice(0, 24);
     const cachePath = join(cacheDir, `${basename(file)}.${key}.json`);
     if (existsSync(cachePath)) {
       out.push(JSON.parse(readFileSync(cachePath, 'utf8')) as CachedFile);
@@ -133,7 +148,12 @@ async function scoreFiles(config: EarshotConfig, log: Logger, tuneModel: TuneMod
     const patches: CachedPatch[] = [];
     const analysis = await analyzeFile(file, model, labels, pipelineSettings(modelConfig), config.node_id, (report) => {
       const scores = report.classScores;
-      patches.push({ s: report.patch.startSample, rms: report.rmsDbfs, peak: report.peakDbfs, scores: classIndex.map((i) => (scores ? Number(scores[i].toFixed(5)) : 0)) });
+      patches.push({
+        s: report.patch.startSample,
+        rms: report.rmsDbfs,
+        peak: report.peakDbfs,
+        scores: classIndex.map((i) => (scores ? Number(scores[i].toFixed(5)) : 0)),
+      });
     });
     const cached: CachedFile = { name: basename(file), duration: analysis.durationSeconds, hopFrames, classNames, patches };
     writeFileSync(cachePath, JSON.stringify(cached));
@@ -152,7 +172,13 @@ async function scoreFiles(config: EarshotConfig, log: Logger, tuneModel: TuneMod
 async function openTuneModels(config: EarshotConfig): Promise<{ models: TuneModel[]; open: LoadedModel[] }> {
   const requests = [
     { key: 'model', path: config.model.path, manifest: config.model.manifest, backend: config.model.backend, threads: config.model.threads },
-    ...config.extra_models.map((m, i) => ({ key: `extra_models[${i}]`, path: m.path, manifest: m.manifest, backend: m.backend ?? config.model.backend, threads: m.threads ?? config.model.threads })),
+    ...config.extra_models.map((m, i) => ({
+      key: `extra_models[${i}]`,
+      path: m.path,
+      manifest: m.manifest,
+      backend: m.backend ?? config.model.backend,
+      threads: m.threads ?? config.model.threads,
+    })),
   ];
   const open: LoadedModel[] = [];
   try {
@@ -171,7 +197,14 @@ async function openTuneModels(config: EarshotConfig): Promise<{ models: TuneMode
             : resolveLabelSpecs(config.detection.labels, model.manifest.class_map).specs
           : resolveMemberLabels(config.detection.labels, model.manifest.class_map, undefined, r.key, `${model.manifest.id} (${model.path})`);
       // Labels the config lists for this model must exist in it (as the pipeline checks).
-      if (i > 0) resolveMemberLabels(config.detection.labels, model.manifest.class_map, config.extra_models[i - 1].labels, r.key, `${model.manifest.id} (${model.path})`);
+      if (i > 0)
+        resolveMemberLabels(
+          config.detection.labels,
+          model.manifest.class_map,
+          config.extra_models[i - 1].labels,
+          r.key,
+          `${model.manifest.id} (${model.path})`,
+        );
       models.push({ key: r.key, labels });
     }
     return { models, open };
@@ -196,7 +229,14 @@ interface CombinedFile {
  * @param served per model, the labels it serves in this combination (with its classes)
  * @throws EarshotError when the models' caches disagree on the patch grid
  */
-function combineCached(perModel: CachedFile[][], labels: LabelSpec[], served: LabelSpec[][], weights: number[], mode: CombineMode, perLabel: Record<string, CombineMode>): CombinedFile[] {
+function combineCached(
+  perModel: CachedFile[][],
+  labels: LabelSpec[],
+  served: LabelSpec[][],
+  weights: number[],
+  mode: CombineMode,
+  perLabel: Record<string, CombineMode>,
+): CombinedFile[] {
   return perModel[0].map((file, f) => {
     const combiner = new LabelCombiner(
       labels,
@@ -206,7 +246,8 @@ function combineCached(perModel: CachedFile[][], labels: LabelSpec[], served: La
     const patches = file.patches.map((p, i) => {
       const scores = perModel.map((files) => {
         const other = files[f].patches[i];
-        if (!other || other.s !== p.s) throw new EarshotError(`tune: the cached scores of ${file.name} do not line up between models (patch ${i}); delete the cache folder`);
+        if (!other || other.s !== p.s)
+          throw new EarshotError(`tune: the cached scores of ${file.name} do not line up between models (patch ${i}); delete the cache folder`);
         return other.scores;
       });
       return { s: p.s, rms: p.rms, peak: p.peak, scores: combiner.combine(scores) };
@@ -223,24 +264,31 @@ function replay(files: CombinedFile[], labels: LabelSpec[], setting: TuneSetting
   });
   const events: ScoredEvent[] = [];
   for (const file of files) {
-    const detector = new EventDetector(specs, {
-      voteK: setting.voteK,
-      voteN: setting.voteN,
-      mergeGapSamples: Math.round(config.detection.merge_gap_seconds * SAMPLE_RATE),
-      minDurationSamples: Math.round(config.detection.min_duration_seconds * SAMPLE_RATE),
-      hopSamples: setting.hopFrames * FRAME_HOP_SAMPLES,
-      exclusiveGroups: config.detection.exclusive_groups,
-    }, () => '');
+    const detector = new EventDetector(
+      specs,
+      {
+        voteK: setting.voteK,
+        voteN: setting.voteN,
+        mergeGapSamples: Math.round(config.detection.merge_gap_seconds * SAMPLE_RATE),
+        minDurationSamples: Math.round(config.detection.min_duration_seconds * SAMPLE_RATE),
+        hopSamples: setting.hopFrames * FRAME_HOP_SAMPLES,
+        exclusiveGroups: config.detection.exclusive_groups,
+      },
+      () => '',
+    );
     const outputs = [];
     let index = 0;
     for (const p of file.patches) {
       if ((p.s / FRAME_HOP_SAMPLES) % setting.hopFrames !== 0) continue;
       const gated = p.rms < setting.silenceGateDbfs;
-      outputs.push(...detector.observe({ index: index++, startSample: p.s, endSample: p.s + PATCH_SAMPLES, peakDbfs: p.peak, labelScores: gated ? null : p.scores }));
+      outputs.push(
+        ...detector.observe({ index: index++, startSample: p.s, endSample: p.s + PATCH_SAMPLES, peakDbfs: p.peak, labelScores: gated ? null : p.scores }),
+      );
     }
     outputs.push(...detector.finish());
     for (const o of outputs) {
-      if (o.kind === 'offset') events.push({ filename: file.name, onset: o.event.onsetSample / SAMPLE_RATE, offset: o.event.offsetSample / SAMPLE_RATE, label: o.event.label });
+      if (o.kind === 'offset')
+        events.push({ filename: file.name, onset: o.event.onsetSample / SAMPLE_RATE, offset: o.event.offsetSample / SAMPLE_RATE, label: o.event.label });
     }
   }
   return events;
@@ -275,7 +323,9 @@ function combinationCandidates(extras: readonly TuneModel[], configured: TuneCom
   const perExtra = extras.map((extra, i) => {
     const kept = configured.extras[i].labels.filter((l) => !isHostile(l));
     const hostileSets = subsets(extra.labels.map((l) => l.name).filter(isHostile)).filter((set) => set.length > 0);
-    return WEIGHTS.flatMap((weight) => hostileSets.map((set) => ({ weight, labels: extra.labels.map((l) => l.name).filter((l) => kept.includes(l) || set.includes(l)) })));
+    return WEIGHTS.flatMap((weight) =>
+      hostileSets.map((set) => ({ weight, labels: extra.labels.map((l) => l.name).filter((l) => kept.includes(l) || set.includes(l)) })),
+    );
   });
   const products = perExtra.reduce<TuneCombination['extras'][]>((all, options) => all.flatMap((prefix) => options.map((option) => [...prefix, option])), [[]]);
   const candidates: TuneCombination[] = (['max', 'mean'] as const).flatMap((mode) => products.map((extrasOption) => ({ mode, extras: extrasOption })));
@@ -295,7 +345,13 @@ function combinationCandidates(extras: readonly TuneModel[], configured: TuneCom
  * @param outDir writes `tradeoff.png` and `tune.json` there
  * @throws EarshotError for unreadable inputs or no hostile label to tune
  */
-export async function tune(config: EarshotConfig, log: Logger, refPath: string, files: string[], options: { hops: number[]; budget: number; collar: number; outDir: string; cacheDir: string }): Promise<TuneResult> {
+export async function tune(
+  config: EarshotConfig,
+  log: Logger,
+  refPath: string,
+  files: string[],
+  options: { hops: number[]; budget: number; collar: number; outDir: string; cacheDir: string },
+): Promise<TuneResult> {
   const reference = readReference(refPath, files);
   const fineHop = options.hops.reduce(gcd);
   const { models, open } = await openTuneModels(config);
@@ -312,7 +368,10 @@ export async function tune(config: EarshotConfig, log: Logger, refPath: string, 
   const configured: TuneCombination | undefined = extras.length
     ? {
         mode: config.detection.combine,
-        extras: extras.map((extra, i) => ({ weight: config.extra_models[i].weight, labels: extra.labels.map((l) => l.name).filter((l) => config.extra_models[i].labels?.includes(l) ?? true) })),
+        extras: extras.map((extra, i) => ({
+          weight: config.extra_models[i].weight,
+          labels: extra.labels.map((l) => l.name).filter((l) => config.extra_models[i].labels?.includes(l) ?? true),
+        })),
       }
     : undefined;
   const combined = new Map<string, { labels: LabelSpec[]; files: CombinedFile[] }>();
@@ -328,7 +387,12 @@ export async function tune(config: EarshotConfig, log: Logger, refPath: string, 
     }
     return data;
   };
-  const hostile = unionLabels(Object.keys(config.detection.labels), models.map((m) => m.labels)).filter((l) => l.group === 'hostile').map((l) => l.name);
+  const hostile = unionLabels(
+    Object.keys(config.detection.labels),
+    models.map((m) => m.labels),
+  )
+    .filter((l) => l.group === 'hostile')
+    .map((l) => l.name);
   if (hostile.length === 0) throw new EarshotError(`tune: no enabled hostile label has classes in the model${extras.length ? 's' : ''}`);
   const durations = new Map(perModel[0].map((f) => [f.name, f.duration]));
   const refEvents = reference.events.filter((e) => durations.has(e.filename));
@@ -416,7 +480,11 @@ export async function tune(config: EarshotConfig, log: Logger, refPath: string, 
   const result: TuneResult = { best: best.setting, score: best.score, baseline, budget: options.budget, simulations, curves, releaseRatios };
   if (combinations) {
     result.combinations = combinations;
-    result.extraModels = config.extra_models.map((m) => ({ path: m.path, ...(m.manifest ? { manifest: m.manifest } : {}), ...(m.backend ? { backend: m.backend } : {}) }));
+    result.extraModels = config.extra_models.map((m) => ({
+      path: m.path,
+      ...(m.manifest ? { manifest: m.manifest } : {}),
+      ...(m.backend ? { backend: m.backend } : {}),
+    }));
   }
   mkdirSync(options.outDir, { recursive: true });
   writeFileSync(join(options.outDir, 'tradeoff.png'), drawTradeoff(curves, options.budget));
@@ -427,7 +495,8 @@ export async function tune(config: EarshotConfig, log: Logger, refPath: string, 
 /** The best setting as a config snippet (YAML), with the figures as comments. */
 export function configSnippet(result: TuneResult): string {
   const s = result.best;
-  const fig = (x: TuneScore) => `hostile F1 ${x.f1.toFixed(3)} (P ${x.precision.toFixed(3)}, R ${x.recall.toFixed(3)}), ${x.falseAlarmsPerHour.toFixed(1)} false alarms/h`;
+  const fig = (x: TuneScore) =>
+    `hostile F1 ${x.f1.toFixed(3)} (P ${x.precision.toFixed(3)}, R ${x.recall.toFixed(3)}), ${x.falseAlarmsPerHour.toFixed(1)} false alarms/h`;
   return [
     `# earshot tune: ${fig(result.score)} (budget ${result.budget}/h; ${result.simulations} settings tried)`,
     `# the config as given: ${fig(result.baseline.score)}`,
@@ -440,7 +509,9 @@ export function configSnippet(result: TuneResult): string {
     `  vote_k: ${s.voteK}`,
     `  vote_n: ${s.voteN}`,
     '  labels:',
-    ...Object.entries(s.thresholds).map(([name, t]) => `    ${name}: { threshold: ${t}, release: ${Number((t * (result.releaseRatios[name] ?? 0.5)).toFixed(4))} }`),
+    ...Object.entries(s.thresholds).map(
+      ([name, t]) => `    ${name}: { threshold: ${t}, release: ${Number((t * (result.releaseRatios[name] ?? 0.5)).toFixed(4))} }`,
+    ),
     '',
   ].join('\n');
 }

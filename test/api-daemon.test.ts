@@ -42,7 +42,10 @@ t.test('earshot run serves the API while it listens, and closes it on SIGTERM', 
 
   const onset = await daemon.log.waitFor((l: LogLine) => l.group === 'hostile' && /event:/.test(l.msg), 'a hostile event', 60_000);
   const events = await json(fetch(`${url}/api/v1/events?group=hostile`));
-  t.ok(events.events.some((e: { id: string }) => e.id === onset.id), `the event ${onset.label} is served while the daemon runs`);
+  t.ok(
+    events.events.some((e: { id: string }) => e.id === onset.id),
+    `the event ${onset.label} is served while the daemon runs`,
+  );
 
   // The clip recorder cuts the event's clip after its post-roll: the API serves it, verified.
   let clip: { id: string; sha256: string; bytes: number } | undefined;

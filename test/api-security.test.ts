@@ -37,7 +37,10 @@ function rawGet(url: string, path: string, headers: Record<string, string> = {})
 }
 
 t.test('a non-loopback address needs a token (config)', async (t) => {
-  t.throws(() => parseConfig({ api: { host: '0.0.0.0' } }, 'earshot.yaml', '/tmp'), /earshot\.yaml: api\.token_file: required when api\.host is not a loopback address \(0\.0\.0\.0\)/);
+  t.throws(
+    () => parseConfig({ api: { host: '0.0.0.0' } }, 'earshot.yaml', '/tmp'),
+    /earshot\.yaml: api\.token_file: required when api\.host is not a loopback address \(0\.0\.0\.0\)/,
+  );
   t.doesNotThrow(() => parseConfig({ api: { host: '0.0.0.0', token_file: 'token' } }, 'earshot.yaml', '/tmp'));
   t.doesNotThrow(() => parseConfig({ api: { host: '::1' } }, 'earshot.yaml', '/tmp'), 'IPv6 loopback needs none');
   t.throws(() => parseConfig({ api: { token: 'short' } }, 'earshot.yaml', '/tmp'), /api\.token: must NOT have fewer than 16 characters/);
@@ -51,7 +54,16 @@ t.test('with a token: missing or wrong → 401 on every route, right → 200', a
     node.db.close();
   });
   const clip = node.clips[0];
-  for (const path of ['/api/v1/events', `/api/v1/clips/${clip.id}`, `/api/v1/clips/${clip.id}/spectrogram.png`, '/api/v1/active-learning/queue', '/api/v1/export', '/healthz', '/metrics', '/api/v1/node']) {
+  for (const path of [
+    '/api/v1/events',
+    `/api/v1/clips/${clip.id}`,
+    `/api/v1/clips/${clip.id}/spectrogram.png`,
+    '/api/v1/active-learning/queue',
+    '/api/v1/export',
+    '/healthz',
+    '/metrics',
+    '/api/v1/node',
+  ]) {
     const missing = await fetch(`${server.url}${path}`);
     t.equal(missing.status, 401, `${path} without a token: 401`);
     t.equal(missing.headers.get('www-authenticate'), 'Bearer realm="earshot"');
@@ -66,7 +78,11 @@ t.test('with a token: missing or wrong → 401 on every route, right → 200', a
   t.equal(ok.status, 200);
   t.ok(Buffer.from(await ok.arrayBuffer()).equals(clip.bytes));
   t.equal((await fetch(`${server.url}/api/v1/events`, { headers: { Authorization: `bearer ${TOKEN}` } })).status, 200, 'the scheme is case-insensitive');
-  const upload = await fetch(`${server.url}/api/v1/clips/${clip.id}/labels`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ labels: [{ label: 'x' }] }) });
+  const upload = await fetch(`${server.url}/api/v1/clips/${clip.id}/labels`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ labels: [{ label: 'x' }] }),
+  });
   t.equal(upload.status, 401, 'a POST without a token: 401');
   t.equal((node.db.prepare('SELECT COUNT(*) AS n FROM labels').get() as { n: number }).n, 0, 'and nothing stored');
 });
@@ -89,13 +105,21 @@ t.test('the token can come from a file; an unreadable one keeps the API off, not
   const capture = createLogger({ level: 'info', pretty: false, fd: 2 });
   const spy = new Proxy(capture, {
     get(target, key) {
-      if (key === 'error') return (fields: object, message: string) => lines.push(`${message} ${JSON.stringify(fields)}`);
+      // The error is logged as an Error object (pino's serializer keeps its message): keep the message here too.
+      if (key === 'error')
+        return (fields: object, message: string) =>
+          lines.push(`${message} ${JSON.stringify(fields, (_key, value: unknown) => (value instanceof Error ? { message: value.message } : value))}`);
       return Reflect.get(target, key);
     },
   });
-  const missing = await startApiServer({ db: node.db, dataDir: node.dataDir, config: { ...config, api: { ...config.api, token_file: join(node.dir, 'nope') } }, log: spy });
+  const missing = await startApiServer({
+    db: node.db,
+    dataDir: node.dataDir,
+    config: { ...config, api: { ...config.api, token_file: join(node.dir, 'nope') } },
+    log: spy,
+  });
   t.equal(missing, null, 'not started');
-  t.match(lines.join('\n'), /nope: cannot read the API token file \(not found\).*runs on without the HTTP API/);
+  t.match(lines.join('\n'), /runs on without the HTTP API.*nope: cannot read the API token file \(not found\)/);
   writeFileSync(tokenFile, 'short\n');
   lines.length = 0;
   t.equal(await startApiServer({ db: node.db, dataDir: node.dataDir, config, log: spy }), null);
@@ -105,7 +129,10 @@ t.test('the token can come from a file; an unreadable one keeps the API off, not
 t.test('path traversal: 400/404, and nothing outside the data directory is read', async (t) => {
   const node = buildNode([STANDARD_CLIPS[0], STANDARD_CLIPS[1]]);
   // A secret beside the data directory, and a real WAV outside it (so only the path check can refuse it).
-  const canary = encodeWav16(new Float32Array(16000).map((_, i) => Math.sin(i / 3) * 0.5), 16000);
+  const canary = encodeWav16(
+    new Float32Array(16000).map((_, i) => Math.sin(i / 3) * 0.5),
+    16000,
+  );
   const secretDir = join(node.dir, 'secret');
   mkdirSync(secretDir);
   writeFileSync(join(secretDir, 'secret.wav'), canary);
@@ -184,9 +211,17 @@ t.test('request bodies above api.body_limit_bytes: 413', async (t) => {
     node.db.close();
   });
   const labels = Array.from({ length: 60 }, (_, i) => ({ label: `label_${i}` }));
-  const response = await fetch(`${server.url}/api/v1/clips/${node.clips[0].id}/labels`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ labels }) });
+  const response = await fetch(`${server.url}/api/v1/clips/${node.clips[0].id}/labels`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ labels }),
+  });
   t.equal(response.status, 413);
   t.equal((node.db.prepare('SELECT COUNT(*) AS n FROM labels').get() as { n: number }).n, 0, 'nothing stored');
-  const small = await fetch(`${server.url}/api/v1/clips/${node.clips[0].id}/labels`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ labels: labels.slice(0, 3) }) });
+  const small = await fetch(`${server.url}/api/v1/clips/${node.clips[0].id}/labels`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ labels: labels.slice(0, 3) }),
+  });
   t.equal(small.status, 201, 'a body within the limit is accepted');
 });

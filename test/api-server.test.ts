@@ -36,7 +36,11 @@ const [gunshot, glass, scream, speech, background] = node.clips;
 
 t.test('events: every event, filters, and cursor pagination that visits each event once', async (t) => {
   const all = await json(api('/api/v1/events'));
-  t.same(all.events.map((e: { label: string }) => e.label), ['gunshot', 'glass_break', 'scream', 'speech'], 'oldest onset first');
+  t.same(
+    all.events.map((e: { label: string }) => e.label),
+    ['gunshot', 'glass_break', 'scream', 'speech'],
+    'oldest onset first',
+  );
   t.equal(all.next_cursor, null, 'one page: no cursor');
   t.equal(all.events[0].clips[0].id, gunshot.id, 'each event lists its clips');
   t.equal(all.events[0].clips[0].sha256, gunshot.sha256);
@@ -44,13 +48,26 @@ t.test('events: every event, filters, and cursor pagination that visits each eve
   t.equal(all.events[0].clock_synced, true);
 
   const hostile = await json(api('/api/v1/events?group=hostile'));
-  t.same(hostile.events.map((e: { label: string }) => e.label), ['gunshot', 'glass_break', 'scream']);
+  t.same(
+    hostile.events.map((e: { label: string }) => e.label),
+    ['gunshot', 'glass_break', 'scream'],
+  );
   const byLabel = await json(api('/api/v1/events?label=speech'));
-  t.same(byLabel.events.map((e: { label: string }) => e.label), ['speech']);
+  t.same(
+    byLabel.events.map((e: { label: string }) => e.label),
+    ['speech'],
+  );
   const confident = await json(api('/api/v1/events?min_score=0.65'));
-  t.same(confident.events.map((e: { label: string }) => e.label), ['gunshot', 'speech']);
+  t.same(
+    confident.events.map((e: { label: string }) => e.label),
+    ['gunshot', 'speech'],
+  );
   const window = await json(api(`/api/v1/events?since=${encodeURIComponent('2024-05-01T12:01:00Z')}&until=${encodeURIComponent('2024-05-01T12:03:00Z')}`));
-  t.same(window.events.map((e: { label: string }) => e.label), ['glass_break', 'scream'], 'since inclusive, until exclusive');
+  t.same(
+    window.events.map((e: { label: string }) => e.label),
+    ['glass_break', 'scream'],
+    'since inclusive, until exclusive',
+  );
 
   const seen: string[] = [];
   let cursor: string | null = null;
@@ -61,7 +78,11 @@ t.test('events: every event, filters, and cursor pagination that visits each eve
     cursor = body.next_cursor;
     pages += 1;
   } while (cursor && pages < 10);
-  t.same(seen, all.events.map((e: { id: string }) => e.id), 'pages of 3 visit every event once, in order');
+  t.same(
+    seen,
+    all.events.map((e: { id: string }) => e.id),
+    'pages of 3 visit every event once, in order',
+  );
   t.equal(pages, 2);
 
   for (const bad of ['group=friendly', 'limit=0', 'limit=5000', 'min_score=2', 'since=yesterday', 'cursor=not-a-cursor', 'colour=red']) {
@@ -151,9 +172,15 @@ t.test('a clip file that is not a WAV: its bytes are served, its picture is 422'
 
 t.test('the clip list pages by seq', async (t) => {
   const first = await json(api('/api/v1/clips?limit=3'));
-  t.same(first.clips.map((c: { id: string }) => c.id), [gunshot.id, glass.id, scream.id]);
+  t.same(
+    first.clips.map((c: { id: string }) => c.id),
+    [gunshot.id, glass.id, scream.id],
+  );
   const rest = await json(api(`/api/v1/clips?after=${first.next_after}`));
-  t.same(rest.clips.map((c: { id: string }) => c.id), [speech.id, background.id]);
+  t.same(
+    rest.clips.map((c: { id: string }) => c.id),
+    [speech.id, background.id],
+  );
   t.equal(rest.clips[1].kind, 'background');
   t.equal(rest.clips[1].event, null);
   t.equal(first.clips[0].event.onset_in_clip_s, 0.25, 'the event span within the clip (seconds)');
@@ -178,17 +205,28 @@ t.test('spectrogram: a PNG of the clip with the event marked', async (t) => {
 
 t.test('active-learning queue: uncertainty, top, random', async (t) => {
   const uncertain = await json(api('/api/v1/active-learning/queue?strategy=uncertainty&limit=10'));
-  t.same(uncertain.clips.map((c: { id: string }) => c.id), [glass.id, speech.id, scream.id, gunshot.id], 'peak closest to the threshold first (not the gap between two classes)');
+  t.same(
+    uncertain.clips.map((c: { id: string }) => c.id),
+    [glass.id, speech.id, scream.id, gunshot.id],
+    'peak closest to the threshold first (not the gap between two classes)',
+  );
   t.equal(uncertain.clips[0].threshold_margin.toFixed(3), '0.020');
   t.equal(uncertain.clips[0].uncertainty.toFixed(3), '0.020');
   t.equal(uncertain.clips[2].top2_margin.toFixed(3), '0.010', 'the top-two gap is reported, not ranked on');
   t.equal(uncertain.clips[0].head_entropy, null, 'no head scores: no entropy');
-  t.notOk(uncertain.clips.some((c: { kind: string }) => c.kind === 'background'), 'only event clips');
+  t.notOk(
+    uncertain.clips.some((c: { kind: string }) => c.kind === 'background'),
+    'only event clips',
+  );
   const defaultQueue = await json(api('/api/v1/active-learning/queue'));
   t.equal(defaultQueue.strategy, 'uncertainty', 'uncertainty is the default');
 
   const top = await json(api('/api/v1/active-learning/queue?strategy=top'));
-  t.same(top.clips.map((c: { id: string }) => c.id), [gunshot.id, speech.id, scream.id, glass.id], 'highest peak first');
+  t.same(
+    top.clips.map((c: { id: string }) => c.id),
+    [gunshot.id, speech.id, scream.id, glass.id],
+    'highest peak first',
+  );
 
   const page1 = await json(api('/api/v1/active-learning/queue?strategy=random&limit=3&seed=42'));
   const page2 = await json(api(`/api/v1/active-learning/queue?strategy=random&limit=3&cursor=${page1.next_cursor}`));
@@ -196,14 +234,19 @@ t.test('active-learning queue: uncertainty, top, random', async (t) => {
   t.same([...randomIds].sort(), node.clips.map((c) => c.id).sort(), 'random: every clip once over the pages, background included');
   t.equal(page2.next_cursor, null);
   const repeat = await json(api('/api/v1/active-learning/queue?strategy=random&limit=3&seed=42'));
-  t.same(repeat.clips.map((c: { id: string }) => c.id), randomIds.slice(0, 3), 'the same seed, the same order');
+  t.same(
+    repeat.clips.map((c: { id: string }) => c.id),
+    randomIds.slice(0, 3),
+    'the same seed, the same order',
+  );
 
   t.equal((await api('/api/v1/active-learning/queue?strategy=loudest')).status, 400);
   t.equal((await api(`/api/v1/active-learning/queue?strategy=top&cursor=${page1.next_cursor}`)).status, 400, 'a random cursor for the top queue: 400');
 });
 
 t.test('labels: validated, stored, listed; labelled clips leave the queue', async (t) => {
-  const post = (id: string, body: unknown) => api(`/api/v1/clips/${id}/labels`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const post = (id: string, body: unknown) =>
+    api(`/api/v1/clips/${id}/labels`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const created = await post(scream.id, { labels: [{ label: 'scream', onset_s: 0.2, offset_s: 0.9 }, { label: 'speech' }], annotator: 'ana' });
   t.equal(created.status, 201);
   const body = await json(created);
@@ -214,7 +257,10 @@ t.test('labels: validated, stored, listed; labelled clips leave the queue', asyn
   t.equal(listed.labels.length, 2);
 
   const queue = await json(api('/api/v1/active-learning/queue?strategy=uncertainty'));
-  t.notOk(queue.clips.some((c: { id: string }) => c.id === scream.id), 'a labelled clip is no longer queued');
+  t.notOk(
+    queue.clips.some((c: { id: string }) => c.id === scream.id),
+    'a labelled clip is no longer queued',
+  );
 
   // A re-import replaces the clip's earlier imported labels instead of adding to them.
   await post(glass.id, { labels: [{ label: 'glass_break', onset_s: 0.5, offset_s: 1.4 }], source: 'import', replace: true });
@@ -261,11 +307,15 @@ t.test('export: a tar.gz with the clips, labels.tsv (DCASE) and manifest.json', 
   }
   const tsv = files.get('labels.tsv')!.toString('utf8').trim().split('\n');
   t.equal(tsv[0], 'filename\tonset\toffset\tevent_label');
-  t.same(tsv.slice(1).sort(), [
-    `${glass.id}.wav\t0.400\t1.400\tglass_break`,
-    `${scream.id}.wav\t0.000\t${scream.durationS.toFixed(3)}\tspeech`,
-    `${scream.id}.wav\t0.200\t0.900\tscream`,
-  ].sort(), 'every label; a whole-clip label spans the clip');
+  t.same(
+    tsv.slice(1).sort(),
+    [
+      `${glass.id}.wav\t0.400\t1.400\tglass_break`,
+      `${scream.id}.wav\t0.000\t${scream.durationS.toFixed(3)}\tspeech`,
+      `${scream.id}.wav\t0.200\t0.900\tscream`,
+    ].sort(),
+    'every label; a whole-clip label spans the clip',
+  );
   const manifest = JSON.parse(files.get('manifest.json')!.toString('utf8'));
   t.match(manifest, { format: 'earshot-export/1', node_id: 'test-node', model: { id: 'yamnet', sha256: 'b'.repeat(64) } });
   t.match(manifest.config_hash, /^[0-9a-f]{64}$/);
@@ -273,14 +323,26 @@ t.test('export: a tar.gz with the clips, labels.tsv (DCASE) and manifest.json', 
   const gunshotEntry = manifest.clips.find((c: { clip_id?: string; id: string }) => c.id === gunshot.id);
   t.equal(gunshotEntry.sha256, gunshot.sha256);
   t.equal(gunshotEntry.file, `clips/${gunshot.id}.wav`);
-  t.same(gunshotEntry.top_k.map((s: { class: string }) => s.class), ['gunshot_class', 'Other', 'Silence'], 'top-k classes, highest first');
+  t.same(
+    gunshotEntry.top_k.map((s: { class: string }) => s.class),
+    ['gunshot_class', 'Other', 'Silence'],
+    'top-k classes, highest first',
+  );
   t.equal(gunshotEntry.top_k[0].score, 0.95);
   t.same(manifest.skipped, []);
 
   const labelled = await untar(Buffer.from(await (await api('/api/v1/export?labelled=true')).arrayBuffer()));
-  t.same([...labelled.keys()].filter((n) => n.startsWith('clips/')).sort(), [`clips/${glass.id}.wav`, `clips/${scream.id}.wav`].sort(), 'labelled=true: labelled clips only');
+  t.same(
+    [...labelled.keys()].filter((n) => n.startsWith('clips/')).sort(),
+    [`clips/${glass.id}.wav`, `clips/${scream.id}.wav`].sort(),
+    'labelled=true: labelled clips only',
+  );
   const since = await untar(Buffer.from(await (await api(`/api/v1/export?since=${encodeURIComponent(speech.startUtc)}`)).arrayBuffer()));
-  t.same([...since.keys()].filter((n) => n.startsWith('clips/')), [`clips/${speech.id}.wav`, `clips/${background.id}.wav`], 'since: clips starting at or after it');
+  t.same(
+    [...since.keys()].filter((n) => n.startsWith('clips/')),
+    [`clips/${speech.id}.wav`, `clips/${background.id}.wav`],
+    'since: clips starting at or after it',
+  );
   t.equal((await api('/api/v1/export?since=last-week')).status, 400);
 });
 

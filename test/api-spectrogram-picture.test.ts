@@ -11,23 +11,67 @@ import { defaultConfig } from '../src/config/load.js';
 import { drawFilePlot } from '../src/eval/plot.js';
 
 const labels = defaultConfig().detection.labels;
-const row = (patch: number, rank: number, cls: string, score: number): PatchScore => ({ patch_index: patch, start_s: patch * 0.48, rank, model_id: 'yamnet_waveform', class: cls, score });
+const row = (patch: number, rank: number, cls: string, score: number): PatchScore => ({
+  patch_index: patch,
+  start_s: patch * 0.48,
+  rank,
+  model_id: 'yamnet_waveform',
+  class: cls,
+  score,
+});
 
-t.test('curves: mapped classes only, each with its label\'s threshold', async (t) => {
-  const scores = [row(5, 1, 'Gunshot, gunfire', 0.75), row(5, 2, 'Inside, small room', 0.7), row(5, 3, 'Explosion', 0.67), row(5, 4, 'Speech', 0.3), row(5, 5, 'Silence', 0.2)];
+t.test("curves: mapped classes only, each with its label's threshold", async (t) => {
+  const scores = [
+    row(5, 1, 'Gunshot, gunfire', 0.75),
+    row(5, 2, 'Inside, small room', 0.7),
+    row(5, 3, 'Explosion', 0.67),
+    row(5, 4, 'Speech', 0.3),
+    row(5, 5, 'Silence', 0.2),
+  ];
   const curves = scoreCurves(scores, labels);
-  t.same(curves.map((c) => c.name), ['Gunshot, gunfire', 'Explosion', 'Speech'], 'unmapped classes (Inside, small room; Silence) are left out');
-  t.same(curves.map((c) => [c.label, c.threshold]), [['gunshot', labels.gunshot.threshold], ['explosion', labels.explosion.threshold], ['speech', labels.speech.threshold]], 'each with its own label and that label\'s threshold');
+  t.same(
+    curves.map((c) => c.name),
+    ['Gunshot, gunfire', 'Explosion', 'Speech'],
+    'unmapped classes (Inside, small room; Silence) are left out',
+  );
+  t.same(
+    curves.map((c) => [c.label, c.threshold]),
+    [
+      ['gunshot', labels.gunshot.threshold],
+      ['explosion', labels.explosion.threshold],
+      ['speech', labels.speech.threshold],
+    ],
+    "each with its own label and that label's threshold",
+  );
   t.not(labels.gunshot.threshold, labels.explosion.threshold, '(the two thresholds differ, so the test tells them apart)');
   const disabled = { ...labels, speech: { ...labels.speech, enabled: false } };
-  t.same(scoreCurves(scores, disabled).map((c) => c.name), ['Gunshot, gunfire', 'Explosion'], 'a disabled label\'s classes are not drawn');
+  t.same(
+    scoreCurves(scores, disabled).map((c) => c.name),
+    ['Gunshot, gunfire', 'Explosion'],
+    "a disabled label's classes are not drawn",
+  );
 });
 
 t.test('a one-patch event: its scores are drawn as points', async (t) => {
   const melBands = 64;
   const frames = new Float32Array(500 * melBands).map((_, i) => Math.sin(i));
   const width = 1000;
-  const png = drawFilePlot({ title: 'one patch', durationSeconds: 5, frames, melBands, patches: [{ timeSeconds: 2.5, scores: [0.75, 0.3] }], labels: [{ name: 'Gunshot, gunfire', label: 'gunshot', threshold: 0.2 }, { name: 'Speech', label: 'speech', threshold: 0.5 }], reference: [], detected: [{ filename: 'x', onset: 2, offset: 3, label: 'gunshot' }] }, width);
+  const png = drawFilePlot(
+    {
+      title: 'one patch',
+      durationSeconds: 5,
+      frames,
+      melBands,
+      patches: [{ timeSeconds: 2.5, scores: [0.75, 0.3] }],
+      labels: [
+        { name: 'Gunshot, gunfire', label: 'gunshot', threshold: 0.2 },
+        { name: 'Speech', label: 'speech', threshold: 0.5 },
+      ],
+      reference: [],
+      detected: [{ filename: 'x', onset: 2, offset: 3, label: 'gunshot' }],
+    },
+    width,
+  );
   const image = await loadImage(png);
   const canvas = createCanvas(image.width, image.height);
   const ctx = canvas.getContext('2d');

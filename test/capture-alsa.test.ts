@@ -51,13 +51,27 @@ function joined(chunks: AudioChunk[]): Float32Array {
 t.test('arecord through the ALSA file plugin: the frames earshot produces equal the file samples', async (t) => {
   const infile = join(dir, 'gunshot.raw');
   writeFileSync(infile, rawPcm(clip));
-  const source = new AlsaSource({ device: 'earshot_test', rate: 16000, channels: 1, format: 'S16_LE', chunkSamples: 1600, durationSeconds: 3, env: { ALSA_CONFIG_PATH: alsaConfig('a', infile) } });
+  const source = new AlsaSource({
+    device: 'earshot_test',
+    rate: 16000,
+    channels: 1,
+    format: 'S16_LE',
+    chunkSamples: 1600,
+    durationSeconds: 3,
+    env: { ALSA_CONFIG_PATH: alsaConfig('a', infile) },
+  });
   t.match(await source.open(), { uri: 'alsa:earshot_test' });
   const chunks = await collect(source, () => false);
   const audio = joined(chunks);
   t.equal(audio.length, 48000, 'arecord -d 3 at 16 kHz');
-  t.ok(chunks.every((c, i) => i === 0 || c.startSample === chunks[i - 1].startSample + chunks[i - 1].samples.length), 'contiguous absolute indices from 0');
-  t.ok(clip.every((v, i) => audio[i] === v), `the first ${clip.length} samples are the clip's, exactly`);
+  t.ok(
+    chunks.every((c, i) => i === 0 || c.startSample === chunks[i - 1].startSample + chunks[i - 1].samples.length),
+    'contiguous absolute indices from 0',
+  );
+  t.ok(
+    clip.every((v, i) => audio[i] === v),
+    `the first ${clip.length} samples are the clip's, exactly`,
+  );
   t.same(source.takeGaps(), []);
 });
 
@@ -71,20 +85,39 @@ t.test('device missing at start: retried with backoff and a log line, then captu
     lines.push(String(msg));
     return warn(obj as object, msg);
   }) as typeof logged.warn;
-  const source = new AlsaSource({ device: 'earshot_test', rate: 16000, channels: 1, format: 'S16_LE', chunkSamples: 1600, durationSeconds: 1, env: { ALSA_CONFIG_PATH: alsaConfig('b', infile) }, log: logged });
+  const source = new AlsaSource({
+    device: 'earshot_test',
+    rate: 16000,
+    channels: 1,
+    format: 'S16_LE',
+    chunkSamples: 1600,
+    durationSeconds: 1,
+    env: { ALSA_CONFIG_PATH: alsaConfig('b', infile) },
+    log: logged,
+  });
   const started = Date.now();
   setTimeout(() => writeFileSync(infile, rawPcm(clip)), 1200); // the USB microphone enumerates late
   const chunks = await collect(source, (c) => joined(c).length >= 16000);
   t.ok(Date.now() - started >= 1000, 'waited for the device');
   t.ok(source.restarts >= 1, `arecord retried (${source.restarts}×)`);
   t.equal(lines.filter((l) => l.includes('not available')).length, 1, 'one log line, not one per retry');
-  t.ok(clip.subarray(0, 16000).every((v, i) => joined(chunks)[i] === v), 'then the real samples');
+  t.ok(
+    clip.subarray(0, 16000).every((v, i) => joined(chunks)[i] === v),
+    'then the real samples',
+  );
 });
 
 t.test('device lost mid-run (arecord dies): the stream keeps its timeline, the gap is recorded, capture resumes', async (t) => {
   const infile = join(dir, 'long.raw');
   writeFileSync(infile, rawPcm(clip));
-  const source = new AlsaSource({ device: 'earshot_test', rate: 16000, channels: 1, format: 'S16_LE', chunkSamples: 1600, env: { ALSA_CONFIG_PATH: alsaConfig('c', infile) } });
+  const source = new AlsaSource({
+    device: 'earshot_test',
+    rate: 16000,
+    channels: 1,
+    format: 'S16_LE',
+    chunkSamples: 1600,
+    env: { ALSA_CONFIG_PATH: alsaConfig('c', infile) },
+  });
   let killedAt = -1;
   let gapSeenAt = -1;
   const chunks = await collect(
@@ -109,8 +142,14 @@ t.test('device lost mid-run (arecord dies): the stream keeps its timeline, the g
   t.ok(afterGap, 'audio after the gap');
   t.equal(afterGap!.startSample, gaps[0].endSample, 'the first chunk after the gap starts where the gap ends');
   // The restarted arecord reads infile from its start again: the clip, at the new position.
-  t.ok(clip.subarray(0, 1600).every((v, i) => afterGap!.samples[i] === v), 'the device’s audio again');
-  t.ok(chunks.every((c, i) => i === 0 || c.startSample >= chunks[i - 1].startSample + chunks[i - 1].samples.length), 'indices only grow');
+  t.ok(
+    clip.subarray(0, 1600).every((v, i) => afterGap!.samples[i] === v),
+    'the device’s audio again',
+  );
+  t.ok(
+    chunks.every((c, i) => i === 0 || c.startSample >= chunks[i - 1].startSample + chunks[i - 1].samples.length),
+    'indices only grow',
+  );
   t.ok(source.restarts >= 1);
 });
 
@@ -120,7 +159,7 @@ t.test("arecord's fault messages are classified (busy names the holder; overrun 
   t.match(classifyArecordLine('arecord: main:831: audio open error: No such file or directory'), { kind: 'missing' });
   t.match(classifyArecordLine('ALSA lib pcm.c:2666:(snd_pcm_open_noupdate) Unknown PCM hw:7,0'), { kind: 'missing' });
   t.match(classifyArecordLine('overrun!!! (at least 42.125 ms long)'), { kind: 'overrun', milliseconds: 42.125 });
-  t.equal(classifyArecordLine('Recording raw data \'stdin\' : Signed 16 bit Little Endian, Rate 16000 Hz, Mono'), null);
+  t.equal(classifyArecordLine("Recording raw data 'stdin' : Signed 16 bit Little Endian, Rate 16000 Hz, Mono"), null);
 });
 
 t.test('`earshot devices` lists what there is (no sound card here) without failing', async (t) => {
@@ -140,7 +179,10 @@ t.test('config: source.type alsa and serial, with defaults and clear errors', as
   const alsa = parseConfig({ source: { type: 'alsa', device: 'hw:1,0', rate: 48000 } }, 'earshot.yaml', dir);
   t.match(alsa.source, { type: 'alsa', device: 'hw:1,0', rate: 48000, channels: 1, format: 'S16_LE' });
   t.match(await createSource(alsa).open(), { uri: 'alsa:hw:1,0' });
-  t.throws(() => parseConfig({ source: { type: 'alsa', format: 'S8' } }, 'earshot.yaml', dir), /earshot.yaml: source.format: must be one of "S16_LE", "S32_LE", "FLOAT_LE"/);
+  t.throws(
+    () => parseConfig({ source: { type: 'alsa', format: 'S8' } }, 'earshot.yaml', dir),
+    /earshot.yaml: source.format: must be one of "S16_LE", "S32_LE", "FLOAT_LE"/,
+  );
   t.throws(() => parseConfig({ source: { type: 'serial', baud: 10 } }, 'earshot.yaml', dir), /earshot.yaml: source.baud: must be >= 1200/);
   const serial = parseConfig({ source: { type: 'serial' } }, 'earshot.yaml', dir);
   t.throws(() => createSource(serial), /source.path: required for a serial source/);

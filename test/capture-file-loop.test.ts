@@ -33,7 +33,10 @@ t.test('FileSource with loop: continuous passes of the same audio, until stop()'
   t.ok(all.length >= 3.5 * first.length && all.length < 3.5 * first.length + 1600, `stopped at once (${(all.length / first.length).toFixed(2)} passes)`);
   for (const pass of [1, 2, 3]) {
     const slice = all.slice(pass * first.length, Math.min(all.length, (pass + 1) * first.length));
-    t.ok(slice.every((v, i) => v === first[i]), `pass ${pass + 1} is the file again`);
+    t.ok(
+      slice.every((v, i) => v === first[i]),
+      `pass ${pass + 1} is the file again`,
+    );
   }
   t.equal(parseConfig({ source: { path: CLIP, loop: true } }, 'x.yaml', '/').source.loop, true, 'source.loop in the config');
   t.equal(parseConfig({}, 'x.yaml', '/').source.loop, false, 'off by default');
@@ -45,11 +48,21 @@ t.test('earshot run on a looping file goes on past the end until SIGTERM', async
   const daemon = startDaemon(config);
   t.teardown(() => daemon.child.kill('SIGKILL'));
   // mixed_07 (45 s) has gunshots near 24 s and 31 s: the second pass hears them again near 69 s and 76 s.
-  const second = await daemon.log.waitFor((l) => l.group === 'hostile' && /event:/.test(l.msg) && (l.onset_s as number) > 45, 'a hostile event in the second pass', 120_000);
+  const second = await daemon.log.waitFor(
+    (l) => l.group === 'hostile' && /event:/.test(l.msg) && (l.onset_s as number) > 45,
+    'a hostile event in the second pass',
+    120_000,
+  );
   const first = daemon.log.items.filter((l) => l.group === 'hostile' && /event:/.test(l.msg) && (l.onset_s as number) < 45).map((l) => l.onset_s as number);
-  t.ok(first.some((onset) => Math.abs(onset + 45 - (second.onset_s as number)) < 0.5), `the second pass hears a gunshot of the first again, 45 s later (${first.join(', ')} → ${second.onset_s})`);
+  t.ok(
+    first.some((onset) => Math.abs(onset + 45 - (second.onset_s as number)) < 0.5),
+    `the second pass hears a gunshot of the first again, 45 s later (${first.join(', ')} → ${second.onset_s})`,
+  );
   daemon.child.kill('SIGTERM');
   const exit = await daemon.exited;
   t.equal(exit.code, 0, daemon.stderr());
-  t.ok(daemon.log.items.some((l) => l.msg === 'stopped by signal'), 'stopped by the signal, not the end of the file');
+  t.ok(
+    daemon.log.items.some((l) => l.msg === 'stopped by signal'),
+    'stopped by the signal, not the end of the file',
+  );
 });

@@ -40,7 +40,10 @@ t.test('fast pacing delivers a 16 kHz file sample for sample, contiguously, for 
     const chunks = await collect(source);
     t.equal(chunks.length, Math.ceil(expected.length / chunkSamples), `${chunkSamples}: chunk count`);
     const joined = checkContiguous(t, chunks, chunkSamples, expected.length);
-    t.ok(joined.every((v, i) => v === expected[i]), `${chunkSamples}: identical samples`);
+    t.ok(
+      joined.every((v, i) => v === expected[i]),
+      `${chunkSamples}: identical samples`,
+    );
   }
 });
 
@@ -58,7 +61,10 @@ t.test('fast pacing of a 44.1 kHz stereo file delivers the resampled downmix exa
     const info = await source.open();
     t.equal(info.samples, expected.length);
     const joined = checkContiguous(t, await collect(source), chunkSamples, expected.length);
-    t.ok(joined.every((v, i) => v === expected[i]), `${chunkSamples}: same samples as one-shot resampling`);
+    t.ok(
+      joined.every((v, i) => v === expected[i]),
+      `${chunkSamples}: same samples as one-shot resampling`,
+    );
   }
 });
 

@@ -45,5 +45,8 @@ t.test('a 10-minute WAV plays without being held in memory', async (t) => {
   t.equal(delivered, info.samples, 'every sample delivered');
   t.equal(delivered, samples.length, 'as many as were written');
   t.ok(Number.isFinite(checksum), 'real samples');
-  t.ok(peak < 24 * 1048576, `ArrayBuffer memory above the start stayed ${(peak / 1048576).toFixed(1)} MB while playing a ${((samples.length * 2) / 1048576).toFixed(1)} MB file (whole: ${((samples.length * 6) / 1048576).toFixed(0)} MB)`);
+  t.ok(
+    peak < 24 * 1048576,
+    `ArrayBuffer memory above the start stayed ${(peak / 1048576).toFixed(1)} MB while playing a ${((samples.length * 2) / 1048576).toFixed(1)} MB file (whole: ${((samples.length * 6) / 1048576).toFixed(0)} MB)`,
+  );
 });

@@ -27,23 +27,30 @@ function toFlac(wav: string, out: string): string {
   return out;
 }
 
-t.test('FLAC decodes to the WAV\'s samples; damaged and truncated files are refused', { skip: hasFlac ? false : 'no `flac` on PATH (Debian package flac)' }, async (t) => {
-  for (const name of ['gunshot_1', 'speech_3']) {
-    const wav = `${SHARED}audio/clips/${name}.wav`;
-    const flac = toFlac(wav, join(dir, `${name}.flac`));
-    const expected = readWav(wav);
-    const decoded = await readWavAsync(flac);
-    t.match(decoded, { sampleRate: expected.sampleRate, channels: 1, frames: expected.frames, encoding: '16-bit FLAC' }, `${name}: format`);
-    let same = true;
-    for (let i = 0; i < expected.frames && same; i++) same = decoded.mono[i] === expected.mono[i];
-    t.ok(same, `${name}: every sample identical (lossless)`);
-  }
-  const bytes = readFileSync(join(dir, 'gunshot_1.flac'));
-  await t.rejects(decodeFlac(bytes.subarray(0, 20000), 'cut.flac'), { message: /^cut\.flac: truncated or damaged: STREAMINFO declares 30281 samples, \d+ decoded$/, exitCode: 2 });
-  const damaged = Buffer.from(bytes);
-  for (let i = 30000; i < 30100; i++) damaged[i] ^= 0x5a; // audio frames (the first 8 kB after STREAMINFO are padding)
-  await t.rejects(decodeFlac(damaged, 'bad.flac'), { message: /^bad\.flac: (damaged FLAC|truncated)/, exitCode: 2 });
-});
+t.test(
+  "FLAC decodes to the WAV's samples; damaged and truncated files are refused",
+  { skip: hasFlac ? false : 'no `flac` on PATH (Debian package flac)' },
+  async (t) => {
+    for (const name of ['gunshot_1', 'speech_3']) {
+      const wav = `${SHARED}audio/clips/${name}.wav`;
+      const flac = toFlac(wav, join(dir, `${name}.flac`));
+      const expected = readWav(wav);
+      const decoded = await readWavAsync(flac);
+      t.match(decoded, { sampleRate: expected.sampleRate, channels: 1, frames: expected.frames, encoding: '16-bit FLAC' }, `${name}: format`);
+      let same = true;
+      for (let i = 0; i < expected.frames && same; i++) same = decoded.mono[i] === expected.mono[i];
+      t.ok(same, `${name}: every sample identical (lossless)`);
+    }
+    const bytes = readFileSync(join(dir, 'gunshot_1.flac'));
+    await t.rejects(decodeFlac(bytes.subarray(0, 20000), 'cut.flac'), {
+      message: /^cut\.flac: truncated or damaged: STREAMINFO declares 30281 samples, \d+ decoded$/,
+      exitCode: 2,
+    });
+    const damaged = Buffer.from(bytes);
+    for (let i = 30000; i < 30100; i++) damaged[i] ^= 0x5a; // audio frames (the first 8 kB after STREAMINFO are padding)
+    await t.rejects(decodeFlac(damaged, 'bad.flac'), { message: /^bad\.flac: (damaged FLAC|truncated)/, exitCode: 2 });
+  },
+);
 
 t.test('analyze reads FLAC with the same events as the WAV', { skip: hasFlac ? false : 'no `flac` on PATH' }, async (t) => {
   const wav = SCENE_08;
@@ -51,7 +58,11 @@ t.test('analyze reads FLAC with the same events as the WAV', { skip: hasFlac ? f
   const model = YAMNET_WAVEFORM;
   const result = await earshot(['analyze', '--tsv', '--model', model, wav, flac]);
   t.equal(result.code, 0, result.stderr);
-  const rows = result.stdout.trim().split('\n').slice(1).map((l) => l.split('\t'));
+  const rows = result.stdout
+    .trim()
+    .split('\n')
+    .slice(1)
+    .map((l) => l.split('\t'));
   const fromWav = rows.filter((r) => r[0] === 'mixed_08.wav').map((r) => r.slice(1).join(' '));
   const fromFlac = rows.filter((r) => r[0] === 'mixed_08.flac').map((r) => r.slice(1).join(' '));
   t.ok(fromWav.length >= 3, `events in the WAV (${fromWav.length})`);
@@ -65,8 +76,16 @@ t.test('the spectrogram route draws a FLAC clip', { skip: hasFlac ? false : 'no 
   toFlac(join(node.dataDir, clip.path), `${flacPath}.tmp`);
   renameSync(`${flacPath}.tmp`, flacPath);
   const bytes = readFileSync(flacPath);
-  node.db.prepare('UPDATE clips SET path = ?, format = ?, bytes = ?, sha256 = ? WHERE id = ?').run(clip.path.replace(/\.wav$/, '.flac'), 'flac', statSync(flacPath).size, createHash('sha256').update(bytes).digest('hex'), clip.id);
-  const app = createApiServer({ db: node.db, dataDir: node.dataDir, config: node.config, log: createLogger({ level: 'silent', pretty: false, fd: 2 }), model: null });
+  node.db
+    .prepare('UPDATE clips SET path = ?, format = ?, bytes = ?, sha256 = ? WHERE id = ?')
+    .run(clip.path.replace(/\.wav$/, '.flac'), 'flac', statSync(flacPath).size, createHash('sha256').update(bytes).digest('hex'), clip.id);
+  const app = createApiServer({
+    db: node.db,
+    dataDir: node.dataDir,
+    config: node.config,
+    log: createLogger({ level: 'silent', pretty: false, fd: 2 }),
+    model: null,
+  });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(async () => {
     await app.close();

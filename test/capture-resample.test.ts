@@ -18,14 +18,14 @@ function resampleInPieces(resampler: Resampler, input: Float32Array): Float32Arr
   return concat(pieces);
 }
 
-
 function sine(frequency: number, sampleRate: number, frames: number, amplitude = 0.5): Float32Array {
   return Float32Array.from({ length: frames }, (_, i) => amplitude * Math.sin((2 * Math.PI * frequency * i) / sampleRate));
 }
 
 /** Amplitude of the `frequency` component of `x` (direct DFT at one frequency). */
 function amplitudeAt(x: Float32Array, frequency: number, sampleRate: number): number {
-  let re = 0, im = 0;
+  let re = 0,
+    im = 0;
   for (let i = 0; i < x.length; i++) {
     const phase = (2 * Math.PI * frequency * i) / sampleRate;
     re += x[i]! * Math.cos(phase);
@@ -57,7 +57,10 @@ t.test('streaming gives the same samples as one call, and keeps the tail until f
   const oneCall = concat([body, whole.flush()]);
   const streamed = resampleInPieces(await createResampler(sampleRate), mono);
   t.equal(streamed.length, oneCall.length);
-  t.ok(streamed.every((v, i) => v === oneCall[i]), 'bit-identical');
+  t.ok(
+    streamed.every((v, i) => v === oneCall[i]),
+    'bit-identical',
+  );
 });
 
 t.test('the flushed tail carries the end of the signal (no lost tail)', async (t) => {
@@ -72,7 +75,8 @@ t.test('a 1 kHz tone at 44.1 kHz stays at 1 kHz and keeps its level', async (t) 
   const resampler = await createResampler(44100);
   const output = resampleInPieces(resampler, sine(1000, 44100, 44100));
   const steady = output.subarray(1600, 14400);
-  let peakFrequency = 0, peakAmplitude = 0;
+  let peakFrequency = 0,
+    peakAmplitude = 0;
   for (let f = 500; f <= 1500; f += 10) {
     const a = amplitudeAt(steady, f, 16000);
     if (a > peakAmplitude) [peakFrequency, peakAmplitude] = [f, a];
@@ -102,9 +106,13 @@ t.test('the best converter is flat up to 7.5 kHz (the top mel band edge)', async
 });
 
 t.test('interleaved stereo keeps its channels apart', async (t) => {
-  const left = sine(500, 22050, 22050), right = sine(2000, 22050, 22050);
+  const left = sine(500, 22050, 22050),
+    right = sine(2000, 22050, 22050);
   const interleaved = new Float32Array(left.length * 2);
-  left.forEach((v, i) => { interleaved[2 * i] = v; interleaved[2 * i + 1] = right[i]!; });
+  left.forEach((v, i) => {
+    interleaved[2 * i] = v;
+    interleaved[2 * i + 1] = right[i]!;
+  });
   const output = resampleInPieces(await createResampler(22050, 2), interleaved);
   t.equal(output.length, 2 * 16000);
   const outLeft = output.filter((_, i) => i % 2 === 0).subarray(1600, 14400);

@@ -69,7 +69,10 @@ t.test('a skipped stretch reads as zeros and is reported as a gap', async (t) =>
   t.same(buffer.gaps(6000, 9500), []);
   const clip = buffer.read(3990, 6010);
   t.ok(sameSamples(clip.subarray(0, 10), speech.subarray(3990, 4000)), 'audio before the gap');
-  t.ok(clip.subarray(10, 2010).every((v) => v === 0), 'zeros in the gap');
+  t.ok(
+    clip.subarray(10, 2010).every((v) => v === 0),
+    'zeros in the gap',
+  );
   t.ok(sameSamples(clip.subarray(2010), speech.subarray(6000, 6010)), 'audio after the gap');
 });
 
@@ -78,7 +81,10 @@ t.test('gap zeros replace older audio at the same storage positions, and gaps ex
   writeInChunks(buffer, speech.subarray(0, 2000), 250);
   buffer.write({ startSample: 2300, samples: speech.subarray(2300, 2500) });
   t.equal(buffer.startSample, 1500);
-  t.ok(buffer.read(2000, 2300).every((v) => v === 0), 'old audio at those positions is not leaked into the gap');
+  t.ok(
+    buffer.read(2000, 2300).every((v) => v === 0),
+    'old audio at those positions is not leaked into the gap',
+  );
   buffer.write({ startSample: 2500, samples: speech.subarray(2500, 3400) });
   t.equal(buffer.startSample, 2400);
   t.same(buffer.gaps(), [], 'the gap scrolled out');

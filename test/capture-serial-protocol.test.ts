@@ -3,7 +3,14 @@ import t from 'tap';
 import fc from 'fast-check';
 import { cobsDecode, cobsEncode } from '../src/capture/serial/cobs.js';
 import { mulberry32 } from '../src/random.js';
-import { encodeAudioPacket, encodeStatusPacket, frameForWire, PacketDecoder, STATUS_END_OF_STREAM, type AudioPacket } from '../src/capture/serial/serial-protocol.js';
+import {
+  encodeAudioPacket,
+  encodeStatusPacket,
+  frameForWire,
+  PacketDecoder,
+  STATUS_END_OF_STREAM,
+  type AudioPacket,
+} from '../src/capture/serial/serial-protocol.js';
 import { readWav16, sharedPath } from './helpers/wav16.js';
 
 const clip = readWav16(sharedPath('audio/clips/glass_break_1.wav'));
@@ -24,7 +31,11 @@ function payloads(): Uint8Array[] {
 t.test('packets end with CRC-32/ISO-HDLC (zlib): check value of "123456789"', async (t) => {
   t.equal(crc32(new TextEncoder().encode('123456789')), 0xcbf43926);
   const packet = encodeStatusPacket({ sequence: 9, flags: 2, droppedFrames: 480, gainCentiDb: -350 });
-  t.equal(new DataView(packet.buffer, packet.byteOffset).getUint32(packet.length - 4, true), crc32(packet.subarray(0, packet.length - 4)), 'the last four bytes, little-endian');
+  t.equal(
+    new DataView(packet.buffer, packet.byteOffset).getUint32(packet.length - 4, true),
+    crc32(packet.subarray(0, packet.length - 4)),
+    'the last four bytes, little-endian',
+  );
 });
 
 t.test('COBS round-trips every length around the 254-byte block boundary, with and without zeros', async (t) => {
@@ -48,7 +59,10 @@ t.test('a clean stream decodes to exactly the input samples', async (t) => {
     }
   });
   t.equal(received.length, clip.length);
-  t.ok(received.every((v, i) => v === clip[i]), 'every sample identical');
+  t.ok(
+    received.every((v, i) => v === clip[i]),
+    'every sample identical',
+  );
   t.equal(decoder.counters.lostPackets, 0);
   t.equal(decoder.counters.crcErrors, 0);
 });
@@ -131,7 +145,11 @@ t.test('fault injection: flipped bits, dropped and truncated packets, >= 1 MB of
   decoder.push(new Uint8Array([0]));
   const lost = injected.dropped + injected.flipped + injected.truncated + injected.midFrameGarbage;
   t.ok(injected.garbageBytes >= 1_000_000, `${injected.garbageBytes} bytes of garbage`);
-  t.equal(decoder.counters.lostPackets, lost, `lost packets = dropped ${injected.dropped} + flipped ${injected.flipped} + truncated ${injected.truncated} + cut by garbage ${injected.midFrameGarbage}`);
+  t.equal(
+    decoder.counters.lostPackets,
+    lost,
+    `lost packets = dropped ${injected.dropped} + flipped ${injected.flipped} + truncated ${injected.truncated} + cut by garbage ${injected.midFrameGarbage}`,
+  );
   t.equal(decoder.counters.audioPackets, sequence - lost, 'every other packet arrived: resynchronised within one packet after every fault');
   t.ok(decoder.counters.crcErrors >= injected.flipped, `every flipped bit is a CRC failure (${decoder.counters.crcErrors})`);
   t.equal(
@@ -139,9 +157,15 @@ t.test('fault injection: flipped bits, dropped and truncated packets, >= 1 MB of
     injected.flipped + injected.truncated + injected.midFrameGarbage + injected.junkFrames,
     'every damaged frame and every garbage run is counted, once',
   );
-  t.ok(receivedSequences.every((s, i) => i === 0 || s > receivedSequences[i - 1]), 'packets in order');
+  t.ok(
+    receivedSequences.every((s, i) => i === 0 || s > receivedSequences[i - 1]),
+    'packets in order',
+  );
   t.equal(receivedSamples.length, expectedSamples.length);
-  t.ok(receivedSamples.every((v, i) => v === expectedSamples[i]), 'the audio that arrived is exactly what was sent');
+  t.ok(
+    receivedSamples.every((v, i) => v === expectedSamples[i]),
+    'the audio that arrived is exactly what was sent',
+  );
 });
 
 t.test('a flipped bit in the payload is exactly one CRC failure and one lost packet', async (t) => {
@@ -168,7 +192,14 @@ t.test('property: the decoder never throws and never holds more than one frame, 
   const valid = frameForWire(encodeAudioPacket({ sequence: 5, sampleRate: 16000, format: 's16le', channels: 1, payload: payloads()[0] }));
   fc.assert(
     fc.property(
-      fc.array(fc.oneof(fc.uint8Array({ maxLength: 600 }), fc.constant(valid), fc.uint8Array({ minLength: 1, maxLength: 40 }).map((a) => a.map((b) => b | 1))), { maxLength: 12 }),
+      fc.array(
+        fc.oneof(
+          fc.uint8Array({ maxLength: 600 }),
+          fc.constant(valid),
+          fc.uint8Array({ minLength: 1, maxLength: 40 }).map((a) => a.map((b) => b | 1)),
+        ),
+        { maxLength: 12 },
+      ),
       (pieces) => {
         const decoder = new PacketDecoder();
         for (const piece of pieces) decoder.push(piece);

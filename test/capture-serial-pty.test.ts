@@ -36,7 +36,10 @@ t.test('simulate-serial over a socat pty: the decoded audio equals the WAV exact
   await reading; // ends at the simulator's end-of-stream packet
   const all = concatSamples(received);
   t.equal(all.length, expected.length, 'sample count');
-  t.ok(all.every((v, i) => v === expected[i]), 'every sample identical');
+  t.ok(
+    all.every((v, i) => v === expected[i]),
+    'every sample identical',
+  );
   t.match(source.counters(), { audioPackets: report.packets, crcErrors: 0, lostPackets: 0, malformed: 0, lost_samples: 0 });
 });
 
@@ -70,25 +73,44 @@ t.test('a lossy line with a device that resends: every lost packet comes back, t
   t.ok(injected >= 5, `faults injected on first sends: ${report.dropped} dropped, ${report.corrupted} corrupted`);
   t.equal(counters.lostPackets, injected, 'lost packets counted = injected');
   t.equal(counters.crcErrors + counters.malformed, report.corrupted + report.resends.corrupted, 'every damaged frame counted, resends included');
-  t.equal(counters.resentPackets, injected, `all ${injected} came back (${report.resends.requests} requests; ${report.resends.dropped + report.resends.corrupted} resends hit by faults and asked for again)`);
+  t.equal(
+    counters.resentPackets,
+    injected,
+    `all ${injected} came back (${report.resends.requests} requests; ${report.resends.dropped + report.resends.corrupted} resends hit by faults and asked for again)`,
+  );
   t.equal(counters.unrecoveredPackets, 0);
   t.same(gaps, [], 'no gap');
   const all = concatSamples(chunks.map((c) => c.samples));
   t.equal(all.length, expected.length, 'sample count');
-  t.ok(all.every((v, i) => v === expected[i]), 'every sample identical, in order');
-  t.ok(chunks.every((c, i) => i === 0 || c.startSample === chunks[i - 1].startSample + chunks[i - 1].samples.length), 'contiguous sample indices');
+  t.ok(
+    all.every((v, i) => v === expected[i]),
+    'every sample identical, in order',
+  );
+  t.ok(
+    chunks.every((c, i) => i === 0 || c.startSample === chunks[i - 1].startSample + chunks[i - 1].samples.length),
+    'contiguous sample indices',
+  );
 });
 
 t.test('a device that never resends: lost packets become gaps, counted exactly as injected; one log line says so', async (t) => {
   const clip = clipPath('scream_2');
   const expected = readWav16(clip);
-  const { sim, report, chunks, counters, gaps, lines } = await lossyStream('n', clip, ['--drop', '0.03', '--bit-errors', '0.02', '--seed', '8', '--resend-depth', '0'], 100);
+  const { sim, report, chunks, counters, gaps, lines } = await lossyStream(
+    'n',
+    clip,
+    ['--drop', '0.03', '--bit-errors', '0.02', '--seed', '8', '--resend-depth', '0'],
+    100,
+  );
   t.equal(sim.code, 0, sim.stderr);
   const injected = report.dropped + report.corrupted;
   t.equal(report.resends.requests, 0, 'the device ignored the requests');
   t.equal(counters.lostPackets, injected, 'lost packets counted = injected');
   t.equal(counters.unrecoveredPackets, injected, 'every one a gap');
-  t.equal(gaps.reduce((n, g) => n + g.endSample - g.startSample, 0), injected * 256, 'gap samples = lost packets x 256');
+  t.equal(
+    gaps.reduce((n, g) => n + g.endSample - g.startSample, 0),
+    injected * 256,
+    'gap samples = lost packets x 256',
+  );
   t.equal(chunks.reduce((n, c) => n + c.samples.length, 0) + injected * 256, expected.length, 'audio + gaps = the file');
   const said = lines.filter((l) => l.startsWith('the device does not resend'));
   t.equal(said.length, 1, 'one log line');
@@ -101,7 +123,6 @@ function config(name: string, port: string, extra = ''): string {
   writeFileSync(path, `node_id: serial-test\ndata_dir: ${join(dir, name)}\nsource: { type: serial, path: ${port} }\nmodel: { path: ${MODEL} }\n${extra}`);
   return path;
 }
-
 
 async function waitFor(predicate: () => boolean, ms: number): Promise<boolean> {
   const deadline = Date.now() + ms;
@@ -117,7 +138,11 @@ t.test('`earshot run` on the serial stream finds the same events as `earshot ana
   t.teardown(() => pair.close());
   const analyzed = await earshot(['analyze', '--json', '--model', MODEL, SCENE]);
   t.equal(analyzed.code, 0, analyzed.stderr);
-  const reference = JSON.parse(analyzed.stdout).files[0].events.map((e: { label: string; onset_s: number; offset_s: number }) => [e.label, e.onset_s, e.offset_s]);
+  const reference = JSON.parse(analyzed.stdout).files[0].events.map((e: { label: string; onset_s: number; offset_s: number }) => [
+    e.label,
+    e.onset_s,
+    e.offset_s,
+  ]);
   t.ok(reference.length >= 2, `analyze found ${reference.length} events`);
 
   // The stream comes at 15x real time: on a loaded machine the daemon would fall behind and skip
@@ -130,9 +155,17 @@ t.test('`earshot run` on the serial stream finds the same events as `earshot ana
   t.equal(sim.code, 0, sim.stderr);
   t.equal((await daemon.exited).code, 0, 'the daemon ends with the stream (end-of-stream packet)');
   const db = new Database(join(dir, 'b', 'earshot.db'), { readonly: true });
-  const live = db.prepare('SELECT label, onset_s, offset_s FROM events ORDER BY onset_s, label').all() as { label: string; onset_s: number; offset_s: number }[];
+  const live = db.prepare('SELECT label, onset_s, offset_s FROM events ORDER BY onset_s, label').all() as {
+    label: string;
+    onset_s: number;
+    offset_s: number;
+  }[];
   db.close();
-  t.same(live.map((e) => [e.label, e.onset_s, e.offset_s]), reference, 'same labels, onsets and offsets');
+  t.same(
+    live.map((e) => [e.label, e.onset_s, e.offset_s]),
+    reference,
+    'same labels, onsets and offsets',
+  );
 });
 
 t.test('device loss: the pty vanishes and comes back; the daemon keeps running, stores the gap and resumes', async (t) => {
@@ -165,7 +198,12 @@ t.test('device loss: the pty vanishes and comes back; the daemon keeps running, 
   t.ok((log.match(/serial port open/g)?.length ?? 0) >= 2, 'reconnected');
   t.match(log, /"reason":"device_lost"[^\n]*"msg":"capture gap"/, 'one log line for the gap');
   const db = new Database(join(dir, 'c', 'earshot.db'), { readonly: true });
-  const gaps = db.prepare('SELECT reason, start_s, duration_s, handling FROM gaps').all() as { reason: string; start_s: number; duration_s: number; handling: string }[];
+  const gaps = db.prepare('SELECT reason, start_s, duration_s, handling FROM gaps').all() as {
+    reason: string;
+    start_s: number;
+    duration_s: number;
+    handling: string;
+  }[];
   const gunshots = db.prepare("SELECT onset_s FROM events WHERE label = 'gunshot' ORDER BY onset_s").all() as { onset_s: number }[];
   db.close();
   t.equal(gaps.length, 1, 'one gap stored');

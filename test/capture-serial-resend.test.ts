@@ -2,7 +2,15 @@
 // restart, and the resend window holds audio behind a hole, asks for it, and releases everything
 // in order (PROTOCOL.md, "Resending lost packets"). Real packets, an explicit clock.
 import t from 'tap';
-import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, PacketDecoder, STATUS_END_OF_STREAM, type AudioPacket } from '../src/capture/serial/serial-protocol.js';
+import {
+  encodeAudioPacket,
+  encodeResendRequest,
+  encodeStatusPacket,
+  frameForWire,
+  PacketDecoder,
+  STATUS_END_OF_STREAM,
+  type AudioPacket,
+} from '../src/capture/serial/serial-protocol.js';
 import { ResendWindow, type Released } from '../src/capture/serial/serial-resend.js';
 
 function wire(sequence: number): Uint8Array {
@@ -100,11 +108,19 @@ t.test('window: without a wait, holes are lost at once (a receiver without resen
 t.test('window: requests are split at 64 packets and hold no more than 128 slots', async (t) => {
   const window = new ResendWindow(10_000, 1000);
   window.holes(0xffffffc0, 100, 0);
-  t.same(window.requests(0), [
-    { first: 0xffffffc0, count: 64 },
-    { first: 0, count: 36 },
-  ], 'across the 2^32 wrap');
+  t.same(
+    window.requests(0),
+    [
+      { first: 0xffffffc0, count: 64 },
+      { first: 0, count: 36 },
+    ],
+    'across the 2^32 wrap',
+  );
   for (let s = 36; s < 70; s++) window.audio(packet(s), false);
-  t.same(order(window.release(1)), [`lost ${0xffffffc0}+100`, ...Array.from({ length: 34 }, (_, k) => 36 + k)], 'over 128 held: the open holes are given up early');
+  t.same(
+    order(window.release(1)),
+    [`lost ${0xffffffc0}+100`, ...Array.from({ length: 34 }, (_, k) => 36 + k)],
+    'over 128 held: the open holes are given up early',
+  );
   t.equal(window.held, 0);
 });

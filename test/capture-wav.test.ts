@@ -30,33 +30,51 @@ interface GoodFile {
 const goodFiles: Record<string, GoodFile> = {
   // 16 kHz, no resampling: the downmix of six identical channels is speech_3 bit for bit.
   'speech_16k_6ch_s16.wav': {
-    sampleRate: 16000, channels: 6, frames: 44880, encoding: '16-bit signed PCM (extensible)',
+    sampleRate: 16000,
+    channels: 6,
+    frames: 44880,
+    encoding: '16-bit signed PCM (extensible)',
     tolerance: { minCorrelation: 1 - 1e-12, maxRmsDifference: 0 },
   },
   // 8-bit quantisation: measured correlation 0.99874, RMS difference 3.9e-3 (−26 dB re speech).
   'speech_16k_mono_u8.wav': {
-    sampleRate: 16000, channels: 1, frames: 44880, encoding: '8-bit unsigned PCM',
+    sampleRate: 16000,
+    channels: 1,
+    frames: 44880,
+    encoding: '8-bit unsigned PCM',
     tolerance: { minCorrelation: 0.998, maxRmsDifference: 5e-3 },
   },
   // Measured: correlation 0.99999997, RMS difference 7.0e-6 (resampler error, −81 dB re speech).
   'speech_22k05_mono_f32.wav': {
-    sampleRate: 22050, channels: 1, frames: 61850, encoding: '32-bit float',
+    sampleRate: 22050,
+    channels: 1,
+    frames: 61850,
+    encoding: '32-bit float',
     tolerance: { minCorrelation: 0.9999, maxRmsDifference: 5e-5 },
   },
   // Measured: RMS difference 9.5e-6 (−78 dB).
   'speech_44k1_stereo_s16.wav': {
-    sampleRate: 44100, channels: 2, frames: 123701, encoding: '16-bit signed PCM',
+    sampleRate: 44100,
+    channels: 2,
+    frames: 123701,
+    encoding: '16-bit signed PCM',
     tolerance: { minCorrelation: 0.9999, maxRmsDifference: 5e-5 },
   },
   // Measured: RMS difference 7.2e-6 (−81 dB).
   'speech_48k_mono_s24.wav': {
-    sampleRate: 48000, channels: 1, frames: 134640, encoding: '24-bit signed PCM (extensible)',
+    sampleRate: 48000,
+    channels: 1,
+    frames: 134640,
+    encoding: '24-bit signed PCM (extensible)',
     tolerance: { minCorrelation: 0.9999, maxRmsDifference: 5e-5 },
   },
   // An 8 kHz file has nothing above 4 kHz, which speech_3 has: measured correlation 0.99708,
   // RMS difference 5.9e-3 (−22 dB), all of it the missing 4–8 kHz band, not decoding error.
   'speech_8k_mono_s32.wav': {
-    sampleRate: 8000, channels: 1, frames: 22440, encoding: '32-bit signed PCM (extensible)',
+    sampleRate: 8000,
+    channels: 1,
+    frames: 22440,
+    encoding: '32-bit signed PCM (extensible)',
     tolerance: { minCorrelation: 0.996, maxRmsDifference: 7e-3 },
   },
 };
@@ -159,21 +177,35 @@ t.test('chunk walking', async (t) => {
   });
 
   t.test('decodes 8-bit unsigned, 24-bit signed and 64-bit float exactly', async (t) => {
-    const u8 = decodeWav(riff(fmtChunk({ formatTag: 1, channels: 1, sampleRate: 8000, bitsPerSample: 8 }), chunk('data', new Uint8Array([0, 128, 255]))), 'u8.wav');
+    const u8 = decodeWav(
+      riff(fmtChunk({ formatTag: 1, channels: 1, sampleRate: 8000, bitsPerSample: 8 }), chunk('data', new Uint8Array([0, 128, 255]))),
+      'u8.wav',
+    );
     t.same(Array.from(u8.mono), [-1, 0, 127 / 128]);
-    const s24 = decodeWav(riff(fmtChunk({ formatTag: 1, channels: 1, sampleRate: 8000, bitsPerSample: 24 }), chunk('data', new Uint8Array([0x00, 0x00, 0x80, 0xff, 0xff, 0xff, 0x00, 0x00, 0x40]))), 's24.wav');
+    const s24 = decodeWav(
+      riff(
+        fmtChunk({ formatTag: 1, channels: 1, sampleRate: 8000, bitsPerSample: 24 }),
+        chunk('data', new Uint8Array([0x00, 0x00, 0x80, 0xff, 0xff, 0xff, 0x00, 0x00, 0x40])),
+      ),
+      's24.wav',
+    );
     t.same(Array.from(s24.mono), [-1, Math.fround(-1 / 8388608), 0.5]);
     const f64 = new DataView(new ArrayBuffer(16));
     f64.setFloat64(0, -0.25, true);
     f64.setFloat64(8, 0.75, true);
-    const float64 = decodeWav(riff(fmtChunk({ formatTag: 3, channels: 2, sampleRate: 8000, bitsPerSample: 64 }), chunk('data', new Uint8Array(f64.buffer))), 'f64.wav');
+    const float64 = decodeWav(
+      riff(fmtChunk({ formatTag: 3, channels: 2, sampleRate: 8000, bitsPerSample: 64 }), chunk('data', new Uint8Array(f64.buffer))),
+      'f64.wav',
+    );
     t.same(Array.from(float64.mono), [0.25]);
   });
 
   t.test('refuses an extensible file whose subformat is not a plain format tag', async (t) => {
     const fmt = fmtChunk({ formatTag: 0xfffe, channels: 1, sampleRate: 8000, bitsPerSample: 16, subformatTag: 1 });
     fmt[8 + 24 + 15] = 0x72; // break the KSDATAFORMAT GUID tail
-    t.throws(() => decodeWav(riff(fmt, samples), 'x.wav'), { message: /^x\.wav: unsupported WAV encoding: extensible subformat GUID 00000001-0000-0010-8000-00aa00389b72$/ });
+    t.throws(() => decodeWav(riff(fmt, samples), 'x.wav'), {
+      message: /^x\.wav: unsupported WAV encoding: extensible subformat GUID 00000001-0000-0010-8000-00aa00389b72$/,
+    });
   });
 
   t.test('refuses big-endian and 64-bit containers by name', async (t) => {
@@ -207,9 +239,14 @@ async function resampleWhole(samples: Float32Array, sampleRate: number): Promise
 function bestAlignment(reference: Float32Array, candidate: Float32Array, maxLag: number) {
   let best = { lag: 0, correlation: -Infinity, rmsDifference: Infinity };
   for (let lag = -maxLag; lag <= maxLag; lag++) {
-    let sumProducts = 0, sumReference = 0, sumCandidate = 0, sumSquaredDifference = 0, count = 0;
+    let sumProducts = 0,
+      sumReference = 0,
+      sumCandidate = 0,
+      sumSquaredDifference = 0,
+      count = 0;
     for (let i = Math.max(0, -lag); i < reference.length && i + lag < candidate.length; i++) {
-      const x = reference[i]!, y = candidate[i + lag]!;
+      const x = reference[i]!,
+        y = candidate[i + lag]!;
       sumProducts += x * y;
       sumReference += x * x;
       sumCandidate += y * y;
@@ -224,7 +261,10 @@ function bestAlignment(reference: Float32Array, candidate: Float32Array, maxLag:
 
 function chunk(id: string, body: Uint8Array): Uint8Array {
   const bytes = new Uint8Array(8 + body.length + (body.length % 2));
-  bytes.set(Array.from(id, (c) => c.charCodeAt(0)), 0);
+  bytes.set(
+    Array.from(id, (c) => c.charCodeAt(0)),
+    0,
+  );
   new DataView(bytes.buffer).setUint32(4, body.length, true);
   bytes.set(body, 8);
   return bytes;
@@ -245,8 +285,8 @@ function fmtChunk(f: { formatTag: number; channels: number; sampleRate: number; 
     body.setUint16(18, f.bitsPerSample, true);
     body.setUint16(24, f.subformatTag!, true);
     [0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71].forEach((b, i) => {
-    body.setUint8(26 + i, b);
-  });
+      body.setUint8(26 + i, b);
+    });
   }
   return chunk('fmt ', new Uint8Array(body.buffer));
 }

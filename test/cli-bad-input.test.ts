@@ -10,7 +10,6 @@ import Database from 'better-sqlite3';
 import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
 import { YAMNET_WAVEFORM as MODEL } from './helpers/fixtures.js';
 
-
 function expectCleanFailure(t: Test, result: { code: number | null; stderr: string; stdout: string }, pattern: RegExp, what: string) {
   t.not(result.code, 0, `${what}: non-zero exit`);
   t.not(result.code, null, `${what}: exited, did not crash`);

@@ -27,7 +27,16 @@ t.test('eval equals scoring analyze --tsv separately', async (t) => {
   writeFileSync(tsv, analyzed.stdout);
   const system = readAnnotations(tsv).events;
   const reference = readAnnotations(REF).events.filter((e) => e.filename === 'mixed_04.wav' || e.filename === 'mixed_07.wav');
-  const separate = evaluate(reference, system, new Map([['mixed_04.wav', 45], ['mixed_07.wav', 45]]), (l) => (HOSTILE.has(l) ? 'hostile' : 'non_hostile'), 1);
+  const separate = evaluate(
+    reference,
+    system,
+    new Map([
+      ['mixed_04.wav', 45],
+      ['mixed_07.wav', 45],
+    ]),
+    (l) => (HOSTILE.has(l) ? 'hostile' : 'non_hostile'),
+    1,
+  );
 
   for (const group of ['hostile', 'non_hostile']) {
     const a = report.reports[0].groups[group];
@@ -38,7 +47,11 @@ t.test('eval equals scoring analyze --tsv separately', async (t) => {
     t.same(report.reports[0].labels[label].f1, r.f1, `${label}: same F1`);
   }
   t.ok(report.reports[0].groups.hostile.tp > 0, 'the scenes have matched hostile events');
-  t.same(report.reports.map((r: { collar: number }) => r.collar), [1, 0.2], 'collar 1 s and 0.2 s');
+  t.same(
+    report.reports.map((r: { collar: number }) => r.collar),
+    [1, 0.2],
+    'collar 1 s and 0.2 s',
+  );
   t.type(report.reports[0].segments.groups.classes.hostile.f1, 'number', 'segment-based F1 reported');
 
   for (const file of ['report.md', 'report.json', 'mixed_04.png', 'mixed_07.png']) t.ok(existsSync(join(out, file)), `${file} written`);

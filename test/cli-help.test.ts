@@ -9,9 +9,25 @@ import { spawnSync } from 'node:child_process';
 import t from 'tap';
 import { CLI, earshot, REPO } from './helpers/cli.js';
 
-const COMMANDS = ['analyze', 'run', 'eval', 'tune', 'devices', 'simulate-serial', 'pull', 'labels import', 'serve', 'service install', 'service uninstall', 'doctor', 'model pull', 'model info', 'model bench'];
+const COMMANDS = [
+  'analyze',
+  'run',
+  'eval',
+  'tune',
+  'devices',
+  'simulate-serial',
+  'pull',
+  'labels import',
+  'serve',
+  'service install',
+  'service uninstall',
+  'doctor',
+  'model pull',
+  'model info',
+  'model bench',
+];
 
-t.test('every command\'s --help has an example', async (t) => {
+t.test("every command's --help has an example", async (t) => {
   for (const command of COMMANDS) {
     const r = await earshot([...command.split(' '), '--help']);
     t.equal(r.code, 0, `${command} --help: exit 0`);
@@ -25,7 +41,8 @@ t.test('what the help says is true', async (t) => {
   t.match(run.stdout, /--config <file> +YAML config file \(required/);
   const pull = await earshot(['model', 'pull', '--help']);
   for (const option of ['--model-dir', '--base-url', '--config']) t.match(pull.stdout, option, `model pull has ${option}`);
-  for (const option of ['--backend', '--manifest', '--model <', '--pretty', '--log-level']) t.notMatch(pull.stdout, option, `model pull does not list ${option} (it does nothing for a download)`);
+  for (const option of ['--backend', '--manifest', '--model <', '--pretty', '--log-level'])
+    t.notMatch(pull.stdout, option, `model pull does not list ${option} (it does nothing for a download)`);
   const bench = await earshot(['model', 'bench', '--help']);
   t.notMatch(bench.stdout, /on real audio/, 'model bench does not claim real audio');
   t.match(bench.stdout, /synthetic test signal/, 'it says what it uses without --clip');

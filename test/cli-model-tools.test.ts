@@ -41,7 +41,10 @@ t.test('model info: tensors, dtypes, shapes, quantization, operators, metadata a
   t.equal(st.code, 0, st.stderr);
   t.match(st.stdout, /serving_default_input_1:0 +int8 +\[1,64,96,1\] +scale 0\.0572550\d* zero point 33/, 'int8 input with its quantization');
   t.match(st.stdout, /StatefulPartitionedCall:0 +float32 +\[1,5\]/);
-  t.match(st.stdout, /manifest +st_yamnet256_fsd50k .*\n {2}input +log-mel patch mels_frames, 96 frames x 64 mels, 125-7500 Hz, log offset 0\.0001, hop 72 frames/);
+  t.match(
+    st.stdout,
+    /manifest +st_yamnet256_fsd50k .*\n {2}input +log-mel patch mels_frames, 96 frames x 64 mels, 125-7500 Hz, log offset 0\.0001, hop 72 frames/,
+  );
 
   t.equal(withMetadata.code, 0, withMetadata.stderr);
   t.match(withMetadata.stdout, /^metadata\n {2}name: yamnet\/classification\n {2}description: Recognizes 521 sound event classes/m);
@@ -72,7 +75,17 @@ t.test('model info: tensors, dtypes, shapes, quantization, operators, metadata a
 
 t.test('model bench: median and p99 invoke time and real-time factor per backend, on a real clip', async (t) => {
   const clip = `${CLIPS}speech_1.wav`;
-  const st = await earshot(['model', 'bench', `${MODELS}st/st_yamnet256_fsd50k_int8.tflite`, '--backend', 'tflite-node,litert-wasm', '--runs', '10', '--clip', clip]);
+  const st = await earshot([
+    'model',
+    'bench',
+    `${MODELS}st/st_yamnet256_fsd50k_int8.tflite`,
+    '--backend',
+    'tflite-node,litert-wasm',
+    '--runs',
+    '10',
+    '--clip',
+    clip,
+  ]);
   t.equal(st.code, 0, st.stderr);
   t.match(st.stdout, /input: .*speech_1\.wav \(10\.00 s\); hop 0\.48 s; 10 timed runs each/);
   t.match(st.stdout, /^backend +accelerator +median ms +p99 ms +RTF \(median\) +RTF \(p99\) +hop s +inputs$/m);
@@ -81,7 +94,9 @@ t.test('model bench: median and p99 invoke time and real-time factor per backend
 
   const json = await earshot(['model', 'bench', YAMNET_WAVEFORM, '--runs', '5', '--hop', '0.96', '--clip', clip, '--json']);
   t.equal(json.code, 0, json.stderr);
-  const { rows } = JSON.parse(json.stdout) as { rows: { backend: string; runs: number; median_ms: number; p99_ms: number; rtf: number; hop_s: number; inputs: number }[] };
+  const { rows } = JSON.parse(json.stdout) as {
+    rows: { backend: string; runs: number; median_ms: number; p99_ms: number; rtf: number; hop_s: number; inputs: number }[];
+  };
   t.equal(rows.length, 1, 'one row: the configured backend');
   const [row] = rows;
   t.equal(row!.backend, 'litert-wasm');
@@ -101,10 +116,22 @@ t.test('model info / bench on invalid models: exit 2, one line, no stack', async
   const invalid: [string[], RegExp, string][] = [
     [['info', `${MODELS}invalid/not_a_model.tflite`], /^earshot: .*not_a_model\.tflite: not a TFLite model/, 'info not_a_model.tflite'],
     [['bench', `${MODELS}invalid/not_a_model.tflite`], /^earshot: .*not_a_model\.tflite: not a TFLite model/, 'bench not_a_model.tflite'],
-    [['info', `${MODELS}invalid/truncated_yamnet.tflite`], /^earshot: .*truncated_yamnet\.tflite: TFLite model is truncated or corrupt/, 'info truncated_yamnet.tflite'],
-    [['bench', `${MODELS}invalid/truncated_yamnet.tflite`], /^earshot: .*truncated_yamnet\.tflite: TFLite model is truncated or corrupt/, 'bench truncated_yamnet.tflite'],
+    [
+      ['info', `${MODELS}invalid/truncated_yamnet.tflite`],
+      /^earshot: .*truncated_yamnet\.tflite: TFLite model is truncated or corrupt/,
+      'info truncated_yamnet.tflite',
+    ],
+    [
+      ['bench', `${MODELS}invalid/truncated_yamnet.tflite`],
+      /^earshot: .*truncated_yamnet\.tflite: TFLite model is truncated or corrupt/,
+      'bench truncated_yamnet.tflite',
+    ],
     [['info', '/nonexistent/model.onnx'], /\/nonexistent\/model\.onnx: model file not found/, 'info on a missing file'],
-    [['bench', `${MODELS}invalid/keyword_scrambled_8bit.tflite`], /keyword_scrambled_8bit\.tflite: no model manifest describes this file/, 'bench without a manifest'],
+    [
+      ['bench', `${MODELS}invalid/keyword_scrambled_8bit.tflite`],
+      /keyword_scrambled_8bit\.tflite: no model manifest describes this file/,
+      'bench without a manifest',
+    ],
     // Forced past the manifest, the model that segfaults tflite-node is caught by the probe child.
     [
       ['bench', `${MODELS}invalid/keyword_scrambled_8bit.tflite`, '--manifest', 'yamnet_waveform', '--backend', 'tflite-node'],
@@ -123,27 +150,92 @@ t.test('model info / bench on invalid models: exit 2, one line, no stack', async
 t.test('earshot analyze refuses models whose front end earshot cannot compute, naming it', async (t) => {
   const clip = `${CLIPS}gunshot_1.wav`;
   const miniresnet = await earshot(['analyze', '--model', `${MODELS}st/st_miniresnetv2_esc10_int8.tflite`, clip]);
-  expectOneLineFailure(t, miniresnet, 2, /st_miniresnetv2_esc10_int8\.tflite: earshot cannot serve st_miniresnetv2_esc10: it needs a dB power-mel front end \(.*n_fft 1024.*hop 320.*50-frame patches\)/, 'st_miniresnetv2_esc10_int8');
+  expectOneLineFailure(
+    t,
+    miniresnet,
+    2,
+    /st_miniresnetv2_esc10_int8\.tflite: earshot cannot serve st_miniresnetv2_esc10: it needs a dB power-mel front end \(.*n_fft 1024.*hop 320.*50-frame patches\)/,
+    'st_miniresnetv2_esc10_int8',
+  );
   const micro = await earshot(['analyze', '--model', `${MODELS}micro/micro_speech_int8.tflite`, '--backend', 'tflite-node', clip]);
-  expectOneLineFailure(t, micro, 2, /micro_speech_int8\.tflite: earshot cannot serve micro_speech: it needs the TFLite Micro micro-frontend \(49 x 40 features/, 'micro_speech_int8');
+  expectOneLineFailure(
+    t,
+    micro,
+    2,
+    /micro_speech_int8\.tflite: earshot cannot serve micro_speech: it needs the TFLite Micro micro-frontend \(49 x 40 features/,
+    'micro_speech_int8',
+  );
 
   // A user manifest asking for another front end is refused naming the keys that differ.
   const dir = mkdtempSync(join(tmpdir(), 'earshot-manifest-'));
   const manifest = join(dir, 'mine.yaml');
-  writeFileSync(manifest, 'id: mine\ninput:\n  kind: logmel_patch\n  layout: mels_frames\n  log_offset: 0.0001\n  frame_samples: 1024\n  frame_hop_samples: 320\n  scale: db\nlabels:\n  source: inline\n  names: [a, b, c, d, e]\nclass_map:\n  gunshot: [a]\n');
+  writeFileSync(
+    manifest,
+    'id: mine\ninput:\n  kind: logmel_patch\n  layout: mels_frames\n  log_offset: 0.0001\n  frame_samples: 1024\n  frame_hop_samples: 320\n  scale: db\nlabels:\n  source: inline\n  names: [a, b, c, d, e]\nclass_map:\n  gunshot: [a]\n',
+  );
   const mine = await earshot(['analyze', '--model', `${MODELS}st/st_yamnet256_fsd50k_int8.tflite`, '--manifest', manifest, clip]);
-  expectOneLineFailure(t, mine, 2, /mine\.yaml: earshot cannot compute this model's front end: input\.frame_samples 1024 \(earshot: 400\), input\.frame_hop_samples 320 \(earshot: 160\), input\.scale db \(earshot: log\)/, 'a manifest with another STFT');
+  expectOneLineFailure(
+    t,
+    mine,
+    2,
+    /mine\.yaml: earshot cannot compute this model's front end: input\.frame_samples 1024 \(earshot: 400\), input\.frame_hop_samples 320 \(earshot: 160\), input\.scale db \(earshot: log\)/,
+    'a manifest with another STFT',
+  );
 });
 
 t.test('every shipped manifest serves its model: golden labels on real clips, through both TFLite backends', async (t) => {
   const cases: [string, string, string[], [string, string | null][]][] = [
-    ['yamnet/yamnet_audio_classifier_with_metadata.tflite', 'yamnet', ['--backend', 'tflite-node'], [['gunshot_1', 'gunshot'], ['speech_1', 'speech']]],
-    ['yamnet/yamnet_waveform.tflite', 'yamnet_waveform', ['--backend', 'litert-wasm'], [['glass_break_1', 'glass_break'], ['dog_bark_1', 'dog_bark']]],
-    ['yamnet/yamnet_spectra_in.tflite', 'yamnet_spectra_in', ['--backend', 'tflite-node'], [['gunshot_1', 'gunshot'], ['speech_1', 'speech']]],
-    ['st/st_yamnet256_fsd50k_int8.tflite', 'st_yamnet256_fsd50k', ['--backend', 'litert-wasm'], [['glass_break_1', 'glass_break'], ['gunshot_1', 'gunshot']]],
-    ['st/st_yamnet256_esc10_int8.tflite', 'st_yamnet256_esc10', ['--backend', 'tflite-node'], [['dog_bark_1', 'dog_bark'], ['gunshot_1', null]]],
+    [
+      'yamnet/yamnet_audio_classifier_with_metadata.tflite',
+      'yamnet',
+      ['--backend', 'tflite-node'],
+      [
+        ['gunshot_1', 'gunshot'],
+        ['speech_1', 'speech'],
+      ],
+    ],
+    [
+      'yamnet/yamnet_waveform.tflite',
+      'yamnet_waveform',
+      ['--backend', 'litert-wasm'],
+      [
+        ['glass_break_1', 'glass_break'],
+        ['dog_bark_1', 'dog_bark'],
+      ],
+    ],
+    [
+      'yamnet/yamnet_spectra_in.tflite',
+      'yamnet_spectra_in',
+      ['--backend', 'tflite-node'],
+      [
+        ['gunshot_1', 'gunshot'],
+        ['speech_1', 'speech'],
+      ],
+    ],
+    [
+      'st/st_yamnet256_fsd50k_int8.tflite',
+      'st_yamnet256_fsd50k',
+      ['--backend', 'litert-wasm'],
+      [
+        ['glass_break_1', 'glass_break'],
+        ['gunshot_1', 'gunshot'],
+      ],
+    ],
+    [
+      'st/st_yamnet256_esc10_int8.tflite',
+      'st_yamnet256_esc10',
+      ['--backend', 'tflite-node'],
+      [
+        ['dog_bark_1', 'dog_bark'],
+        ['gunshot_1', null],
+      ],
+    ],
   ];
-  const results = await Promise.all(cases.map(([model, , backend, clips]) => earshot(['analyze', '--model', `${MODELS}${model}`, ...backend, '--json', ...clips.map(([c]) => `${CLIPS}${c}.wav`)])));
+  const results = await Promise.all(
+    cases.map(([model, , backend, clips]) =>
+      earshot(['analyze', '--model', `${MODELS}${model}`, ...backend, '--json', ...clips.map(([c]) => `${CLIPS}${c}.wav`)]),
+    ),
+  );
   for (const [n, [model, id, backend, clips]] of cases.entries()) {
     const result = results[n]!;
     t.equal(result.code, 0, `${model}: ${result.stderr}`);

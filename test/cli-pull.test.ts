@@ -71,7 +71,11 @@ function checkFolder(t: Test, dir: string, node: TestNode, expectedIds: string[]
   t.equal(new Set(ids).size, ids.length, 'no clip twice in the manifest');
   t.same([...ids].sort(), [...expectedIds].sort(), 'the manifest lists the expected clips');
   const files = readdirSync(dir);
-  t.same(files.filter((f) => f.endsWith('.part') || f.endsWith('.tmp')), [], 'no partial or temporary file left');
+  t.same(
+    files.filter((f) => f.endsWith('.part') || f.endsWith('.tmp')),
+    [],
+    'no partial or temporary file left',
+  );
   t.same(files.filter((f) => f.endsWith('.wav')).sort(), expectedIds.map((id) => `${id}.wav`).sort(), 'one .wav per clip, nothing else');
   for (const id of expectedIds) {
     const stored = node.clips.find((c) => c.id === id)!;
@@ -94,10 +98,23 @@ t.test('pull twice: the second gets nothing new; --strategy all follows its curs
   t.match(first.stdout, /^test-node \(http:\/\/127\.0\.0\.1:\d+\): 4 new clips \(0\.\d MB\), 0 already here → .*test-node\n$/);
   t.equal(first.stderr.split('\n').filter((l) => /^test-node: \d\/4 \S+\.wav \(\d+ kB\)$/.test(l)).length, 4, 'a progress line per clip');
   const events = node.clips.filter((c) => c.spec.event);
-  const manifest = checkFolder(t, join(out, 'test-node'), node, events.map((c) => c.id));
-  t.same(manifest.clips.map((c: { label: string }) => c.label), ['glass_break', 'speech', 'scream', 'gunshot'], 'in queue order (most uncertain first)');
+  const manifest = checkFolder(
+    t,
+    join(out, 'test-node'),
+    node,
+    events.map((c) => c.id),
+  );
+  t.same(
+    manifest.clips.map((c: { label: string }) => c.label),
+    ['glass_break', 'speech', 'scream', 'gunshot'],
+    'in queue order (most uncertain first)',
+  );
   t.ok(existsSync(join(out, '.earshot-pull', `127.0.0.1_${new URL(served.url).port}.json`)), 'a cursor file per node');
-  const wavTimes = () => readdirSync(join(out, 'test-node')).filter((f) => f.endsWith('.wav')).sort().map((f) => `${f}:${statSync(join(out, 'test-node', f)).mtimeMs}`);
+  const wavTimes = () =>
+    readdirSync(join(out, 'test-node'))
+      .filter((f) => f.endsWith('.wav'))
+      .sort()
+      .map((f) => `${f}:${statSync(join(out, 'test-node', f)).mtimeMs}`);
   const timesBefore = wavTimes();
 
   const second = await earshot(['pull', '--node', served.url, '--out', out]);
@@ -114,13 +131,22 @@ t.test('pull twice: the second gets nothing new; --strategy all follows its curs
   t.match(limited.stdout, /: 2 new clips/);
   const rest = await earshot(['pull', '--node', served.url, '--out', all, '--strategy', 'all']);
   t.match(rest.stdout, /: 3 new clips/, 'all: continues from the cursor');
-  checkFolder(t, join(all, 'test-node'), node, node.clips.map((c) => c.id));
+  checkFolder(
+    t,
+    join(all, 'test-node'),
+    node,
+    node.clips.map((c) => c.id),
+  );
   const again = await earshot(['pull', '--node', served.url, '--out', all, '--strategy', 'all']);
   t.match(again.stdout, /: 0 new clips/);
   // From a fresh cursor (e.g. the cursor file lost), every clip in the folder is said to be here (issue 23).
   rmSync(join(all, '.earshot-pull'), { recursive: true });
   const fromStart = await earshot(['pull', '--node', served.url, '--out', all, '--strategy', 'all']);
-  t.match(fromStart.stdout, new RegExp(`: 0 new clips \\(0\\.0 MB\\), ${node.clips.length} already here`), `--strategy all counts the clips already in the folder: ${fromStart.stdout.trim()}`);
+  t.match(
+    fromStart.stdout,
+    new RegExp(`: 0 new clips \\(0\\.0 MB\\), ${node.clips.length} already here`),
+    `--strategy all counts the clips already in the folder: ${fromStart.stdout.trim()}`,
+  );
   const state = JSON.parse(readFileSync(join(all, '.earshot-pull', `127.0.0.1_${new URL(served.url).port}.json`), 'utf8'));
   t.equal(state.node_id, 'test-node');
   t.ok(state.after >= node.clips.length, 'the cursor is past the last clip');
@@ -168,7 +194,12 @@ t.test('kill -9 mid-pull, then resume: no duplicates, every sha256 right, nothin
   // "already here" counts the clips of the manifest and those found whole on disk (killed before the manifest).
   t.equal(Number(fresh) + Number(adopted), 32, `resume: ${fresh} new + ${adopted} already here (${before.length} in the manifest) = all 32, none twice`);
   t.ok(Number(fresh) <= 32 - before.length, 'nothing in the manifest fetched again');
-  checkFolder(t, dir, served.node, served.node.clips.map((c) => c.id));
+  checkFolder(
+    t,
+    dir,
+    served.node,
+    served.node.clips.map((c) => c.id),
+  );
   if (partial.length) t.ok(served.rangedRequests >= 1, `the partial ${partial[0]} was continued with a Range request`);
   else t.pass('the kill fell between files (no .part to continue)');
   const last = await earshot(['pull', '--node', served.url, '--out', out, '--limit', '100'], { env });
@@ -182,8 +213,18 @@ t.test('several nodes in one run, each into its own folder', async (t) => {
   const result = await earshot(['pull', '--node', alpha.url, '--node', beta.url.replace('http://', ''), '--out', out, '--strategy', 'random']);
   t.equal(result.code, 0, result.stderr);
   t.match(result.stdout, /^alpha \(.*\): 2 new clips.*\nbeta \(.*\): 3 new clips/);
-  checkFolder(t, join(out, 'alpha'), alpha.node, alpha.node.clips.map((c) => c.id));
-  checkFolder(t, join(out, 'beta'), beta.node, beta.node.clips.map((c) => c.id));
+  checkFolder(
+    t,
+    join(out, 'alpha'),
+    alpha.node,
+    alpha.node.clips.map((c) => c.id),
+  );
+  checkFolder(
+    t,
+    join(out, 'beta'),
+    beta.node,
+    beta.node.clips.map((c) => c.id),
+  );
   t.equal(readdirSync(join(out, '.earshot-pull')).length, 2, 'a cursor file per node');
 });
 
@@ -230,7 +271,17 @@ t.test('labels import: pulled tracks back to the node, idempotent, bad files ref
   // A person corrected the tracks of two clips; DCASE TSV with the pulled file names.
   const [scream, glass] = [node.clips[2], node.clips[1]];
   const tsv = join(out, 'labels.tsv');
-  writeFileSync(tsv, ['filename\tonset\toffset\tevent_label', `${scream.id}.wav\t0.150\t0.950\tscream`, `test-node/${glass.id}.wav\t0.400\t1.300\tglass_break`, `${glass.id}\t1.300\t1.500\tspeech`, `${node.clips[0].id}.wav`, ''].join('\n'));
+  writeFileSync(
+    tsv,
+    [
+      'filename\tonset\toffset\tevent_label',
+      `${scream.id}.wav\t0.150\t0.950\tscream`,
+      `test-node/${glass.id}.wav\t0.400\t1.300\tglass_break`,
+      `${glass.id}\t1.300\t1.500\tspeech`,
+      `${node.clips[0].id}.wav`,
+      '',
+    ].join('\n'),
+  );
   t.ok(existsSync(join(dir, `${scream.id}.wav`)));
   const imported = await earshot(['labels', 'import', tsv, '--node', served.url, '--annotator', 'ana']);
   t.equal(imported.code, 0, imported.stderr);
@@ -242,7 +293,10 @@ t.test('labels import: pulled tracks back to the node, idempotent, bad files ref
   t.equal(again.code, 0);
   t.equal((await labelsOf(glass.id)).length, 2, 'a re-import replaces, never duplicates');
   const queue = await json(fetch(`${served.url}/api/v1/active-learning/queue`));
-  t.notOk(queue.clips.some((c: { id: string }) => c.id === scream.id || c.id === glass.id), 'labelled clips left the queue');
+  t.notOk(
+    queue.clips.some((c: { id: string }) => c.id === scream.id || c.id === glass.id),
+    'labelled clips left the queue',
+  );
 
   const unknown = join(out, 'unknown.tsv');
   writeFileSync(unknown, `01HZZZZZZZZZZZZZZZZZZZZZZZ.wav\t0\t1\tgunshot\n${node.clips[3].id}.wav\t0.1\t0.9\tspeech\n`);

@@ -32,15 +32,28 @@ t.test('run publishes one alert per stored hostile event', async (t) => {
 
   const db = new Database(join(dir, 'data', 'earshot.db'), { readonly: true });
   t.teardown(() => db.close());
-  const rows = db.prepare("SELECT id, label, grp, onset_s, offset_s, node_id FROM events ORDER BY onset_s").all() as { id: string; label: string; grp: string; onset_s: number; offset_s: number | null; node_id: string }[];
+  const rows = db.prepare('SELECT id, label, grp, onset_s, offset_s, node_id FROM events ORDER BY onset_s').all() as {
+    id: string;
+    label: string;
+    grp: string;
+    onset_s: number;
+    offset_s: number | null;
+    node_id: string;
+  }[];
   const hostileRows = rows.filter((r) => r.grp === 'hostile');
   t.ok(hostileRows.length > 0, `the scene has hostile events (stored: ${rows.map((r) => `${r.label}@${r.onset_s}`).join(', ')})`);
-  t.ok(rows.every((r) => r.offset_s !== null && r.node_id === 'test-node'), 'every event closed, with the node id');
+  t.ok(
+    rows.every((r) => r.offset_s !== null && r.node_id === 'test-node'),
+    'every event closed, with the node id',
+  );
 
   const alerts = received.filter((m) => m.topic === 'earshot/test-node/alert/hostile');
   const alertIds = alerts.map((m) => JSON.parse(m.payload).id);
   t.same(alertIds.sort(), hostileRows.map((r) => r.id).sort(), 'one hostile alert per stored hostile event, same ids');
-  t.ok(alerts.every((m) => m.qos === 1 && !m.retain), 'alerts are QoS 1, not retained');
+  t.ok(
+    alerts.every((m) => m.qos === 1 && !m.retain),
+    'alerts are QoS 1, not retained',
+  );
   const first = JSON.parse(alerts[0].payload);
   t.match(first, { node_id: 'test-node', group: 'hostile', model_id: 'yamnet_waveform' });
   t.type(first.score, 'number');

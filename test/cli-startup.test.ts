@@ -26,10 +26,24 @@ function packagesIn(modules: string[]): string[] {
  * The npm packages a CLI invocation loaded (ES modules and CommonJS files, test/helpers/load-trace.mjs):
  * all of them, and those of the main thread and of other threads (the inference worker) apart.
  */
-function packagesLoaded(args: string[]): { packages: string[]; mainThread: string[]; otherThreads: string[]; stdout: string; stderr: string; status: number | null } {
+function packagesLoaded(args: string[]): {
+  packages: string[];
+  mainThread: string[];
+  otherThreads: string[];
+  stdout: string;
+  stderr: string;
+  status: number | null;
+} {
   const trace = join(mkdtempSync(join(tmpdir(), 'earshot-trace-')), 'modules.txt');
-  const r = spawnSync(process.execPath, ['--import', join(REPO, 'test/helpers/load-trace.mjs'), CLI, ...args], { cwd: REPO, env: { ...process.env, EARSHOT_LOAD_TRACE: trace }, encoding: 'utf8' });
-  const lines = readFileSync(trace, 'utf8').split('\n').filter(Boolean).map((line) => line.split('\t') as [string, string]);
+  const r = spawnSync(process.execPath, ['--import', join(REPO, 'test/helpers/load-trace.mjs'), CLI, ...args], {
+    cwd: REPO,
+    env: { ...process.env, EARSHOT_LOAD_TRACE: trace },
+    encoding: 'utf8',
+  });
+  const lines = readFileSync(trace, 'utf8')
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split('\t') as [string, string]);
   return {
     packages: packagesIn(lines.map(([, module]) => module)),
     mainThread: packagesIn(lines.filter(([thread]) => thread === '0').map(([, module]) => module)),
@@ -48,13 +62,22 @@ t.test('--version and -V print the version from package.json', async (t) => {
   }
 });
 
-t.test('--help, --version and a command\'s --help load commander only', async (t) => {
-  for (const args of [['--help'], ['--version'], ['analyze', '--help'], ['run', '--help'], ['model', 'bench', '--help'], ['serve', '--help'], ['doctor', '--help']]) {
+t.test("--help, --version and a command's --help load commander only", async (t) => {
+  for (const args of [
+    ['--help'],
+    ['--version'],
+    ['analyze', '--help'],
+    ['run', '--help'],
+    ['model', 'bench', '--help'],
+    ['serve', '--help'],
+    ['doctor', '--help'],
+  ]) {
     const { packages, stdout, status } = packagesLoaded(args);
     t.equal(status, 0, `${args.join(' ')}: exit 0`);
     t.same(packages, ['commander'], `${args.join(' ')}: loads no package but commander`);
     if (args[0] === '--help') {
-      for (const command of ['analyze', 'run', 'eval', 'tune', 'devices', 'pull', 'labels', 'serve', 'service', 'doctor', 'model', 'simulate-serial']) t.match(stdout, new RegExp(`^  ${command}\\b`, 'm'), `--help lists ${command}`);
+      for (const command of ['analyze', 'run', 'eval', 'tune', 'devices', 'pull', 'labels', 'serve', 'service', 'doctor', 'model', 'simulate-serial'])
+        t.match(stdout, new RegExp(`^  ${command}\\b`, 'm'), `--help lists ${command}`);
       t.match(stdout, /-V, --version/, '--help lists --version');
     }
   }
@@ -67,13 +90,30 @@ t.test('the backend choices in --help are the backends earshot has', async (t) =
 t.test('analyze loads no database, HTTP, MQTT, resampler or log pretty-printer, and its main thread no model runtime', async (t) => {
   // A 16 kHz clip, logs into a pipe (not a TTY), a TFLite model on the default backend (litert-wasm) in a worker.
   const clip = join(SHARED, 'audio/clips/scream_2.wav');
-  const { packages, mainThread, otherThreads, stdout, stderr, status } = packagesLoaded(['analyze', '--model', join(SHARED, 'models/yamnet/yamnet_waveform.tflite'), clip]);
+  const { packages, mainThread, otherThreads, stdout, stderr, status } = packagesLoaded([
+    'analyze',
+    '--model',
+    join(SHARED, 'models/yamnet/yamnet_waveform.tflite'),
+    clip,
+  ]);
   t.equal(status, 0, `analyze: exit 0 (${stderr.trim()})`);
   t.match(stdout, /scream_2\.wav\s+\S+\s+\S+\s+scream/, 'analyze finds the scream');
-  for (const pkg of ['better-sqlite3', 'fastify', 'mqtt', 'prom-client', 'serialport', '@napi-rs/canvas', 'pino-pretty', '@alexanderolsen/libsamplerate-js', 'onnx-proto', '@sinclair/typebox']) {
+  for (const pkg of [
+    'better-sqlite3',
+    'fastify',
+    'mqtt',
+    'prom-client',
+    'serialport',
+    '@napi-rs/canvas',
+    'pino-pretty',
+    '@alexanderolsen/libsamplerate-js',
+    'onnx-proto',
+    '@sinclair/typebox',
+  ]) {
     // @sinclair/typebox builds the config schema; the validators the build precompiled (src/schema-validator.ts) need neither it nor ajv's compiler.
     t.notOk(packages.includes(pkg), `analyze does not load ${pkg}`);
   }
-  for (const runtime of ['@litertjs/core', 'onnxruntime-node', 'tfjs-tflite-node']) t.notOk(mainThread.includes(runtime), `the main thread does not load ${runtime}`);
+  for (const runtime of ['@litertjs/core', 'onnxruntime-node', 'tfjs-tflite-node'])
+    t.notOk(mainThread.includes(runtime), `the main thread does not load ${runtime}`);
   t.ok(otherThreads.includes('@litertjs/core'), 'the inference worker loads @litertjs/core (the model ran there)');
 });

@@ -13,7 +13,20 @@ import { DEV_SCENES, YAMNET_WAVEFORM } from './helpers/fixtures.js';
 
 t.test('tune prints a valid config snippet and caches model scores', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-tune-'));
-  const args = ['tune', '--ref', `${DEV_SCENES}annotations.tsv`, '--model', YAMNET_WAVEFORM, '--hops', '48', '--out', join(dir, 'out'), '--cache-dir', join(dir, 'cache'), ...['mixed_07.wav', 'distractors_only_03.wav'].map((f) => `${DEV_SCENES}${f}`)];
+  const args = [
+    'tune',
+    '--ref',
+    `${DEV_SCENES}annotations.tsv`,
+    '--model',
+    YAMNET_WAVEFORM,
+    '--hops',
+    '48',
+    '--out',
+    join(dir, 'out'),
+    '--cache-dir',
+    join(dir, 'cache'),
+    ...['mixed_07.wav', 'distractors_only_03.wav'].map((f) => `${DEV_SCENES}${f}`),
+  ];
   const first = await earshot(args);
   t.equal(first.code, 0, first.stderr);
   t.match(first.stdout, /^# earshot tune: hostile F1 [\d.]+ .*false alarms\/h/m);

@@ -23,7 +23,8 @@ function keys(node: SchemaNode, prefix = ''): [string, SchemaNode][] {
     const key = `${prefix}${name}`;
     if (child.properties) return keys(child, `${key}.`);
     const entries = child.items?.properties ? keys(child.items, `${key}[].`) : [];
-    const free = typeof child.additionalProperties === 'object' && child.additionalProperties.properties ? keys(child.additionalProperties, `${key}.<label>.`) : [];
+    const free =
+      typeof child.additionalProperties === 'object' && child.additionalProperties.properties ? keys(child.additionalProperties, `${key}.<label>.`) : [];
     return [[key, child], ...entries, ...free];
   });
 }
@@ -58,7 +59,11 @@ t.test('a reload applies exactly the keys the schema marks live', async (t) => {
 
 t.test('the validator the build precompiled (dist/) was compiled from this schema and reads files the same way', async (t) => {
   const generated = (await import('../dist/config/validate-config.js' as string)) as { SCHEMA_SHA256: string };
-  t.equal(generated.SCHEMA_SHA256, createHash('sha256').update(JSON.stringify(ConfigSchema)).digest('hex'), 'npm run build regenerates dist/config/validate-config.js');
+  t.equal(
+    generated.SCHEMA_SHA256,
+    createHash('sha256').update(JSON.stringify(ConfigSchema)).digest('hex'),
+    'npm run build regenerates dist/config/validate-config.js',
+  );
   const built = (await import('../dist/config/load.js' as string)) as { parseConfig: typeof parseConfig };
   const outcome = (parse: typeof parseConfig, raw: unknown) => {
     try {

@@ -27,12 +27,18 @@ t.test('relative paths resolve against the config file folder', async (t) => {
 });
 
 t.test('errors name the file, the key and the problem', async (t) => {
-  t.throws(() => parseConfig({ detection: { labels: { gunshot: { threshold: 1.5 } } } }, 'e.yaml', '/'), { message: /e\.yaml: detection\.labels\.gunshot\.threshold: must be <= 1/ });
+  t.throws(() => parseConfig({ detection: { labels: { gunshot: { threshold: 1.5 } } } }, 'e.yaml', '/'), {
+    message: /e\.yaml: detection\.labels\.gunshot\.threshold: must be <= 1/,
+  });
   t.throws(() => parseConfig({ detction: {} }, 'e.yaml', '/'), { message: /e\.yaml: detction: unknown key/ });
   t.throws(() => parseConfig({ source: { pacing: 'slow' } }, 'e.yaml', '/'), { message: /e\.yaml: source\.pacing: must be one of "realtime", "fast"/ });
   t.throws(() => parseConfig({ detection: { vote_k: 3, vote_n: 2 } }, 'e.yaml', '/'), { message: /detection\.vote_k: must be <= detection\.vote_n/ });
-  t.throws(() => parseConfig({ detection: { labels: { gunshot: { threshold: 0.3, release: 0.5 } } } }, 'e.yaml', '/'), { message: /gunshot\.release: must be <= its threshold/ });
-  t.throws(() => parseConfig({ detection: { labels: { thunder: { threshold: 0.3 } } } }, 'e.yaml', '/'), { message: /detection\.labels\.thunder\.group: required/ });
+  t.throws(() => parseConfig({ detection: { labels: { gunshot: { threshold: 0.3, release: 0.5 } } } }, 'e.yaml', '/'), {
+    message: /gunshot\.release: must be <= its threshold/,
+  });
+  t.throws(() => parseConfig({ detection: { labels: { thunder: { threshold: 0.3 } } } }, 'e.yaml', '/'), {
+    message: /detection\.labels\.thunder\.group: required/,
+  });
   t.throws(() => parseConfig([1, 2], 'e.yaml', '/'), { message: /e\.yaml: the configuration must be a YAML mapping/ });
 });
 

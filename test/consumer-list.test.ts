@@ -30,7 +30,16 @@ function recording(name: string, calls: string[], throwing: Partial<Record<keyof
     calls.push(`${name}.${h}`);
     if (throwing[h]) throw new Error(`${name} broke in ${h}`);
   };
-  return { name, start: hook('start'), beforeChunk: hook('beforeChunk'), onPatch: hook('onPatch'), onEvent: hook('onEvent'), afterChunk: hook('afterChunk'), finish: hook('finish'), stop: hook('stop') };
+  return {
+    name,
+    start: hook('start'),
+    beforeChunk: hook('beforeChunk'),
+    onPatch: hook('onPatch'),
+    onEvent: hook('onEvent'),
+    afterChunk: hook('afterChunk'),
+    finish: hook('finish'),
+    stop: hook('stop'),
+  };
 }
 
 const chunk = { startSample: 0, samples: new Float32Array(1600) };
@@ -49,14 +58,30 @@ t.test('hooks run in list order, stops in reverse order', async (t) => {
   await list.finish('end_of_source');
   await list.stop('end_of_source');
   await list.stop('end_of_source');
-  t.same(calls, [
-    'store.start', 'mqtt.start', 'api.start',
-    'store.beforeChunk', 'mqtt.beforeChunk', 'api.beforeChunk',
-    'store.onEvent', 'mqtt.onEvent', 'api.onEvent',
-    'store.afterChunk', 'mqtt.afterChunk', 'api.afterChunk',
-    'store.finish', 'mqtt.finish', 'api.finish',
-    'api.stop', 'mqtt.stop', 'store.stop',
-  ], 'started in order, hooks in order, stopped in reverse order, once');
+  t.same(
+    calls,
+    [
+      'store.start',
+      'mqtt.start',
+      'api.start',
+      'store.beforeChunk',
+      'mqtt.beforeChunk',
+      'api.beforeChunk',
+      'store.onEvent',
+      'mqtt.onEvent',
+      'api.onEvent',
+      'store.afterChunk',
+      'mqtt.afterChunk',
+      'api.afterChunk',
+      'store.finish',
+      'mqtt.finish',
+      'api.finish',
+      'api.stop',
+      'mqtt.stop',
+      'store.stop',
+    ],
+    'started in order, hooks in order, stopped in reverse order, once',
+  );
 });
 
 t.test('a consumer that throws: the others still get the event and still stop; the log names it', async (t) => {
@@ -66,10 +91,25 @@ t.test('a consumer that throws: the others still get the event and still stop; t
   await list.start(recording('store', calls), recording('clips', calls, { onEvent: true, stop: true }), recording('mqtt', calls));
   list.onEvent(event);
   await list.stop('signal');
-  t.same(calls.filter((c) => c.endsWith('onEvent')), ['store.onEvent', 'clips.onEvent', 'mqtt.onEvent'], 'the consumer after the throwing one still got the event');
-  t.same(calls.filter((c) => c.endsWith('stop')), ['mqtt.stop', 'clips.stop', 'store.stop'], 'a failing stop does not keep the others from stopping');
+  t.same(
+    calls.filter((c) => c.endsWith('onEvent')),
+    ['store.onEvent', 'clips.onEvent', 'mqtt.onEvent'],
+    'the consumer after the throwing one still got the event',
+  );
+  t.same(
+    calls.filter((c) => c.endsWith('stop')),
+    ['mqtt.stop', 'clips.stop', 'store.stop'],
+    'a failing stop does not keep the others from stopping',
+  );
   const errors = lines.filter((l) => l.level === 50);
-  t.same(errors.map((l) => [l.consumer, l.hook]), [['clips', 'onEvent'], ['clips', 'stop']], 'each failure logged once, naming the consumer and the hook');
+  t.same(
+    errors.map((l) => [l.consumer, l.hook]),
+    [
+      ['clips', 'onEvent'],
+      ['clips', 'stop'],
+    ],
+    'each failure logged once, naming the consumer and the hook',
+  );
   t.equal(errors[0].err?.message, 'clips broke in onEvent', 'logged as an Error object (message)');
   t.match(errors[0].err?.stack, /consumer-list\.test\.ts/, 'with its stack');
 });

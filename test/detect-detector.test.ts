@@ -5,7 +5,14 @@ import { LabelMap, resolveLabelSpecs, type LabelSpec } from '../src/detect/label
 const HOP = 7680; // 48 frames
 const PATCH = 15600;
 const gunshot: LabelSpec = { name: 'gunshot', group: 'hostile', classes: ['Gunshot, gunfire'], threshold: 0.5, release: 0.3 };
-const settings = (over: Partial<DetectorSettings> = {}): DetectorSettings => ({ voteK: 1, voteN: 1, mergeGapSamples: 0, minDurationSamples: 0, hopSamples: HOP, ...over });
+const settings = (over: Partial<DetectorSettings> = {}): DetectorSettings => ({
+  voteK: 1,
+  voteN: 1,
+  mergeGapSamples: 0,
+  minDurationSamples: 0,
+  hopSamples: HOP,
+  ...over,
+});
 
 /** Runs a score sequence (null = silent patch) through a one-label detector. */
 function run(scores: (number | null)[], over: Partial<DetectorSettings> = {}): DetectorOutput[] {
@@ -13,7 +20,15 @@ function run(scores: (number | null)[], over: Partial<DetectorSettings> = {}): D
   const detector = new EventDetector([gunshot], settings(over), () => `id${n++}`);
   const out: DetectorOutput[] = [];
   scores.forEach((score, index) => {
-    out.push(...detector.observe({ index, startSample: index * HOP, endSample: index * HOP + PATCH, peakDbfs: -6 - index, labelScores: score === null ? null : [score] }));
+    out.push(
+      ...detector.observe({
+        index,
+        startSample: index * HOP,
+        endSample: index * HOP + PATCH,
+        peakDbfs: -6 - index,
+        labelScores: score === null ? null : [score],
+      }),
+    );
   });
   out.push(...detector.finish());
   return out;
@@ -21,7 +36,10 @@ function run(scores: (number | null)[], over: Partial<DetectorSettings> = {}): D
 
 t.test('one patch above threshold opens an event at the patch start and closes at its end', async (t) => {
   const out = run([0.1, 0.9, 0.1, 0.1]);
-  t.same(out.map((o) => o.kind), ['onset', 'offset']);
+  t.same(
+    out.map((o) => o.kind),
+    ['onset', 'offset'],
+  );
   t.equal(out[0].event.onsetSample, HOP);
   t.equal(out[1].event.offsetSample, HOP + PATCH);
   t.equal(out[1].event.peakScore, 0.9);
@@ -62,7 +80,10 @@ t.test('merge gap joins stretches of votes closer than the gap', async (t) => {
 t.test('minimum duration: short events are never reported', async (t) => {
   t.same(run([0.9, 0.1, 0.1], { minDurationSamples: PATCH + HOP }), []);
   const out = run([0.9, 0.9, 0.1, 0.1], { minDurationSamples: PATCH + HOP });
-  t.same(out.map((o) => o.kind), ['onset', 'offset']);
+  t.same(
+    out.map((o) => o.kind),
+    ['onset', 'offset'],
+  );
 });
 
 t.test('end of stream closes an open event with reason stream_end', async (t) => {
@@ -77,15 +98,25 @@ t.test('vote k above n is refused', async (t) => {
 t.test('label map takes the best class score and names unknown classes', async (t) => {
   const map = new LabelMap(['Speech', 'Explosion', 'Boom'], [{ ...gunshot, name: 'explosion', classes: ['Explosion', 'Boom'] }], 'model.tflite');
   t.same([...map.map([0.9, 0.2, 0.4])], [Math.fround(0.4)]);
-  t.throws(() => new LabelMap(['Speech'], [gunshot], 'model.tflite'), /model\.tflite: label "gunshot" maps class "Gunshot, gunfire", which the model does not have/);
+  t.throws(
+    () => new LabelMap(['Speech'], [gunshot], 'model.tflite'),
+    /model\.tflite: label "gunshot" maps class "Gunshot, gunfire", which the model does not have/,
+  );
 });
 
 t.test('labels without classes in the config or the manifest are left out', async (t) => {
   const { specs, unmapped } = resolveLabelSpecs(
-    { gunshot: { group: 'hostile', threshold: 0.5, release: 0.2, enabled: true }, scream: { group: 'hostile', threshold: 0.5, release: 0.2, enabled: true }, siren: { group: 'non_hostile', threshold: 0.5, release: 0.2, enabled: false } },
+    {
+      gunshot: { group: 'hostile', threshold: 0.5, release: 0.2, enabled: true },
+      scream: { group: 'hostile', threshold: 0.5, release: 0.2, enabled: true },
+      siren: { group: 'non_hostile', threshold: 0.5, release: 0.2, enabled: false },
+    },
     { gunshot: ['Gunshot_and_gunfire'], siren: ['Siren'] },
   );
-  t.same(specs.map((s) => s.name), ['gunshot']);
+  t.same(
+    specs.map((s) => s.name),
+    ['gunshot'],
+  );
   t.same(unmapped, ['scream']);
 });
 
@@ -103,9 +134,28 @@ t.test('an exclusive group: one incident heard as two hostile labels is one even
     return out.filter((o) => o.kind === 'onset').map((o) => `${o.event.label}@${o.event.onsetSample / HOP}`);
   };
   // gunshot, explosion, speech scores per patch
-  const rows: [number, number, number][] = [[0.1, 0.1, 0.9], [0.6, 0.9, 0.9], [0.7, 0.9, 0.1], [0.1, 0.6, 0.1], [0.1, 0.1, 0.1], [0.1, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.1]];
+  const rows: [number, number, number][] = [
+    [0.1, 0.1, 0.9],
+    [0.6, 0.9, 0.9],
+    [0.7, 0.9, 0.1],
+    [0.1, 0.6, 0.1],
+    [0.1, 0.1, 0.1],
+    [0.1, 0.1, 0.1],
+    [0.1, 0.9, 0.1],
+    [0.1, 0.1, 0.1],
+  ];
   t.same(run2(rows, false), ['speech@0', 'explosion@1', 'gunshot@1', 'explosion@6'], 'without exclusivity: gunshot and explosion overlap');
-  t.same(run2(rows, true), ['speech@0', 'explosion@1', 'explosion@6'], 'exclusive: the higher score (explosion) takes the incident; a later, separate one is reported; speech is not affected');
-  const late: [number, number, number][] = [[0.9, 0.1, 0.1], [0.9, 0.1, 0.1], [0.1, 0.9, 0.1], [0.1, 0.1, 0.1], [0.1, 0.1, 0.1]];
+  t.same(
+    run2(rows, true),
+    ['speech@0', 'explosion@1', 'explosion@6'],
+    'exclusive: the higher score (explosion) takes the incident; a later, separate one is reported; speech is not affected',
+  );
+  const late: [number, number, number][] = [
+    [0.9, 0.1, 0.1],
+    [0.9, 0.1, 0.1],
+    [0.1, 0.9, 0.1],
+    [0.1, 0.1, 0.1],
+    [0.1, 0.1, 0.1],
+  ];
   t.same(run2(late, true), ['gunshot@0'], 'a label voting on audio the group already covered (its patch overlaps the ended event) opens nothing');
 });

@@ -60,9 +60,16 @@ t.test('the rewrite adds the MEAN output to the subgraph (and signature) outputs
     t.equal(sha(bytes), before, `${name}: the original bytes are untouched`);
     let changed = 0;
     for (let i = 0; i < bytes.length; i++) if (rewritten.bytes[i] !== bytes[i]) changed += 1;
-    t.ok(changed <= 4 * (1 + info.signatures.length), `${name}: the original bytes stay in place but for the repointed uoffsets (${changed} bytes differ); ${rewritten.bytes.length - bytes.length} bytes appended`);
+    t.ok(
+      changed <= 4 * (1 + info.signatures.length),
+      `${name}: the original bytes stay in place but for the repointed uoffsets (${changed} bytes differ); ${rewritten.bytes.length - bytes.length} bytes appended`,
+    );
     const again = readTfliteModel(rewritten.bytes, name);
-    t.same(again.outputs.map((o) => o.index), [info.outputs[0]!.index, found.tensor.index], `${name}: outputs are [scores, embedding]`);
+    t.same(
+      again.outputs.map((o) => o.index),
+      [info.outputs[0]!.index, found.tensor.index],
+      `${name}: outputs are [scores, embedding]`,
+    );
     t.same(again.outputs[0], info.outputs[0], `${name}: output 0 is unchanged`);
     t.equal(again.operatorCount, info.operatorCount, `${name}: same operators`);
     t.same(again.labels, info.labels, `${name}: embedded labels still read`);
@@ -70,7 +77,11 @@ t.test('the rewrite adds the MEAN output to the subgraph (and signature) outputs
     t.match(found.tensor.name, /Mean|reduce_mean/, `${name}: it is the global average pooling (${found.tensor.name.split(';')[0]})`);
     if (info.signatures.length > 0) {
       const sig = again.signatures[0]!;
-      t.same(sig.outputs, [...info.signatures[0]!.outputs, { name: EMBEDDING_SIGNATURE_NAME, tensorIndex: found.tensor.index }], `${name}: the SignatureDef lists the embedding too`);
+      t.same(
+        sig.outputs,
+        [...info.signatures[0]!.outputs, { name: EMBEDDING_SIGNATURE_NAME, tensorIndex: found.tensor.index }],
+        `${name}: the SignatureDef lists the embedding too`,
+      );
       t.same(sig.inputs, info.signatures[0]!.inputs, `${name}: SignatureDef inputs unchanged`);
       t.equal(rewritten.signatureName, EMBEDDING_SIGNATURE_NAME);
     }
@@ -140,7 +151,7 @@ function logMelLike(w: Float32Array): Float32Array {
   return out;
 }
 
-t.test('the embedder gives the pipeline\'s patches: same grid, same scores', async (t) => {
+t.test("the embedder gives the pipeline's patches: same grid, same scores", async (t) => {
   const log = createLogger({ level: 'warn', pretty: false, fd: 2 });
   // The official YAMNet on the default backend (the two backends are compared above).
   for (const [name, backend] of [['yamnet_audio_classifier_with_metadata', 'litert-wasm']] as const) {
@@ -163,25 +174,50 @@ t.test('the embedder gives the pipeline\'s patches: same grid, same scores', asy
     await pipeline.push({ startSample: 0, samples: audio });
     await pipeline.finish();
     const patches = await embedder.embed(audio);
-    t.same(patches.map((p) => p.startSample), reports.map((r) => r.start), `${name}: ${patches.length} patches on the pipeline's grid (with its end padding)`);
-    t.ok(patches.every((p, i) => p.scores.every((v, k) => Object.is(v, reports[i]!.scores![k]))), `${name}: scores identical to the pipeline's`);
-    t.ok(patches.every((p) => p.embedding.length === 1024 && p.embedding.every(Number.isFinite)), `${name}: 1024-d finite embeddings`);
+    t.same(
+      patches.map((p) => p.startSample),
+      reports.map((r) => r.start),
+      `${name}: ${patches.length} patches on the pipeline's grid (with its end padding)`,
+    );
+    t.ok(
+      patches.every((p, i) => p.scores.every((v, k) => Object.is(v, reports[i]!.scores![k]))),
+      `${name}: scores identical to the pipeline's`,
+    );
+    t.ok(
+      patches.every((p) => p.embedding.length === 1024 && p.embedding.every(Number.isFinite)),
+      `${name}: 1024-d finite embeddings`,
+    );
     const gun = embedder.classNames.indexOf('Gunshot, gunfire');
     t.ok(Math.max(...patches.map((p) => p.scores[gun]!)) > 0.5, `${name}: a gunshot clip scores "Gunshot, gunfire" high`);
     t.same(await embedder.embed(new Float32Array(0)), [], 'no audio, no patch');
     const short = await embedder.embed(audio.subarray(0, 4000));
     t.equal(short.length, 1, 'a clip shorter than a patch gives one padded patch');
   }
-  await t.rejects(openEmbedder({ modelPath: `${SHARED}models/micro/micro_speech_int8.tflite` }), /micro_speech_int8.tflite: /, 'a model that is not YAMNet-family is refused with a line naming it');
+  await t.rejects(
+    openEmbedder({ modelPath: `${SHARED}models/micro/micro_speech_int8.tflite` }),
+    /micro_speech_int8.tflite: /,
+    'a model that is not YAMNet-family is refused with a line naming it',
+  );
 });
 
 t.test('earshot model info shows the embedding output', async (t) => {
   const { earshot } = await import('./helpers/cli.js');
   const result = await earshot(['model', 'info', '--json', modelPath('yamnet_audio_classifier_with_metadata')]);
   t.equal(result.code, 0, result.stderr);
-  const report = JSON.parse(result.stdout) as { outputs: { shape: number[] }[]; embedding: { name: string; dtype: string; shape: number[]; values: number; quantization?: { scale: number } } | null };
-  t.same(report.outputs.map((o) => o.shape), [[1, 521]], 'the file\'s own output: the scores');
-  t.match(report.embedding, { name: 'tower0/network/layer28/reduce_mean', dtype: 'int8', shape: [1, 1, 1, 1024], values: 1024 }, 'the embedding earshot adds: the int8 reduce_mean, 1024 values');
+  const report = JSON.parse(result.stdout) as {
+    outputs: { shape: number[] }[];
+    embedding: { name: string; dtype: string; shape: number[]; values: number; quantization?: { scale: number } } | null;
+  };
+  t.same(
+    report.outputs.map((o) => o.shape),
+    [[1, 521]],
+    "the file's own output: the scores",
+  );
+  t.match(
+    report.embedding,
+    { name: 'tower0/network/layer28/reduce_mean', dtype: 'int8', shape: [1, 1, 1, 1024], values: 1024 },
+    'the embedding earshot adds: the int8 reduce_mean, 1024 values',
+  );
   const text = await earshot(['model', 'info', modelPath('yamnet_waveform')]);
   t.match(text.stdout, /^embedding {2}1024 values, the second output earshot adds/m, 'the text report has an embedding line');
 });

@@ -38,14 +38,25 @@ t.test('empty reference and empty system give zeros, not NaN', async (t) => {
 
 t.test('optimal matching beats greedy: a system onset between two references', async (t) => {
   // Greedy would pair ref 0 with sys 0 (first in range) and leave ref 1 unmatched.
-  const { pairs } = maxBipartiteMatching(2, 2, (r, s) => [[true, true], [true, false]][r][s]);
+  const { pairs } = maxBipartiteMatching(
+    2,
+    2,
+    (r, s) =>
+      [
+        [true, true],
+        [true, false],
+      ][r][s],
+  );
   t.equal(pairs, 2);
 });
 
 t.test('group level: any hostile label matches any hostile reference; false alarms per hour', async (t) => {
   const ref = [ev('mixed', 10, 'gunshot'), ev('mixed', 30, 'speech')];
   const sys = [ev('mixed', 10.5, 'explosion'), ev('quiet', 5, 'glass_break'), ev('quiet', 20, 'scream')];
-  const durations = new Map([['mixed', 45], ['quiet', 1800]]);
+  const durations = new Map([
+    ['mixed', 45],
+    ['quiet', 1800],
+  ]);
   const report = evaluate(ref, sys, durations, group, 1);
   t.match(report.groups.hostile, { tp: 1, nRef: 1, nSys: 3 });
   t.equal(report.labels.gunshot.tp, 0, 'label level: explosion is not gunshot');
@@ -75,7 +86,11 @@ t.test('segment-based metrics on 1 s segments', async (t) => {
   t.ok(Math.abs(shifted.f1 - 2 / 3) < 1e-12);
   t.match(scoreSegments(ref, [], durations).overall, { tp: 0, fn: 3, f1: 0 }, 'missed');
   t.match(scoreSegments([], [ev('a', 9.5, 'gunshot', 12)], durations).overall, { fp: 1 }, 'an event past the end counts only inside the file');
-  t.match(scoreSegments([ev('a', 1, 'gunshot', 2)], [ev('a', 1, 'gunshot', 2)], durations).overall, { tp: 1 }, 'an offset on a boundary does not touch the next segment');
+  t.match(
+    scoreSegments([ev('a', 1, 'gunshot', 2)], [ev('a', 1, 'gunshot', 2)], durations).overall,
+    { tp: 1 },
+    'an offset on a boundary does not touch the next segment',
+  );
   t.match(scoreSegments([], [], durations).overall, { tp: 0, f1: 0 }, 'empty');
   const groups = scoreSegments(ref, [ev('a', 1.5, 'explosion', 2.5)], durations, group);
   t.match(groups.classes.hostile, { tp: 2, fp: 0, fn: 1 }, 'group level');

@@ -18,7 +18,10 @@ const ref = `${DEV_SCENES}annotations.tsv`;
 t.test('tune searches the combination of two models and prints a config that reproduces its score', async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'earshot-tune2-'));
   const configPath = join(dir, 'two-models.yaml');
-  writeFileSync(configPath, YAML.stringify({ model: { path: YAMNET_WAVEFORM }, extra_models: [{ path: `${SHARED}models/st/st_yamnet256_fsd50k_int8.tflite` }] }));
+  writeFileSync(
+    configPath,
+    YAML.stringify({ model: { path: YAMNET_WAVEFORM }, extra_models: [{ path: `${SHARED}models/st/st_yamnet256_fsd50k_int8.tflite` }] }),
+  );
   const args = ['tune', '--config', configPath, '--ref', ref, '--hops', '48', '--out', join(dir, 'out'), '--cache-dir', join(dir, 'cache'), ...scenes];
   const first = await earshot(args);
   t.equal(first.code, 0, first.code === 0 ? 'tune exits 0' : first.stderr);
@@ -28,7 +31,11 @@ t.test('tune searches the combination of two models and prints a config that rep
 
   const result = JSON.parse(readFileSync(join(dir, 'out', 'tune.json'), 'utf8'));
   t.ok(result.combinations.length >= 2 * 4 * 3, `every mode × weight × hostile label subset was tried (${result.combinations.length})`);
-  t.ok(result.combinations.some((c: { combination: { mode: string } }) => c.combination.mode === 'mean') && result.combinations.some((c: { combination: { mode: string } }) => c.combination.mode === 'max'), 'both modes');
+  t.ok(
+    result.combinations.some((c: { combination: { mode: string } }) => c.combination.mode === 'mean') &&
+      result.combinations.some((c: { combination: { mode: string } }) => c.combination.mode === 'max'),
+    'both modes',
+  );
   t.ok(result.score.f1 >= result.baseline.score.f1 || result.baseline.score.falseAlarmsPerHour > 7, 'never worse than the config it started from');
   t.ok(result.best.combination, 'the best setting names its combination');
 
@@ -48,7 +55,10 @@ t.test('tune searches the combination of two models and prints a config that rep
   t.equal(evaluated.code, 0, evaluated.code === 0 ? 'eval exits 0' : evaluated.stderr);
   const report = JSON.parse(evaluated.stdout);
   const hostile = report.reports[0].groups.hostile;
-  t.ok(Math.abs(hostile.f1 - result.score.f1) < 0.05, `eval F1 ${hostile.f1.toFixed(3)} ≈ tune F1 ${result.score.f1.toFixed(3)} (cached scores are rounded to 5 decimals)`);
+  t.ok(
+    Math.abs(hostile.f1 - result.score.f1) < 0.05,
+    `eval F1 ${hostile.f1.toFixed(3)} ≈ tune F1 ${result.score.f1.toFixed(3)} (cached scores are rounded to 5 decimals)`,
+  );
   if (config.extra_models.length) t.match(report.model.id, /^yamnet_waveform\+st_yamnet256_fsd50k$/, 'eval ran the model set');
 
   const second = await earshot(args);

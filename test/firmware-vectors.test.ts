@@ -3,7 +3,18 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { encodeAudioPacket, encodeResendRequest, encodeStatusPacket, frameForWire, MAX_RESEND_COUNT, PacketDecoder, parsePacket, type AudioPacket, type SampleFormat, type StatusPacket } from '../src/capture/serial/serial-protocol.js';
+import {
+  encodeAudioPacket,
+  encodeResendRequest,
+  encodeStatusPacket,
+  frameForWire,
+  MAX_RESEND_COUNT,
+  PacketDecoder,
+  parsePacket,
+  type AudioPacket,
+  type SampleFormat,
+  type StatusPacket,
+} from '../src/capture/serial/serial-protocol.js';
 import { REPO } from './helpers/cli.js';
 
 const FIRMWARE = join(REPO, 'firmware-interface');
@@ -19,7 +30,23 @@ t.test('the C encoder, built with the system cc (-std=c99 -Wall -Wextra -Werror 
   const dir = mkdtempSync(join(tmpdir(), 'earshot-fw-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const binary = join(dir, 'test_encoder');
-  execFileSync('cc', ['-std=c99', '-Wall', '-Wextra', '-Werror', '-pedantic', '-O2', `-I${FIRMWARE}`, join(FIRMWARE, 'earshot_encoder.c'), join(FIRMWARE, 'test/test_encoder.c'), '-o', binary], { stdio: 'pipe' });
+  execFileSync(
+    'cc',
+    [
+      '-std=c99',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-pedantic',
+      '-O2',
+      `-I${FIRMWARE}`,
+      join(FIRMWARE, 'earshot_encoder.c'),
+      join(FIRMWARE, 'test/test_encoder.c'),
+      '-o',
+      binary,
+    ],
+    { stdio: 'pipe' },
+  );
   let output = '';
   try {
     output = execFileSync(binary, [VECTORS], { encoding: 'utf8' });
@@ -48,14 +75,24 @@ t.test('the TypeScript encoder produces every vector byte for byte, and the deco
     if (type === 'audio') {
       const [sequence, rate, format, channels, hex] = fields;
       const payload = new Uint8Array(Buffer.from(hex, 'hex'));
-      const mine = frameForWire(encodeAudioPacket({ sequence: Number(sequence), sampleRate: Number(rate), format: FORMATS[format], channels: Number(channels), payload }));
+      const mine = frameForWire(
+        encodeAudioPacket({ sequence: Number(sequence), sampleRate: Number(rate), format: FORMATS[format], channels: Number(channels), payload }),
+      );
       t.same(Buffer.from(mine), Buffer.from(wire), `${name}: TypeScript encoding identical`);
       const packet = items[0].packet as AudioPacket;
-      t.match(packet, { type: 'audio', sequence: Number(sequence), sampleRate: Number(rate), format: FORMATS[format], channels: Number(channels) }, `${name}: header fields`);
+      t.match(
+        packet,
+        { type: 'audio', sequence: Number(sequence), sampleRate: Number(rate), format: FORMATS[format], channels: Number(channels) },
+        `${name}: header fields`,
+      );
       const view = new DataView(payload.buffer);
       const width = FORMATS[format] === 's16le' ? 2 : 4;
       const expected = Array.from({ length: payload.length / width }, (_, i) =>
-        FORMATS[format] === 's16le' ? view.getInt16(i * 2, true) / 32768 : FORMATS[format] === 's24le32' ? ((view.getUint32(i * 4, true) << 8) >> 8) / 8388608 : Math.fround(view.getFloat32(i * 4, true)),
+        FORMATS[format] === 's16le'
+          ? view.getInt16(i * 2, true) / 32768
+          : FORMATS[format] === 's24le32'
+            ? ((view.getUint32(i * 4, true) << 8) >> 8) / 8388608
+            : Math.fround(view.getFloat32(i * 4, true)),
       );
       t.ok(packet.samples.length === expected.length && packet.samples.every((v, i) => v === Math.fround(expected[i])), `${name}: samples`);
     } else if (type === 'resend') {
@@ -69,7 +106,19 @@ t.test('the TypeScript encoder produces every vector byte for byte, and the deco
       const [sequence, flags, dropped, gain] = fields.map(Number);
       const mine = frameForWire(encodeStatusPacket({ sequence, flags, droppedFrames: dropped, gainCentiDb: gain }));
       t.same(Buffer.from(mine), Buffer.from(wire), `${name}: TypeScript encoding identical`);
-      t.match(items[0].packet as StatusPacket, { type: 'status', sequence, droppedFrames: dropped, gainDb: gain / 100, clipping: (flags & 1) !== 0, overflow: (flags & 2) !== 0, endOfStream: (flags & 4) !== 0 }, `${name}: status fields`);
+      t.match(
+        items[0].packet as StatusPacket,
+        {
+          type: 'status',
+          sequence,
+          droppedFrames: dropped,
+          gainDb: gain / 100,
+          clipping: (flags & 1) !== 0,
+          overflow: (flags & 2) !== 0,
+          endOfStream: (flags & 4) !== 0,
+        },
+        `${name}: status fields`,
+      );
     }
   }
 });
@@ -78,6 +127,9 @@ t.test('the resend-request vectors cover the count range and the sequence wrap, 
   const resends = lines.filter(([, type]) => type === 'resend').map(([name, , first, count]) => ({ name, first: Number(first), count: Number(count) }));
   t.ok(resends.length >= 2, `${resends.length} resend vectors`);
   t.ok(resends.some((r) => r.count === 1) && resends.some((r) => r.count === MAX_RESEND_COUNT), 'counts 1 and 64');
-  t.ok(resends.some((r) => r.first + r.count - 1 > 0xffffffff), 'one asks across the 2^32 wrap');
+  t.ok(
+    resends.some((r) => r.first + r.count - 1 > 0xffffffff),
+    'one asks across the 2^32 wrap',
+  );
   for (const { name } of resends) t.equal(readFileSync(join(VECTORS, `${name}.bin`)).length, 23, `${name}: 23 bytes on the wire`);
 });

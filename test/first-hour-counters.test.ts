@@ -35,7 +35,14 @@ t.test('the retained health message after exit says what the run did', async (t)
 
 t.test('/metrics: every counter from the first scrape, at 0', async (t) => {
   const node = buildNode([]);
-  const app = createApiServer({ db: node.db, dataDir: node.dataDir, config: node.config, log: createLogger({ level: 'silent', pretty: false, fd: 2 }), live: new LiveStatus(), model: null });
+  const app = createApiServer({
+    db: node.db,
+    dataDir: node.dataDir,
+    config: node.config,
+    log: createLogger({ level: 'silent', pretty: false, fd: 2 }),
+    live: new LiveStatus(),
+    model: null,
+  });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
   t.teardown(async () => {
     await app.close();

@@ -66,9 +66,6 @@ for (const entry of index.entries) {
 t.teardown(() => {
   for (const [offset, { direct, viaLinear }] of worst) {
     // A plain '#' line shows in tap's default reporter, which hides t.comment.
-    console.log(
-      `# max |diff| vs golden at log offset ${offset}: ${direct.toExponential(3)} ` +
-        `(linear + applyLogOffset: ${viaLinear.toExponential(3)})`,
-    );
+    console.log(`# max |diff| vs golden at log offset ${offset}: ${direct.toExponential(3)} ` + `(linear + applyLogOffset: ${viaLinear.toExponential(3)})`);
   }
 });

@@ -107,7 +107,10 @@ t.test('push edge cases', async (t) => {
 
   // Digital silence: every value is exactly ln(offset).
   const silent = new LogMelFrontEnd({ logOffset: 1e-4 }).push(new Float32Array(16000));
-  t.ok(silent.data.every((x) => x === Math.fround(Math.log(1e-4))), 'silence = ln(1e-4)');
+  t.ok(
+    silent.data.every((x) => x === Math.fround(Math.log(1e-4))),
+    'silence = ln(1e-4)',
+  );
 });
 
 t.test('batches are caller-owned', async (t) => {
@@ -164,7 +167,10 @@ t.test('linear mel = naive DFT magnitudes × melFilterbank', async (t) => {
 
 t.test('applyLogOffset', async (t) => {
   const linear = new Float32Array([0, 1, 3]);
-  t.same(Array.from(applyLogOffset(linear, 0.5)), [0.5, 1.5, 3.5].map((x) => Math.fround(Math.log(x))));
+  t.same(
+    Array.from(applyLogOffset(linear, 0.5)),
+    [0.5, 1.5, 3.5].map((x) => Math.fround(Math.log(x))),
+  );
   const inPlace = linear.slice();
   t.equal(applyLogOffset(inPlace, 0.5, inPlace), inPlace, 'in place, returns out');
   t.throws(() => applyLogOffset(linear, 0), RangeError);

@@ -66,20 +66,30 @@ t.test('hop sizes', async (t) => {
     [100, [0]],
   ] as const) {
     const patches = run(new Patcher({ hopFrames: hop }), 100, 13);
-    t.same(patches.map((p) => p.firstFrame), want, `hop ${hop} over 100 frames`);
+    t.same(
+      patches.map((p) => p.firstFrame),
+      want,
+      `hop ${hop} over 100 frames`,
+    );
   }
   // A hop longer than a patch skips frames between patches.
   const sparse = run(new Patcher({ patchFrames: 4, hopFrames: 10, melBands: 3 }), 35, 3);
-  t.same(sparse.map((p) => [p.index, p.firstFrame, p.startSample, p.endSample]), [
-    [0, 0, 0, 880],
-    [1, 10, 1600, 2480],
-    [2, 20, 3200, 4080],
-    [3, 30, 4800, 5680],
-  ]);
+  t.same(
+    sparse.map((p) => [p.index, p.firstFrame, p.startSample, p.endSample]),
+    [
+      [0, 0, 0, 880],
+      [1, 10, 1600, 2480],
+      [2, 20, 3200, 4080],
+      [3, 30, 4800, 5680],
+    ],
+  );
   t.ok(sparse.every((p) => holdsItsFrames(p, 4, 3)));
   const dense = run(new Patcher({ patchFrames: 5, hopFrames: 1, melBands: 2 }), 40, 6);
   t.equal(dense.length, 36);
-  t.ok(dense.every((p, i) => p.firstFrame === i && holdsItsFrames(p, 5, 2)), 'hop 1: every frame starts a patch');
+  t.ok(
+    dense.every((p, i) => p.firstFrame === i && holdsItsFrames(p, 5, 2)),
+    'hop 1: every frame starts a patch',
+  );
 });
 
 t.test('validation', async (t) => {
@@ -101,7 +111,13 @@ t.test('reset', async (t) => {
   run(patcher, 9, 4);
   patcher.reset();
   const again = run(patcher, 6, 4);
-  t.same(again.map((p) => [p.index, p.firstFrame]), [[0, 0], [1, 2]]);
+  t.same(
+    again.map((p) => [p.index, p.firstFrame]),
+    [
+      [0, 0],
+      [1, 2],
+    ],
+  );
   t.ok(again.every((p) => holdsItsFrames(p, 4, 2)));
 });
 

@@ -22,11 +22,45 @@ const example = readFileSync(join(REPO, 'config/example.yaml'), 'utf8');
 const lines = example.split('\n');
 
 const HOSTILE_VALUES = [
-  '0', '-1', '1e309', '-1e309', '.inf', '-.inf', '.nan', 'NaN', '99999999999999999999999', '0x7fffffff', '1.5', '-0',
-  '""', "''", 'null', '~', 'true', 'no', '"\\0"', '"a\\0b"', `"${'x'.repeat(5000)}"`, '[]', '{}', '[1, [2, [3]]]', '{a: {b: {c: 1}}}',
-  '/dev/zero', '/proc/earshot', '/etc/passwd', '../../../../etc', '"\\u202e"', '&anchor 5', '*undefined_alias', '!!binary aGVsbG8=',
+  '0',
+  '-1',
+  '1e309',
+  '-1e309',
+  '.inf',
+  '-.inf',
+  '.nan',
+  'NaN',
+  '99999999999999999999999',
+  '0x7fffffff',
+  '1.5',
+  '-0',
+  '""',
+  "''",
+  'null',
+  '~',
+  'true',
+  'no',
+  '"\\0"',
+  '"a\\0b"',
+  `"${'x'.repeat(5000)}"`,
+  '[]',
+  '{}',
+  '[1, [2, [3]]]',
+  '{a: {b: {c: 1}}}',
+  '/dev/zero',
+  '/proc/earshot',
+  '/etc/passwd',
+  '../../../../etc',
+  '"\\u202e"',
+  '&anchor 5',
+  '*undefined_alias',
+  '!!binary aGVsbG8=',
+  '2024-01-01',
+  '"%s%s%s"',
   // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal `${HOME}` is one of the hostile values
-  '2024-01-01', '"%s%s%s"', '"${HOME}"', '|\n  block', '- a\n- b',
+  '"${HOME}"',
+  '|\n  block',
+  '- a\n- b',
 ];
 
 function mutate(random: () => number): { text: string; what: string } {
@@ -112,7 +146,11 @@ t.test('the config files the issue named get one line naming the file', async (t
     ['comment only', '# nothing\n  # here\n', /^earshot: c\.yaml: the config file is empty/],
     ['two documents', 'node_id: a\n---\nnode_id: b\n', /^earshot: c\.yaml: holds 2 YAML documents/],
     ['deep flow nesting', `a: ${'['.repeat(20000)}${']'.repeat(20000)}\n`, /^earshot: c\.yaml: (not valid YAML: nests too deeply|nests more than 32 levels)/],
-    ['deep block nesting', `${Array.from({ length: 60 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n')} 1\n`, /^earshot: c\.yaml: nests more than 32 levels deep/],
+    [
+      'deep block nesting',
+      `${Array.from({ length: 60 }, (_, i) => `${' '.repeat(i)}k${i}:`).join('\n')} 1\n`,
+      /^earshot: c\.yaml: nests more than 32 levels deep/,
+    ],
     ['NUL in data_dir', 'data_dir: "/tmp/a\\0b"\n', /^$/],
   ];
   for (const [what, text, expected] of cases) {
@@ -132,7 +170,10 @@ t.test(`a sample of ${PROCESS_SAMPLE} mutated configs through the real CLI`, asy
     const inProcess = asTheCliWould(text, path);
     // --model on a missing file: a valid config ends there at once (exit 2), before any model loads.
     const result = await earshot(['analyze', '--config', path, '--model', join(dir, 'no-model.tflite'), join(dir, 'none.wav')], { timeoutMs: 30_000 });
-    const ok = result.code === 2 && !hasStackTrace(result.stderr) && (inProcess.exitCode === 0 ? /no-model\.tflite: model file not found/.test(result.stderr) : result.stderr.includes(inProcess.stderr.trim()));
+    const ok =
+      result.code === 2 &&
+      !hasStackTrace(result.stderr) &&
+      (inProcess.exitCode === 0 ? /no-model\.tflite: model file not found/.test(result.stderr) : result.stderr.includes(inProcess.stderr.trim()));
     if (!ok) failures.push(`case ${i} (${what}): code ${result.code} signal ${result.signal}: ${result.stderr.slice(0, 300)}`);
   }
   t.same(failures, [], 'the CLI answers as errorOutcome does (killed after 30 s: a hang detector on a shared machine)');

@@ -36,10 +36,64 @@ node.db
   .run(fifoId, 'b'.repeat(64));
 
 const NUMBERS = ['Infinity', '-Infinity', '1e309', '-1e309', 'NaN', '-1', '0', '1.5', '9007199254740993', '1e20', '0x10', '', '%00', 'true', '1,2', '[]'];
-const DATES = ['2024-05-01', '2024-05-01T12:00:00Z', '2024-13-45T99:99:99Z', '99999-01-01', '0000-00-00', '2024-05-01T12:00:00+99:00', 'yesterday', '1714564800', '', '%00', '2024-05-01%00'];
-const CURSORS = [encodeCursor(['x', 'y']), encodeCursor([1, 2]), encodeCursor({ strategy: 'uncertainty', offset: 1e300, seed: 1 }), encodeCursor({ strategy: 'uncertainty', offset: -5, seed: 1 }), encodeCursor({ strategy: 'uncertainty', offset: 10, seed: 1e20 }), encodeCursor({ strategy: 'random', offset: 1.5, seed: 1 }), encodeCursor(null), 'not-base64!!', '%00', 'A'.repeat(399), encodeCursor('a'.repeat(250))];
-const TRAVERSALS = ['../../etc/passwd', '..%2f..%2fetc%2fpasswd', '%2Fetc%2Fpasswd', `${clip.id}%00`, `${clip.id}/../../..`, '....//....//etc', 'A'.repeat(300), '%c0%ae%c0%ae/', `${clip.id.toLowerCase()}`, fifoId];
-const LABELS = ['{"labels":[{"label":"1"}]}', '{"labels":[{"label":1}]}', '{"labels":[{"label":true}]}', '{"labels":[{"label":"a\\u0000b"}]}', '{"labels":[{"label":"a\\u0007b"}]}', '{"labels":[{"label":"a\\tb"}]}', '{"labels":[{"label":"ok","onset_s":1e308,"offset_s":1e309}]}', '{"labels":[{"label":"ok","onset_s":-1,"offset_s":0}]}', '{"labels":[]}', '{"labels":"x"}', '{"labels":[{"label":"ok"}],"annotator":"a\\u0000"}', '{"labels":[{"label":"ok"}],"replace":"true"}', '[]', 'null', '{', `{"labels":${'['.repeat(5000)}${']'.repeat(5000)}}`, '{"__proto__":{"x":1},"labels":[{"label":"ok"}]}', `{"labels":[{"label":"${'x'.repeat(100)}"}]}`];
+const DATES = [
+  '2024-05-01',
+  '2024-05-01T12:00:00Z',
+  '2024-13-45T99:99:99Z',
+  '99999-01-01',
+  '0000-00-00',
+  '2024-05-01T12:00:00+99:00',
+  'yesterday',
+  '1714564800',
+  '',
+  '%00',
+  '2024-05-01%00',
+];
+const CURSORS = [
+  encodeCursor(['x', 'y']),
+  encodeCursor([1, 2]),
+  encodeCursor({ strategy: 'uncertainty', offset: 1e300, seed: 1 }),
+  encodeCursor({ strategy: 'uncertainty', offset: -5, seed: 1 }),
+  encodeCursor({ strategy: 'uncertainty', offset: 10, seed: 1e20 }),
+  encodeCursor({ strategy: 'random', offset: 1.5, seed: 1 }),
+  encodeCursor(null),
+  'not-base64!!',
+  '%00',
+  'A'.repeat(399),
+  encodeCursor('a'.repeat(250)),
+];
+const TRAVERSALS = [
+  '../../etc/passwd',
+  '..%2f..%2fetc%2fpasswd',
+  '%2Fetc%2Fpasswd',
+  `${clip.id}%00`,
+  `${clip.id}/../../..`,
+  '....//....//etc',
+  'A'.repeat(300),
+  '%c0%ae%c0%ae/',
+  `${clip.id.toLowerCase()}`,
+  fifoId,
+];
+const LABELS = [
+  '{"labels":[{"label":"1"}]}',
+  '{"labels":[{"label":1}]}',
+  '{"labels":[{"label":true}]}',
+  '{"labels":[{"label":"a\\u0000b"}]}',
+  '{"labels":[{"label":"a\\u0007b"}]}',
+  '{"labels":[{"label":"a\\tb"}]}',
+  '{"labels":[{"label":"ok","onset_s":1e308,"offset_s":1e309}]}',
+  '{"labels":[{"label":"ok","onset_s":-1,"offset_s":0}]}',
+  '{"labels":[]}',
+  '{"labels":"x"}',
+  '{"labels":[{"label":"ok"}],"annotator":"a\\u0000"}',
+  '{"labels":[{"label":"ok"}],"replace":"true"}',
+  '[]',
+  'null',
+  '{',
+  `{"labels":${'['.repeat(5000)}${']'.repeat(5000)}}`,
+  '{"__proto__":{"x":1},"labels":[{"label":"ok"}]}',
+  `{"labels":[{"label":"${'x'.repeat(100)}"}]}`,
+];
 
 function corpus(): Case[] {
   const cases: Case[] = [];
@@ -51,13 +105,15 @@ function corpus(): Case[] {
     add(`stats days=${n}`, 'GET', `/api/v1/stats/daily?days=${n}`);
     add(`export limit=${n}`, 'GET', `/api/v1/export?since=2024-05-01&limit=${n}`);
   }
-  for (const d of DATES) for (const key of ['since', 'until']) {
-    add(`events ${key}=${d}`, 'GET', `/api/v1/events?${key}=${d}`);
-    add(`export ${key}=${d}`, 'GET', `/api/v1/export?${key}=${d}`);
-  }
+  for (const d of DATES)
+    for (const key of ['since', 'until']) {
+      add(`events ${key}=${d}`, 'GET', `/api/v1/events?${key}=${d}`);
+      add(`export ${key}=${d}`, 'GET', `/api/v1/export?${key}=${d}`);
+    }
   for (const c of CURSORS) {
     add(`events cursor`, 'GET', `/api/v1/events?cursor=${c}`);
-    for (const strategy of ['uncertainty', 'random', 'top']) add(`queue cursor ${strategy}`, 'GET', `/api/v1/active-learning/queue?strategy=${strategy}&cursor=${c}`);
+    for (const strategy of ['uncertainty', 'random', 'top'])
+      add(`queue cursor ${strategy}`, 'GET', `/api/v1/active-learning/queue?strategy=${strategy}&cursor=${c}`);
   }
   for (const p of TRAVERSALS) {
     for (const suffix of ['', '/details', '/labels', '/spectrogram.png']) add(`clip ${p}${suffix}`, 'GET', `/api/v1/clips/${p}${suffix}`);
@@ -66,29 +122,100 @@ function corpus(): Case[] {
   for (const body of LABELS) {
     add(`labels body ${body.slice(0, 40)}`, 'POST', `/api/v1/clips/${clip.id}/labels`, { body, headers: { 'content-type': 'application/json' } });
   }
-  for (const type of ['text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'application/json; charset=utf-7', 'application/octet-stream']) {
+  for (const type of [
+    'text/plain',
+    'application/x-www-form-urlencoded',
+    'multipart/form-data; boundary=x',
+    'application/json; charset=utf-7',
+    'application/octet-stream',
+  ]) {
     add(`labels content-type ${type}`, 'POST', `/api/v1/clips/${clip.id}/labels`, { body: '{"labels":[{"label":"ok"}]}', headers: { 'content-type': type } });
   }
-  for (const range of ['bytes=0-10', 'bytes=-5', 'bytes=999999999-', 'bytes=5-1', 'bytes=0-1,2-3', 'bytes=abc', 'items=0-1', 'bytes=-0', 'bytes=0-18446744073709551616']) {
+  for (const range of [
+    'bytes=0-10',
+    'bytes=-5',
+    'bytes=999999999-',
+    'bytes=5-1',
+    'bytes=0-1,2-3',
+    'bytes=abc',
+    'items=0-1',
+    'bytes=-0',
+    'bytes=0-18446744073709551616',
+  ]) {
     add(`range ${range}`, 'GET', `/api/v1/clips/${clip.id}`, { headers: { range } });
     add(`range fifo ${range}`, 'GET', `/api/v1/clips/${fifoId}`, { headers: { range } });
   }
   for (const method of ['PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD', 'TRACE', 'PROPFIND']) {
-    for (const url of ['/api/v1/events', `/api/v1/clips/${clip.id}`, '/healthz', '/api/v1/head', `/api/v1/clips/${clip.id}/labels/1`, `/api/v1/clips/${clip.id}/labels/99999999999999999999`]) add(`${method} ${url}`, method, url);
+    for (const url of [
+      '/api/v1/events',
+      `/api/v1/clips/${clip.id}`,
+      '/healthz',
+      '/api/v1/head',
+      `/api/v1/clips/${clip.id}/labels/1`,
+      `/api/v1/clips/${clip.id}/labels/99999999999999999999`,
+    ])
+      add(`${method} ${url}`, method, url);
   }
-  for (const host of ['rebind.evil.example', 'evil.example:8466', '127.0.0.1.evil.example', 'localhost.', '[::1]:8466', '127.0.0.1:80', 'LOCALHOST', '0x7f.1', '', 'a'.repeat(300), 'local host', '127.0.0.1:99999']) {
-    for (const url of ['/api/v1/events', `/api/v1/clips/${clip.id}`, `/api/v1/clips/${clip.id}/details`, '/healthz', '/metrics', '/api/v1/node', '/api/v1/stats/daily', '/']) add(`host ${host}`, 'GET', url, { headers: { host } });
+  for (const host of [
+    'rebind.evil.example',
+    'evil.example:8466',
+    '127.0.0.1.evil.example',
+    'localhost.',
+    '[::1]:8466',
+    '127.0.0.1:80',
+    'LOCALHOST',
+    '0x7f.1',
+    '',
+    'a'.repeat(300),
+    'local host',
+    '127.0.0.1:99999',
+  ]) {
+    for (const url of [
+      '/api/v1/events',
+      `/api/v1/clips/${clip.id}`,
+      `/api/v1/clips/${clip.id}/details`,
+      '/healthz',
+      '/metrics',
+      '/api/v1/node',
+      '/api/v1/stats/daily',
+      '/',
+    ])
+      add(`host ${host}`, 'GET', url, { headers: { host } });
   }
-  for (const [name, value] of [['authorization', 'Bearer x'], ['authorization', 'Basic Og=='], ['accept', '*/*;q=NaN'], ['if-none-match', '"x"'.repeat(100)], ['if-modified-since', 'garbage'], ['x-forwarded-for', '1.2.3.4'], ['transfer-encoding', 'gzip'], ['accept-encoding', 'br;q=1e309'], ['cookie', 'a=b; '.repeat(200)]]) {
+  for (const [name, value] of [
+    ['authorization', 'Bearer x'],
+    ['authorization', 'Basic Og=='],
+    ['accept', '*/*;q=NaN'],
+    ['if-none-match', '"x"'.repeat(100)],
+    ['if-modified-since', 'garbage'],
+    ['x-forwarded-for', '1.2.3.4'],
+    ['transfer-encoding', 'gzip'],
+    ['accept-encoding', 'br;q=1e309'],
+    ['cookie', 'a=b; '.repeat(200)],
+  ]) {
     add(`header ${name}`, 'GET', `/api/v1/clips/${clip.id}`, { headers: { [name]: value } });
   }
-  for (const query of ['unknown=1', 'group=evil', 'label=GUNSHOT', 'label=../x', 'node=a%00b', 'order=sideways', 'unlabelled=maybe', 'limit=1&limit=2', 'limit[]=1', `label=${'a'.repeat(5000)}`]) add(`events ${query.slice(0, 20)}`, 'GET', `/api/v1/events?${query}`);
+  for (const query of [
+    'unknown=1',
+    'group=evil',
+    'label=GUNSHOT',
+    'label=../x',
+    'node=a%00b',
+    'order=sideways',
+    'unlabelled=maybe',
+    'limit=1&limit=2',
+    'limit[]=1',
+    `label=${'a'.repeat(5000)}`,
+  ])
+    add(`events ${query.slice(0, 20)}`, 'GET', `/api/v1/events?${query}`);
   for (const n of NUMBERS) add(`DELETE label ${n}`, 'DELETE', `/api/v1/clips/${clip.id}/labels/${n}`);
   // Seeded mixtures: several hostile parameters in one query.
   const random = mulberry32(500);
   const pick = <T>(list: readonly T[]) => list[Math.floor(random() * list.length)];
   for (let i = 0; i < 60; i++) {
-    const query = [`limit=${pick(NUMBERS)}`, `since=${pick(DATES)}`, `min_score=${pick(NUMBERS)}`, `cursor=${pick(CURSORS)}`].filter(() => random() < 0.7).join('&');
+    const query = [`limit=${pick(NUMBERS)}`, `since=${pick(DATES)}`, `min_score=${pick(NUMBERS)}`, `cursor=${pick(CURSORS)}`]
+      .filter(() => random() < 0.7)
+      .join('&');
     add(`mix ${i}`, 'GET', `/api/v1/${pick(['events', 'active-learning/queue', 'clips'])}?${query}`);
   }
   return cases;
@@ -107,7 +234,12 @@ function safe(url: string, status: number): boolean {
 
 /** True when a response shows a stack or a path of this machine. */
 function leaks(body: string): boolean {
-  return /\n\s+at .+:\d+:\d+/.test(body) || /(^|["\s(])\/(work|home|root|usr|tmp|opt|var|etc)\//.test(body) || body.includes(node.dataDir) || /node_modules|file:\/\//.test(body);
+  return (
+    /\n\s+at .+:\d+:\d+/.test(body) ||
+    /(^|["\s(])\/(work|home|root|usr|tmp|opt|var|etc)\//.test(body) ||
+    body.includes(node.dataDir) ||
+    /node_modules|file:\/\//.test(body)
+  );
 }
 
 t.test('hostile requests answer below 500, without stacks or paths, within 10 s', async (t) => {
@@ -133,12 +265,19 @@ t.test('hostile requests answer below 500, without stacks or paths, within 10 s'
       continue;
     }
     statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
-    if (!safe(c.url, response.statusCode) || leaks(response.body) || performance.now() - started > 10_000) failures.push(`${c.what}: ${response.statusCode} ${response.body.slice(0, 200)}`);
-    if (c.what.startsWith('host ') && FOREIGN_HOSTS.includes(c.headers!.host) && response.statusCode !== 421) failures.push(`${c.what}: ${response.statusCode}, not 421`);
+    if (!safe(c.url, response.statusCode) || leaks(response.body) || performance.now() - started > 10_000)
+      failures.push(`${c.what}: ${response.statusCode} ${response.body.slice(0, 200)}`);
+    if (c.what.startsWith('host ') && FOREIGN_HOSTS.includes(c.headers!.host) && response.statusCode !== 421)
+      failures.push(`${c.what}: ${response.statusCode}, not 421`);
   }
   t.same(failures, [], `all ${cases.length} requests failed safe`);
   t.ok(cases.length >= 500, `${cases.length} requests`);
-  t.comment(`tried ${cases.length} in-process: ${[...statuses].sort((a, b) => a[0] - b[0]).map(([s, n]) => `${s}×${n}`).join(' ')}`);
+  t.comment(
+    `tried ${cases.length} in-process: ${[...statuses]
+      .sort((a, b) => a[0] - b[0])
+      .map(([s, n]) => `${s}×${n}`)
+      .join(' ')}`,
+  );
 
   // The same server over real HTTP: Host checks, the FIFO clip, numbers, and then /healthz still answers.
   const real = (path: string, headers: Record<string, string> = {}, method = 'GET') =>
@@ -166,12 +305,29 @@ t.test('hostile requests answer below 500, without stacks or paths, within 10 s'
   t.equal(rebound.status, 421, 'DNS rebinding: a foreign Host gets 421 over real HTTP');
   t.notMatch(rebound.body, /gunshot/, 'and no events');
   t.equal((await real('/api/v1/events?limit=1e309')).status, 400, 'limit=1e309: 400');
-  t.equal((await real(`/api/v1/active-learning/queue?cursor=${encodeCursor({ strategy: 'uncertainty', offset: 1e300, seed: 1 })}`)).status, 400, 'a queue cursor with a huge offset: 400');
+  t.equal(
+    (await real(`/api/v1/active-learning/queue?cursor=${encodeCursor({ strategy: 'uncertainty', offset: 1e300, seed: 1 })}`)).status,
+    400,
+    'a queue cursor with a huge offset: 400',
+  );
   const fifo = await Promise.all(Array.from({ length: 6 }, () => real(`/api/v1/clips/${fifoId}`)));
-  t.ok(fifo.every((a) => a.status === 404), 'six requests for a clip that is a FIFO: 404 at once, none hangs');
+  t.ok(
+    fifo.every((a) => a.status === 404),
+    'six requests for a clip that is a FIFO: 404 at once, none hangs',
+  );
   t.equal((await real('/healthz')).status, 503, '/healthz still answers after them (no pipeline: 503)');
-  for (const [label, why] of [['1', 'a number'], ['true', 'a boolean'], ['"a\\u0000b"', 'a NUL'], ['"a\\u001bb"', 'an escape character']]) {
-    const answer = await api!.app.inject({ method: 'POST', url: `/api/v1/clips/${clip.id}/labels`, headers: { 'content-type': 'application/json' }, payload: `{"labels":[{"label":${label}}]}` });
+  for (const [label, why] of [
+    ['1', 'a number'],
+    ['true', 'a boolean'],
+    ['"a\\u0000b"', 'a NUL'],
+    ['"a\\u001bb"', 'an escape character'],
+  ]) {
+    const answer = await api!.app.inject({
+      method: 'POST',
+      url: `/api/v1/clips/${clip.id}/labels`,
+      headers: { 'content-type': 'application/json' },
+      payload: `{"labels":[{"label":${label}}]}`,
+    });
     t.equal(answer.statusCode, 400, `a label that is ${why}: 400, not stored`);
   }
   const download = await real(`/api/v1/clips/${clip.id}`);

@@ -183,21 +183,33 @@ t.test(`${CASES} mutated WAV headers end as exit 0 or 2, one line, no stack, no 
 t.test('the fields the issue named are refused by name', async (t) => {
   const base = makeWav(BASES[0]);
   const cases: [string, (b: Buffer) => void, RegExp][] = [
-    ['384 kHz', (b) => {
-      b.writeUInt32LE(384000, 24);
-      b.writeUInt32LE(768000, 28);
-    }, /fmt sample rate is 384000 Hz, earshot accepts 1000–192000 Hz$/],
-    ['100 Hz', (b) => {
-      b.writeUInt32LE(100, 24);
-      b.writeUInt32LE(200, 28);
-    }, /fmt sample rate is 100 Hz/],
+    [
+      '384 kHz',
+      (b) => {
+        b.writeUInt32LE(384000, 24);
+        b.writeUInt32LE(768000, 28);
+      },
+      /fmt sample rate is 384000 Hz, earshot accepts 1000–192000 Hz$/,
+    ],
+    [
+      '100 Hz',
+      (b) => {
+        b.writeUInt32LE(100, 24);
+        b.writeUInt32LE(200, 28);
+      },
+      /fmt sample rate is 100 Hz/,
+    ],
     ['byte rate', (b) => b.writeUInt32LE(12345, 28), /fmt byte rate is 12345 bytes\/s, 32000 expected/],
     ['block align', (b) => b.writeUInt16LE(3, 32), /block align is 3 bytes, 2 expected/],
-    ['channels', (b) => {
-      b.writeUInt16LE(300, 22);
-      b.writeUInt16LE(600, 32);
-      b.writeUInt32LE(16000 * 600, 28);
-    }, /fmt channels is 300, at most 64/],
+    [
+      'channels',
+      (b) => {
+        b.writeUInt16LE(300, 22);
+        b.writeUInt16LE(600, 32);
+        b.writeUInt32LE(16000 * 600, 28);
+      },
+      /fmt channels is 300, at most 64/,
+    ],
     ['data size', (b) => b.writeUInt32LE(1, 40), /data chunk holds 1 bytes, less than one 2-byte frame/],
   ];
   for (const [name, edit, expected] of cases) {
@@ -227,7 +239,14 @@ t.test(`a sample of ${PROCESS_SAMPLE} mutated WAVs through the real CLI`, async 
     tried += 1;
     const config = writeDaemonConfig(
       dir,
-      { node_id: null, data_dir: join(dir, `data-${i}`), log_level: 'warn', source: { type: 'file', path, pacing: 'fast' }, api: { enabled: false }, clips: { enabled: false } },
+      {
+        node_id: null,
+        data_dir: join(dir, `data-${i}`),
+        log_level: 'warn',
+        source: { type: 'file', path, pacing: 'fast' },
+        api: { enabled: false },
+        clips: { enabled: false },
+      },
       `process-${i}.yaml`,
     );
     const result = await earshot(['run', '--config', config], { timeoutMs: 30_000 });
@@ -235,7 +254,8 @@ t.test(`a sample of ${PROCESS_SAMPLE} mutated WAVs through the real CLI`, async 
     if (result.code === null || result.code !== inProcess.exitCode || hasStackTrace(result.stderr) || leaksPath(result.stderr, path)) {
       failures.push(`process case ${i} (${what}): code ${result.code} signal ${result.signal}: ${result.stderr.slice(0, 300)}`);
     }
-    if (inProcess.exitCode === 2) t.ok(result.stderr.includes(inProcess.stderr.trim()), `case ${i}: the CLI prints what errorOutcome gives (${inProcess.stderr.trim().slice(-70)})`);
+    if (inProcess.exitCode === 2)
+      t.ok(result.stderr.includes(inProcess.stderr.trim()), `case ${i}: the CLI prints what errorOutcome gives (${inProcess.stderr.trim().slice(-70)})`);
   }
   t.same(failures, [], 'every process case failed safe, with the in-process exit code');
   t.comment(`tried ${tried} through processes: ${refused} refused (exit 2)`);

@@ -43,11 +43,15 @@ function gunshotTrain(seconds: number): Buffer {
  */
 function statusOfPut(target: string, bytes: number): Promise<number> {
   return new Promise((resolve, reject) => {
-    const request = httpRequest(target, { method: 'PUT', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', 'Content-Length': bytes } }, (response) => {
-      response.resume();
-      resolve(response.statusCode ?? 0);
-      request.destroy();
-    });
+    const request = httpRequest(
+      target,
+      { method: 'PUT', headers: { Authorization: `Bearer ${TOKEN}`, 'Content-Type': 'application/json', 'Content-Length': bytes } },
+      (response) => {
+        response.resume();
+        resolve(response.statusCode ?? 0);
+        request.destroy();
+      },
+    );
     request.on('error', reject); // after resolve(), the destroy's error changes nothing
     request.setTimeout(30_000, () => request.destroy(new Error('no answer to the oversized upload within 30 s')));
     request.flushHeaders();
@@ -82,7 +86,8 @@ t.test('push, refuse, rollback and reload a head on a running node', async (t) =
   const url = listening.url as string;
   await daemon.log.waitFor((l) => /^ready/.test(l.msg), 'ready', 90_000);
   const auth = { Authorization: `Bearer ${TOKEN}` };
-  const node = async () => ((await (await fetch(`${url}/api/v1/node`, { headers: auth })).json()) as { head: { sha256: string; clip_count: number; origin: string } | null }).head;
+  const node = async () =>
+    ((await (await fetch(`${url}/api/v1/node`, { headers: auth })).json()) as { head: { sha256: string; clip_count: number; origin: string } | null }).head;
 
   t.match(await node(), { sha256: sha256(headA), clip_count: 10, origin: 'config', labels: ['gunshot'] }, '/api/v1/node names the head model.head gives');
   const alertAfter = async (since: number, what: string) => {
@@ -102,12 +107,17 @@ t.test('push, refuse, rollback and reload a head on a running node', async (t) =
   t.ok(schema('alert')(first), 'the alert matches docs/schemas/alert.schema.json');
 
   // Refused uploads: one line each, and the node keeps head A.
-  const put = (body: string, headers: Record<string, string> = auth) => fetch(`${url}/api/v1/head`, { method: 'PUT', headers: { ...headers, 'Content-Type': 'application/json' }, body });
+  const put = (body: string, headers: Record<string, string> = auth) =>
+    fetch(`${url}/api/v1/head`, { method: 'PUT', headers: { ...headers, 'Content-Type': 'application/json' }, body });
   const noToken = await put(copyGunshotHeadText(), {});
   t.equal(noToken.status, 401, 'no token: 401');
   const good = copyGunshotHeadText({ clipCount: 20 });
   const bad: [string, string, RegExp][] = [
-    ['wrong base model', copyGunshotHeadText({ baseSha256: fileSha256(YAMNET_WAVEFORM) }), /trained on model sha256 [0-9a-f]{64} \(yamnet\), but the running model is sha256 10c95ea3/],
+    [
+      'wrong base model',
+      copyGunshotHeadText({ baseSha256: fileSha256(YAMNET_WAVEFORM) }),
+      /trained on model sha256 [0-9a-f]{64} \(yamnet\), but the running model is sha256 10c95ea3/,
+    ],
     ['wrong shapes', good.replace(/"std": \[1,/, '"std": [1,1,'), /normalisation\.std: 1546 values/],
     ['non-finite weights', good.replace(/"bias": \[0,0\]/, '"bias": [1e999,0]'), /layers\.0\.bias\.0/],
     ['truncated JSON', good.slice(0, 3000), /not valid JSON/],
@@ -126,21 +136,33 @@ t.test('push, refuse, rollback and reload a head on a running node', async (t) =
   writeFileSync(join(dir, 'wrong.json'), bad[0]![1]);
   const wrongByCli = await earshot(['head', 'push', join(dir, 'wrong.json'), '--node', url, '--token-file', tokenFile]);
   t.equal(wrongByCli.code, 2, 'earshot head push of a head for another model: exit 2');
-  t.match(wrongByCli.stderr, /^earshot: http:\/\/127\.0\.0\.1:\d+\/api\/v1\/head: HTTP 422: uploaded head: head file: trained on model sha256 [^\n]*\n$/, 'one line naming the node and the reason');
+  t.match(
+    wrongByCli.stderr,
+    /^earshot: http:\/\/127\.0\.0\.1:\d+\/api\/v1\/head: HTTP 422: uploaded head: head file: trained on model sha256 [^\n]*\n$/,
+    'one line naming the node and the reason',
+  );
 
   // Push head B with the CLI: the node uses it.
   const headB = copyGunshotHeadText({ threshold: 0.3, release: 0.15, clipCount: 20 });
   writeFileSync(join(dir, 'head-b.json'), headB);
   const pushed = await earshot(['head', 'push', join(dir, 'head-b.json'), '--node', url, '--token-file', tokenFile]);
   t.equal(pushed.code, 0, pushed.stderr);
-  t.match(pushed.stdout, new RegExp(`now runs head ${sha256(headB).slice(0, 12)} \\(trained 2026-12-01T00:00:00Z, 20 clips; labels gunshot; from push\\)`), `push: ${pushed.stdout.trim()}`);
+  t.match(
+    pushed.stdout,
+    new RegExp(`now runs head ${sha256(headB).slice(0, 12)} \\(trained 2026-12-01T00:00:00Z, 20 clips; labels gunshot; from push\\)`),
+    `push: ${pushed.stdout.trim()}`,
+  );
   t.match(await node(), { sha256: sha256(headB), clip_count: 20, origin: 'push' }, '/api/v1/node names head B');
   const health = (await (await fetch(`${url}/healthz`, { headers: auth })).json()) as { head: { sha256: string } | null };
   t.equal(health.head?.sha256, sha256(headB), '/healthz names head B');
   const mark = sub.messages.length;
   const second = await alertAfter(mark, 'a gunshot alert with head B');
   t.equal(second.head?.sha256, sha256(headB), 'the next alert names head B');
-  await sub.waitFor((m) => m.slice(mark).some((x) => x.topic === 'earshot/head-node/health' && JSON.parse(x.payload).head?.sha256 === sha256(headB)), 10_000, 'health naming head B');
+  await sub.waitFor(
+    (m) => m.slice(mark).some((x) => x.topic === 'earshot/head-node/health' && JSON.parse(x.payload).head?.sha256 === sha256(headB)),
+    10_000,
+    'health naming head B',
+  );
   const healthMessage = sub.messages.slice(mark).find((x) => x.topic === 'earshot/head-node/health')!;
   t.ok(schema('health')(JSON.parse(healthMessage.payload)), 'the health message matches docs/schemas/health.schema.json');
 

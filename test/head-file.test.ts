@@ -3,15 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
-import {
-  applyHead,
-  assertHeadFitsModel,
-  float32Text,
-  loadHeadFile,
-  parseHead,
-  serializeHead,
-  type HeadJson,
-} from '../src/inference/head/head-file.js';
+import { applyHead, assertHeadFitsModel, float32Text, loadHeadFile, parseHead, serializeHead, type HeadJson } from '../src/inference/head/head-file.js';
 import { EarshotError } from '../src/errors.js';
 
 const MODEL_SHA = 'a'.repeat(64);
@@ -31,7 +23,16 @@ function tinyHead(): HeadJson {
       { name: 'scores', size: 2, transform: 'logit' },
     ],
     normalisation: { mean: [0, 1, 0, 1], std: [1, 1, 2, 2] },
-    layers: [{ activation: 'softmax', weights: [[1, 0, 0, 2], [0, 1, 1, 0]], bias: [0, -1] }],
+    layers: [
+      {
+        activation: 'softmax',
+        weights: [
+          [1, 0, 0, 2],
+          [0, 1, 1, 0],
+        ],
+        bias: [0, -1],
+      },
+    ],
     training: {
       trained_at: '2026-12-02T07:00:00Z',
       seed: 1,
@@ -73,8 +74,22 @@ t.test('applyHead: MLP head checked by hand', async (t) => {
   const json = tinyHead();
   json.kind = 'mlp';
   json.layers = [
-    { activation: 'relu', weights: [[-1, 0, 0, 0], [0, 0, 0, 2]], bias: [0, 0] },
-    { activation: 'softmax', weights: [[0, 3], [0, 1]], bias: [0, 0] },
+    {
+      activation: 'relu',
+      weights: [
+        [-1, 0, 0, 0],
+        [0, 0, 0, 2],
+      ],
+      bias: [0, 0],
+    },
+    {
+      activation: 'softmax',
+      weights: [
+        [0, 3],
+        [0, 1],
+      ],
+      bias: [0, 0],
+    },
   ];
   const head = parseHead(serializeHead(json), 'mlp.json');
   // normalised [1, 1, 0, 0.5] → hidden [relu(−1), relu(1)] = [0, 1] → z = [3, 1].
@@ -144,25 +159,100 @@ t.test('validation errors: one clear line naming the file', async (t) => {
   refuses(t, good.slice(0, good.length / 2), /not valid JSON .*truncated/, 'truncated JSON');
   refuses(t, '', /not valid JSON/, 'empty file');
   refuses(t, '[1,2]', /not a JSON object/, 'an array');
-  refuses(t, edit((j) => ((j as { format: string }).format = 'onnx')), /"format" is "onnx"/, 'another format');
-  refuses(t, edit((j) => ((j as { version: number }).version = 2)), /version 2 is not supported \(this earshot reads version 1\)/, 'wrong version');
-  refuses(t, edit((j) => ((j.layers[0]!.weights[0] as unknown[])[2] = null)), /layers\.0\.weights\.0\.2: must be number/, 'null weight');
-  refuses(t, edit((j) => (j.layers[0]!.weights[0]![2] = NaN)), /must be number/, 'NaN weight (JSON.stringify writes null)');
+  refuses(
+    t,
+    edit((j) => ((j as { format: string }).format = 'onnx')),
+    /"format" is "onnx"/,
+    'another format',
+  );
+  refuses(
+    t,
+    edit((j) => ((j as { version: number }).version = 2)),
+    /version 2 is not supported \(this earshot reads version 1\)/,
+    'wrong version',
+  );
+  refuses(
+    t,
+    edit((j) => ((j.layers[0]!.weights[0] as unknown[])[2] = null)),
+    /layers\.0\.weights\.0\.2: must be number/,
+    'null weight',
+  );
+  refuses(
+    t,
+    edit((j) => (j.layers[0]!.weights[0]![2] = NaN)),
+    /must be number/,
+    'NaN weight (JSON.stringify writes null)',
+  );
   refuses(t, good.replace('"bias": [0,-1]', '"bias": [0,-1e999]'), /layers\.0\.bias\.1: must be number/, 'infinite bias (1e999)');
-  refuses(t, edit((j) => j.layers[0]!.weights[1]!.pop()), /layers\[0\]\.weights\[1\]: 3 values, the layer has 4 inputs/, 'short weight row');
-  refuses(t, edit((j) => j.layers[0]!.weights.pop()), /layers\[0\]\.weights: 1 rows, the head has 2 labels/, 'missing label row');
-  refuses(t, edit((j) => j.layers[0]!.bias.push(1)), /layers\[0\]\.bias: 3 values, the layer has 2 outputs/, 'long bias');
-  refuses(t, edit((j) => j.normalisation.mean.pop()), /normalisation\.mean: 3 values, the features give 4/, 'short mean');
-  refuses(t, edit((j) => (j.normalisation.std[2] = 0)), /normalisation\.std\[2\]: must be > 0/, 'zero std');
-  refuses(t, edit((j) => (j.kind = 'mlp')), /a mlp head has layers \[relu, softmax\]/, 'kind and layers disagree');
-  refuses(t, edit((j) => (j.background_label = 'noise')), /background_label "noise" is not one of labels/, 'unknown background');
-  refuses(t, edit((j) => (j.thresholds.scream = { threshold: 0.5, release: 0.2 })), /thresholds\.scream: not one of labels/, 'threshold for an unknown label');
-  refuses(t, edit((j) => (j.thresholds.gunshot!.release = 0.9)), /release: 0\.9 is above its threshold 0\.6/, 'release above threshold');
-  refuses(t, edit((j) => (j.base_model.sha256 = 'xyz')), /base_model\.sha256: must match pattern/, 'bad sha256');
-  refuses(t, edit((j) => ((j as unknown as Record<string, unknown>).extra = 1)), /: extra: unknown key/, 'unknown key (worded as in config errors, src/schema-errors.ts)');
+  refuses(
+    t,
+    edit((j) => j.layers[0]!.weights[1]!.pop()),
+    /layers\[0\]\.weights\[1\]: 3 values, the layer has 4 inputs/,
+    'short weight row',
+  );
+  refuses(
+    t,
+    edit((j) => j.layers[0]!.weights.pop()),
+    /layers\[0\]\.weights: 1 rows, the head has 2 labels/,
+    'missing label row',
+  );
+  refuses(
+    t,
+    edit((j) => j.layers[0]!.bias.push(1)),
+    /layers\[0\]\.bias: 3 values, the layer has 2 outputs/,
+    'long bias',
+  );
+  refuses(
+    t,
+    edit((j) => j.normalisation.mean.pop()),
+    /normalisation\.mean: 3 values, the features give 4/,
+    'short mean',
+  );
+  refuses(
+    t,
+    edit((j) => (j.normalisation.std[2] = 0)),
+    /normalisation\.std\[2\]: must be > 0/,
+    'zero std',
+  );
+  refuses(
+    t,
+    edit((j) => (j.kind = 'mlp')),
+    /a mlp head has layers \[relu, softmax\]/,
+    'kind and layers disagree',
+  );
+  refuses(
+    t,
+    edit((j) => (j.background_label = 'noise')),
+    /background_label "noise" is not one of labels/,
+    'unknown background',
+  );
+  refuses(
+    t,
+    edit((j) => (j.thresholds.scream = { threshold: 0.5, release: 0.2 })),
+    /thresholds\.scream: not one of labels/,
+    'threshold for an unknown label',
+  );
+  refuses(
+    t,
+    edit((j) => (j.thresholds.gunshot!.release = 0.9)),
+    /release: 0\.9 is above its threshold 0\.6/,
+    'release above threshold',
+  );
+  refuses(
+    t,
+    edit((j) => (j.base_model.sha256 = 'xyz')),
+    /base_model\.sha256: must match pattern/,
+    'bad sha256',
+  );
+  refuses(
+    t,
+    edit((j) => ((j as unknown as Record<string, unknown>).extra = 1)),
+    /: extra: unknown key/,
+    'unknown key (worded as in config errors, src/schema-errors.ts)',
+  );
 });
 
-t.test('rule_labels: optional; listed labels must be the head\'s own; absent keeps old heads\' bytes', async (t) => {
+t.test("rule_labels: optional; listed labels must be the head's own; absent keeps old heads' bytes", async (t) => {
   const old = serializeHead(tinyHead());
   t.notMatch(old, /rule_labels/, 'a head without it is written without it (old heads keep their bytes)');
   t.same(parseHead(old, 'old.json').ruleLabels, [], 'an old head serves all its labels');
@@ -188,7 +278,14 @@ t.test('assertHeadFitsModel names both sha256 values', async (t) => {
     assertHeadFitsModel(head, other, 'tiny.json');
     t.fail('accepted a head for another model');
   } catch (e) {
-    t.ok(e instanceof EarshotError && e.message.startsWith('tiny.json: ') && e.message.includes(MODEL_SHA) && e.message.includes(other) && !e.message.includes('\n'), (e as Error).message);
+    t.ok(
+      e instanceof EarshotError &&
+        e.message.startsWith('tiny.json: ') &&
+        e.message.includes(MODEL_SHA) &&
+        e.message.includes(other) &&
+        !e.message.includes('\n'),
+      (e as Error).message,
+    );
   }
 });
 

@@ -42,13 +42,19 @@ async function run(config: ReturnType<typeof defaultConfig>, audio: Float32Array
     const patches: Float32Array[] = [];
     pipeline.onPatch = (r) => r.classScores && patches.push(r.classScores);
     const outputs: DetectorOutput[] = [...(await pipeline.push({ startSample: 0, samples: audio })), ...(await pipeline.finish())];
-    return { classNames: model.classNames, labels: pipeline.labels, patches, onsets: outputs.filter((o) => o.kind === 'onset').map((o) => o.event.label), head: models.head };
+    return {
+      classNames: model.classNames,
+      labels: pipeline.labels,
+      patches,
+      onsets: outputs.filter((o) => o.kind === 'onset').map((o) => o.event.label),
+      head: models.head,
+    };
   } finally {
     models.close();
   }
 }
 
-t.test('the head\'s probabilities drive its labels, with its thresholds', async (t) => {
+t.test("the head's probabilities drive its labels, with its thresholds", async (t) => {
   const config = defaultConfig();
   config.model.path = YAMNET_OFFICIAL;
   config.model.backend = 'tflite-node';
@@ -62,8 +68,12 @@ t.test('the head\'s probabilities drive its labels, with its thresholds', async 
   const worst = Math.max(...headed.patches.map((s) => Math.abs(s[at]! - 1 / (1 + Math.exp(-logit(s[GUNSHOT_CLASS]!))))));
   t.ok(worst < 1e-5, `head:gunshot = YAMNet's gunshot score on every patch (max difference ${worst.toExponential(1)})`);
   const label = headed.labels.find((l) => l.name === 'gunshot')!;
-  t.same([label.threshold, label.release], [0.3, 0.15], 'gunshot takes the head\'s threshold and release');
-  t.same(headed.labels.find((l) => l.name === 'speech')!.classes.some((c) => c.startsWith(HEAD_CLASS_PREFIX)), false, 'a label the head lacks keeps YAMNet\'s classes');
+  t.same([label.threshold, label.release], [0.3, 0.15], "gunshot takes the head's threshold and release");
+  t.same(
+    headed.labels.find((l) => l.name === 'speech')!.classes.some((c) => c.startsWith(HEAD_CLASS_PREFIX)),
+    false,
+    "a label the head lacks keeps YAMNet's classes",
+  );
   t.ok(headed.onsets.includes('gunshot'), 'the gunshot clip: a gunshot event from the head');
 
   // The config's own threshold wins over the head's.
@@ -80,7 +90,7 @@ t.test('the head\'s probabilities drive its labels, with its thresholds', async 
   t.notOk((await run(silent, gunshot)).onsets.includes('gunshot'), 'a head at p = 0.5 under a 0.6 threshold: no gunshot event');
   silent.model.head = 'none';
   const plain = await run(silent, gunshot);
-  t.ok(plain.onsets.includes('gunshot'), 'model.head none: YAMNet\'s own gunshot event');
+  t.ok(plain.onsets.includes('gunshot'), "model.head none: YAMNet's own gunshot event");
   t.equal(plain.classNames.length, 521, 'without a head the model has its 521 classes');
 });
 
@@ -122,9 +132,21 @@ t.test('model.head: none, auto (the shipped head for this model file), a path', 
   const auto = resolveHeadSetting('auto', model, { shippedDir: shipped });
   t.equal(auto.head?.path, join(shipped, 'b-new.json'), 'auto: the newest shipped head trained on this model file');
   t.equal(auto.head?.origin, 'auto');
-  t.same(auto.skipped.map((s) => s.path), [join(shipped, 'd-broken.json')], 'a broken shipped file is skipped and reported');
-  t.equal(resolveHeadSetting('auto', { ...model, sha256: '0'.repeat(64) }, { shippedDir: shipped }).head, null, 'auto: none for a model no head was trained on');
-  t.throws(() => resolveHeadSetting(join(shipped, 'c-other-model.json'), model), /c-other-model\.json: head file: trained on model sha256 [0-9a-f]{64} \(yamnet\), but the running model is sha256 10c95ea3/, 'an explicit head for another model: refused, naming both sha256');
+  t.same(
+    auto.skipped.map((s) => s.path),
+    [join(shipped, 'd-broken.json')],
+    'a broken shipped file is skipped and reported',
+  );
+  t.equal(
+    resolveHeadSetting('auto', { ...model, sha256: '0'.repeat(64) }, { shippedDir: shipped }).head,
+    null,
+    'auto: none for a model no head was trained on',
+  );
+  t.throws(
+    () => resolveHeadSetting(join(shipped, 'c-other-model.json'), model),
+    /c-other-model\.json: head file: trained on model sha256 [0-9a-f]{64} \(yamnet\), but the running model is sha256 10c95ea3/,
+    'an explicit head for another model: refused, naming both sha256',
+  );
   t.throws(() => resolveHeadSetting(join(shipped, 'missing.json'), model), /missing\.json: head file: not found/);
 });
 
@@ -133,11 +155,19 @@ t.test('bad head files are refused with one line; the child-process check runs a
   const base = { modelPath: YAMNET_OFFICIAL, backend: 'tflite-node' as const };
   const passed = await checkHeadInChild({ ...base, headPath: write('good.json', good) });
   t.match(passed, { ok: true, clipCount: 42, labels: ['gunshot', 'other'] }, 'a valid head passes: one invoke through backbone and head');
-  const wrongBase = await checkHeadInChild({ ...base, headPath: write('wrong-base.json', copyGunshotHeadText({ baseSha256: fileSha256(YAMNET_WAVEFORM) })), source: 'uploaded head' }).then(
+  const wrongBase = await checkHeadInChild({
+    ...base,
+    headPath: write('wrong-base.json', copyGunshotHeadText({ baseSha256: fileSha256(YAMNET_WAVEFORM) })),
+    source: 'uploaded head',
+  }).then(
     () => null,
     (e: Error & { exitCode?: number }) => e,
   );
-  t.match(wrongBase?.message, /^uploaded head: head file: trained on model sha256 [0-9a-f]{64} \(yamnet\), but the running model is sha256 10c95ea3[^\n]*$/, 'wrong base model: refused in the child, one line');
+  t.match(
+    wrongBase?.message,
+    /^uploaded head: head file: trained on model sha256 [0-9a-f]{64} \(yamnet\), but the running model is sha256 10c95ea3[^\n]*$/,
+    'wrong base model: refused in the child, one line',
+  );
   t.equal(wrongBase?.exitCode, 2);
   // What fails before any model is needed (the daemon test sends these over HTTP too).
   const cases: [string, string, RegExp][] = [
@@ -166,5 +196,9 @@ t.test('earshot analyze --head: a head for another model is refused with one lin
   const wrong = write('cli-wrong.json', copyGunshotHeadText({ baseSha256: fileSha256(YAMNET_WAVEFORM) }));
   const result = await earshot(['analyze', '--model', YAMNET_OFFICIAL, '--backend', 'tflite-node', '--head', wrong, `${SHARED}audio/clips/gunshot_1.wav`]);
   t.equal(result.code, 2, 'exit 2');
-  t.match(result.stderr, /^earshot: [^\n]*cli-wrong\.json: head file: trained on model sha256 [0-9a-f]{64} \(yamnet\), but the running model is sha256 10c95ea3[^\n]*\n$/, 'one line naming the head file and both sha256');
+  t.match(
+    result.stderr,
+    /^earshot: [^\n]*cli-wrong\.json: head file: trained on model sha256 [0-9a-f]{64} \(yamnet\), but the running model is sha256 10c95ea3[^\n]*\n$/,
+    'one line naming the head file and both sha256',
+  );
 });

@@ -29,8 +29,13 @@ t.test('a head ships for the official YAMNet, trained on pool + pool2 only, and 
   t.same(head!.head.json.training.options.data, ['pool', 'pool2'], 'trained on ../shared/audio/pool and pool2, never the dev scenes');
   t.equal(head!.head.json.validation.fa_budget, 'rule', 'thresholds under the rule budget');
   // Where cross-validation found the rule better, the head leaves the label to it.
-  for (const label of head!.head.ruleLabels) t.equal((head!.head.json.validation.labels[label] as unknown as { served_by: string }).served_by, 'rule', `${label}: left to the rule`);
-  t.equal(resolveHeadSetting('auto', { ...official, sha256: fileSha256(YAMNET_WAVEFORM), path: YAMNET_WAVEFORM }).head, null, 'no shipped head for another YAMNet file');
+  for (const label of head!.head.ruleLabels)
+    t.equal((head!.head.json.validation.labels[label] as unknown as { served_by: string }).served_by, 'rule', `${label}: left to the rule`);
+  t.equal(
+    resolveHeadSetting('auto', { ...official, sha256: fileSha256(YAMNET_WAVEFORM), path: YAMNET_WAVEFORM }).head,
+    null,
+    'no shipped head for another YAMNet file',
+  );
 });
 
 t.test('default config + official YAMNet: the head serves its labels, the rule keeps the others', async (t) => {
@@ -47,15 +52,26 @@ t.test('default config + official YAMNet: the head serves its labels, the rule k
       t.same(spec.classes, [`${HEAD_CLASS_PREFIX}${spec.name}`], `${spec.name}: reads the head`);
       t.equal(spec.threshold, head!.head.thresholds[spec.name]!.threshold, `${spec.name}: at the head's threshold`);
     } else if (head!.head.ruleLabels.includes(spec.name)) {
-      t.notOk(spec.classes.some((c) => c.startsWith(HEAD_CLASS_PREFIX)), `${spec.name}: the YAMNet rule (${spec.classes.join(', ')}, threshold ${spec.threshold})`);
+      t.notOk(
+        spec.classes.some((c) => c.startsWith(HEAD_CLASS_PREFIX)),
+        `${spec.name}: the YAMNet rule (${spec.classes.join(', ')}, threshold ${spec.threshold})`,
+      );
     }
   }
   // Real clips: a gunshot still fires (the rule serves it), speech is found (the head serves it).
   const clip = (name: string) => join(SHARED, 'audio/clips', `${name}.wav`);
   const gunshot = await analyzeFile(clip('gunshot_1'), opened.model, opened.labels, pipelineSettings(config), 'test');
-  t.ok(gunshot.events.some((e) => e.label === 'gunshot'), `gunshot_1: a gunshot event (got ${gunshot.events.map((e) => e.label).join(', ')})`);
+  t.ok(
+    gunshot.events.some((e) => e.label === 'gunshot'),
+    `gunshot_1: a gunshot event (got ${gunshot.events.map((e) => e.label).join(', ')})`,
+  );
   const speech = await analyzeFile(clip('speech_1'), opened.model, opened.labels, pipelineSettings(config), 'test');
-  t.ok(speech.events.some((e) => e.label === 'speech'), `speech_1: a speech event (got ${speech.events.map((e) => e.label).join(', ')})`);
-  t.notOk(speech.events.some((e) => e.group === 'hostile'), 'speech_1: no hostile event');
+  t.ok(
+    speech.events.some((e) => e.label === 'speech'),
+    `speech_1: a speech event (got ${speech.events.map((e) => e.label).join(', ')})`,
+  );
+  t.notOk(
+    speech.events.some((e) => e.group === 'hostile'),
+    'speech_1: no hostile event',
+  );
 });
-

@@ -11,7 +11,6 @@ import t from 'tap';
 import { CLI, earshot, hasStackTrace, REPO, SHARED } from './helpers/cli.js';
 import { SCENE_07 as SCENE, YAMNET_WAVEFORM as YAMNET } from './helpers/fixtures.js';
 
-
 /** Pids of processes whose command line mentions `text` and whose parent is `parent`. */
 function childrenWith(parent: number, text: string): number[] {
   const found: number[] = [];
@@ -34,12 +33,17 @@ t.test('Ctrl-C during the model test load is an interrupt, not a crash of the mo
   const dir = mkdtempSync(join(tmpdir(), 'earshot-ctrl-c-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const config = join(dir, 'earshot.yaml');
-  writeFileSync(config, `data_dir: ${join(dir, 'data')}\nsource: { type: file, path: ${SCENE}, pacing: fast }\nmodel: { path: ${YAMNET}, backend: tflite-node }\napi: { enabled: false }\n`);
+  writeFileSync(
+    config,
+    `data_dir: ${join(dir, 'data')}\nsource: { type: file, path: ${SCENE}, pacing: fast }\nmodel: { path: ${YAMNET}, backend: tflite-node }\napi: { enabled: false }\n`,
+  );
   const child = spawn(process.execPath, [CLI, 'run', '--config', config], { cwd: REPO, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (d) => (stderr += d));
   child.stdout.resume();
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  );
   let probing = false;
   for (let i = 0; i < 400 && child.exitCode === null; i++) {
     if (childrenWith(child.pid!, 'probe-child').length) {

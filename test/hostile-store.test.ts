@@ -20,7 +20,18 @@ t.teardown(() => rmSync(root, { recursive: true, force: true }));
 function config(dir: string, lines: string[] = []): string {
   mkdirSync(dir, { recursive: true });
   const path = join(dir, 'earshot.yaml');
-  writeFileSync(path, [`node_id: test-node`, `data_dir: ${join(dir, 'data')}`, `source: { type: file, path: ${SCENE_07}, pacing: fast }`, `model: { path: ${YAMNET} }`, 'api: { port: 0 }', ...lines, ''].join('\n'));
+  writeFileSync(
+    path,
+    [
+      `node_id: test-node`,
+      `data_dir: ${join(dir, 'data')}`,
+      `source: { type: file, path: ${SCENE_07}, pacing: fast }`,
+      `model: { path: ${YAMNET} }`,
+      'api: { port: 0 }',
+      ...lines,
+      '',
+    ].join('\n'),
+  );
   return path;
 }
 
@@ -94,11 +105,21 @@ t.test('a full disk: the daemon listens on, alerts reach MQTT, nothing stored is
   const delivered = new Set(alertsOf(subscriber.messages).map((a) => a.id));
   const afterDb = new Database(join(dir, 'data', 'earshot.db'), { readonly: true });
   const after = new Set((afterDb.prepare('SELECT id FROM events').all() as { id: string }[]).map((r) => r.id));
-  t.equal((afterDb.pragma('integrity_check', { simple: true }) as string), 'ok', 'the database is intact');
+  t.equal(afterDb.pragma('integrity_check', { simple: true }) as string, 'ok', 'the database is intact');
   afterDb.close();
-  t.ok(before.every((e) => after.has(e.id)), 'every event stored before the disk filled is still there');
-  t.same(heard.filter((id) => !after.has(id) && !delivered.has(id)), [], 'every event heard on the full disk is stored or was delivered over MQTT');
-  t.ok(heard.some((id) => !after.has(id) && delivered.has(id)), 'some reached only MQTT (their rows could not be written)');
+  t.ok(
+    before.every((e) => after.has(e.id)),
+    'every event stored before the disk filled is still there',
+  );
+  t.same(
+    heard.filter((id) => !after.has(id) && !delivered.has(id)),
+    [],
+    'every event heard on the full disk is stored or was delivered over MQTT',
+  );
+  t.ok(
+    heard.some((id) => !after.has(id) && delivered.has(id)),
+    'some reached only MQTT (their rows could not be written)',
+  );
   t.match(healthSaid, /disk_full/, '/healthz named the disk_full problem');
   t.match(metricsSaid, /earshot_store_faults\{kind="disk_full_writes"\} [1-9]/, '/metrics counted the failed writes');
 
@@ -110,7 +131,10 @@ t.test('a full disk: the daemon listens on, alerts reach MQTT, nothing stored is
   const finalDb = new Database(join(dir, 'data', 'earshot.db'), { readonly: true });
   const final = new Set((finalDb.prepare('SELECT id FROM events').all() as { id: string }[]).map((r) => r.id));
   finalDb.close();
-  t.ok(before.every((e) => final.has(e.id)), 'and no event row was deleted to make room');
+  t.ok(
+    before.every((e) => final.has(e.id)),
+    'and no event row was deleted to make room',
+  );
 });
 
 t.test('a read-only database is refused at start: one line, exit 3', async (t) => {
@@ -140,7 +164,17 @@ t.test('a read-only database is refused at start: one line, exit 3', async (t) =
   execFileSync('chown', ['-R', '65534:65534', join(modeDir, 'data')]);
   chmodSync(join(modeDir, 'data', 'earshot.db'), 0o444);
   const asNobody = await new Promise<{ code: number | null; stderr: string }>((resolve) => {
-    const child = execFileAsync(['setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, join(process.cwd(), 'dist/cli/main.js'), 'run', '--config', modePath]);
+    const child = execFileAsync([
+      'setpriv',
+      '--reuid=65534',
+      '--regid=65534',
+      '--clear-groups',
+      process.execPath,
+      join(process.cwd(), 'dist/cli/main.js'),
+      'run',
+      '--config',
+      modePath,
+    ]);
     child.then(resolve);
   });
   t.equal(asNobody.code, 3, 'a 0444 database as the service user: exit 3');
@@ -163,7 +197,11 @@ t.test('a damaged database is noticed, kept, and replaced only when configured',
   const sizeBefore = statSync(join(dir, 'data', 'earshot.db')).size;
   const refused = await earshot(['run', '--config', path], { timeoutMs: 20_000 });
   t.equal(refused.code, 3, 'exit 3 at once');
-  t.match(refused.stderr.trim(), /^earshot: .*earshot\.db: the database is damaged \(.+\); it was left untouched\. .*store\.on_corrupt: fresh/, 'one line: damaged, untouched, how to go on');
+  t.match(
+    refused.stderr.trim(),
+    /^earshot: .*earshot\.db: the database is damaged \(.+\); it was left untouched\. .*store\.on_corrupt: fresh/,
+    'one line: damaged, untouched, how to go on',
+  );
   t.equal(statSync(join(dir, 'data', 'earshot.db')).size, sizeBefore, 'the file is untouched');
 
   // A short clip: the run only has to get past the start.
@@ -199,17 +237,23 @@ t.test('fatal start-up errors end at once with their code and one line', async (
   ];
   // Three at a time: the machine is shared.
   const run = async ([what, lines, code, expected]: (typeof cases)[number], i: number) => {
-      const dir = join(root, `fatal-${i}`);
-      mkdirSync(dir, { recursive: true });
-      const base = [`node_id: test-node`, `data_dir: ${join(dir, 'data')}`, `source: { type: file, path: ${SCENE_07}, pacing: fast }`, `model: { path: ${YAMNET} }`, 'api: { port: 0 }'];
-      const keys = lines.map((l) => l.split(':')[0]);
-      const text = [...base.filter((l) => !keys.includes(l.split(':')[0])), ...lines, ''].join('\n');
-      const path = join(dir, 'earshot.yaml');
-      writeFileSync(path, text);
-      const result = await earshot(['run', '--config', path], { timeoutMs: 20_000 });
-      t.equal(result.code, code, `${what}: exit ${code} (not killed)${result.code === code ? '' : `: ${result.stderr.slice(0, 200)}`}`);
-      t.match(result.stderr.trim(), expected, `${what}: one line`);
-      t.notOk(hasStackTrace(result.stderr), `${what}: no stack`);
+    const dir = join(root, `fatal-${i}`);
+    mkdirSync(dir, { recursive: true });
+    const base = [
+      `node_id: test-node`,
+      `data_dir: ${join(dir, 'data')}`,
+      `source: { type: file, path: ${SCENE_07}, pacing: fast }`,
+      `model: { path: ${YAMNET} }`,
+      'api: { port: 0 }',
+    ];
+    const keys = lines.map((l) => l.split(':')[0]);
+    const text = [...base.filter((l) => !keys.includes(l.split(':')[0])), ...lines, ''].join('\n');
+    const path = join(dir, 'earshot.yaml');
+    writeFileSync(path, text);
+    const result = await earshot(['run', '--config', path], { timeoutMs: 20_000 });
+    t.equal(result.code, code, `${what}: exit ${code} (not killed)${result.code === code ? '' : `: ${result.stderr.slice(0, 200)}`}`);
+    t.match(result.stderr.trim(), expected, `${what}: one line`);
+    t.notOk(hasStackTrace(result.stderr), `${what}: no stack`);
   };
   for (let i = 0; i < cases.length; i += 3) await Promise.all(cases.slice(i, i + 3).map((c, j) => run(c, i + j)));
   t.notOk(existsSync('/proc/earshot'), 'nothing made under /proc');

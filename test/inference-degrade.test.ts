@@ -26,12 +26,24 @@ import { pipelineSettings } from '../src/setup.js';
 import { startDaemon } from './helpers/service-daemon.js';
 import { DEV_SCENES, SCENE_07 as SCENE, YAMNET_WAVEFORM as YAMNET } from './helpers/fixtures.js';
 
-
 function writeConfig(dir: string, speed: number, lines: string[]): string {
   const path = join(dir, 'earshot.yaml');
   writeFileSync(
     path,
-    ['node_id: degrade-node', 'data_dir: data', 'api:', '  enabled: false', 'source:', `  path: ${SCENE}`, '  pacing: realtime', `  speed: ${speed}`, 'model:', `  path: ${YAMNET}`, ...lines, ''].join('\n'),
+    [
+      'node_id: degrade-node',
+      'data_dir: data',
+      'api:',
+      '  enabled: false',
+      'source:',
+      `  path: ${SCENE}`,
+      '  pacing: realtime',
+      `  speed: ${speed}`,
+      'model:',
+      `  path: ${YAMNET}`,
+      ...lines,
+      '',
+    ].join('\n'),
   );
   return path;
 }
@@ -48,7 +60,11 @@ function storedEvents(dir: string): { events: EventRow[]; gaps: { reason: string
   try {
     return {
       events: db.prepare('SELECT label, grp, onset_s, end_reason FROM events ORDER BY onset_s').all() as EventRow[],
-      gaps: db.prepare('SELECT reason, duration_s, handling FROM gaps ORDER BY start_s').all() as { reason: string; duration_s: number; handling: string | null }[],
+      gaps: db.prepare('SELECT reason, duration_s, handling FROM gaps ORDER BY start_s').all() as {
+        reason: string;
+        duration_s: number;
+        handling: string | null;
+      }[],
     };
   } finally {
     db.close();
@@ -67,13 +83,22 @@ t.test('a model slower than real time: lag warning, every other patch, catch-up,
   const exit = await daemon.exited;
   t.equal(exit.code, 0, `the run ends normally (${daemon.stderr()})`);
   const lines = daemon.log.items;
-  t.ok(lines.some((l) => l.msg.startsWith('test hook: the inference worker injects model faults')), 'the test hook says so at start');
+  t.ok(
+    lines.some((l) => l.msg.startsWith('test hook: the inference worker injects model faults')),
+    'the test hook says so at start',
+  );
   const behind = lines.find((l) => /behind real time.*: degraded, classifying every other patch/.test(l.msg));
   t.ok(behind, `the lag warning: ${behind?.msg}`);
   t.equal(behind?.level, 40, 'at warn level');
-  t.ok((behind?.lag_s as number) > 2 || behind?.queued_patches === 8, `it names the lag (${behind?.lag_s} s) and the queue (${behind?.queued_patches} patches)`);
+  t.ok(
+    (behind?.lag_s as number) > 2 || behind?.queued_patches === 8,
+    `it names the lag (${behind?.lag_s} s) and the queue (${behind?.queued_patches} patches)`,
+  );
   const caughtUp = lines.find((l) => l.msg === 'inference caught up: classifying every patch again');
-  t.ok(caughtUp && caughtUp.readAtMs >= behind!.readAtMs, `then it catches up: lag ${caughtUp?.lag_s} s at ${caughtUp?.at_s} s of audio, after skipping ${caughtUp?.skipped} patches`);
+  t.ok(
+    caughtUp && caughtUp.readAtMs >= behind!.readAtMs,
+    `then it catches up: lag ${caughtUp?.lag_s} s at ${caughtUp?.at_s} s of audio, after skipping ${caughtUp?.skipped} patches`,
+  );
 
   const end = lines.find((l) => l.msg === 'source ended');
   t.ok(end, 'the closing summary');
@@ -84,12 +109,21 @@ t.test('a model slower than real time: lag warning, every other patch, catch-up,
   t.equal(end?.failed, 0, 'none failed');
   t.ok((end?.max_lag_s as number) > 2, `the largest lag: ${end?.max_lag_s} s`);
   t.equal(end?.gaps, undefined, 'no capture gap');
-  t.notOk(lines.some((l) => l.msg === 'capture gap'), 'no capture gap logged');
+  t.notOk(
+    lines.some((l) => l.msg === 'capture gap'),
+    'no capture gap logged',
+  );
 
   const { events, gaps } = storedEvents(dir);
   t.same(gaps, [], 'no gap stored');
-  t.ok(events.some((e) => e.grp === 'hostile'), `events are still found: ${events.map((e) => `${e.label} ${e.onset_s} s`).join(', ')}`);
-  t.ok(events.every((e) => e.end_reason !== null), 'and all of them closed');
+  t.ok(
+    events.some((e) => e.grp === 'hostile'),
+    `events are still found: ${events.map((e) => `${e.label} ${e.onset_s} s`).join(', ')}`,
+  );
+  t.ok(
+    events.every((e) => e.end_reason !== null),
+    'and all of them closed',
+  );
 });
 
 t.test('a backlog longer than the ring buffer is a real loss: stored and logged as a backlog gap', async (t) => {
@@ -102,7 +136,10 @@ t.test('a backlog longer than the ring buffer is a real loss: stored and logged 
   const exit = await daemon.exited;
   t.equal(exit.code, 0, `the run ends normally (${daemon.stderr()})`);
   const gapLines = daemon.log.items.filter((l) => l.msg === 'capture gap');
-  t.ok(gapLines.length >= 1 && gapLines.every((l) => l.reason === 'backlog' && l.level === 40), `logged as capture gaps with reason backlog: ${gapLines.map((l) => `${l.start_s} s +${l.lost_s} s`).join(', ')}`);
+  t.ok(
+    gapLines.length >= 1 && gapLines.every((l) => l.reason === 'backlog' && l.level === 40),
+    `logged as capture gaps with reason backlog: ${gapLines.map((l) => `${l.start_s} s +${l.lost_s} s`).join(', ')}`,
+  );
   const { gaps } = storedEvents(dir);
   t.ok(gaps.length === gapLines.length && gaps.every((g) => g.reason === 'backlog' && g.duration_s > 0), `stored in the gaps table: ${JSON.stringify(gaps)}`);
   const end = daemon.log.items.find((l) => l.msg === 'source ended');
@@ -121,7 +158,8 @@ async function pushAll(pipeline: Pipeline, path: string): Promise<DetectorOutput
   return outputs;
 }
 
-const describe = (outputs: DetectorOutput[]) => outputs.map((o) => `${o.kind} ${o.event.label} ${o.event.onsetSample}-${o.event.offsetSample} ${o.event.peakScore.toFixed(6)}`);
+const describe = (outputs: DetectorOutput[]) =>
+  outputs.map((o) => `${o.kind} ${o.event.label} ${o.event.onsetSample}-${o.event.offsetSample} ${o.event.peakScore.toFixed(6)}`);
 
 t.test('the scheduler on a file read as fast as possible finds exactly what Pipeline.push finds', async (t) => {
   const config = defaultConfig();
@@ -143,7 +181,13 @@ t.test('the scheduler on a file read as fast as possible finds exactly what Pipe
   await source.open();
   const outputs: DetectorOutput[] = [];
   const capture = { newestSample: -1, backlogSeconds: 0 };
-  const scheduler = new PatchScheduler(pipeline, { queuePatches: 4, degradeLagSeconds: 2, recoverLagSeconds: 1, realtime: false }, capture, createLogger({ level: 'silent', pretty: false, fd: 2 }), (o) => outputs.push(...o));
+  const scheduler = new PatchScheduler(
+    pipeline,
+    { queuePatches: 4, degradeLagSeconds: 2, recoverLagSeconds: 1, realtime: false },
+    capture,
+    createLogger({ level: 'silent', pretty: false, fd: 2 }),
+    (o) => outputs.push(...o),
+  );
   for await (const chunk of source.chunks()) {
     // As far ahead as a fast reader gets: a lag that would degrade a real-time source.
     capture.newestSample = chunk.startSample + 10 * 16000;

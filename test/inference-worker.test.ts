@@ -24,7 +24,8 @@ const MODEL_DIR = sharedPath('models');
 function windows(count: number): Float32Array[] {
   const audio = readWav16(sharedPath('audio/clips/gunshot_1.wav'));
   const out: Float32Array[] = [];
-  for (let start = 0; out.length < count && start + WAVEFORM_INPUT_SAMPLES <= audio.length; start += 7680) out.push(audio.slice(start, start + WAVEFORM_INPUT_SAMPLES));
+  for (let start = 0; out.length < count && start + WAVEFORM_INPUT_SAMPLES <= audio.length; start += 7680)
+    out.push(audio.slice(start, start + WAVEFORM_INPUT_SAMPLES));
   while (out.length < count) out.push(out[out.length % Math.max(1, out.length)]!.slice());
   return out;
 }
@@ -113,7 +114,10 @@ for (const fault of ['exit:3', 'uncaught:3'] as const) {
 
 t.test('calls made while the worker restarts wait for it instead of failing', async (t) => {
   // Faults count per worker: the first worker dies at its 2nd call, the next one serves its 1st.
-  const worker = await WorkerClassifier.open(request('litert-wasm'), { env: { ...process.env, EARSHOT_TEST_MODEL_FAULT: 'exit:2,calls:2' }, restartMinMs: 200 });
+  const worker = await WorkerClassifier.open(request('litert-wasm'), {
+    env: { ...process.env, EARSHOT_TEST_MODEL_FAULT: 'exit:2,calls:2' },
+    restartMinMs: 200,
+  });
   const [a, b, c] = windows(3);
   t.equal((await worker.classify(a!)).length, 521, 'scored');
   await t.rejects(worker.classify(b!), /the inference worker died/, 'the call in flight when the worker died fails');
@@ -130,17 +134,25 @@ t.test('invalid models are refused with an error naming the file; this process s
     ['truncated_yamnet.tflite', 'litert-wasm', /truncated_yamnet\.tflite: TFLite model is truncated or corrupt/],
   ] as const) {
     // With a manifest named, the file gets as far as the child-process probe.
-    const error = await WorkerClassifier.open({ ...request(backend), manifest: 'yamnet_waveform', path: sharedPath(`models/invalid/${file}`) }).catch((e: unknown) => e);
+    const error = await WorkerClassifier.open({ ...request(backend), manifest: 'yamnet_waveform', path: sharedPath(`models/invalid/${file}`) }).catch(
+      (e: unknown) => e,
+    );
     t.ok(error instanceof EarshotError, `${file} (${backend}): an EarshotError`);
     t.match((error as Error).message, expected, (error as Error).message);
   }
-  t.rejects(WorkerClassifier.open({ ...request('litert-wasm'), path: sharedPath('models/no_such_model.tflite') }), /no_such_model\.tflite: model file not found/);
+  t.rejects(
+    WorkerClassifier.open({ ...request('litert-wasm'), path: sharedPath('models/no_such_model.tflite') }),
+    /no_such_model\.tflite: model file not found/,
+  );
 });
 
 t.test('a bad fault specification is a clear error', async (t) => {
   t.throws(() => parseModelFaults('explode:3'), /EARSHOT_TEST_MODEL_FAULT=explode:3: bad item "explode:3"/);
   t.same(parseModelFaults('delay_ms:300, calls:40'), { throwEvery: 0, exitEvery: 0, uncaughtEvery: 0, delayMs: 300, calls: 40 });
-  await t.rejects(WorkerClassifier.open(request('litert-wasm'), { env: { ...process.env, EARSHOT_TEST_MODEL_FAULT: 'throw:x' } }), /EARSHOT_TEST_MODEL_FAULT=throw:x: bad item/);
+  await t.rejects(
+    WorkerClassifier.open(request('litert-wasm'), { env: { ...process.env, EARSHOT_TEST_MODEL_FAULT: 'throw:x' } }),
+    /EARSHOT_TEST_MODEL_FAULT=throw:x: bad item/,
+  );
 });
 
 t.test('earshot run keeps its event stream while its model throws and its worker dies', async (t) => {
@@ -161,11 +173,24 @@ t.test('earshot run keeps its event stream while its model throws and its worker
   const end = lines.find((l) => l.msg === 'source ended');
   t.equal(end?.audio_s, 45, 'the whole scene went through');
   t.equal(end?.patches, 93, 'every patch was dealt with');
-  t.ok((end?.failed as number) >= 10 && (end?.failed as number) < 93 / 2, `${end?.failed} patches failed (thrown, or lost with a worker), the rest were scored`);
+  t.ok(
+    (end?.failed as number) >= 10 && (end?.failed as number) < 93 / 2,
+    `${end?.failed} patches failed (thrown, or lost with a worker), the rest were scored`,
+  );
   t.equal(end?.worker_restarts, deaths.length, 'the summary counts the restarts');
   const db = new Database(join(dir, 'data', 'earshot.db'), { readonly: true });
   t.teardown(() => db.close());
-  const events = db.prepare('SELECT label, onset_s, end_reason FROM events ORDER BY onset_s').all() as { label: string; onset_s: number; end_reason: string | null }[];
-  t.ok(events.some((e) => e.label === 'gunshot'), `events are still detected and stored: ${events.map((e) => `${e.label} ${e.onset_s} s`).join(', ')}`);
-  t.ok(events.every((e) => e.end_reason !== null), 'and closed');
+  const events = db.prepare('SELECT label, onset_s, end_reason FROM events ORDER BY onset_s').all() as {
+    label: string;
+    onset_s: number;
+    end_reason: string | null;
+  }[];
+  t.ok(
+    events.some((e) => e.label === 'gunshot'),
+    `events are still detected and stored: ${events.map((e) => `${e.label} ${e.onset_s} s`).join(', ')}`,
+  );
+  t.ok(
+    events.every((e) => e.end_reason !== null),
+    'and closed',
+  );
 });

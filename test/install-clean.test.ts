@@ -11,7 +11,9 @@ import t from 'tap';
 import { REPO } from './helpers/cli.js';
 
 const pkg = JSON.parse(readFileSync(join(REPO, 'package.json'), 'utf8')) as { engines: { node: string }; scripts: Record<string, string>; files: string[] };
-const lock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8')) as { packages: Record<string, { engines?: { node?: string } | string[]; dev?: boolean; optional?: boolean }> };
+const lock = JSON.parse(readFileSync(join(REPO, 'package-lock.json'), 'utf8')) as {
+  packages: Record<string, { engines?: { node?: string } | string[]; dev?: boolean; optional?: boolean }>;
+};
 
 t.test('every locked package runs on the lowest Node earshot supports', async (t) => {
   const lowest = semver.minVersion(pkg.engines.node)!.version;

@@ -24,7 +24,11 @@ t.test('uncertainty: threshold margin without a head, entropy with one', async (
   insert.run(glass!.eventId, 100, 0, 4, 'yamnet', 'head:glass_break', 0.97);
   insert.run(glass!.eventId, 100, 0, 5, 'yamnet', 'head:other', 0.02);
   const items = queries.queue('uncertainty', 10, 0, 1);
-  t.same(items.map((c) => c.id), [gunshot!.id, speech!.id, scream!.id, glass!.id], 'the torn head first; the sure one after the clips without head scores that sit near their threshold');
+  t.same(
+    items.map((c) => c.id),
+    [gunshot!.id, speech!.id, scream!.id, glass!.id],
+    'the torn head first; the sure one after the clips without head scores that sit near their threshold',
+  );
   const entropy = (ps: number[]) => -ps.reduce((sum, p) => sum + p * Math.log(p), 0) / Math.log(ps.length);
   t.ok(Math.abs(items[0]!.head_entropy! - entropy([0.45, 0.4, 0.15])) < 1e-6, `gunshot entropy ${items[0]!.head_entropy}`);
   t.ok(Math.abs(items[0]!.uncertainty! - (1 - entropy([0.45, 0.4, 0.15]))) < 1e-6);

@@ -34,7 +34,7 @@ t.test('pull → label → import → train', async (t) => {
   const tsvPath = join(dir, 'labels.tsv');
   const tsv = readFileSync(tsvPath, 'utf8');
   t.equal(tsv.split('\n')[0], 'filename\tonset\toffset\tevent_label', 'labels.tsv: DCASE header');
-  t.match(tsv, new RegExp(`${gunshot!.id}\\.wav\\t0\\.250000\\t1\\.200000\\tgunshot\\n`), 'labels.tsv: the node\'s detection, pre-filled');
+  t.match(tsv, new RegExp(`${gunshot!.id}\\.wav\\t0\\.250000\\t1\\.200000\\tgunshot\\n`), "labels.tsv: the node's detection, pre-filled");
   t.match(tsv, new RegExp(`\\n${background!.id}\\.wav\\n`), 'labels.tsv: a background clip is its file name alone');
 
   // A person labels: the speech "event" was nothing (deleted in Audacity), the scream is called
@@ -54,7 +54,11 @@ t.test('pull → label → import → train', async (t) => {
   t.match(imported.stdout, /4 labels stored for 4 clips; 1 clips in the file have no label rows/);
   t.notOk(hasStackTrace(imported.stderr));
   const labelsOf = async (id: string) => (await json(fetch(`${url}/api/v1/clips/${id}/labels`))).labels;
-  t.match(await labelsOf(speech!.id), [{ label: 'other', onset_s: null, offset_s: null, source: 'import' }], 'a deleted detection: "other" over the whole clip');
+  t.match(
+    await labelsOf(speech!.id),
+    [{ label: 'other', onset_s: null, offset_s: null, source: 'import' }],
+    'a deleted detection: "other" over the whole clip',
+  );
   t.match(await labelsOf(glass!.id), [{ label: 'glass_break', onset_s: 0.4, offset_s: 1.4 }]);
   t.match(await labelsOf(scream!.id), [{ label: 'fireworks' }]);
   t.match(await labelsOf(gunshot!.id), [{ label: 'gunshot', onset_s: 0.25, offset_s: 1.2 }]);
@@ -67,7 +71,21 @@ t.test('pull → label → import → train', async (t) => {
   t.same(queue.clips, [], 'every labelled clip left the queue');
 
   const head = join(out, 'head.json');
-  const trained = await earshot(['train', '--data', out, '--model', YAMNET_WAVEFORM, '--out', head, '--folds', '0', '--cache', join(out, 'cache'), '--max-iterations', '30']);
+  const trained = await earshot([
+    'train',
+    '--data',
+    out,
+    '--model',
+    YAMNET_WAVEFORM,
+    '--out',
+    head,
+    '--folds',
+    '0',
+    '--cache',
+    join(out, 'cache'),
+    '--max-iterations',
+    '30',
+  ]);
   t.equal(trained.code, 0, trained.stderr);
   t.match(trained.stdout, /5 clips, \d+ windows/);
   t.match(trained.stdout, /no cross-validation/);

@@ -100,7 +100,10 @@ t.test('a DCASE folder: spans per file, one group per recording', async (t) => {
   const mixed = data.clips.find((c) => c.name === 'mixed_01.wav')!;
   t.equal(mixed.labelling, 'spans');
   t.equal(mixed.spans!.length, rows.filter((r) => r.startsWith('mixed_01.wav')).length);
-  t.ok(mixed.spans!.some((s) => ['gunshot', 'glass_break', 'scream'].includes(s.label)), 'hostile spans kept');
+  t.ok(
+    mixed.spans!.some((s) => ['gunshot', 'glass_break', 'scream'].includes(s.label)),
+    'hostile spans kept',
+  );
   t.not(mixed.group, data.clips.find((c) => c !== mixed)!.group);
 });
 
@@ -123,7 +126,17 @@ function pulledFolder(): { dir: string; nodeDir: string; ids: string[] } {
     const rows = c.label ? [{ label: c.label, onset_s: c.span![0], offset_s: c.span![1] }] : [];
     writeFileSync(join(nodeDir, `${c.id}.txt`), rows.map((r) => `${r.onset_s.toFixed(6)}\t${r.offset_s.toFixed(6)}\t${r.label}\n`).join(''));
     tsv += `${labelsTsvRows(`${c.id}.wav`, rows).join('\n')}\n`;
-    manifest.clips.push({ clip_id: c.id, file: `${c.id}.wav`, track: `${c.id}.txt`, sha256: 'f'.repeat(64), bytes: 0, kind: c.label ? 'event' : 'background', event_id: c.event, label: c.label, event_in_clip_s: c.span });
+    manifest.clips.push({
+      clip_id: c.id,
+      file: `${c.id}.wav`,
+      track: `${c.id}.txt`,
+      sha256: 'f'.repeat(64),
+      bytes: 0,
+      kind: c.label ? 'event' : 'background',
+      event_id: c.event,
+      label: c.label,
+      event_in_clip_s: c.span,
+    });
   }
   writeFileSync(join(nodeDir, 'manifest.json'), JSON.stringify(manifest));
   writeFileSync(join(nodeDir, 'labels.tsv'), tsv);
@@ -150,12 +163,19 @@ t.test('a pulled folder: the edited side of track / labels.tsv wins; both edited
   const slam = data.clips.find((c) => c.path.endsWith(`${ids[1]}.wav`))!;
   t.match(slam, { labelling: 'spans', spans: [], group: 'garage:E2' }, 'a deleted detection: every window is background');
   t.equal(data.clips.find((c) => c.path.endsWith(`${ids[3]}.wav`))!.group, `garage:${ids[3]}`, 'background clips group by clip');
-  t.ok(data.warnings.some((w) => /sha256 differs from the manifest/.test(w)), 'the hand-made manifest sha256 is noticed');
+  t.ok(
+    data.warnings.some((w) => /sha256 differs from the manifest/.test(w)),
+    'the hand-made manifest sha256 is noticed',
+  );
 
   // Both edited, differently: refused, naming the clip.
   writeFileSync(join(nodeDir, `${ids[2]}.txt`), '0.100000\t0.500000\tscream\n');
   t.throws(() => readPulledFolder(dir), new RegExp(`edited both in their Audacity track and in labels.tsv, differently \\(${ids[2]}\\)`));
-  t.equal(readPulledFolder(dir, { prefer: 'labels.tsv' }).clips.find((c) => c.clipId === ids[2])!.labels[0]!.label, 'glass_break', 'labels.tsv given explicitly wins');
+  t.equal(
+    readPulledFolder(dir, { prefer: 'labels.tsv' }).clips.find((c) => c.clipId === ids[2])!.labels[0]!.label,
+    'glass_break',
+    'labels.tsv given explicitly wins',
+  );
 });
 
 t.test('window labels: loud windows of clip labels, span overlap rules', async (t) => {
@@ -163,49 +183,74 @@ t.test('window labels: loud windows of clip labels, span overlap rules', async (
   t.same(clipWindowLabels('other', [-20, -60]), ['other', 'other'], 'every background window counts');
   // Windows of 0.975 s from 0, 0.48 ... 2.88 s; a 0.3 s gunshot at 1.0–1.3 s and a 3 s scream at 3–6 s.
   const starts = [0, 0.48, 0.96, 1.44, 1.92, 2.4, 2.88].map((s) => Math.round(s * 16000));
-  const labels = spanWindowLabels(starts, [{ onset: 1.0, offset: 1.3, label: 'gunshot' }, { onset: 3.0, offset: 6.0, label: 'scream' }]);
+  const labels = spanWindowLabels(starts, [
+    { onset: 1.0, offset: 1.3, label: 'gunshot' },
+    { onset: 3.0, offset: 6.0, label: 'scream' },
+  ]);
   // [2.4, 3.375] holds 0.375 s of the scream (< half the window): left out; [2.88, 3.855] holds 0.855 s.
   t.same(labels, ['other', 'gunshot', 'gunshot', 'other', 'other', null, 'scream'], 'inside → label; slight overlap → left out; none → background');
-  t.same(spanWindowLabels([0], [{ onset: 0.1, offset: 0.8, label: 'speech' }, { onset: 0.2, offset: 0.6, label: 'gunshot' }]), ['gunshot'], 'hostile wins over non-hostile');
+  t.same(
+    spanWindowLabels(
+      [0],
+      [
+        { onset: 0.1, offset: 0.8, label: 'speech' },
+        { onset: 0.2, offset: 0.6, label: 'gunshot' },
+      ],
+    ),
+    ['gunshot'],
+    'hostile wins over non-hostile',
+  );
 });
 
 t.test('L-BFGS minimises a quadratic and the Rosenbrock function', async (t) => {
-  const quadratic = await minimizeLbfgs((x, g) => {
-    g[0] = 2 * (x[0]! - 3);
-    g[1] = 20 * (x[1]! + 1);
-    return (x[0]! - 3) ** 2 + 10 * (x[1]! + 1) ** 2;
-  }, Float64Array.of(0, 0));
+  const quadratic = await minimizeLbfgs(
+    (x, g) => {
+      g[0] = 2 * (x[0]! - 3);
+      g[1] = 20 * (x[1]! + 1);
+      return (x[0]! - 3) ** 2 + 10 * (x[1]! + 1) ** 2;
+    },
+    Float64Array.of(0, 0),
+  );
   t.ok(Math.abs(quadratic.x[0]! - 3) < 1e-5 && Math.abs(quadratic.x[1]! + 1) < 1e-5, `quadratic minimum ${Array.from(quadratic.x)}`);
-  const rosen = await minimizeLbfgs((x, g) => {
-    const [a, b] = [x[0]!, x[1]!];
-    g[0] = -2 * (1 - a) - 400 * a * (b - a * a);
-    g[1] = 200 * (b - a * a);
-    return (1 - a) ** 2 + 100 * (b - a * a) ** 2;
-  }, Float64Array.of(-1.2, 1), { maxIterations: 500, gradientTolerance: 1e-8, relativeTolerance: 0 });
+  const rosen = await minimizeLbfgs(
+    (x, g) => {
+      const [a, b] = [x[0]!, x[1]!];
+      g[0] = -2 * (1 - a) - 400 * a * (b - a * a);
+      g[1] = 200 * (b - a * a);
+      return (1 - a) ** 2 + 100 * (b - a * a) ** 2;
+    },
+    Float64Array.of(-1.2, 1),
+    { maxIterations: 500, gradientTolerance: 1e-8, relativeTolerance: 0 },
+  );
   t.ok(Math.abs(rosen.x[0]! - 1) < 1e-4 && Math.abs(rosen.x[1]! - 1) < 1e-4, `Rosenbrock minimum ${Array.from(rosen.x)} after ${rosen.iterations}`);
 });
 
 t.test('grouped folds: every group in exactly one fold, balanced per label, fixed by the seed', async (t) => {
   fc.assert(
-    fc.property(fc.array(fc.record({ label: fc.integer({ min: 0, max: 3 }), windows: fc.integer({ min: 1, max: 40 }) }), { minLength: 5, maxLength: 80 }), fc.integer({ min: 2, max: 6 }), fc.integer(), (groups, folds, seed) => {
-      const map = new Map(groups.map((g, i) => [`g${i}`, g]));
-      const assigned = assignFolds(map, folds, seed);
-      if (assigned.size !== map.size) return false;
-      for (const fold of assigned.values()) if (!(fold >= 0 && fold < folds)) return false;
-      // Balance: per label, no fold exceeds the lightest by more than the largest group of that label.
-      for (let label = 0; label <= 3; label++) {
-        const load = new Array(folds).fill(0);
-        let largest = 0;
-        for (const [name, g] of map) {
-          if (g.label !== label) continue;
-          load[assigned.get(name)!] += g.windows;
-          largest = Math.max(largest, g.windows);
+    fc.property(
+      fc.array(fc.record({ label: fc.integer({ min: 0, max: 3 }), windows: fc.integer({ min: 1, max: 40 }) }), { minLength: 5, maxLength: 80 }),
+      fc.integer({ min: 2, max: 6 }),
+      fc.integer(),
+      (groups, folds, seed) => {
+        const map = new Map(groups.map((g, i) => [`g${i}`, g]));
+        const assigned = assignFolds(map, folds, seed);
+        if (assigned.size !== map.size) return false;
+        for (const fold of assigned.values()) if (!(fold >= 0 && fold < folds)) return false;
+        // Balance: per label, no fold exceeds the lightest by more than the largest group of that label.
+        for (let label = 0; label <= 3; label++) {
+          const load = new Array(folds).fill(0);
+          let largest = 0;
+          for (const [name, g] of map) {
+            if (g.label !== label) continue;
+            load[assigned.get(name)!] += g.windows;
+            largest = Math.max(largest, g.windows);
+          }
+          if (Math.max(...load) - Math.min(...load) > largest) return false;
         }
-        if (Math.max(...load) - Math.min(...load) > largest) return false;
-      }
-      const again = assignFolds(map, folds, seed);
-      return [...assigned].every(([k, v]) => again.get(k) === v);
-    }),
+        const again = assignFolds(map, folds, seed);
+        return [...assigned].every(([k, v]) => again.get(k) === v);
+      },
+    ),
     { numRuns: 200 },
   );
   t.pass('property holds');
@@ -216,7 +261,17 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
   const cacheDir = tmp('cache');
   const embedder: Embedder = await openEmbedder({ modelPath: MODEL });
   t.teardown(() => embedder.close());
-  const options = { data: [data], modelPath: MODEL, embedder, cacheDir, seed: 7, folds: 2, augmentCopies: 1, maxIterations: 40, trainedAt: new Date('2026-12-02T07:00:00Z') };
+  const options = {
+    data: [data],
+    modelPath: MODEL,
+    embedder,
+    cacheDir,
+    seed: 7,
+    folds: 2,
+    augmentCopies: 1,
+    maxIterations: 40,
+    trainedAt: new Date('2026-12-02T07:00:00Z'),
+  };
   const first = await trainHead(options);
   t.ok(first.report.featuresComputed > SUBSET.length, `features computed (${first.report.featuresComputed}, with augmented copies)`);
   const second = await trainHead(options);
@@ -237,7 +292,14 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
 
   // Grouped: the five keys_drop clips share one recording, so one fold.
   const folds = first.report.foldOfGroup;
-  t.equal(new Set(Object.keys(folds).filter((g) => g.includes('keys_drop')).map((g) => folds[g])).size, 1);
+  t.equal(
+    new Set(
+      Object.keys(folds)
+        .filter((g) => g.includes('keys_drop'))
+        .map((g) => folds[g]),
+    ).size,
+    1,
+  );
   t.equal(Object.keys(folds).filter((g) => g.includes('keys_drop')).length, 1, 'keys_drop clips are one group');
 
   // The head's forward pass agrees with the trainer: a gunshot clip's loud window scores gunshot highest.
@@ -248,44 +310,60 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
   t.equal(head.labels[p.indexOf(Math.max(...p))], 'gunshot', `probabilities ${Array.from(p, (v) => v.toFixed(2))}`);
 });
 
-t.test('thresholds under the rule budget: no more false alarms than the YAMNet rule on the same validation audio; a number still works; site weight', async (t) => {
-  const data = subsetPool(SUBSET);
-  const cacheDir = tmp('cache');
-  const embedder: Embedder = await openEmbedder({ modelPath: MODEL });
-  t.teardown(() => embedder.close());
-  const options = { data: [data], modelPath: MODEL, embedder, cacheDir, seed: 7, folds: 2, augmentCopies: 1, maxIterations: 40, trainedAt: new Date('2026-12-02T07:00:00Z') };
-  const byRule = await trainHead(options);
-  const head = parseHead(byRule.text, 'rule.json');
-  t.equal(head.json.validation.fa_budget, 'rule', 'the default budget is the rule, and the head says so');
-  for (const l of byRule.report.labels) {
-    // Every label here has YAMNet classes in the manifest's class map: the rule's figures are there.
-    t.ok(l.rule, `${l.label}: the rule's figures on the same windows`);
-    t.equal(l.fa_budget_per_hour, l.rule!.fa_per_hour, `${l.label}: the budget is the rule's false alarms per hour (${l.rule!.fa_per_hour})`);
-    if (!l.over_budget) t.ok(l.fa_per_hour <= l.rule!.fa_per_hour + 1e-9, `${l.label}: head ${l.fa_per_hour} FA/h <= rule ${l.rule!.fa_per_hour}`);
-    const written = head.json.validation.labels[l.label] as unknown as { fa_budget_per_hour: number; rule: { threshold: number } };
-    t.equal(written.fa_budget_per_hour, l.fa_budget_per_hour, `${l.label}: the budget is written into the head`);
-    t.equal(head.thresholds[l.label]!.threshold, l.threshold);
-  }
-  // The rule's threshold is the configured one: a stricter config gives the rule fewer false alarms, so a tighter budget.
-  const gunshotRule = byRule.report.labels.find((l) => l.label === 'gunshot')!.rule!;
-  t.equal(gunshotRule.threshold, 0.2, "earshot's default gunshot threshold");
-  const strict = await trainHead({ ...options, ruleLabels: { gunshot: { group: 'hostile', threshold: 0.99, release: 0.5, enabled: true } } });
-  const strictGunshot = strict.report.labels.find((l) => l.label === 'gunshot')!;
-  t.equal(strictGunshot.rule!.threshold, 0.99);
-  t.ok(strictGunshot.rule!.fa_per_hour <= gunshotRule.fa_per_hour, 'a stricter rule: no more false alarms to match');
-  t.notOk(strict.report.labels.find((l) => l.label === 'glass_break')!.rule, 'a label the given rule lacks: no rule figures (best F1, no budget)');
+t.test(
+  'thresholds under the rule budget: no more false alarms than the YAMNet rule on the same validation audio; a number still works; site weight',
+  async (t) => {
+    const data = subsetPool(SUBSET);
+    const cacheDir = tmp('cache');
+    const embedder: Embedder = await openEmbedder({ modelPath: MODEL });
+    t.teardown(() => embedder.close());
+    const options = {
+      data: [data],
+      modelPath: MODEL,
+      embedder,
+      cacheDir,
+      seed: 7,
+      folds: 2,
+      augmentCopies: 1,
+      maxIterations: 40,
+      trainedAt: new Date('2026-12-02T07:00:00Z'),
+    };
+    const byRule = await trainHead(options);
+    const head = parseHead(byRule.text, 'rule.json');
+    t.equal(head.json.validation.fa_budget, 'rule', 'the default budget is the rule, and the head says so');
+    for (const l of byRule.report.labels) {
+      // Every label here has YAMNet classes in the manifest's class map: the rule's figures are there.
+      t.ok(l.rule, `${l.label}: the rule's figures on the same windows`);
+      t.equal(l.fa_budget_per_hour, l.rule!.fa_per_hour, `${l.label}: the budget is the rule's false alarms per hour (${l.rule!.fa_per_hour})`);
+      if (!l.over_budget) t.ok(l.fa_per_hour <= l.rule!.fa_per_hour + 1e-9, `${l.label}: head ${l.fa_per_hour} FA/h <= rule ${l.rule!.fa_per_hour}`);
+      const written = head.json.validation.labels[l.label] as unknown as { fa_budget_per_hour: number; rule: { threshold: number } };
+      t.equal(written.fa_budget_per_hour, l.fa_budget_per_hour, `${l.label}: the budget is written into the head`);
+      t.equal(head.thresholds[l.label]!.threshold, l.threshold);
+    }
+    // The rule's threshold is the configured one: a stricter config gives the rule fewer false alarms, so a tighter budget.
+    const gunshotRule = byRule.report.labels.find((l) => l.label === 'gunshot')!.rule!;
+    t.equal(gunshotRule.threshold, 0.2, "earshot's default gunshot threshold");
+    const strict = await trainHead({ ...options, ruleLabels: { gunshot: { group: 'hostile', threshold: 0.99, release: 0.5, enabled: true } } });
+    const strictGunshot = strict.report.labels.find((l) => l.label === 'gunshot')!;
+    t.equal(strictGunshot.rule!.threshold, 0.99);
+    t.ok(strictGunshot.rule!.fa_per_hour <= gunshotRule.fa_per_hour, 'a stricter rule: no more false alarms to match');
+    t.notOk(strict.report.labels.find((l) => l.label === 'glass_break')!.rule, 'a label the given rule lacks: no rule figures (best F1, no budget)');
 
-  const fixed = await trainHead({ ...options, faBudgetPerHour: 1e9 });
-  t.equal(parseHead(fixed.text, 'fixed.json').json.validation.fa_budget_per_hour, 1e9, 'a numeric budget is still accepted');
-  t.ok(fixed.report.labels.every((l) => l.threshold === 0.01 && !l.rule), 'a huge numeric budget: the lowest threshold of the grid');
+    const fixed = await trainHead({ ...options, faBudgetPerHour: 1e9 });
+    t.equal(parseHead(fixed.text, 'fixed.json').json.validation.fa_budget_per_hour, 1e9, 'a numeric budget is still accepted');
+    t.ok(
+      fixed.report.labels.every((l) => l.threshold === 0.01 && !l.rule),
+      'a huge numeric budget: the lowest threshold of the grid',
+    );
 
-  // Site weight: windows from a DCASE folder (the site's own labels) weigh more.
-  const site = tmp('site');
-  copyFileSync(join(data, 'ambience/150993__saphe__street-scene-1.wav'), join(site, 'garage.wav'));
-  writeFileSync(join(site, 'annotations.tsv'), 'filename\tonset\toffset\tevent_label\n');
-  const plain = await trainHead({ ...options, data: [data, site], folds: 0 });
-  const weighted = await trainHead({ ...options, data: [data, site], folds: 0, siteWeight: 5 });
-  t.not(weighted.text, plain.text, 'a site weight changes the head');
-  t.equal(parseHead(weighted.text, 'w.json').json.training.options.site_weight, 5, 'and is recorded in it');
-  await t.rejects(trainHead({ ...options, siteWeight: 0 }), /site weight: must be a number > 0/);
-});
+    // Site weight: windows from a DCASE folder (the site's own labels) weigh more.
+    const site = tmp('site');
+    copyFileSync(join(data, 'ambience/150993__saphe__street-scene-1.wav'), join(site, 'garage.wav'));
+    writeFileSync(join(site, 'annotations.tsv'), 'filename\tonset\toffset\tevent_label\n');
+    const plain = await trainHead({ ...options, data: [data, site], folds: 0 });
+    const weighted = await trainHead({ ...options, data: [data, site], folds: 0, siteWeight: 5 });
+    t.not(weighted.text, plain.text, 'a site weight changes the head');
+    t.equal(parseHead(weighted.text, 'w.json').json.training.options.site_weight, 5, 'and is recorded in it');
+    await t.rejects(trainHead({ ...options, siteWeight: 0 }), /site weight: must be a number > 0/);
+  },
+);

@@ -26,7 +26,10 @@ import { schema, startDaemon, subscribe } from './helpers/mqtt-daemon.js';
 import { writeDaemonConfig, YAMNET_SPECTRA } from './helpers/fixtures.js';
 
 const DEV = join(SHARED, 'audio', 'scenes', 'dev');
-const scenes = readdirSync(DEV).filter((f) => f.endsWith('.wav')).sort().map((f) => join(DEV, f));
+const scenes = readdirSync(DEV)
+  .filter((f) => f.endsWith('.wav'))
+  .sort()
+  .map((f) => join(DEV, f));
 const dir = mkdtempSync(join(tmpdir(), 'earshot-microphone-'));
 const sox = (...args: string[]) => execFileSync('sox', args, { stdio: ['ignore', 'ignore', 'pipe'] });
 const file = (name: string) => join(dir, name);
@@ -48,26 +51,48 @@ t.test('dev scenes made to fail: raised per kind, nothing on the normal scenes (
   sox(file('first12.wav'), file('lowpass.wav'), 'lowpass', '1000');
   sox(file('first12.wav'), file('clipped.wav'), 'gain', '30');
   sox('-D', file('first12.wav'), file('zeroed.wav'), 'vol', '0');
-  const seconds = execFileSync('soxi', ['-D', file('first12.wav')]).toString().trim();
+  const seconds = execFileSync('soxi', ['-D', file('first12.wav')])
+    .toString()
+    .trim();
   sox('-n', '-r', '16000', '-c', '1', '-b', '16', file('noise.wav'), 'synth', seconds, 'whitenoise', 'vol', NOISE_VOL);
   sox('-m', '-v', '1', file('first12.wav'), '-v', '1', file('noise.wav'), file('noisy.wav'));
   const args = ['scripts/microphone-check.mjs', '--quiet', '--config', 'baseline_min_minutes=20', ...scenes];
-  for (const [kind, path] of [['lowpass', 'lowpass.wav'], ['recover', 'recover.wav'], ['clipped', 'clipped.wav'], ['recover', 'recover.wav'], ['zeroed', 'zeroed.wav'], ['recover', 'recover.wav'], ['noise', 'noisy.wav']]) args.push(`@${kind}`, file(path));
-  const out = execFileSync(process.execPath, args, { cwd: REPO, maxBuffer: 1 << 24 }).toString().trim().split('\n');
+  for (const [kind, path] of [
+    ['lowpass', 'lowpass.wav'],
+    ['recover', 'recover.wav'],
+    ['clipped', 'clipped.wav'],
+    ['recover', 'recover.wav'],
+    ['zeroed', 'zeroed.wav'],
+    ['recover', 'recover.wav'],
+    ['noise', 'noisy.wav'],
+  ])
+    args.push(`@${kind}`, file(path));
+  const out = execFileSync(process.execPath, args, { cwd: REPO, maxBuffer: 1 << 24 })
+    .toString()
+    .trim()
+    .split('\n');
   const summary = JSON.parse(out.at(-1)!) as { segments: Segment[] };
   const [normal, lowpass, r1, clipped, r2, zeroed, r3, noise] = summary.segments;
   t.equal(normal.seconds, 36 * 45, 'the 36 dev scenes');
   t.same(normal.raises, [], 'the normal dev scenes raise nothing');
   const measures = (s: Segment) => s.raises.map((r) => r.measure).sort();
-  t.ok(measures(lowpass).includes('tilt'), `low-passed at 1 kHz: spectral tilt raised (${lowpass.raises.map((r) => `${r.measure} after ${r.after_s} s`).join(', ')})`);
+  t.ok(
+    measures(lowpass).includes('tilt'),
+    `low-passed at 1 kHz: spectral tilt raised (${lowpass.raises.map((r) => `${r.measure} after ${r.after_s} s`).join(', ')})`,
+  );
   t.ok(measures(clipped).includes('clipping'), `clipped: clipping raised (${clipped.raises.map((r) => `${r.measure} after ${r.after_s} s`).join(', ')})`);
   t.same(measures(zeroed), ['digital_silence'], `zeroed: digital silence raised (after ${zeroed.raises[0]?.after_s} s)`);
   t.same(measures(noise), ['noise_floor'], `+20 dB of noise: noise floor raised (after ${noise.raises[0]?.after_s} s)`);
-  for (const [failing, recover] of [[lowpass, r1], [clipped, r2], [zeroed, r3]]) {
+  for (const [failing, recover] of [
+    [lowpass, r1],
+    [clipped, r2],
+    [zeroed, r3],
+  ]) {
     t.same(recover.clears.map((c) => c.measure).sort(), measures(failing), `${failing.name}: cleared once normal audio is back`);
     t.same(recover.raises, [], `${failing.name}: nothing raised while recovering`);
   }
-  for (const s of [lowpass, clipped, zeroed, noise]) for (const r of s.raises) t.ok(r.after_s <= 600, `${s.name}: ${r.measure} raised within 10 min (${r.after_s} s)`);
+  for (const s of [lowpass, clipped, zeroed, noise])
+    for (const r of s.raises) t.ok(r.after_s <= 600, `${s.name}: ${r.measure} raised within 10 min (${r.after_s} s)`);
 });
 
 t.test('a real daemon run: raised in the log, SQLite and MQTT; the baseline survives a restart', async (t) => {
@@ -94,7 +119,11 @@ t.test('a real daemon run: raised in the log, SQLite and MQTT; the baseline surv
       // Test minutes of 15 s (microphone_health.minute_seconds is for tests only).
       microphone_health: { minute_seconds: 15, baseline_min_minutes: 6, raise_after_minutes: 3, clear_after_minutes: 3 },
     });
-  const lines = (text: string) => text.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = (text: string) =>
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
 
   const first = await startDaemon(config(file('seed-then-covered.wav'))).exited;
   t.equal(first.code, 0, 'the first run ends with its file');
@@ -110,7 +139,11 @@ t.test('a real daemon run: raised in the log, SQLite and MQTT; the baseline surv
   const rows = db.prepare('SELECT in_baseline, out FROM microphone_minutes ORDER BY id').all() as { in_baseline: number; out: string | null }[];
   db.close();
   t.equal(rows.length, 15, '225 s: 15 minutes of 15 s stored');
-  t.same(rows.slice(0, 9).map((r) => r.in_baseline), [1, 1, 1, 1, 1, 1, 1, 1, 1], 'the normal minutes make the baseline');
+  t.same(
+    rows.slice(0, 9).map((r) => r.in_baseline),
+    [1, 1, 1, 1, 1, 1, 1, 1, 1],
+    'the normal minutes make the baseline',
+  );
   await subscriber.waitFor((m) => m.some((x) => x.topic === 'earshot/mic-node/microphone'), 10_000, 'the microphone message');
   const message = subscriber.messages.filter((m) => m.topic === 'earshot/mic-node/microphone').at(-1)!;
   const payload = JSON.parse(message.payload);
@@ -119,7 +152,10 @@ t.test('a real daemon run: raised in the log, SQLite and MQTT; the baseline surv
   t.match(payload.problems, [/^microphone: /]);
   const healthMessages = subscriber.messages.filter((m) => m.topic === 'earshot/mic-node/health').map((m) => JSON.parse(m.payload));
   t.ok(healthMessages.length > 0 && healthMessages.every((h) => schema('health')(h)), 'health messages follow docs/schemas/health.schema.json');
-  t.ok(healthMessages.some((h) => h.microphone?.baseline?.minutes > 0), 'health messages carry the microphone object');
+  t.ok(
+    healthMessages.some((h) => h.microphone?.baseline?.minutes > 0),
+    'health messages carry the microphone object',
+  );
 
   // Restart on the covered microphone alone: the baseline comes back from SQLite.
   const second = await startDaemon(config(file('covered-again.wav'))).exited;
@@ -127,17 +163,31 @@ t.test('a real daemon run: raised in the log, SQLite and MQTT; the baseline surv
   const log2 = lines(second.stdout);
   const loaded = log2.find((l) => l.component === 'microphone' && l.msg === 'baseline loaded');
   t.ok(Number(loaded?.baseline_minutes) >= 9, `baseline loaded: ${loaded?.baseline_minutes} minutes`);
-  t.ok(log2.some((l) => String(l.msg).startsWith('microphone problem: ')), 'raised again from the persisted baseline within 45 s of audio');
+  t.ok(
+    log2.some((l) => String(l.msg).startsWith('microphone problem: ')),
+    'raised again from the persisted baseline within 45 s of audio',
+  );
 });
 
 t.test('/healthz and /metrics show the measures and the problem', async (t) => {
   const data = mkdtempSync(join(tmpdir(), 'earshot-microphone-api-'));
-  const config = { ...defaultConfig(data), data_dir: data, microphone_health: { ...defaultConfig().microphone_health, minute_seconds: 1, raise_after_minutes: 2 } };
+  const config = {
+    ...defaultConfig(data),
+    data_dir: data,
+    microphone_health: { ...defaultConfig().microphone_health, minute_seconds: 1, raise_after_minutes: 2 },
+  };
   const db = openDatabase(join(data, 'earshot.db'));
   t.teardown(() => db.close());
   const log = createLogger({ level: 'silent', pretty: false, fd: 2 });
   const live = new LiveStatus();
-  const microphone = new MicrophoneHealth({ config, db, log, streamId: 's', streamStartMs: Date.now(), modelInputs: [{ kind: 'waveform' } as unknown as ModelManifest['input']] });
+  const microphone = new MicrophoneHealth({
+    config,
+    db,
+    log,
+    streamId: 's',
+    streamStartMs: Date.now(),
+    modelInputs: [{ kind: 'waveform' } as unknown as ModelManifest['input']],
+  });
   microphone.start();
   live.microphone = microphone;
   // Three 1 s minutes of digital silence (zeros), with no frames: the minutes close at the end.

@@ -14,7 +14,9 @@ import { REPO } from './helpers/cli.js';
 const SCRIPT = join(REPO, 'scripts/mix-scenes.mjs');
 
 function mix(out: string, ...extra: string[]) {
-  const run = spawnSync(process.execPath, [SCRIPT, '--out', out, '--mixed', '1', '--distractors', '1', '--duration', '20', '--seed', '5', ...extra], { encoding: 'utf8' });
+  const run = spawnSync(process.execPath, [SCRIPT, '--out', out, '--mixed', '1', '--distractors', '1', '--duration', '20', '--seed', '5', ...extra], {
+    encoding: 'utf8',
+  });
   if (run.status !== 0) throw new Error(`mix-scenes exited ${run.status}: ${run.stderr}`);
   return JSON.parse(run.stdout) as { scenes: number };
 }
@@ -24,7 +26,9 @@ t.test('two short scenes: deterministic, annotated like the dev scenes', async (
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   mix(join(dir, 'a'));
   mix(join(dir, 'b'));
-  const wavs = readdirSync(join(dir, 'a')).filter((f) => f.endsWith('.wav')).sort();
+  const wavs = readdirSync(join(dir, 'a'))
+    .filter((f) => f.endsWith('.wav'))
+    .sort();
   t.same(wavs, ['distractors_only_00.wav', 'mixed_00.wav']);
   for (const f of [...wavs, 'annotations.tsv', 'scenes.json']) {
     t.ok(readFileSync(join(dir, 'a', f)).equals(readFileSync(join(dir, 'b', f))), `${f}: same bytes for the same seed`);
@@ -37,11 +41,17 @@ t.test('two short scenes: deterministic, annotated like the dev scenes', async (
   for (const scene of description.scenes) {
     const samples = readWav16(join(dir, 'a', scene.file));
     t.equal(samples.length, 20 * 16000, `${scene.file}: 20 s at 16 kHz`);
-    t.ok(samples.some((x) => x !== 0), `${scene.file}: not silent`);
+    t.ok(
+      samples.some((x) => x !== 0),
+      `${scene.file}: not silent`,
+    );
     t.ok(scene.events.length >= 1, `${scene.file}: has events`);
     let previousOffset = 0;
     for (const e of scene.events) {
-      t.ok(e.onset >= previousOffset && e.offset > e.onset && e.offset <= 20, `${scene.file} ${e.label} ${e.onset}–${e.offset}: inside the scene, after the previous event`);
+      t.ok(
+        e.onset >= previousOffset && e.offset > e.onset && e.offset <= 20,
+        `${scene.file} ${e.label} ${e.onset}–${e.offset}: inside the scene, after the previous event`,
+      );
       t.ok(e.ebr_db >= 0 && e.ebr_db <= 20, `${scene.file} ${e.label}: event-to-background ratio ${e.ebr_db} dB in 0–20`);
       previousOffset = e.offset;
     }
@@ -49,9 +59,15 @@ t.test('two short scenes: deterministic, annotated like the dev scenes', async (
     if (scene.kind === 'distractors_only') t.equal(hostileCount, 0, `${scene.file}: no hostile event`);
     else t.ok(hostileCount >= 1, `${scene.file}: at least one hostile event`);
   }
-  const tsv = readFileSync(join(dir, 'a', 'annotations.tsv'), 'utf8').trim().split('\n');
+  const tsv = readFileSync(join(dir, 'a', 'annotations.tsv'), 'utf8')
+    .trim()
+    .split('\n');
   t.equal(tsv[0], 'filename\tonset\toffset\tevent_label');
-  t.equal(tsv.length - 1, description.scenes.reduce((n, s) => n + s.events.length, 0), 'one TSV row per event');
+  t.equal(
+    tsv.length - 1,
+    description.scenes.reduce((n, s) => n + s.events.length, 0),
+    'one TSV row per event',
+  );
 });
 
 t.test('--groups keeps to the source groups asked for; another seed gives other scenes', async (t) => {

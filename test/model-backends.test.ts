@@ -138,7 +138,11 @@ t.test('ST int8 model classifies golden log-mel patches right on both backends',
   // Patches every 48 frames. The patch used is the one whose top score is highest (the most
   // confident one, whatever its class): the first patch of speech_1 is ambiguous (Crying 0.54,
   // Speech 0.45 — it starts on a pause), the best one is clear.
-  for (const [clip, expected] of [['gunshot_1', 'Gunshot_and_gunfire'], ['glass_break_1', 'Glass'], ['speech_1', 'Speech']] as const) {
+  for (const [clip, expected] of [
+    ['gunshot_1', 'Gunshot_and_gunfire'],
+    ['glass_break_1', 'Glass'],
+    ['speech_1', 'Speech'],
+  ] as const) {
     const patches = goldenPatches(clip);
     for (const b of backends) {
       const scores = patches.map((p) => runSync(b, p));
@@ -157,7 +161,10 @@ t.test('int8 outputs are dequantized (micro_speech) and both backends agree', as
   const outs = backends.map((b) => runSync(b, new Float32Array(1960)));
   for (const [i, out] of outs.entries()) {
     t.equal(out.length, 4);
-    t.ok(out.every((v) => v >= 0 && v < 1), `${backends[i]!.kind}: probabilities in [0,1)`);
+    t.ok(
+      out.every((v) => v >= 0 && v < 1),
+      `${backends[i]!.kind}: probabilities in [0,1)`,
+    );
     t.ok(Math.abs(out.reduce((a, v) => a + v, 0) - 1) < 0.02, 'sum ≈ 1');
   }
   t.same(Array.from(outs[0]!), Array.from(outs[1]!), 'identical int8 results');

@@ -83,7 +83,10 @@ t.test('ST model: signature and dynamic batch in the shape signature', async (t)
   const info = read('st/st_yamnet256_fsd50k_int8.tflite');
   t.equal(info.signatures.length, 1);
   t.equal(info.signatures[0]!.key, 'serving_default');
-  t.same(info.signatures[0]!.inputs.map((i) => i.tensorIndex), [info.inputs[0]!.index]);
+  t.same(
+    info.signatures[0]!.inputs.map((i) => i.tensorIndex),
+    [info.inputs[0]!.index],
+  );
   t.same(info.inputs[0]!.shapeSignature, [-1, 64, 96, 1]);
   t.equal(info.inputs[0]!.name, 'serving_default_input_1:0');
 });

@@ -54,7 +54,9 @@ t.test('Silero VAD hears speech in speech_1 and none in glass_break_1, carrying 
   const largest = max(fresh.map((p, i) => Math.abs(p - pSpeech[i]!)));
   t.ok(largest > 0.3, `stateless probabilities differ (max |difference| ${largest.toFixed(3)})`);
   t.ok(mean(fresh) < mean(pSpeech) - 0.3, `stateless mean ${mean(fresh).toFixed(3)} vs streamed ${mean(pSpeech).toFixed(3)}`);
-  t.comment(`speech_1 max ${max(pSpeech).toFixed(3)} mean ${mean(pSpeech).toFixed(3)}; glass_break_1 max ${max(pGlass).toFixed(3)}; stateless speech_1 max ${max(fresh).toFixed(3)} mean ${mean(fresh).toFixed(3)}`);
+  t.comment(
+    `speech_1 max ${max(pSpeech).toFixed(3)} mean ${mean(pSpeech).toFixed(3)}; glass_break_1 max ${max(pGlass).toFixed(3)}; stateless speech_1 max ${max(fresh).toFixed(3)} mean ${mean(fresh).toFixed(3)}`,
+  );
   await vad.close();
   await vad.close();
 });
@@ -91,17 +93,35 @@ t.test('an unavailable execution provider: a warning naming it and the CPU, or e
 
 t.test('the ONNX reader: Silero VAD I/O, and files that are not ONNX are refused with the file named', async (t) => {
   const { info } = await loadOnnxModelFile(SILERO);
-  t.same(info.inputs.map((i) => [i.name, i.dtype, i.shape]), [['input', 'float32', ['?', '?']], ['state', 'float32', [2, '?', 128]], ['sr', 'int64', []]]);
-  t.same(info.outputs.map((o) => o.name), ['output', 'stateN']);
+  t.same(
+    info.inputs.map((i) => [i.name, i.dtype, i.shape]),
+    [
+      ['input', 'float32', ['?', '?']],
+      ['state', 'float32', [2, '?', 128]],
+      ['sr', 'int64', []],
+    ],
+  );
+  t.same(
+    info.outputs.map((o) => o.name),
+    ['output', 'stateN'],
+  );
   t.same(info.opsets, [{ domain: '', version: 16 }]);
   t.equal(info.producerName, 'spox');
-  t.ok(info.operators.some((o) => o.name === 'LSTM'), 'operators counted inside If subgraphs too');
+  t.ok(
+    info.operators.some((o) => o.name === 'LSTM'),
+    'operators counted inside If subgraphs too',
+  );
 
   for (const file of ['invalid/not_a_model.tflite', 'yamnet/yamnet_waveform.tflite']) {
-    t.throws(() => readOnnxModel(readFileSync(`${SHARED}models/${file}`), file), { name: 'EarshotError', message: new RegExp(`^${file.replace('.', '\\.')}: not an ONNX model`) });
+    t.throws(() => readOnnxModel(readFileSync(`${SHARED}models/${file}`), file), {
+      name: 'EarshotError',
+      message: new RegExp(`^${file.replace('.', '\\.')}: not an ONNX model`),
+    });
   }
   const truncated = readFileSync(SILERO).subarray(0, 100_000);
-  t.throws(() => readOnnxModel(truncated, 'cut.onnx'), { message: /^cut\.onnx: not an ONNX model, or a truncated \/ corrupt one \(.+; the file has 100000 bytes\)/ });
+  t.throws(() => readOnnxModel(truncated, 'cut.onnx'), {
+    message: /^cut\.onnx: not an ONNX model, or a truncated \/ corrupt one \(.+; the file has 100000 bytes\)/,
+  });
   t.throws(() => readOnnxModel(new Uint8Array(0), 'empty.onnx'), { message: /empty\.onnx: model file is empty/ });
 });
 
@@ -149,7 +169,9 @@ t.test('a single-input ONNX classifier opens through loadModel like a TFLite mod
 
   t.throws(() => backendFor(YAMNET_WAVEFORM, 'onnx'), { message: /yamnet_waveform\.tflite: model\.backend is onnx, but this is a TFLite model/ });
   const { bytes, info } = await loadOnnxModelFile(SILERO);
-  await t.rejects(openBackend('onnx', bytes, info), { message: /silero_vad\.onnx: ONNX model has 3 inputs \(input, state, sr\); earshot classifies with a model that has exactly one/ });
+  await t.rejects(openBackend('onnx', bytes, info), {
+    message: /silero_vad\.onnx: ONNX model has 3 inputs \(input, state, sr\); earshot classifies with a model that has exactly one/,
+  });
   await t.rejects(openBackend('tflite-node', bytes, info), { message: /an ONNX model runs on the onnx backend, not tflite-node/ });
 });
 
@@ -163,7 +185,10 @@ t.test('earshot analyze with an ONNX classifier: provider fallback logged, or ex
   const result = JSON.parse(ok.stdout) as { model: { backend: string; id: string }; files: { events: { label: string }[] }[] };
   t.equal(result.model.backend, 'onnx');
   t.equal(result.model.id, 'loudness_test');
-  t.ok(result.files[0]!.events.some((e) => e.label === 'gunshot'), 'the ONNX model\'s scores drove the detector');
+  t.ok(
+    result.files[0]!.events.some((e) => e.label === 'gunshot'),
+    "the ONNX model's scores drove the detector",
+  );
   t.match(ok.stderr, /ONNX execution provider not available: tensorrt .*running on the CPU/, 'the fallback is a logged warning');
 
   writeFileSync(config, `model:\n  path: ${model}\n  manifest: ${manifest}\n  execution_providers: [tensorrt, cpu]\n  require_accelerator: true\n`);

@@ -37,6 +37,7 @@ t.test('probed once, then remembered by content; a changed file is probed again'
 
 t.test('failures are not remembered', async (t) => {
   const before = entries().length;
-  for (let i = 0; i < 2; i++) await t.rejects(probeModel(`${SHARED}models/invalid/truncated_yamnet.tflite`, 'litert-wasm', { cache: true }), { name: 'EarshotError' });
+  for (let i = 0; i < 2; i++)
+    await t.rejects(probeModel(`${SHARED}models/invalid/truncated_yamnet.tflite`, 'litert-wasm', { cache: true }), { name: 'EarshotError' });
   t.equal(entries().length, before, 'no entry for a model that failed');
 });

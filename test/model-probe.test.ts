@@ -66,8 +66,14 @@ t.test('good models probe ok on both backends', async (t) => {
     t.equal(r.ok, true);
     t.equal(r.path, path);
     t.equal(r.backend, backend);
-    t.same(r.inputs.map((i) => [i.dtype, i.shape]), [['float32', [15600]]]);
-    t.same(r.outputs.map((o) => [o.dtype, o.shape]), [['float32', [1, 521]]]);
+    t.same(
+      r.inputs.map((i) => [i.dtype, i.shape]),
+      [['float32', [15600]]],
+    );
+    t.same(
+      r.outputs.map((o) => [o.dtype, o.shape]),
+      [['float32', [1, 521]]],
+    );
     t.equal(r.metadataName, 'yamnet/classification');
     t.equal(r.labelCount, 521);
     t.ok(r.operators.includes('RFFT2D'));

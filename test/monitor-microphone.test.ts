@@ -61,7 +61,10 @@ t.test('DC offset, zeros and a stuck value', async (t) => {
   const offset = sine(MINUTE, 0.1).map((x) => x + 0.25);
   t.ok(Math.abs(measure(offset)[0].dcOffset - 0.25) < 1e-6, 'a sine on +0.25 has DC 0.25');
   const zeros = measure(new Float32Array(MINUTE))[0];
-  t.same({ floor: zeros.noiseFloorDbfs, constant: zeros.constantRatio, zero: zeros.zeroRatio, dc: zeros.dcOffset }, { floor: SILENT_DBFS, constant: 1, zero: 1, dc: 0 });
+  t.same(
+    { floor: zeros.noiseFloorDbfs, constant: zeros.constantRatio, zero: zeros.zeroRatio, dc: zeros.dcOffset },
+    { floor: SILENT_DBFS, constant: 1, zero: 1, dc: 0 },
+  );
   const stuck = measure(new Float32Array(MINUTE).fill(0.3))[0];
   t.equal(stuck.constantRatio, 1);
   t.equal(stuck.zeroRatio, 0);
@@ -179,8 +182,14 @@ t.test('the judge: baseline, raise after the window median leaves it, clear when
   // Absolute bounds need no baseline.
   const fresh = new MicrophoneJudge(settings);
   const kinds = new Set<string>();
-  for (let k = 0; k < 4; k++) for (const r of fresh.observe(minute(k, -120, 0, { constantRatio: 1, zeroRatio: 1, clippingRatio: 0.2, dcOffset: 0.2 }), MINUTE).raised) kinds.add(r.detail);
-  t.same([...kinds].sort(), ['DC offset 0.2000 of full scale (bound ±0.05) (median of the last 4 min)', 'clipping on 20.0% of samples (bound 0.100%) (median of the last 4 min)', 'digital silence: zeros on 100% of samples (median of the last 4 min)']);
+  for (let k = 0; k < 4; k++)
+    for (const r of fresh.observe(minute(k, -120, 0, { constantRatio: 1, zeroRatio: 1, clippingRatio: 0.2, dcOffset: 0.2 }), MINUTE).raised)
+      kinds.add(r.detail);
+  t.same([...kinds].sort(), [
+    'DC offset 0.2000 of full scale (bound ±0.05) (median of the last 4 min)',
+    'clipping on 20.0% of samples (bound 0.100%) (median of the last 4 min)',
+    'digital silence: zeros on 100% of samples (median of the last 4 min)',
+  ]);
   t.equal(fresh.observe(minute(9, -50, 0, { heardSamples: MINUTE / 2 - 1 }), MINUTE).judged, false, 'a minute with less than half its audio is not judged');
 });
 
@@ -194,7 +203,11 @@ t.test('the baseline survives a restart (SQLite)', async (t) => {
   for (let i = 0; i < 130; i++) {
     const m = minute(i, -60 + (i % 7), 5 + (i % 4));
     const v = judge.observe(m, MINUTE);
-    store.add(m, { minuteUtc: new Date(i * 60000).toISOString(), streamId: 's', startSeconds: i * 60, inBaseline: v.inBaseline, out: Object.keys(v.out) }, judge.windowMinutes);
+    store.add(
+      m,
+      { minuteUtc: new Date(i * 60000).toISOString(), streamId: 's', startSeconds: i * 60, inBaseline: v.inBaseline, out: Object.keys(v.out) },
+      judge.windowMinutes,
+    );
   }
   store.prune(judge.windowMinutes);
   t.equal((db.prepare('SELECT COUNT(*) AS n FROM microphone_minutes').get() as { n: number }).n, 100, 'pruned to the window');

@@ -18,7 +18,9 @@ t.test('password from the environment; a wrong one is refused and never logged',
   t.teardown(() => sub.end());
 
   const good = mkdtempSync(join(tmpdir(), 'earshot-auth-'));
-  const ok = await startDaemon(writeConfig(good, { scene: SCENE_07, pacing: 'fast', url: broker.url, nodeId: 'auth-node', mqtt: ['username: earshot'] }), { EARSHOT_MQTT_PASSWORD: 'right-horse-5831' }).exited;
+  const ok = await startDaemon(writeConfig(good, { scene: SCENE_07, pacing: 'fast', url: broker.url, nodeId: 'auth-node', mqtt: ['username: earshot'] }), {
+    EARSHOT_MQTT_PASSWORD: 'right-horse-5831',
+  }).exited;
   t.equal(ok.code, 0, `the right password: exits 0 ${ok.stderr}`);
   const db = new Database(join(good, 'data', 'earshot.db'), { readonly: true });
   t.teardown(() => db.close());
@@ -27,7 +29,10 @@ t.test('password from the environment; a wrong one is refused and never logged',
   t.same(dedupe(alertsOf(sub.messages, 'auth-node').map((a) => a.id)), ids, 'alerts delivered');
 
   const bad = mkdtempSync(join(tmpdir(), 'earshot-auth-'));
-  const refused = await startDaemon(writeConfig(bad, { scene: SCENE_07, pacing: 'fast', url: broker.url, nodeId: 'auth-bad', mqtt: ['username: earshot', 'drain_timeout_seconds: 3'] }), { EARSHOT_MQTT_PASSWORD: 'wrong-pony-0000' }).exited;
+  const refused = await startDaemon(
+    writeConfig(bad, { scene: SCENE_07, pacing: 'fast', url: broker.url, nodeId: 'auth-bad', mqtt: ['username: earshot', 'drain_timeout_seconds: 3'] }),
+    { EARSHOT_MQTT_PASSWORD: 'wrong-pony-0000' },
+  ).exited;
   t.equal(refused.code, 3, 'a wrong password: exit code 3, alerts kept');
   const lines = refused.stdout.split('\n').filter((l) => /mqtt connection failed/.test(l));
   t.equal(lines.length, 1, 'one log line for the refusal, not one per retry');

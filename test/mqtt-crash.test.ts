@@ -57,7 +57,12 @@ t.test('kill -9 during an outage, restart: nothing lost', async (t) => {
 
   const db = new Database(dbPath, { readonly: true });
   t.teardown(() => db.close());
-  const rows = db.prepare('SELECT id, label, onset_utc, stream_id FROM events ORDER BY onset_utc, id').all() as { id: string; label: string; onset_utc: string; stream_id: string }[];
+  const rows = db.prepare('SELECT id, label, onset_utc, stream_id FROM events ORDER BY onset_utc, id').all() as {
+    id: string;
+    label: string;
+    onset_utc: string;
+    stream_id: string;
+  }[];
   t.equal(new Set(rows.map((r) => r.stream_id)).size, 2, 'events from both runs are stored');
   t.equal((db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE sent_utc IS NULL').get() as { n: number }).n, 0, 'the outbox is drained');
 
@@ -65,7 +70,11 @@ t.test('kill -9 during an outage, restart: nothing lost', async (t) => {
   const alerts = alertsOf(sub.messages);
   const ids = dedupe(alerts.map((a) => a.id));
   t.equal(ids.length, rows.length, 'the de-duplicated alert count equals the events table');
-  t.same(ids, rows.map((r) => r.id), 'in onset order across the crash, with the table ids');
+  t.same(
+    ids,
+    rows.map((r) => r.id),
+    'in onset order across the crash, with the table ids',
+  );
   t.comment(`${rows.length} events, ${alerts.length} alert messages (${alerts.length - ids.length} redelivered)`);
   const hostile = sub.messages.filter((m) => m.topic === 'earshot/test-node/hostile').map((m) => m.payload);
   t.equal(hostile.at(-1), 'OFF', 'the hostile state the killed run left ON is closed');
@@ -83,7 +92,11 @@ t.test('Last Will: kill -9 while connected and subscribers see offline', async (
   daemon.child.kill('SIGKILL');
   await daemon.exited;
   await sub.waitFor((m) => m.at(-1)?.payload === 'offline', 10_000, 'the Last Will');
-  t.same(sub.messages.map((m) => m.payload), ['online', 'offline'], 'online, then offline from the Last Will');
+  t.same(
+    sub.messages.map((m) => m.payload),
+    ['online', 'offline'],
+    'online, then offline from the Last Will',
+  );
   // A late subscriber gets the retained state.
   const late = await subscribe(broker.url, 'late-subscriber', ['earshot/will-node/status'], { clean: true });
   t.teardown(() => late.end());

@@ -63,16 +63,24 @@ t.test('discovery configs and payload schemas', async (t) => {
     const alerts = alertsOf(sub.messages);
     t.ok(alerts.length >= 2, `alerts were published (${alerts.length})`);
     const alertSchema = schema('alert');
-    for (const m of sub.messages.filter((x) => x.topic.startsWith('earshot/test-node/alert/'))) t.ok(alertSchema(JSON.parse(m.payload)), `alert ${m.payload} ${JSON.stringify(alertSchema.errors)}`);
+    for (const m of sub.messages.filter((x) => x.topic.startsWith('earshot/test-node/alert/')))
+      t.ok(alertSchema(JSON.parse(m.payload)), `alert ${m.payload} ${JSON.stringify(alertSchema.errors)}`);
     const first = JSON.parse(sub.messages.find((x) => x.topic.includes('/alert/'))!.payload);
     t.ok(first.clock_synced === null || typeof first.clock_synced === 'boolean', 'alerts say whether the clock was synchronised (null: unknown)');
-    t.match(first.clip_url, /^http:\/\/127\.0\.0\.1:8466\/api\/v1\/clips\/[0-9A-HJKMNP-TV-Z]{26}$/, 'the clip URL at the API\'s address (on by default)');
+    t.match(first.clip_url, /^http:\/\/127\.0\.0\.1:8466\/api\/v1\/clips\/[0-9A-HJKMNP-TV-Z]{26}$/, "the clip URL at the API's address (on by default)");
 
     const state = schema('state');
     const states = sub.messages.filter((x) => x.topic.startsWith('earshot/test-node/event/') || x.topic === 'earshot/test-node/hostile');
     t.ok(states.length >= 4, 'event and hostile states were published');
     for (const m of states) t.ok(state(m.payload), `${m.topic}: ${m.payload}`);
-    t.same(states.filter((m) => m.topic === 'earshot/test-node/hostile').map((m) => m.payload).slice(0, 1), ['ON'], 'hostile ON at the first hostile onset');
+    t.same(
+      states
+        .filter((m) => m.topic === 'earshot/test-node/hostile')
+        .map((m) => m.payload)
+        .slice(0, 1),
+      ['ON'],
+      'hostile ON at the first hostile onset',
+    );
     t.equal(states.filter((m) => m.topic === 'earshot/test-node/hostile').at(-1)!.payload, 'OFF', '... and OFF once none is open');
 
     const status = schema('status');
@@ -82,7 +90,10 @@ t.test('discovery configs and payload schemas', async (t) => {
     const levels = sub.messages.filter((x) => x.topic === 'earshot/test-node/level');
     t.ok(levels.length >= 6 && levels.length <= 10, `a level every 5 s of the 45 s scene (${levels.length})`);
     for (const m of levels) t.ok(levelSchema(JSON.parse(m.payload)), `level ${m.payload} ${JSON.stringify(levelSchema.errors)}`);
-    t.ok(levels.every((m) => !m.retain && m.qos === 0), 'levels are QoS 0, not retained');
+    t.ok(
+      levels.every((m) => !m.retain && m.qos === 0),
+      'levels are QoS 0, not retained',
+    );
 
     const healthSchema = schema('health');
     const health = sub.messages.filter((x) => x.topic === 'earshot/test-node/health');

@@ -23,10 +23,18 @@ import { alertsOf, brokerAndSubscriber, SCENE_08, schema, startDaemon, writeConf
 const api = (extra: Record<string, unknown>) => parseConfig({ api: extra }, 'test.yaml', '/tmp').api;
 
 t.test('the public base URL', async (t) => {
-  t.equal(publicBaseUrl(api({ public_url: 'https://sensors.example.org/garage/' }), 'http://127.0.0.1:8466'), 'https://sensors.example.org/garage', 'api.public_url wins, without its trailing slash');
+  t.equal(
+    publicBaseUrl(api({ public_url: 'https://sensors.example.org/garage/' }), 'http://127.0.0.1:8466'),
+    'https://sensors.example.org/garage',
+    'api.public_url wins, without its trailing slash',
+  );
   t.equal(publicBaseUrl(api({}), 'http://127.0.0.1:40123'), 'http://127.0.0.1:40123', 'else the address the API listens on');
   t.equal(publicBaseUrl(api({ port: 9000 }), null), 'http://127.0.0.1:9000', 'before it listens: host and port from the config');
-  t.equal(publicBaseUrl(api({ host: '0.0.0.0', token: 'a-token-of-16-chars-or-more' }), 'http://0.0.0.0:8466'), `http://${hostname()}:8466`, 'a wildcard bind address becomes the host name');
+  t.equal(
+    publicBaseUrl(api({ host: '0.0.0.0', token: 'a-token-of-16-chars-or-more' }), 'http://0.0.0.0:8466'),
+    `http://${hostname()}:8466`,
+    'a wildcard bind address becomes the host name',
+  );
   t.equal(publicBaseUrl(api({ port: 0 }), null), null, 'port 0 before listening: unknown');
   t.equal(publicBaseUrl(api({ enabled: false, public_url: 'http://x:1' }), null), null, 'API off: no links');
   t.equal(publicClipUrl('http://pi:8466', '01JD3X9W2K5J8R1T6Y0V3B7N9C'), 'http://pi:8466/api/v1/clips/01JD3X9W2K5J8R1T6Y0V3B7N9C');
@@ -71,21 +79,30 @@ t.test('an alert links to its clip at the public URL; HA gets configuration_url;
     const clipId = match?.[2] ?? '';
     t.not(clipId, payload.id, 'the clip id, not the event id');
     const row = db.prepare('SELECT event_id, sha256 FROM clips WHERE id = ?').get(clipId) as { event_id: string; sha256: string } | undefined;
-    t.equal(row?.event_id, payload.id, 'the clip the URL names is this event\'s clip');
+    t.equal(row?.event_id, payload.id, "the clip the URL names is this event's clip");
     const response = await fetch(payload.clip_url!);
     t.equal(response.status, 200, 'the URL returns the clip');
     const audio = Buffer.from(await response.arrayBuffer());
     t.equal(createHash('sha256').update(audio).digest('hex'), row?.sha256, 'the stored clip, byte for byte');
 
     const stored = db.prepare('SELECT clock_synced FROM events WHERE id = ?').get(payload.id) as { clock_synced: number | null };
-    t.equal(payload.clock_synced, stored.clock_synced === null ? null : stored.clock_synced === 1, `alert and database agree on clock_synced (${payload.clock_synced})`);
+    t.equal(
+      payload.clock_synced,
+      stored.clock_synced === null ? null : stored.clock_synced === 1,
+      `alert and database agree on clock_synced (${payload.clock_synced})`,
+    );
     t.equal(payload.clock_synced, expectedClock, `and it is the clock checker's state (${expectedClock})`);
   }
   const health = sub.messages.filter((m) => m.topic === 'earshot/test-node/health').map((m) => JSON.parse(m.payload) as { clock_synced: boolean | null });
   t.ok(health.length > 0, 'health published');
   t.equal(health.at(-1)!.clock_synced, expectedClock, `health says the same (${expectedClock})`);
 
-  const device = sub.messages.filter((m) => m.topic.startsWith('homeassistant/') && m.payload).map((m) => (JSON.parse(m.payload) as { device: { configuration_url?: string } }).device);
+  const device = sub.messages
+    .filter((m) => m.topic.startsWith('homeassistant/') && m.payload)
+    .map((m) => (JSON.parse(m.payload) as { device: { configuration_url?: string } }).device);
   t.ok(device.length >= 3, 'discovery configs');
-  t.ok(device.every((d) => d.configuration_url === publicUrl), `every entity's device has configuration_url ${publicUrl}`);
+  t.ok(
+    device.every((d) => d.configuration_url === publicUrl),
+    `every entity's device has configuration_url ${publicUrl}`,
+  );
 });

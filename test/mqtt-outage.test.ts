@@ -33,7 +33,13 @@ t.test('a 20 s broker outage mid-scene loses no alert', async (t) => {
 
   const db = new Database(join(dir, 'data', 'earshot.db'), { readonly: true });
   t.teardown(() => db.close());
-  const rows = db.prepare('SELECT id, label, grp, onset_utc, onset_s FROM events ORDER BY onset_utc, id').all() as { id: string; label: string; grp: string; onset_utc: string; onset_s: number }[];
+  const rows = db.prepare('SELECT id, label, grp, onset_utc, onset_s FROM events ORDER BY onset_utc, id').all() as {
+    id: string;
+    label: string;
+    grp: string;
+    onset_utc: string;
+    onset_s: number;
+  }[];
   t.ok(rows.filter((r) => r.grp === 'hostile').length >= 3, `the scene has hostile events (${rows.map((r) => `${r.label}@${r.onset_s}`).join(', ')})`);
   const unsent = db.prepare('SELECT COUNT(*) AS n FROM outbox WHERE sent_utc IS NULL').get() as { n: number };
   t.equal(unsent.n, 0, 'the outbox is empty: every row was acknowledged');
@@ -43,9 +49,17 @@ t.test('a 20 s broker outage mid-scene loses no alert', async (t) => {
   t.ok(alerts.length > beforeOutage, `alerts arrived after the outage (${beforeOutage} before, ${alerts.length} in all)`);
   const ids = dedupe(alerts.map((a) => a.id));
   t.equal(ids.length, rows.length, 'one alert per event: the de-duplicated count equals the events table');
-  t.same(ids, rows.map((r) => r.id), 'in onset order, with the ids of the table');
+  t.same(
+    ids,
+    rows.map((r) => r.id),
+    'in onset order, with the ids of the table',
+  );
   const onsets = new Map(alerts.map((a) => [a.id, a.onset_utc]));
-  t.same(rows.map((r) => onsets.get(r.id)), rows.map((r) => r.onset_utc), 'with the original onset times');
+  t.same(
+    rows.map((r) => onsets.get(r.id)),
+    rows.map((r) => r.onset_utc),
+    'with the original onset times',
+  );
   t.comment(`alerts: ${rows.length} events, ${alerts.length} messages received (${alerts.length - ids.length} QoS 1 redeliveries)`);
 
   const hostileStates = sub.messages.filter((m) => m.topic === 'earshot/test-node/hostile').map((m) => m.payload);

@@ -36,9 +36,17 @@ t.test('rows come back in order and survive reopening the database', async (t) =
   db = openDatabase(path);
   t.teardown(() => db.close());
   outbox = new Outbox(db, 1000);
-  t.same(outbox.nextUnsent(0, 10).map((r) => r.eventId), ['E2', 'E3'], 'unsent rows after a reopen, oldest first');
+  t.same(
+    outbox.nextUnsent(0, 10).map((r) => r.eventId),
+    ['E2', 'E3'],
+    'unsent rows after a reopen, oldest first',
+  );
   outbox.inFlight.add(outbox.nextUnsent(0, 1)[0].seq);
-  t.same(outbox.nextUnsent(0, 10).map((r) => r.eventId), ['E3'], 'rows in flight are skipped');
+  t.same(
+    outbox.nextUnsent(0, 10).map((r) => r.eventId),
+    ['E3'],
+    'rows in flight are skipped',
+  );
 });
 
 t.test('the bound drops the oldest non-hostile rows first, then hostile, never in-flight ones', async (t) => {
@@ -49,11 +57,19 @@ t.test('the bound drops the oldest non-hostile rows first, then hostile, never i
   for (let n = 1; n <= 10; n++) outbox.add([message(n, n % 2 === 0 ? 'non_hostile' : 'hostile')]);
   outbox.inFlight.add(outbox.nextUnsent(0, 2)[1].seq); // E2 (non-hostile) is in flight
   outbox.add([message(11, 'hostile'), message(12, 'hostile'), message(13, null)]);
-  t.same(drops.map((d) => d.eventId), ['E4', 'E6', 'E8'], 'the oldest non-hostile rows that are not in flight');
+  t.same(
+    drops.map((d) => d.eventId),
+    ['E4', 'E6', 'E8'],
+    'the oldest non-hostile rows that are not in flight',
+  );
   t.equal(outbox.dropped, 3, 'each drop counted');
   t.equal(outbox.depth(), 10);
   for (let n = 14; n <= 17; n++) outbox.add([message(n, 'hostile')]);
-  t.same(drops.slice(3).map((d) => d.eventId), ['E10', 'E13', 'E1', 'E3'], 'then group-less, then the oldest hostile');
+  t.same(
+    drops.slice(3).map((d) => d.eventId),
+    ['E10', 'E13', 'E1', 'E3'],
+    'then group-less, then the oldest hostile',
+  );
   t.equal(outbox.depth(), 10, 'bounded');
   t.equal(outbox.peakDepth, 10, 'the peak depth is kept (after the bound)');
 });
@@ -64,19 +80,35 @@ t.test('retained states and pruning', async (t) => {
   const outbox = new Outbox(db, 1000);
   const state = (payload: string, n: number) => message(n, 'hostile', { topic: 'earshot/n/event/gunshot', payload, retain: true });
   outbox.add([state('ON', 1), state('OFF', 1), state('ON', 2), message(3, 'hostile')]);
-  t.same([...outbox.retainedStates()].map(([topic, s]) => [topic, s.payload]), [['earshot/n/event/gunshot', 'ON']], 'the latest retained payload per topic');
+  t.same(
+    [...outbox.retainedStates()].map(([topic, s]) => [topic, s.payload]),
+    [['earshot/n/event/gunshot', 'ON']],
+    'the latest retained payload per topic',
+  );
   for (const row of outbox.nextUnsent(0, 10)) outbox.markSent(row.seq, new Date(Date.now() - 2 * 86400_000));
   t.equal(outbox.pruneSent(), 3, 'old sent rows are deleted ...');
-  t.same([...outbox.retainedStates()].map(([, s]) => s.payload), ['ON'], '... but the latest state of each topic is kept');
+  t.same(
+    [...outbox.retainedStates()].map(([, s]) => s.payload),
+    ['ON'],
+    '... but the latest state of each topic is kept',
+  );
 });
 
 t.test('backoff: capped, exponential, jittered', async (t) => {
   const high = new Backoff(1000, 30_000, () => 1);
-  t.same([1, 2, 3, 4, 5, 6, 7].map(() => high.next()), [1000, 2000, 4000, 8000, 16000, 30000, 30000], 'ceilings double up to the cap');
+  t.same(
+    [1, 2, 3, 4, 5, 6, 7].map(() => high.next()),
+    [1000, 2000, 4000, 8000, 16000, 30000, 30000],
+    'ceilings double up to the cap',
+  );
   high.reset();
   t.equal(high.next(), 1000, 'reset after a connect');
   const low = new Backoff(1000, 30_000, () => 0);
-  t.same([1, 2, 3].map(() => low.next()), [1000, 1000, 1000], 'full jitter reaches down to the base');
+  t.same(
+    [1, 2, 3].map(() => low.next()),
+    [1000, 1000, 1000],
+    'full jitter reaches down to the base',
+  );
   const random = new Backoff(500, 8000);
   for (let i = 0; i < 50; i++) {
     const d = random.next();
@@ -90,8 +122,12 @@ t.test('mqtt config keys: defaults and errors', async (t) => {
   t.equal(config.mqtt.tls.reject_unauthorized, true, 'certificates are verified by default');
   t.equal(config.mqtt.level_interval_seconds, 0, 'level off by default');
   t.same(config.mqtt.discovery, { enabled: true, prefix: 'homeassistant' }, 'discovery on by default');
-  t.throws(() => parseConfig({ mqtt: { tls: { cert_file: 'c.pem' } } }, 'e.yaml', '/'), { message: /e\.yaml: mqtt\.tls\.key_file: required with mqtt\.tls\.cert_file/ });
-  t.throws(() => parseConfig({ mqtt: { reconnect_min_seconds: 10, reconnect_max_seconds: 5 } }, 'e.yaml', '/'), { message: /mqtt\.reconnect_min_seconds: must be <= mqtt\.reconnect_max_seconds/ });
+  t.throws(() => parseConfig({ mqtt: { tls: { cert_file: 'c.pem' } } }, 'e.yaml', '/'), {
+    message: /e\.yaml: mqtt\.tls\.key_file: required with mqtt\.tls\.cert_file/,
+  });
+  t.throws(() => parseConfig({ mqtt: { reconnect_min_seconds: 10, reconnect_max_seconds: 5 } }, 'e.yaml', '/'), {
+    message: /mqtt\.reconnect_min_seconds: must be <= mqtt\.reconnect_max_seconds/,
+  });
   t.throws(() => parseConfig({ mqtt: { outbox_max_messages: 1 } }, 'e.yaml', '/'), { message: /e\.yaml: mqtt\.outbox_max_messages: must be >= 10/ });
   t.throws(() => parseConfig({ mqtt: { tls: { verify: false } } }, 'e.yaml', '/'), { message: /mqtt\.tls\.verify: unknown key/ });
 });

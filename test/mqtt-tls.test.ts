@@ -17,11 +17,54 @@ const openssl = (dir: string, ...args: string[]) => execFileSync('openssl', args
 
 /** A CA, a server certificate for 127.0.0.1/localhost signed by it, and a client certificate. */
 function makePki(dir: string, name: string) {
-  openssl(dir, 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name} test CA`, '-keyout', `${name}-ca.key`, '-out', `${name}-ca.crt`);
+  openssl(
+    dir,
+    'req',
+    '-x509',
+    '-newkey',
+    'rsa:2048',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    `/CN=${name} test CA`,
+    '-keyout',
+    `${name}-ca.key`,
+    '-out',
+    `${name}-ca.crt`,
+  );
   writeFileSync(join(dir, 'san.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
   for (const who of ['server', 'client']) {
-    openssl(dir, 'req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${who === 'server' ? 'localhost' : 'earshot-client'}`, '-keyout', `${name}-${who}.key`, '-out', `${name}-${who}.csr`);
-    openssl(dir, 'x509', '-req', '-in', `${name}-${who}.csr`, '-CA', `${name}-ca.crt`, '-CAkey', `${name}-ca.key`, '-CAcreateserial', '-days', '2', ...(who === 'server' ? ['-extfile', 'san.ext'] : []), '-out', `${name}-${who}.crt`);
+    openssl(
+      dir,
+      'req',
+      '-newkey',
+      'rsa:2048',
+      '-nodes',
+      '-subj',
+      `/CN=${who === 'server' ? 'localhost' : 'earshot-client'}`,
+      '-keyout',
+      `${name}-${who}.key`,
+      '-out',
+      `${name}-${who}.csr`,
+    );
+    openssl(
+      dir,
+      'x509',
+      '-req',
+      '-in',
+      `${name}-${who}.csr`,
+      '-CA',
+      `${name}-ca.crt`,
+      '-CAkey',
+      `${name}-ca.key`,
+      '-CAcreateserial',
+      '-days',
+      '2',
+      ...(who === 'server' ? ['-extfile', 'san.ext'] : []),
+      '-out',
+      `${name}-${who}.crt`,
+    );
   }
   const f = (suffix: string) => join(dir, `${name}-${suffix}`);
   return { ca: f('ca.crt'), serverCert: f('server.crt'), serverKey: f('server.key'), clientCert: f('client.crt'), clientKey: f('client.key') };
@@ -67,7 +110,11 @@ t.test('mqtts with a CA, a client certificate, and a wrong CA', async (t) => {
     });
     const result = await startDaemon(config).exited;
     t.equal(result.code, 3, 'exit code 3: the broker could not be reached');
-    t.match(result.stdout, /TLS: the broker's certificate is not signed by a trusted CA \([A-Z_]+\); set mqtt\.tls\.ca_file to the CA that signed it/, 'the log says why');
+    t.match(
+      result.stdout,
+      /TLS: the broker's certificate is not signed by a trusted CA \([A-Z_]+\); set mqtt\.tls\.ca_file to the CA that signed it/,
+      'the log says why',
+    );
     t.match(result.stderr, /messages were not acknowledged by the broker before exit; they stay in the outbox/, 'the exit message says the alerts are kept');
     t.notOk(hasStackTrace(result.stdout + result.stderr), 'no stack trace');
     const db = new Database(join(run, 'data', 'earshot.db'), { readonly: true });

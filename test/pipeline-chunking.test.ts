@@ -28,12 +28,17 @@ t.test('events and patch scores do not depend on chunk size', async (t) => {
       outputs.push(...(await pipeline.push({ startSample: start, samples: audio.slice(start, start + chunkSize) })));
     }
     outputs.push(...(await pipeline.finish()));
-    const events = outputs.map((o) => `${o.kind} ${o.event.id} ${o.event.label} ${o.event.onsetSample} ${o.event.offsetSample} ${o.event.peakScore} ${o.event.meanScore}`);
+    const events = outputs.map(
+      (o) => `${o.kind} ${o.event.id} ${o.event.label} ${o.event.onsetSample} ${o.event.offsetSample} ${o.event.peakScore} ${o.event.meanScore}`,
+    );
     return { events, scores };
   };
 
   const reference = await runWith(16000);
-  t.ok(reference.events.some((e) => e.includes('gunshot')), `the scene has a gunshot event (${reference.events.length / 2} events)`);
+  t.ok(
+    reference.events.some((e) => e.includes('gunshot')),
+    `the scene has a gunshot event (${reference.events.length / 2} events)`,
+  );
   for (const size of [1, 160, 1000]) {
     const run = await runWith(size);
     t.same(run.events, reference.events, `chunks of ${size}: identical events`);

@@ -56,17 +56,26 @@ t.test('YAMNet finds the hostile clips and stays quiet on the non-hostile ones',
   ];
   for (const [name, labels] of expectations) {
     const { events } = await analyzeFile(clip(name), opened.model, opened.labels, pipelineSettings(opened.config), 'test');
-    t.ok(events.some((e) => labels.includes(e.label)), `${name}: a ${labels.join(' or ')} event (got ${events.map((e) => `${e.label} ${e.peak_score}`).join(', ') || 'none'})`);
+    t.ok(
+      events.some((e) => labels.includes(e.label)),
+      `${name}: a ${labels.join(' or ')} event (got ${events.map((e) => `${e.label} ${e.peak_score}`).join(', ') || 'none'})`,
+    );
   }
   for (const name of ['speech_1', 'speech_2', 'speech_3', 'dog_bark_1', 'car_horn_1', 'siren_1', 'keyboard_1']) {
     const { events } = await analyzeFile(clip(name), opened.model, opened.labels, pipelineSettings(opened.config), 'test');
     const hostile = events.filter((e) => e.group === 'hostile');
-    t.same(hostile.map((e) => `${e.label} ${e.peak_score}`), [], `${name}: no hostile event`);
+    t.same(
+      hostile.map((e) => `${e.label} ${e.peak_score}`),
+      [],
+      `${name}: no hostile event`,
+    );
   }
 });
 
 t.test('the three YAMNet files give the same top class on the same audio', async (t) => {
-  const forms = await Promise.all(['yamnet/yamnet_waveform.tflite', 'yamnet/yamnet_audio_classifier_with_metadata.tflite', 'yamnet/yamnet_spectra_in.tflite'].map((f) => open(f)));
+  const forms = await Promise.all(
+    ['yamnet/yamnet_waveform.tflite', 'yamnet/yamnet_audio_classifier_with_metadata.tflite', 'yamnet/yamnet_spectra_in.tflite'].map((f) => open(f)),
+  );
   t.teardown(() => {
     for (const f of forms) f.model.close();
   });
@@ -118,7 +127,12 @@ t.test('the int8 ST FSD50K model: quantization, mels × frames layout and label 
   for (const backend of ['tflite-node', 'litert-wasm'] as const) {
     const st = await open('st/st_yamnet256_fsd50k_int8.tflite', backend);
     t.equal(st.model.manifest.id, 'st_yamnet256_fsd50k');
-    for (const [name, expected] of [['gunshot_1', 'Gunshot_and_gunfire'], ['glass_break_1', 'Glass'], ['speech_1', 'Speech'], ['door_knock_1', 'Knock']]) {
+    for (const [name, expected] of [
+      ['gunshot_1', 'Gunshot_and_gunfire'],
+      ['glass_break_1', 'Glass'],
+      ['speech_1', 'Speech'],
+      ['door_knock_1', 'Knock'],
+    ]) {
       const { top, mean } = await topClass(st, name);
       t.equal(top, expected, `${backend} ${name}: ${top} (${Math.max(...mean).toFixed(2)})`);
     }

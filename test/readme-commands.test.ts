@@ -22,7 +22,10 @@ import { YAMNET_OFFICIAL } from './helpers/fixtures.js';
 
 const readme = readFileSync(join(REPO, 'README.md'), 'utf8');
 /** The command lines of the README's `sh` blocks (comments and blank lines dropped). */
-const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].flatMap((m) => m[1].split('\n')).map((l) => l.trim()).filter((l) => l && !l.startsWith('#'));
+const commands = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)]
+  .flatMap((m) => m[1].split('\n'))
+  .map((l) => l.trim())
+  .filter((l) => l && !l.startsWith('#'));
 
 /** Runs one shell line from the repository with `npx earshot` → the built CLI. */
 function sh(line: string, env: NodeJS.ProcessEnv = {}) {
@@ -53,7 +56,11 @@ t.test('npm run demo (without its build step)', async (t) => {
   const r = sh(script);
   t.equal(r.status, 0, r.stderr.slice(-2000));
   t.match(r.stdout, /mixed_07\.wav +24\.\d+ +\S+ +gunshot/, 'analyze finds the gunshot at 24 s');
-  t.match(r.stdout, /are stored in .*earshot-data\/earshot\.db; look at them with `npx earshot serve --config config\/demo\.yaml`/, 'the demo ends by saying where the events are and how to look at them');
+  t.match(
+    r.stdout,
+    /are stored in .*earshot-data\/earshot\.db; look at them with `npx earshot serve --config config\/demo\.yaml`/,
+    'the demo ends by saying where the events are and how to look at them',
+  );
 });
 
 t.test('the analyze, eval and tune lines, as written', async (t) => {
@@ -77,7 +84,10 @@ t.test('model pull yamnet, as written (from a local mirror)', async (t) => {
   t.teardown(() => server.close());
   const port = (server.address() as { port: number }).port;
   const line = commands.find((l) => l.startsWith('npx earshot model pull'))!;
-  const r = await shAsync(line, { EARSHOT_MODEL_BASE_URL: `http://127.0.0.1:${port}/`, EARSHOT_MODEL_DIR: mkdtempSync(join(tmpdir(), 'earshot-readme-models-')) });
+  const r = await shAsync(line, {
+    EARSHOT_MODEL_BASE_URL: `http://127.0.0.1:${port}/`,
+    EARSHOT_MODEL_DIR: mkdtempSync(join(tmpdir(), 'earshot-readme-models-')),
+  });
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /^downloaded: .*yamnet\.tflite \(sha256 10c95ea3eb9a…, verified\)/);
 });

@@ -31,7 +31,10 @@ t.test('a broken node: what is wrong and how to fix it, exit 2 for bad input, 3 
   const dir = mkdtempSync(join(tmpdir(), 'earshot-doctor-bad-'));
   const config = join(dir, 'earshot.yaml');
   const port = await freePort();
-  writeFileSync(config, ['source: { path: missing.wav }', `model: { path: ${dir}/no-model.tflite }`, `mqtt: { url: 'mqtt://127.0.0.1:${port}' }`, ''].join('\n'));
+  writeFileSync(
+    config,
+    ['source: { path: missing.wav }', `model: { path: ${dir}/no-model.tflite }`, `mqtt: { url: 'mqtt://127.0.0.1:${port}' }`, ''].join('\n'),
+  );
   const result = await earshot(['doctor', '--config', config]);
   t.comment(result.stdout);
   t.equal(result.code, 2, 'exit 2: a model and an audio file are bad input');
@@ -57,7 +60,10 @@ t.test('doctor: a bad WAV is bad input (exit 2); only the broker down is the env
   t.match(badWav.stdout, /^FAIL +source +.*not_audio\.wav: not a WAV file/m, 'the bad WAV is named');
   t.equal(badWav.code, 2, 'a bad WAV: exit 2, as README says for bad input');
 
-  writeFileSync(config, [`source: { path: ${clipPath('gunshot_1')} }`, `model: { path: ${dir}/absent.tflite }`, `mqtt: { url: 'mqtt://127.0.0.1:${port}' }`, ''].join('\n'));
+  writeFileSync(
+    config,
+    [`source: { path: ${clipPath('gunshot_1')} }`, `model: { path: ${dir}/absent.tflite }`, `mqtt: { url: 'mqtt://127.0.0.1:${port}' }`, ''].join('\n'),
+  );
   const brokerDown = await earshot(['doctor', '--config', config, '--model', model]);
   t.match(brokerDown.stdout, /^OK +model +.*yamnet_waveform\.tflite/m, '--model replaces model.path');
   t.match(brokerDown.stdout, /^FAIL +broker /m);

@@ -32,8 +32,15 @@ t.test('a file that ends, then a long MQTT drain: no unhealthy error, watchdog p
   const drainS = (exit.atMs - ended.readAtMs) / 1000;
   t.ok(drainS > 6, `the drain after the end lasted ${drainS.toFixed(1)} s (more than the 5 s stall limit)`);
   const errors = daemon.log.items.filter((l) => l.level >= 50);
-  t.same(errors.map((l) => l.msg).filter((m) => /unhealthy|no audio/.test(m)), [], 'no "unhealthy: no audio" error');
+  t.same(
+    errors.map((l) => l.msg).filter((m) => /unhealthy|no audio/.test(m)),
+    [],
+    'no "unhealthy: no audio" error',
+  );
   const pingsAfterEnd = notify.messages.items.filter((m) => m.line === 'WATCHDOG=1' && m.atMs > ended.readAtMs + 5500).length;
   t.ok(pingsAfterEnd >= 2, `WATCHDOG=1 still sent after 5 s of drain (${pingsAfterEnd})`);
-  t.ok(notify.messages.items.some((m) => m.line.startsWith('STATUS=finishing (source ended)')), 'STATUS says it is finishing');
+  t.ok(
+    notify.messages.items.some((m) => m.line.startsWith('STATUS=finishing (source ended)')),
+    'STATUS says it is finishing',
+  );
 });

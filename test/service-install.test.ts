@@ -24,17 +24,26 @@ t.test('--dry-run lists the actions and changes nothing', async (t) => {
     new RegExp(`^would: create directory ${root}/etc/earshot \\(mode 0750`),
     new RegExp(`^would: write ${root}/etc/earshot/earshot.yaml from the default config \\(mode 0640`),
     new RegExp(`^would: create directory ${root}/var/lib/earshot \\(mode 0750`),
-    new RegExp(`^would: write ${root}/etc/systemd/system/earshot.service \\(mode 0644, owner root:root\\) with ExecStart=\\S+node\\S* \\S+/dist/cli/main.js run --config /etc/earshot/earshot.yaml`),
+    new RegExp(
+      `^would: write ${root}/etc/systemd/system/earshot.service \\(mode 0644, owner root:root\\) with ExecStart=\\S+node\\S* \\S+/dist/cli/main.js run --config /etc/earshot/earshot.yaml`,
+    ),
     /^note: +systemctl daemon-reload: skipped \(--root\)/,
     new RegExp(`^would: enable at boot: systemctl --root=${root} enable earshot.service`),
   ]) {
-    t.ok(lines.some((l) => expected.test(l)), `lists ${expected.source}`);
+    t.ok(
+      lines.some((l) => expected.test(l)),
+      `lists ${expected.source}`,
+    );
   }
   t.notOk(existsSync(join(root, 'etc')), 'nothing was written');
 
   const host = await earshot(['service', 'install', '--dry-run']);
   t.equal(host.code, 0, host.stderr);
-  t.match(host.stdout, /^(would: create system user: useradd --system --user-group --home-dir \/var\/lib\/earshot .*earshot|note: +user earshot: exists)$/m, 'without --root: the user is created (or found)');
+  t.match(
+    host.stdout,
+    /^(would: create system user: useradd --system --user-group --home-dir \/var\/lib\/earshot .*earshot|note: +user earshot: exists)$/m,
+    'without --root: the user is created (or found)',
+  );
   t.match(host.stdout, /^would: systemctl daemon-reload$/m, 'daemon-reload');
   t.match(host.stdout, /^would: enable at boot: systemctl enable earshot.service$/m, 'enable');
 });
@@ -58,13 +67,21 @@ t.test('install into a temporary root: unit and config with modes and owners; co
   const config = join(root, 'etc/earshot/earshot.yaml');
   t.equal(mode(unit), '0644', 'unit 0644');
   t.same([statSync(unit).uid, statSync(unit).gid], [0, 0], 'unit owned by root:root');
-  t.match(readFileSync(unit, 'utf8'), /^ExecStart=\S+ \S+\/dist\/cli\/main\.js run --config \/etc\/earshot\/earshot\.yaml$/m, 'ExecStart points at this installation');
+  t.match(
+    readFileSync(unit, 'utf8'),
+    /^ExecStart=\S+ \S+\/dist\/cli\/main\.js run --config \/etc\/earshot\/earshot\.yaml$/m,
+    'ExecStart points at this installation',
+  );
   t.match(readFileSync(unit, 'utf8'), /^WatchdogSec=30$/m, 'the shipped unit');
   t.equal(mode(config), '0640', 'config 0640');
   t.same([statSync(config).uid, statSync(config).gid], [0, 64123], 'config owned by root:earshot (readable by the service, not writable)');
   t.equal(mode(join(root, 'etc/earshot')), '0750', '/etc/earshot 0750');
   t.equal(mode(join(root, 'var/lib/earshot')), '0750', '/var/lib/earshot 0750');
-  t.same([statSync(join(root, 'var/lib/earshot')).uid, statSync(join(root, 'var/lib/earshot')).gid], [64123, 64123], '/var/lib/earshot owned by earshot:earshot');
+  t.same(
+    [statSync(join(root, 'var/lib/earshot')).uid, statSync(join(root, 'var/lib/earshot')).gid],
+    [64123, 64123],
+    '/var/lib/earshot owned by earshot:earshot',
+  );
   t.ok(lstatSync(join(root, 'etc/systemd/system/multi-user.target.wants/earshot.service')).isSymbolicLink(), 'enabled (multi-user.target.wants link)');
 
   // The default config is valid as written: earshot doctor reads it.

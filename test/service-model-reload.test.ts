@@ -68,7 +68,10 @@ t.test('SIGHUP: invalid models are refused with the reason, the daemon keeps det
     const sentAt = performance.now();
     daemon.child.kill('SIGHUP');
     const reloaded = await daemon.log.waitFor((l) => l.msg.startsWith('config reloaded') && l.readAtMs > sentAt, `the reload of ${file}`);
-    t.ok((reloaded.applied as string[]).includes('model.path'), `SIGHUP applies model.path live (applied: ${JSON.stringify(reloaded.applied)}, need_restart: ${JSON.stringify(reloaded.need_restart)})`);
+    t.ok(
+      (reloaded.applied as string[]).includes('model.path'),
+      `SIGHUP applies model.path live (applied: ${JSON.stringify(reloaded.applied)}, need_restart: ${JSON.stringify(reloaded.need_restart)})`,
+    );
     const failed = await daemon.log.waitFor(isFailure(file), `the refusal of ${file}`);
     t.equal(failed.level, 50, `an error line for ${file}`);
     t.match(failed.err?.message, reason, `naming the file and the reason: ${failed.err?.message}`);
@@ -84,7 +87,11 @@ t.test('SIGHUP: invalid models are refused with the reason, the daemon keeps det
   t.equal(swapped.trigger, 'SIGHUP');
   t.match(swapped.old_sha256, /^[0-9a-f]{64}$/);
   t.match(swapped.new_sha256, /^[0-9a-f]{64}$/);
-  t.not(swapped.new_sha256, swapped.old_sha256, `old and new sha256 logged: ${String(swapped.old_sha256).slice(0, 12)}… → ${String(swapped.new_sha256).slice(0, 12)}…`);
+  t.not(
+    swapped.new_sha256,
+    swapped.old_sha256,
+    `old and new sha256 logged: ${String(swapped.old_sha256).slice(0, 12)}… → ${String(swapped.new_sha256).slice(0, 12)}…`,
+  );
 
   const exit = await daemon.exited;
   t.equal(exit.code, 0, `the run ends normally (${daemon.stderr()})`);
@@ -98,8 +105,14 @@ t.test('SIGHUP: invalid models are refused with the reason, the daemon keeps det
   const detectedAfterFailures = daemon.log.items.filter((l) => /^(hostile|non_hostile) event/.test(l.msg) && l.readAtMs > firstFailureAt);
   t.ok(detectedAfterFailures.length > 0, `the daemon kept detecting after the refused reloads (${detectedAfterFailures.length} onsets)`);
   // An event's model is the one that ran when its onset was reported (a patch or two after onset_s).
-  t.ok(rows.filter((e) => e.onset_s < swapAt - 3).every((e) => e.model_sha256 === swapped.old_sha256 && e.model_id === 'yamnet_waveform'), 'events before the swap name the old model');
-  t.ok(rows.filter((e) => e.onset_s > swapAt).every((e) => e.model_sha256 === swapped.new_sha256 && e.model_id === 'yamnet'), `events after the swap (at ${swapAt} s of audio) name the new one`);
+  t.ok(
+    rows.filter((e) => e.onset_s < swapAt - 3).every((e) => e.model_sha256 === swapped.old_sha256 && e.model_id === 'yamnet_waveform'),
+    'events before the swap name the old model',
+  );
+  t.ok(
+    rows.filter((e) => e.onset_s > swapAt).every((e) => e.model_sha256 === swapped.new_sha256 && e.model_id === 'yamnet'),
+    `events after the swap (at ${swapAt} s of audio) name the new one`,
+  );
 });
 
 t.test('MQTT: <prefix>/<node>/cmd/reload_model swaps in the model it names; a bad command is refused', async (t) => {

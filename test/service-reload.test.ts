@@ -31,7 +31,11 @@ t.test('SIGHUP applies a new threshold live; an invalid config keeps the old one
   writeFileSync(config, configText({ threshold: 2, release: 0.1 }));
   daemon.child.kill('SIGHUP');
   const refused = await daemon.log.waitFor((l) => l.msg.startsWith('config reload failed'), 'the refused reload');
-  t.match(refused.problems, [/detection\.labels\.gunshot\.threshold: must be <= 1/], `an invalid config is refused, naming the key: ${JSON.stringify(refused.problems)}`);
+  t.match(
+    refused.problems,
+    [/detection\.labels\.gunshot\.threshold: must be <= 1/],
+    `an invalid config is refused, naming the key: ${JSON.stringify(refused.problems)}`,
+  );
   t.equal(daemon.child.exitCode, null, 'the daemon keeps running');
 
   writeFileSync(config, configText({ threshold: 0.2, release: 0.1 }));
@@ -46,13 +50,22 @@ t.test('SIGHUP applies a new threshold live; an invalid config keeps the old one
   t.equal(exit.code, 0, `the run ends normally (${daemon.stderr()})`);
   const end = daemon.log.items.find((l) => l.msg === 'source ended');
   t.equal(end?.audio_s, 45, 'all 45 s of the scene went through the pipeline: no audio dropped across two reloads');
-  t.notOk(daemon.log.items.some((l) => /gap/.test(l.msg)), 'no capture gap logged');
+  t.notOk(
+    daemon.log.items.some((l) => /gap/.test(l.msg)),
+    'no capture gap logged',
+  );
 
   const db = new Database(join(dir, 'data', 'earshot.db'), { readonly: true });
   t.teardown(() => db.close());
-  const gunshots = db.prepare("SELECT onset_s, peak_score FROM events WHERE label = 'gunshot' ORDER BY onset_s").all() as { onset_s: number; peak_score: number }[];
+  const gunshots = db.prepare("SELECT onset_s, peak_score FROM events WHERE label = 'gunshot' ORDER BY onset_s").all() as {
+    onset_s: number;
+    peak_score: number;
+  }[];
   t.ok(gunshots.length >= 1, `gunshots detected after the reload at the new threshold: ${gunshots.map((g) => `${g.onset_s} s (${g.peak_score})`).join(', ')}`);
-  t.ok(gunshots.every((g) => g.onset_s > reloadedAt && g.peak_score < 1), 'all of them after the reload, scoring below the old threshold');
+  t.ok(
+    gunshots.every((g) => g.onset_s > reloadedAt && g.peak_score < 1),
+    'all of them after the reload, scoring below the old threshold',
+  );
 });
 
 t.test('SIGHUP with a key that needs a restart says so', async (t) => {

@@ -51,11 +51,20 @@ t.test('SIGTERM during an open gunshot: exit 0 within 5 s, event closed (shutdow
   t.ok(tookMs < 5000, `exited ${tookMs} ms after SIGTERM (< 5000)`);
   const ended = daemon.log.items.find((l) => l.label === 'gunshot' && /ended/.test(l.msg));
   t.equal(ended?.end_reason, 'shutdown', `the log says the event ended by shutdown: ${ended?.msg}`);
-  t.ok(notify.messages.items.some((m) => m.line === 'STOPPING=1'), 'STOPPING=1 sent to the service manager');
+  t.ok(
+    notify.messages.items.some((m) => m.line === 'STOPPING=1'),
+    'STOPPING=1 sent to the service manager',
+  );
 
   const db = new Database(join(dir, 'data', 'earshot.db'), { readonly: true });
   t.teardown(() => db.close());
-  const row = db.prepare("SELECT id, label, onset_s, offset_s, offset_utc, end_reason FROM events WHERE label = 'gunshot'").get() as { id: string; onset_s: number; offset_s: number | null; offset_utc: string | null; end_reason: string | null };
+  const row = db.prepare("SELECT id, label, onset_s, offset_s, offset_utc, end_reason FROM events WHERE label = 'gunshot'").get() as {
+    id: string;
+    onset_s: number;
+    offset_s: number | null;
+    offset_utc: string | null;
+    end_reason: string | null;
+  };
   t.ok(row, 'the gunshot is in the database');
   t.equal(row.end_reason, 'shutdown', 'closed with reason shutdown');
   t.ok(row.offset_s !== null && row.offset_s > row.onset_s && row.offset_utc !== null, `with an offset (${row.onset_s} s → ${row.offset_s} s)`);
@@ -80,5 +89,8 @@ t.test('a second SIGTERM exits at once, while the first waits for an unreachable
   daemon.child.kill('SIGTERM');
   const exit = await daemon.exited;
   t.equal(exit.code, 143, 'exit code 128 + SIGTERM');
-  t.ok(daemon.log.items.some((l) => l.msg === 'second signal: exiting at once'), 'the log says why');
+  t.ok(
+    daemon.log.items.some((l) => l.msg === 'second signal: exiting at once'),
+    'the log says why',
+  );
 });

@@ -38,7 +38,14 @@ function setup(t: Test, clipOverrides: Partial<ReturnType<typeof defaultConfig>[
   const ring = new RingBuffer(ringSeconds * SR);
   const { log, warnings } = capturingLog();
   const clips = { ...defaultConfig().clips, background_per_hour: 0, ...clipOverrides };
-  const context = { nodeId: 'n', modelId: 'yamnet', modelSha256: 'x', source: 'file:scene', streamId: '01HSTREAM0000000000000000', streamStartMs: Date.parse('2024-07-01T00:00:00Z') };
+  const context = {
+    nodeId: 'n',
+    modelId: 'yamnet',
+    modelSha256: 'x',
+    source: 'file:scene',
+    streamId: '01HSTREAM0000000000000000',
+    streamStartMs: Date.parse('2024-07-01T00:00:00Z'),
+  };
   const recorder = new ClipRecorder({ db, dataDir, clips, ring, classNames: CLASSES, context, log, chunkSeconds: 0.1 });
   let next = 0;
   /** Feeds the scene up to `untilSeconds` (skipping `[skipFrom, skipTo)` seconds: a capture gap). */
@@ -55,7 +62,15 @@ function setup(t: Test, clipOverrides: Partial<ReturnType<typeof defaultConfig>[
 }
 
 const event = (id: string, onsetSeconds: number, offsetSeconds: number): DetectedEvent => ({
-  id, label: 'gunshot', group: 'hostile', onsetSample: onsetSeconds * SR, offsetSample: offsetSeconds * SR, peakScore: 0.9, meanScore: 0.8, peakDbfs: -3, patchCount: 1,
+  id,
+  label: 'gunshot',
+  group: 'hostile',
+  onsetSample: onsetSeconds * SR,
+  offsetSample: offsetSeconds * SR,
+  peakScore: 0.9,
+  meanScore: 0.8,
+  peakDbfs: -3,
+  patchCount: 1,
 });
 
 const patch = (index: number, startSample: number): PatchReport => ({
@@ -91,16 +106,29 @@ t.test('an event longer than max_seconds: the clip keeps its beginning; scores c
   const patches = new Set(scores.map((s) => s.patch_index));
   t.equal(patches.size, 40, 'scores of all 40 patches inside the event');
   t.equal(scores.length, 80, 'top 2 classes each');
-  t.same(scores.slice(0, 2).map((s) => [s.rank, s.class]), [[1, 'Gunshot, gunfire'], [2, 'Glass']], 'ranked by score');
+  t.same(
+    scores.slice(0, 2).map((s) => [s.rank, s.class]),
+    [
+      [1, 'Gunshot, gunfire'],
+      [2, 'Glass'],
+    ],
+    'ranked by score',
+  );
   const audio = readWav(join(dataDir, early[0]!.path)).mono;
-  t.ok(audio.every((x, i) => x === scene[3 * SR + i]), 'the clip is the scene\'s audio, sample for sample');
+  t.ok(
+    audio.every((x, i) => x === scene[3 * SR + i]),
+    "the clip is the scene's audio, sample for sample",
+  );
 });
 
 t.test('shutdown before the post-roll was heard: the clip ends where the audio did', async (t) => {
   const { recorder, feed, store } = setup(t);
   const late = event('01HEVENTLATE0000000000000B', 30, 31);
   feed(31.5);
-  recorder.observe([{ kind: 'onset', event: late }, { kind: 'offset', event: late, reason: 'shutdown' }]);
+  recorder.observe([
+    { kind: 'onset', event: late },
+    { kind: 'offset', event: late, reason: 'shutdown' },
+  ]);
   feed(32.2);
   await recorder.idle();
   t.same(store.forEvent(late.id), [], 'not cut yet: the post-roll is still coming');
@@ -116,20 +144,32 @@ t.test('a capture gap inside a clip is counted and reads as zeros', async (t) =>
   const { recorder, feed, store, dataDir } = setup(t);
   const e = event('01HEVENTGAP00000000000000C', 10, 11);
   feed(12, [9.5, 9.8]);
-  recorder.observe([{ kind: 'onset', event: e }, { kind: 'offset', event: e, reason: 'released' }]);
+  recorder.observe([
+    { kind: 'onset', event: e },
+    { kind: 'offset', event: e, reason: 'released' },
+  ]);
   feed(14);
   await recorder.close();
   const clip = store.forEvent(e.id)[0]!;
   t.equal(clip.gap_samples, Math.round(0.3 * SR), '0.3 s of the clip was not heard');
   const audio = readWav(join(dataDir, clip.path)).mono;
   const gapAt = (9.5 - 8) * SR;
-  t.ok(audio.subarray(gapAt, gapAt + 0.3 * SR).every((x) => x === 0), 'zeros where capture lost audio');
-  t.ok(audio.subarray(0, gapAt).every((x, i) => x === scene[8 * SR + i]), 'the real audio around it is intact');
+  t.ok(
+    audio.subarray(gapAt, gapAt + 0.3 * SR).every((x) => x === 0),
+    'zeros where capture lost audio',
+  );
+  t.ok(
+    audio.subarray(0, gapAt).every((x, i) => x === scene[8 * SR + i]),
+    'the real audio around it is intact',
+  );
 });
 
 t.test('a ring buffer too short for the pre- and post-roll: both shortened, with a warning', async (t) => {
   const { recorder, warnings } = setup(t, { pre_roll_seconds: 4, post_roll_seconds: 4, max_seconds: 3 }, 5);
-  t.ok(recorder.preRollSamples + recorder.postRollSamples + 15600 <= 5 * SR, `pre ${recorder.preRollSamples / SR} s + post ${recorder.postRollSamples / SR} s + one patch fit the 5 s ring`);
+  t.ok(
+    recorder.preRollSamples + recorder.postRollSamples + 15600 <= 5 * SR,
+    `pre ${recorder.preRollSamples / SR} s + post ${recorder.postRollSamples / SR} s + one patch fit the 5 s ring`,
+  );
   t.equal(recorder.preRollSamples, recorder.postRollSamples, 'shortened in proportion');
   t.equal(recorder.maxClipSamples, 3 * SR, 'max_seconds 3 fits, kept');
   t.equal(warnings.length, 1, 'one warning');
@@ -149,7 +189,10 @@ t.test('format flac without the flac encoder on PATH: WAV, with one warning', as
   t.same(warnings.filter((w) => /flac/.test(w)).length, 1, `one warning: ${warnings[0]}`);
   const e = event('01HEVENTFLAC0000000000000D', 3, 4);
   feed(4.5);
-  recorder.observe([{ kind: 'onset', event: e }, { kind: 'offset', event: e, reason: 'released' }]);
+  recorder.observe([
+    { kind: 'onset', event: e },
+    { kind: 'offset', event: e, reason: 'released' },
+  ]);
   feed(6.5);
   await recorder.close();
   t.match(store.forEvent(e.id)[0]?.path, /\.wav$/, 'the clip is a WAV file');

@@ -74,7 +74,9 @@ t.test('a failed write leaves nothing under the final name', async (t) => {
   const meta = metadata('01J00000000000000000000002', 16000);
   // The temporary name is taken by a folder: opening it for writing fails (EISDIR), even for root.
   mkdirSync(join(dir, `${meta.id}.wav.tmp`));
-  await t.rejects(writeClipFile({ dir, name: meta.id, samples: new Float32Array(16000), sampleRate: 16000, format: 'wav', metadata: meta }), { code: 'EISDIR' });
+  await t.rejects(writeClipFile({ dir, name: meta.id, samples: new Float32Array(16000), sampleRate: 16000, format: 'wav', metadata: meta }), {
+    code: 'EISDIR',
+  });
   t.notOk(existsSync(join(dir, `${meta.id}.wav`)), 'no file under the final name');
 });
 
@@ -121,7 +123,10 @@ t.test('SIGKILL while writing clips: every file under a final name is complete',
       else t.fail(`${name}: incomplete file under a final name`);
     }
   }
-  t.ok(complete.size > 0, `${complete.size} complete files checked over 10 kills (${temporary.size} temporary files left by kills mid-write, never under a final name)`);
+  t.ok(
+    complete.size > 0,
+    `${complete.size} complete files checked over 10 kills (${temporary.size} temporary files left by kills mid-write, never under a final name)`,
+  );
 });
 
 t.test('FLAC clips decode back to the same samples', async (t) => {

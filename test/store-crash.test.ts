@@ -119,7 +119,9 @@ t.test(`SIGKILL while clips are written, ${KILLS} times: the database and the cl
     }
   }
   t.ok(seen.kills >= KILLS, `${seen.kills} kills (and ${seen.cleanExits} runs that ended before the kill)`);
-  t.pass(`measured: ${seen.clips} clip rows in the end; over all kills ${seen.tmpFound} temporary files and ${seen.orphansFound} files without a row found, ${seen.adopted} adopted; ${seen.interruptedEvents} events without a clip because a kill interrupted them; ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  t.pass(
+    `measured: ${seen.clips} clip rows in the end; over all kills ${seen.tmpFound} temporary files and ${seen.orphansFound} files without a row found, ${seen.adopted} adopted; ${seen.interruptedEvents} events without a clip because a kill interrupted them; ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 
   // One clean run: its own start-up reconcile has nothing left to repair, and every event of it has its clip.
   const clean = startDaemon(config);
@@ -127,10 +129,12 @@ t.test(`SIGKILL while clips are written, ${KILLS} times: the database and the cl
   const exit = await clean.exited;
   t.equal(exit.code, 0, `the clean run exits 0 (${clean.stderr().slice(-300)})`);
   const line = clean.log.items.find((l) => /^clips reconciled/.test(l.msg));
-  t.equal(line?.msg, 'clips reconciled: files and rows agree', 'the daemon\'s own reconcile finds nothing to repair');
+  t.equal(line?.msg, 'clips reconciled: files and rows agree', "the daemon's own reconcile finds nothing to repair");
   const db = new Database(join(dataDir, 'earshot.db'), { readonly: true });
   t.teardown(() => db.close());
   const streamId = (db.prepare('SELECT stream_id FROM events ORDER BY rowid DESC LIMIT 1').get() as { stream_id: string }).stream_id;
-  const orphans = db.prepare('SELECT COUNT(*) AS n FROM events e WHERE e.stream_id = ? AND NOT EXISTS (SELECT 1 FROM clips c WHERE c.event_id = e.id)').get(streamId) as { n: number };
+  const orphans = db
+    .prepare('SELECT COUNT(*) AS n FROM events e WHERE e.stream_id = ? AND NOT EXISTS (SELECT 1 FROM clips c WHERE c.event_id = e.id)')
+    .get(streamId) as { n: number };
   t.equal(orphans.n, 0, 'every event of the clean run has its clip');
 });

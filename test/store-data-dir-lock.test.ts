@@ -38,14 +38,22 @@ t.test('the lock file: a live owner refuses, a dead or reused pid is taken over,
 
   const alive = await livingProcess(t);
   writeFileSync(lockPath, JSON.stringify({ pid: alive, start: processStartTime(alive), host: 'h', since: '2026-01-01T00:00:00.000Z' }));
-  t.throws(() => lockDataDir(dir), { message: new RegExp(`^data dir ${dir} is in use by earshot \\(pid ${alive}\\)`), exitCode: 3 }, 'a live owner: refused, exit 3');
-  t.match(JSON.parse(readFileSync(lockPath, 'utf8')), { pid: alive }, 'the owner\'s lock is untouched');
+  t.throws(
+    () => lockDataDir(dir),
+    { message: new RegExp(`^data dir ${dir} is in use by earshot \\(pid ${alive}\\)`), exitCode: 3 },
+    'a live owner: refused, exit 3',
+  );
+  t.match(JSON.parse(readFileSync(lockPath, 'utf8')), { pid: alive }, "the owner's lock is untouched");
 
   // The same pid, but a process that started at another time: the pid was reused.
   writeFileSync(lockPath, JSON.stringify({ pid: alive, start: (processStartTime(alive) ?? 0) + 1, host: 'h', since: 'x' }));
   const reused = lockDataDir(dir);
   t.equal(reused.tookOverFrom?.pid, alive, 'a reused pid: the stale lock is taken over');
-  t.match(JSON.parse(readFileSync(lockPath, 'utf8')), { pid: process.pid, start: processStartTime(process.pid) }, 'the lock now names this process and its start time');
+  t.match(
+    JSON.parse(readFileSync(lockPath, 'utf8')),
+    { pid: process.pid, start: processStartTime(process.pid) },
+    'the lock now names this process and its start time',
+  );
   reused.release();
   t.notOk(existsSync(lockPath), 'release removes the lock');
 

@@ -28,11 +28,29 @@ t.test('reconcile repairs each kind of damage and reports it in one line', async
     const samples = readWav(`${SHARED}audio/clips/${name}.wav`).mono;
     const id = `01HZ${String(i).padStart(22, '0')}`;
     const metadata: ClipFileMetadata = {
-      id, event_id: `01HZEVENT${String(i).padStart(17, '0')}`, kind: 'event', grp: 'hostile', stream_id: 's', start_sample: 0, end_sample: samples.length,
-      start_s: 0, start_utc: '2024-06-01T10:00:00.000Z', end_utc: '2024-06-01T10:00:05.000Z', sample_rate: 16000, gap_samples: 0, created_utc: '2024-06-01T10:00:06.000Z',
+      id,
+      event_id: `01HZEVENT${String(i).padStart(17, '0')}`,
+      kind: 'event',
+      grp: 'hostile',
+      stream_id: 's',
+      start_sample: 0,
+      end_sample: samples.length,
+      start_s: 0,
+      start_utc: '2024-06-01T10:00:00.000Z',
+      end_utc: '2024-06-01T10:00:05.000Z',
+      sample_rate: 16000,
+      gap_samples: 0,
+      created_utc: '2024-06-01T10:00:06.000Z',
     };
     const written = await writeClipFile({ dir: day, name: id, samples, sampleRate: 16000, format: 'wav', metadata });
-    rows.push({ ...metadata, path: join('clips', '2024-06-01', `${id}.wav`), format: 'wav' as const, bytes: written.bytes, sha256: written.sha256, status: 'ok' as const });
+    rows.push({
+      ...metadata,
+      path: join('clips', '2024-06-01', `${id}.wav`),
+      format: 'wav' as const,
+      bytes: written.bytes,
+      sha256: written.sha256,
+      status: 'ok' as const,
+    });
   }
   const [gone, kept, unrecorded, retentionCut, cameBack, resized] = rows;
   for (const row of [gone, kept, retentionCut, cameBack, resized]) store.record(row, []);
@@ -59,7 +77,16 @@ t.test('reconcile repairs each kind of damage and reports it in one line', async
   });
   const report = reconcileClips(db, dataDir, 'clips', logged);
   t.same(
-    { missing: report.missing, tempDeleted: report.tempDeleted, adopted: report.adopted, unreadableDeleted: report.unreadableDeleted, deletionsFinished: report.deletionsFinished, restored: report.restored, mismatched: report.mismatched, foreign: report.foreign },
+    {
+      missing: report.missing,
+      tempDeleted: report.tempDeleted,
+      adopted: report.adopted,
+      unreadableDeleted: report.unreadableDeleted,
+      deletionsFinished: report.deletionsFinished,
+      restored: report.restored,
+      mismatched: report.mismatched,
+      foreign: report.foreign,
+    },
     { missing: 1, tempDeleted: 1, adopted: 1, unreadableDeleted: 1, deletionsFinished: 1, restored: 1, mismatched: 1, foreign: 1 },
     'every kind of damage counted once',
   );
@@ -76,11 +103,19 @@ t.test('reconcile repairs each kind of damage and reports it in one line', async
   t.equal(status(cameBack.id), 'ok', 'file back: ok again');
   t.equal(status(resized.id), 'missing', 'file of the wrong size: not the recorded evidence');
   t.ok(existsSync(join(dataDir, resized.path)), 'but left in place for a human');
-  t.same(readdirSync(day).filter((f) => f.endsWith('.tmp') || f.startsWith(halfId)), [], 'temporary and half-written files deleted');
+  t.same(
+    readdirSync(day).filter((f) => f.endsWith('.tmp') || f.startsWith(halfId)),
+    [],
+    'temporary and half-written files deleted',
+  );
   t.ok(existsSync(join(dataDir, 'clips', 'README.txt')), 'the foreign file is left alone');
 
   const again = reconcileClips(db, dataDir, 'clips', silent);
-  t.equal(again.missing + again.adopted + again.tempDeleted + again.unreadableDeleted + again.deletionsFinished + again.restored + again.mismatched, 0, 'a second run finds nothing to repair');
+  t.equal(
+    again.missing + again.adopted + again.tempDeleted + again.unreadableDeleted + again.deletionsFinished + again.restored + again.mismatched,
+    0,
+    'a second run finds nothing to repair',
+  );
 
   // A clip row that moved out of the clip folder (clips.dir changed since): checked where it points.
   copyFileSync(join(dataDir, kept.path), join(dataDir, 'old-clip.wav'));

@@ -38,9 +38,27 @@ const HOSTILE = new Set(['gunshot_1', 'gunshot_2', 'gunshot_3', 'glass_break_1',
 const LABELLED = new Set(['dog_bark_1', 'door_knock_1']);
 // Oldest first; hostile and labelled clips are spread through, some among the oldest.
 const ORDER = [
-  'gunshot_1', 'speech_1', 'dog_bark_1', 'background_0', 'car_horn_1', 'glass_break_1', 'speech_2', 'keys_drop_1',
-  'scream_1', 'background_1', 'siren_1', 'door_knock_1', 'door_slam_1', 'gunshot_2', 'speech_3', 'keyboard_1',
-  'glass_break_2', 'background_2', 'scream_2', 'gunshot_3', 'scream_3',
+  'gunshot_1',
+  'speech_1',
+  'dog_bark_1',
+  'background_0',
+  'car_horn_1',
+  'glass_break_1',
+  'speech_2',
+  'keys_drop_1',
+  'scream_1',
+  'background_1',
+  'siren_1',
+  'door_knock_1',
+  'door_slam_1',
+  'gunshot_2',
+  'speech_3',
+  'keyboard_1',
+  'glass_break_2',
+  'background_2',
+  'scream_2',
+  'gunshot_3',
+  'scream_3',
 ];
 
 /** Writes the clips into `dataDir` as the recorder would (file, then row), one hour apart. */
@@ -79,10 +97,19 @@ async function fill(db: Database.Database, dataDir: string): Promise<Made[]> {
 }
 
 function retention(overrides: Partial<EarshotConfig['retention']> = {}): EarshotConfig['retention'] {
-  return { max_clip_bytes: MIB, clip_max_age_days: 30, kept_clip_max_age_days: 365, event_max_age_days: 730, interval_seconds: 600, min_free_bytes: 0, ...overrides };
+  return {
+    max_clip_bytes: MIB,
+    clip_max_age_days: 30,
+    kept_clip_max_age_days: 365,
+    event_max_age_days: 730,
+    interval_seconds: 600,
+    min_free_bytes: 0,
+    ...overrides,
+  };
 }
 
-const statusOf = (db: Database.Database) => new Map((db.prepare('SELECT id, status FROM clips').all() as Pick<ClipRow, 'id' | 'status'>[]).map((r) => [r.id, r.status]));
+const statusOf = (db: Database.Database) =>
+  new Map((db.prepare('SELECT id, status FROM clips').all() as Pick<ClipRow, 'id' | 'status'>[]).map((r) => [r.id, r.status]));
 
 t.test('over the quota: the oldest unlabelled non-hostile clips go first; hostile and labelled stay', async (t) => {
   const dataDir = mkdtempSync(join(tmpdir(), 'earshot-retention-'));
@@ -96,10 +123,11 @@ t.test('over the quota: the oldest unlabelled non-hostile clips go first; hostil
   // What the rule says: plain clips oldest first until the rest fits.
   const expected: string[] = [];
   let left = total;
-  for (const m of made) if (!m.kept && left > MIB) {
-    expected.push(m.name);
-    left -= m.bytes;
-  }
+  for (const m of made)
+    if (!m.kept && left > MIB) {
+      expected.push(m.name);
+      left -= m.bytes;
+    }
   const now = new Date(BASE + made.length * HOUR);
   const report = runRetention(db, dataDir, retention(), log, now);
   const status = statusOf(db);
@@ -109,10 +137,18 @@ t.test('over the quota: the oldest unlabelled non-hostile clips go first; hostil
   t.equal(report.deletedByAge, 0, 'nothing is old enough for the age rules');
   t.equal(report.bytesFreed, total - left, `${report.bytesFreed} bytes freed`);
   t.ok(report.storedBytes <= MIB, `${report.storedBytes} bytes left, within the quota`);
-  t.same(made.filter((m) => m.kept && status.get(m.id) !== 'ok').map((m) => m.name), [], 'every hostile and labelled clip is kept');
+  t.same(
+    made.filter((m) => m.kept && status.get(m.id) !== 'ok').map((m) => m.name),
+    [],
+    'every hostile and labelled clip is kept',
+  );
   const newestDeleted = Math.max(...made.filter((m) => deleted.includes(m.name)).map((m) => m.created));
-  t.ok(made.filter((m) => !m.kept && status.get(m.id) === 'ok').every((m) => m.created > newestDeleted), 'every plain clip left is newer than every plain clip deleted');
-  for (const m of made) t.equal(existsSync(join(dataDir, m.path)), status.get(m.id) === 'ok', `${m.name}: file ${status.get(m.id) === 'ok' ? 'kept' : 'deleted'}`);
+  t.ok(
+    made.filter((m) => !m.kept && status.get(m.id) === 'ok').every((m) => m.created > newestDeleted),
+    'every plain clip left is newer than every plain clip deleted',
+  );
+  for (const m of made)
+    t.equal(existsSync(join(dataDir, m.path)), status.get(m.id) === 'ok', `${m.name}: file ${status.get(m.id) === 'ok' ? 'kept' : 'deleted'}`);
 
   const again = runRetention(db, dataDir, retention(), log, now);
   t.equal(again.bytesFreed, 0, 'a second pass has nothing to do');
@@ -121,10 +157,16 @@ t.test('over the quota: the oldest unlabelled non-hostile clips go first; hostil
   const tight = Math.floor(keptBytes / 2);
   const squeezed = runRetention(db, dataDir, retention({ max_clip_bytes: tight }), log, now);
   const after = statusOf(db);
-  t.ok(made.filter((m) => !m.kept).every((m) => after.get(m.id) === 'deleted'), 'every plain clip is gone first');
+  t.ok(
+    made.filter((m) => !m.kept).every((m) => after.get(m.id) === 'deleted'),
+    'every plain clip is gone first',
+  );
   const keptLeft = made.filter((m) => m.kept && after.get(m.id) === 'ok');
   const keptGone = made.filter((m) => m.kept && after.get(m.id) === 'deleted');
-  t.ok(keptGone.length > 0 && keptGone.every((g) => keptLeft.every((k) => k.created > g.created)), `then the oldest hostile/labelled: ${keptGone.map((m) => m.name).join(', ')}`);
+  t.ok(
+    keptGone.length > 0 && keptGone.every((g) => keptLeft.every((k) => k.created > g.created)),
+    `then the oldest hostile/labelled: ${keptGone.map((m) => m.name).join(', ')}`,
+  );
   t.ok(squeezed.storedBytes <= tight, `${squeezed.storedBytes} bytes left ≤ ${tight}`);
 });
 
@@ -134,9 +176,12 @@ t.test('age rules, then the database is pruned', async (t) => {
   t.teardown(() => db.close());
   const made = await fill(db, dataDir);
   // An event and its scores for each event clip, heard when the clip was written.
-  const insertEvent = db.prepare(`INSERT INTO events (id, node_id, label, grp, onset_utc, onset_s, peak_score, mean_score, patch_count, model_id, model_sha256, source, stream_id)
+  const insertEvent =
+    db.prepare(`INSERT INTO events (id, node_id, label, grp, onset_utc, onset_s, peak_score, mean_score, patch_count, model_id, model_sha256, source, stream_id)
     VALUES (?, 'n', 'x', 'hostile', ?, 0, 1, 1, 1, 'm', 's', 'file:x', 'stream')`);
-  const insertScore = db.prepare("INSERT INTO scores (event_id, patch_index, start_s, rank, model_id, class, score) VALUES (?, 0, 0, 1, 'm', 'Gunshot, gunfire', 0.9)");
+  const insertScore = db.prepare(
+    "INSERT INTO scores (event_id, patch_index, start_s, rank, model_id, class, score) VALUES (?, 0, 0, 1, 'm', 'Gunshot, gunfire', 0.9)",
+  );
   for (const row of db.prepare("SELECT event_id, created_utc FROM clips WHERE kind = 'event'").all() as { event_id: string; created_utc: string }[]) {
     insertEvent.run(row.event_id, row.created_utc);
     insertScore.run(row.event_id);
@@ -145,13 +190,20 @@ t.test('age rules, then the database is pruned', async (t) => {
 
   const month = runRetention(db, dataDir, large, log, new Date(BASE + 31 * DAY));
   let status = statusOf(db);
-  t.same(made.filter((m) => status.get(m.id) === 'deleted').map((m) => m.name), made.filter((m) => !m.kept).map((m) => m.name), 'after 31 days: every unlabelled non-hostile and background clip is deleted');
+  t.same(
+    made.filter((m) => status.get(m.id) === 'deleted').map((m) => m.name),
+    made.filter((m) => !m.kept).map((m) => m.name),
+    'after 31 days: every unlabelled non-hostile and background clip is deleted',
+  );
   t.equal(month.deletedByAge, made.filter((m) => !m.kept).length);
   t.equal(month.eventsPruned, 0, 'events are kept');
 
   runRetention(db, dataDir, large, log, new Date(BASE + 366 * DAY));
   status = statusOf(db);
-  t.ok(made.every((m) => status.get(m.id) === 'deleted'), 'after 366 days: the hostile and labelled clips too');
+  t.ok(
+    made.every((m) => status.get(m.id) === 'deleted'),
+    'after 366 days: the hostile and labelled clips too',
+  );
   t.equal((db.prepare('SELECT COUNT(*) AS n FROM labels').get() as { n: number }).n, 2, 'the deleted clips keep their rows and labels (the API answers 410)');
 
   const years = runRetention(db, dataDir, large, log, new Date(BASE + 731 * DAY));

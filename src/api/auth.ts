@@ -28,7 +28,7 @@ export function loadApiToken(api: EarshotConfig['api']): string | null {
     text = readFileSync(api.token_file, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new EarshotError(`${api.token_file}: cannot read the API token file (${code === 'ENOENT' ? 'not found' : code ?? String(error)})`);
+    throw new EarshotError(`${api.token_file}: cannot read the API token file (${code === 'ENOENT' ? 'not found' : (code ?? String(error))})`);
   }
   const token = text.split(/\r?\n/)[0].trim();
   if (token.length < MIN_TOKEN_LENGTH) {

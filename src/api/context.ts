@@ -40,7 +40,10 @@ export const CLIP_ID_PARAMS = Type.Object({ id: Type.String({ pattern: CLIP_ID_P
 
 /** Sends a JSON error in fastify's own shape: `{ statusCode, error, message }`. */
 export function sendError(reply: FastifyReply, statusCode: number, message: string): FastifyReply {
-  return reply.code(statusCode).type('application/json; charset=utf-8').send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
+  return reply
+    .code(statusCode)
+    .type('application/json; charset=utf-8')
+    .send({ statusCode, error: STATUS_CODES[statusCode] ?? 'Error', message });
 }
 
 /** An opaque pagination cursor: base64url of a JSON value. */

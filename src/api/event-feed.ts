@@ -12,9 +12,7 @@ import type { ApiQueries } from './queries.js';
 export const FEED_POLL_MS = 250;
 
 /** One change a client hears about. */
-export type FeedMessage =
-  | { type: 'event'; event: EventView }
-  | { type: 'clip'; clip: { id: string; event_id: string | null; kind: string; seq: number } };
+export type FeedMessage = { type: 'event'; event: EventView } | { type: 'clip'; clip: { id: string; event_id: string | null; kind: string; seq: number } };
 
 type Listener = (messages: FeedMessage[]) => void;
 

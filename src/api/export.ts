@@ -78,13 +78,17 @@ const BATCH = 50;
  */
 export function configHash(config: EarshotConfig): string {
   const { token: _token, ...api } = config.api;
-  return createHash('sha256').update(canonicalJson({ ...config, api })).digest('hex');
+  return createHash('sha256')
+    .update(canonicalJson({ ...config, api }))
+    .digest('hex');
 }
 
 function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
   }
   return JSON.stringify(value);

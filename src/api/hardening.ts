@@ -37,7 +37,7 @@ export function allowedHosts(api: EarshotConfig['api'] & { allowed_hosts?: strin
     }
   }
   for (const name of api.allowed_hosts ?? []) hosts.add(bareHost(name.toLowerCase()));
-  if (wildcard && !(api.allowed_hosts?.length)) return null;
+  if (wildcard && !api.allowed_hosts?.length) return null;
   return hosts;
 }
 
@@ -63,7 +63,11 @@ export function hardenApi(app: FastifyInstance, config: EarshotConfig): void {
     app.addHook('onRequest', async (request: FastifyRequest, reply: FastifyReply) => {
       const host = hostOfHeader(request.headers.host);
       if (host !== null && hosts.has(host)) return;
-      return sendError(reply, 421, `Host ${JSON.stringify(String(request.headers.host ?? '').slice(0, 80))} is not a name of this node (api.allowed_hosts, api.public_url)`);
+      return sendError(
+        reply,
+        421,
+        `Host ${JSON.stringify(String(request.headers.host ?? '').slice(0, 80))} is not a name of this node (api.allowed_hosts, api.public_url)`,
+      );
     });
   }
   const strict = new Ajv({ coerceTypes: false, useDefaults: false, removeAdditional: false, allErrors: false, strict: false });
@@ -76,12 +80,16 @@ export function hardenApi(app: FastifyInstance, config: EarshotConfig): void {
       // ajv coerces "Infinity" and "1e309" to a number that passes `integer` and `maximum`: the
       // text is checked before coercion instead.
       const checkNumbers = async (request: FastifyRequest, reply: FastifyReply) => {
-        for (const [part, values] of [['query', request.query], ['params', request.params]] as const) {
+        for (const [part, values] of [
+          ['query', request.query],
+          ['params', request.params],
+        ] as const) {
           for (const key of numericKeys) {
             const raw = (values as Record<string, unknown> | undefined)?.[key];
             for (const text of Array.isArray(raw) ? raw : [raw]) {
               if (typeof text !== 'string') continue;
-              if (!FINITE_NUMBER.test(text) || !Number.isFinite(Number(text))) return sendError(reply, 400, `${part === 'query' ? 'querystring' : 'params'}/${key} must be a finite number`);
+              if (!FINITE_NUMBER.test(text) || !Number.isFinite(Number(text)))
+                return sendError(reply, 400, `${part === 'query' ? 'querystring' : 'params'}/${key} must be a finite number`);
             }
           }
         }

@@ -24,7 +24,6 @@ export interface NewLabel {
   offset_s?: number;
 }
 
-
 /** Filters of {@link ApiQueries.events}. ISO-8601 UTC strings compare as stored (toISOString form). */
 export interface EventFilter {
   since?: string;
@@ -64,7 +63,7 @@ const CLIP_COLUMNS = `
 const CLIP_FROM = 'FROM clips c LEFT JOIN events e ON e.id = c.event_id';
 
 /** Not labelled yet: what the active-learning queue offers. */
-const UNLABELLED = 'c.status = \'ok\' AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.clip_id = c.id)';
+const UNLABELLED = "c.status = 'ok' AND NOT EXISTS (SELECT 1 FROM labels l WHERE l.clip_id = c.id)";
 
 /** The smallest top-1 − top-2 gap over the event's patches (same model), via the scores primary key. */
 const TOP2_MARGIN = `(SELECT MIN(s1.score - s2.score) FROM scores s1
@@ -149,12 +148,15 @@ export class ApiQueries {
       top: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
         ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED}
         ORDER BY e.peak_score DESC, c.id LIMIT @limit OFFSET @offset`),
-      random: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
+      random:
+        db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
         ${CLIP_FROM} WHERE ${UNLABELLED}
         ORDER BY earshot_shuffle_key(c.id, @seed), c.id LIMIT @limit OFFSET @offset`),
     };
     this.labelsStatement = db.prepare('SELECT id, clip_id, label, onset_s, offset_s, source, annotator, created_utc FROM labels WHERE clip_id = ? ORDER BY id');
-    this.insertLabelStatement = db.prepare('INSERT INTO labels (clip_id, label, onset_s, offset_s, source, annotator, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?)');
+    this.insertLabelStatement = db.prepare(
+      'INSERT INTO labels (clip_id, label, onset_s, offset_s, source, annotator, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?)',
+    );
     this.deleteLabelsStatement = db.prepare('DELETE FROM labels WHERE clip_id = ? AND source = ?');
     this.exportStatement = db.prepare(`SELECT ${CLIP_COLUMNS} ${CLIP_FROM}
       WHERE c.rowid > @after AND c.status = 'ok' AND c.start_utc >= @since AND c.start_utc < @until
@@ -162,7 +164,9 @@ export class ApiQueries {
       ORDER BY c.rowid LIMIT @limit`);
     this.topClassesStatement = db.prepare(`SELECT model_id, class, MAX(score) AS score FROM scores WHERE event_id = ?
       GROUP BY model_id, class ORDER BY score DESC, class LIMIT ?`);
-    this.patchScoresStatement = db.prepare('SELECT patch_index, start_s, rank, model_id, class, score FROM scores WHERE event_id = ? ORDER BY patch_index, rank LIMIT 20000');
+    this.patchScoresStatement = db.prepare(
+      'SELECT patch_index, start_s, rank, model_id, class, score FROM scores WHERE event_id = ? ORDER BY patch_index, rank LIMIT 20000',
+    );
     this.countStatements = {
       events: db.prepare('SELECT grp AS "group", COUNT(*) AS count FROM events GROUP BY grp'),
       clips: db.prepare('SELECT kind, status, COUNT(*) AS count, COALESCE(SUM(bytes), 0) AS bytes FROM clips GROUP BY kind, status'),
@@ -254,7 +258,13 @@ export class ApiQueries {
       const threshold = (row.threshold_margin as number | null) ?? null;
       const top2 = (row.top2_margin as number | null) ?? null;
       const entropy = typeof row.head_entropy === 'number' ? Number(row.head_entropy.toFixed(6)) : null;
-      return { ...toClipView(toClipRecord(row)), threshold_margin: threshold, top2_margin: top2, head_entropy: entropy, uncertainty: entropy !== null ? Number((1 - entropy).toFixed(6)) : threshold };
+      return {
+        ...toClipView(toClipRecord(row)),
+        threshold_margin: threshold,
+        top2_margin: top2,
+        head_entropy: entropy,
+        uncertainty: entropy !== null ? Number((1 - entropy).toFixed(6)) : threshold,
+      };
     });
   }
 
@@ -272,7 +282,9 @@ export class ApiQueries {
     const now = new Date().toISOString();
     return this.db.transaction(() => {
       if (replace) this.deleteLabelsStatement.run(clipId, source);
-      const ids = labels.map((l) => Number(this.insertLabelStatement.run(clipId, l.label, l.onset_s ?? null, l.offset_s ?? null, source, annotator, now).lastInsertRowid));
+      const ids = labels.map((l) =>
+        Number(this.insertLabelStatement.run(clipId, l.label, l.onset_s ?? null, l.offset_s ?? null, source, annotator, now).lastInsertRowid),
+      );
       const written = new Set(ids);
       return this.labels(clipId).filter((l) => written.has(l.id));
     })();

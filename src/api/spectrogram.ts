@@ -40,7 +40,12 @@ export class UndrawableClipError extends Error {}
  * @returns a PNG, 1000 px wide
  * @throws UndrawableClipError when the file is not a readable 16 kHz WAV or FLAC
  */
-export async function drawClipSpectrogram(wavBytes: Uint8Array, clip: ClipRecord, scores: readonly PatchScore[], labels: EarshotConfig['detection']['labels'] = {}): Promise<Buffer> {
+export async function drawClipSpectrogram(
+  wavBytes: Uint8Array,
+  clip: ClipRecord,
+  scores: readonly PatchScore[],
+  labels: EarshotConfig['detection']['labels'] = {},
+): Promise<Buffer> {
   let wav;
   try {
     wav = isFlac(wavBytes) ? await decodeFlac(wavBytes, `clip ${clip.id}`) : decodeWav(wavBytes, `clip ${clip.id}`);
@@ -102,7 +107,10 @@ export async function drawClipSpectrogram(wavBytes: Uint8Array, clip: ClipRecord
  */
 export function scoreCurves(scores: readonly PatchScore[], labels: EarshotConfig['detection']['labels'], modelId?: string): PlotLabel[] {
   const mapped = classLabels(labels, scores[0]?.model_id ?? modelId);
-  return topClassNames(scores.filter((row) => mapped.has(row.class)), CLASSES_DRAWN).map((name) => ({ name, label: mapped.get(name)!.label, threshold: mapped.get(name)!.threshold }));
+  return topClassNames(
+    scores.filter((row) => mapped.has(row.class)),
+    CLASSES_DRAWN,
+  ).map((name) => ({ name, label: mapped.get(name)!.label, threshold: mapped.get(name)!.threshold }));
 }
 
 const manifestClassMaps = new Map<string, Record<string, string[]>>();
@@ -133,5 +141,8 @@ export function classLabels(labels: EarshotConfig['detection']['labels'], modelI
 function topClassNames(scores: readonly PatchScore[], k: number): string[] {
   const best = new Map<string, number>();
   for (const row of scores) best.set(row.class, Math.max(best.get(row.class) ?? 0, row.score));
-  return [...best.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, k).map(([name]) => name);
+  return [...best.entries()]
+    .sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0]))
+    .slice(0, k)
+    .map(([name]) => name);
 }

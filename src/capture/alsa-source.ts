@@ -169,7 +169,14 @@ export class AlsaSource implements AudioSource {
         for (const chunk of this.timeline.flush()) yield chunk;
         this.restarts += 1;
         if (!warned) {
-          this.options.log?.warn({ device: this.options.device, error: fault && 'message' in fault ? fault.message : `arecord exited (${exit?.code ?? exit?.signal})`, retry_s: backoff / 1000 }, gotData || everDelivered ? 'ALSA device lost; keeping the stream and retrying' : 'ALSA device not available; retrying with backoff');
+          this.options.log?.warn(
+            {
+              device: this.options.device,
+              error: fault && 'message' in fault ? fault.message : `arecord exited (${exit?.code ?? exit?.signal})`,
+              retry_s: backoff / 1000,
+            },
+            gotData || everDelivered ? 'ALSA device lost; keeping the stream and retrying' : 'ALSA device not available; retrying with backoff',
+          );
           warned = true;
         }
         await this.queue.take(backoff);

@@ -17,7 +17,12 @@ class FileAudioSource implements AudioSource {
   private readonly file: FileSource;
 
   constructor(path: string, config: EarshotConfig['source']) {
-    this.file = new FileSource(path, { pacing: config.pacing, speed: config.speed, loop: config.loop, chunkSamples: Math.round(config.chunk_seconds * SAMPLE_RATE) });
+    this.file = new FileSource(path, {
+      pacing: config.pacing,
+      speed: config.speed,
+      loop: config.loop,
+      chunkSamples: Math.round(config.chunk_seconds * SAMPLE_RATE),
+    });
   }
 
   async open(): Promise<SourceDescription> {
@@ -26,7 +31,12 @@ class FileAudioSource implements AudioSource {
       uri: `file:${info.path}`,
       // A looping file never ends: no total to count down to.
       durationSeconds: this.file.loop ? undefined : info.durationSeconds,
-      details: { seconds: Number(info.durationSeconds.toFixed(3)), rate: info.originalSampleRate, channels: info.originalChannels, encoding: info.originalEncoding },
+      details: {
+        seconds: Number(info.durationSeconds.toFixed(3)),
+        rate: info.originalSampleRate,
+        channels: info.originalChannels,
+        encoding: info.originalEncoding,
+      },
     };
   }
 

@@ -180,7 +180,11 @@ export class FileSource {
     this.stopRequested = true;
     this.stopSignal.abort();
     // Opened but never played (doctor, a failed start): close the file now.
-    if (!this.started) void this.decoding?.then((stream) => stream.close(), () => undefined);
+    if (!this.started)
+      void this.decoding?.then(
+        (stream) => stream.close(),
+        () => undefined,
+      );
   }
 
   /** Opens the file and checks its header (once): the audio is read block by block as it plays, never whole. */

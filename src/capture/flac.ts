@@ -63,7 +63,8 @@ export function readStreamInfo(bytes: Uint8Array, name: string): FlacStreamInfo 
 export async function decodeFlac(bytes: Uint8Array, name: string): Promise<DecodedWav> {
   if (!isFlac(bytes)) throw new EarshotError(`${name}: not a FLAC file (no fLaC marker)`);
   const info = readStreamInfo(bytes, name);
-  if (info.sampleRate < MIN_SAMPLE_RATE || info.sampleRate > MAX_SAMPLE_RATE) throw new EarshotError(`${name}: unsupported sample rate ${info.sampleRate} Hz (${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE})`);
+  if (info.sampleRate < MIN_SAMPLE_RATE || info.sampleRate > MAX_SAMPLE_RATE)
+    throw new EarshotError(`${name}: unsupported sample rate ${info.sampleRate} Hz (${MIN_SAMPLE_RATE}..${MAX_SAMPLE_RATE})`);
   if (info.channels > MAX_CHANNELS) throw new EarshotError(`${name}: unsupported channel count ${info.channels}`);
   // Loaded here: the WebAssembly module is only compiled when a FLAC file is read.
   const { FLACDecoder } = await import('@wasm-audio-decoders/flac');
@@ -82,7 +83,8 @@ export async function decodeFlac(bytes: Uint8Array, name: string): Promise<Decod
     throw new EarshotError(`${name}: damaged FLAC: ${first.message}${decoded.errors.length > 1 ? ` (and ${decoded.errors.length - 1} more errors)` : ''}`);
   }
   const frames = decoded.samplesDecoded;
-  if (info.totalSamples > 0 && frames < info.totalSamples) throw new EarshotError(`${name}: truncated or damaged: STREAMINFO declares ${info.totalSamples} samples, ${frames} decoded`);
+  if (info.totalSamples > 0 && frames < info.totalSamples)
+    throw new EarshotError(`${name}: truncated or damaged: STREAMINFO declares ${info.totalSamples} samples, ${frames} decoded`);
   if (frames === 0) throw new EarshotError(`${name}: empty FLAC stream (no samples)`);
   const channels = decoded.channelData.length;
   // The decoder scales integers by 1 / (2^(bits−1) − 1); earshot (as the WAV reader) by
@@ -100,7 +102,8 @@ export async function decodeFlac(bytes: Uint8Array, name: string): Promise<Decod
     const raw = Buffer.alloc(frames * channels * width);
     let at = 0;
     for (let i = 0; i < frames; i++) for (let c = 0; c < channels; c++, at += width) raw.writeIntLE(ints[c][i], at, width);
-    if (createHash('md5').update(raw).digest('hex') !== info.md5) throw new EarshotError(`${name}: damaged FLAC: the decoded audio does not match the MD5 in its STREAMINFO`);
+    if (createHash('md5').update(raw).digest('hex') !== info.md5)
+      throw new EarshotError(`${name}: damaged FLAC: the decoded audio does not match the MD5 in its STREAMINFO`);
   }
   const scale = 2 ** (bits - 1);
   const mono = new Float32Array(frames);
@@ -135,7 +138,9 @@ export async function openFlacStream(path: string): Promise<WavStream> {
   try {
     bytes = await readFile(path);
   } catch (error) {
-    throw new EarshotError(`${path}: cannot read file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, ExitCode.BadInput, { cause: error });
+    throw new EarshotError(`${path}: cannot read file: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`, ExitCode.BadInput, {
+      cause: error,
+    });
   }
   const { mono, ...info } = await decodeFlac(bytes, path);
   let next = 0;

@@ -52,7 +52,10 @@ export class CapturePump {
   private abandoned = false;
   readonly counters: PumpCounters = { chunks: 0, droppedChunks: 0, droppedSamples: 0, maxBacklogSamples: 0 };
 
-  constructor(private readonly source: AudioSource, private readonly options: PumpOptions) {}
+  constructor(
+    private readonly source: AudioSource,
+    private readonly options: PumpOptions,
+  ) {}
 
   /** Absolute index one past the newest sample captured (read from the source); −1 before the first chunk. */
   get newestSample(): number {

@@ -74,11 +74,7 @@ const MAX_FLUSH_SECONDS = 4;
  * @param channels interleaved channels per frame, 1..128 (default 1).
  * @throws RangeError for a rate or channel count outside those ranges.
  */
-export async function createResampler(
-  inputRate: number,
-  channels = 1,
-  options: ResamplerOptions = {},
-): Promise<Resampler> {
+export async function createResampler(inputRate: number, channels = 1, options: ResamplerOptions = {}): Promise<Resampler> {
   if (!Number.isInteger(inputRate) || inputRate < 1 || inputRate > MAX_INPUT_RATE) {
     throw new RangeError(`resampler input rate must be an integer from 1 to ${MAX_INPUT_RATE} Hz, got ${inputRate}`);
   }
@@ -88,8 +84,7 @@ export async function createResampler(
   if (inputRate === SAMPLE_RATE) return new PassThroughResampler(channels);
   // Loaded on first use: a 2 MB script (its WebAssembly inline) that 16 kHz input never needs (issue 23).
   const { create, ConverterType } = (await import('@alexanderolsen/libsamplerate-js')).default;
-  const converterType =
-    options.quality === 'medium' ? ConverterType.SRC_SINC_MEDIUM_QUALITY : ConverterType.SRC_SINC_BEST_QUALITY;
+  const converterType = options.quality === 'medium' ? ConverterType.SRC_SINC_MEDIUM_QUALITY : ConverterType.SRC_SINC_BEST_QUALITY;
   const converter = await create(channels, inputRate, SAMPLE_RATE, { converterType });
   return new SincResampler(converter, inputRate, channels);
 }

@@ -110,9 +110,7 @@ export class RingBuffer {
    */
   gaps(start = this.firstHeld, end = this.nextIndex): SampleRange[] {
     this.checkRange(start, end);
-    return this.missing
-      .filter((gap) => gap.end > start && gap.start < end)
-      .map((gap) => ({ start: Math.max(gap.start, start), end: Math.min(gap.end, end) }));
+    return this.missing.filter((gap) => gap.end > start && gap.start < end).map((gap) => ({ start: Math.max(gap.start, start), end: Math.min(gap.end, end) }));
   }
 
   private checkRange(start: number, end: number): void {
@@ -120,9 +118,7 @@ export class RingBuffer {
       throw new RangeError(`invalid sample range [${start}, ${end})`);
     }
     if (start < this.firstHeld || end > this.nextIndex) {
-      throw new RangeError(
-        `sample range [${start}, ${end}) is not held: the buffer holds [${this.firstHeld}, ${this.nextIndex})`,
-      );
+      throw new RangeError(`sample range [${start}, ${end}) is not held: the buffer holds [${this.firstHeld}, ${this.nextIndex})`);
     }
   }
 

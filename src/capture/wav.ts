@@ -24,9 +24,7 @@ const WAVE_FORMAT_EXTENSIBLE = 0xfffe;
  * Every KSDATAFORMAT_SUBTYPE_* GUID for a WAVE format tag is the tag in the first two bytes
  * followed by this fixed tail (00000000-0000-0010-8000-00aa00389b71, stored little-endian).
  */
-const SUBTYPE_GUID_TAIL = Uint8Array.from([
-  0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71,
-]);
+const SUBTYPE_GUID_TAIL = Uint8Array.from([0x00, 0x00, 0x00, 0x00, 0x10, 0x00, 0x80, 0x00, 0x00, 0xaa, 0x00, 0x38, 0x9b, 0x71]);
 
 /** Names for format tags we refuse, so the error tells the user what the file actually is. */
 const KNOWN_FORMAT_NAMES: ReadonlyMap<number, string> = new Map([
@@ -86,7 +84,8 @@ export async function readWavAsync(path: string): Promise<DecodedWav> {
     throw new EarshotError(`${path}: cannot read file: ${describeFsError(error)}`, ExitCode.BadInput, { cause: error });
   }
   // FLAC (clips written with clips.format: flac) decodes to the same shape (./flac.ts).
-  if (bytes.length >= 4 && bytes[0] === 0x66 && bytes[1] === 0x4c && bytes[2] === 0x61 && bytes[3] === 0x43) return (await import('./flac.js')).decodeFlac(bytes, path);
+  if (bytes.length >= 4 && bytes[0] === 0x66 && bytes[1] === 0x4c && bytes[2] === 0x61 && bytes[3] === 0x43)
+    return (await import('./flac.js')).decodeFlac(bytes, path);
   return decodeWav(bytes, path);
 }
 
@@ -234,12 +233,7 @@ async function readFully(handle: FileHandle, into: Buffer, position: number, pat
   }
 }
 
-function parseFormat(
-  view: DataView,
-  start: number,
-  size: number,
-  fail: (problem: string) => never,
-): WaveFormat {
+function parseFormat(view: DataView, start: number, size: number, fail: (problem: string) => never): WaveFormat {
   if (size < 16) fail(`malformed WAV: fmt chunk is ${size} bytes, at least 16 expected`);
   let formatTag = view.getUint16(start, true);
   const channels = view.getUint16(start + 2, true);
@@ -344,10 +338,21 @@ function printable(chunkId: string): string {
 
 function formatGuid(view: DataView, start: number): string {
   const hex = (offset: number, length: number) =>
-    Array.from({ length }, (_, i) => view.getUint8(start + offset + i).toString(16).padStart(2, '0')).join('');
+    Array.from({ length }, (_, i) =>
+      view
+        .getUint8(start + offset + i)
+        .toString(16)
+        .padStart(2, '0'),
+    ).join('');
   const data1 = view.getUint32(start, true).toString(16).padStart(8, '0');
-  const data2 = view.getUint16(start + 4, true).toString(16).padStart(4, '0');
-  const data3 = view.getUint16(start + 6, true).toString(16).padStart(4, '0');
+  const data2 = view
+    .getUint16(start + 4, true)
+    .toString(16)
+    .padStart(4, '0');
+  const data3 = view
+    .getUint16(start + 6, true)
+    .toString(16)
+    .padStart(4, '0');
   return `${data1}-${data2}-${data3}-${hex(8, 2)}-${hex(10, 6)}`;
 }
 

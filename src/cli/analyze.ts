@@ -47,7 +47,11 @@ export async function analyzeCommand(files: string[], options: AnalyzeOptions): 
   // does: the config, the logger and the worker. Models run in worker threads (inference.worker):
   // while the worker loads its runtime and the model on the other core, this thread loads the
   // model set, the pipeline and the analysis code and reads the first file's header.
-  const [{ configFrom, loggerFor }, { modelOpener }, { primaryModelRequest }] = await Promise.all([import('./common.js'), import('../pipeline/worker-options.js'), import('../inference/model-request.js')]);
+  const [{ configFrom, loggerFor }, { modelOpener }, { primaryModelRequest }] = await Promise.all([
+    import('./common.js'),
+    import('../pipeline/worker-options.js'),
+    import('../inference/model-request.js'),
+  ]);
   const config = configFrom(options);
   const log = loggerFor(config, options, 2, true);
   const open = modelOpener(config, log);
@@ -62,7 +66,12 @@ export async function analyzeCommand(files: string[], options: AnalyzeOptions): 
   };
   const opening = import('../setup.js').then(({ openModelAndLabels }) => openModelAndLabels(config, log, openStarted));
   opening.catch(() => undefined);
-  const [{ pipelineSettings }, { analyzeFile }, { formatTsvRow, TSV_HEADER }] = await Promise.all([import('../setup.js'), import('../analyze.js'), import('../eval/annotations.js'), prefetch(files[0])]);
+  const [{ pipelineSettings }, { analyzeFile }, { formatTsvRow, TSV_HEADER }] = await Promise.all([
+    import('../setup.js'),
+    import('../analyze.js'),
+    import('../eval/annotations.js'),
+    prefetch(files[0]),
+  ]);
   const { model, labels, models } = await opening;
   try {
     const settings = pipelineSettings(config);
@@ -86,16 +95,30 @@ export async function analyzeCommand(files: string[], options: AnalyzeOptions): 
       for (const e of analysis.events) {
         const name = basename(file);
         if (options.tsv) process.stdout.write(`${formatTsvRow({ filename: name, onset: e.onset_s, offset: e.offset_s ?? e.onset_s, label: e.label })}\n`);
-        table.push([name, e.onset_s.toFixed(3), (e.offset_s ?? 0).toFixed(3), e.label, e.group, e.peak_score.toFixed(2), e.peak_dbfs === null ? '-inf' : e.peak_dbfs.toFixed(1)]);
+        table.push([
+          name,
+          e.onset_s.toFixed(3),
+          (e.offset_s ?? 0).toFixed(3),
+          e.label,
+          e.group,
+          e.peak_score.toFixed(2),
+          e.peak_dbfs === null ? '-inf' : e.peak_dbfs.toFixed(1),
+        ]);
       }
     }
     if (options.json) {
-      process.stdout.write(`${JSON.stringify({ model: { path: model.path, id: models.id, sha256: models.sha256, backend: model.backend.kind }, files: all.map((a) => ({ path: a.path, duration_s: a.durationSeconds, events: a.events })) }, null, 2)}\n`);
+      process.stdout.write(
+        `${JSON.stringify({ model: { path: model.path, id: models.id, sha256: models.sha256, backend: model.backend.kind }, files: all.map((a) => ({ path: a.path, duration_s: a.durationSeconds, events: a.events })) }, null, 2)}\n`,
+      );
     } else if (!options.tsv) {
       if (table.length === 1) process.stdout.write(`no events in ${all.length} file${all.length === 1 ? '' : 's'}\n`);
       else printTable(table);
     }
-    if (unreadable.length) throw new EarshotError(`analyze: ${unreadable.length} of ${files.length} file${files.length === 1 ? '' : 's'} could not be analysed (see above); the others' events are printed`, ExitCode.BadInput);
+    if (unreadable.length)
+      throw new EarshotError(
+        `analyze: ${unreadable.length} of ${files.length} file${files.length === 1 ? '' : 's'} could not be analysed (see above); the others' events are printed`,
+        ExitCode.BadInput,
+      );
   } finally {
     models.close();
   }
@@ -108,6 +131,12 @@ export function registerAnalyze(program: Command, action: ActionWrapper): void {
     .argument('<files...>', 'WAV files')
     .option('--json', 'print JSON')
     .option('--tsv', 'print DCASE TSV: filename onset offset event_label')
-    .addHelpText('after', examples(`earshot analyze --model ../shared/models/yamnet/yamnet_waveform.tflite ../shared/audio/scenes/dev/mixed_07.wav`, `earshot analyze --tsv --model ../shared/models/yamnet/yamnet_waveform.tflite recordings/*.wav > detections.tsv`))
+    .addHelpText(
+      'after',
+      examples(
+        `earshot analyze --model ../shared/models/yamnet/yamnet_waveform.tflite ../shared/audio/scenes/dev/mixed_07.wav`,
+        `earshot analyze --tsv --model ../shared/models/yamnet/yamnet_waveform.tflite recordings/*.wav > detections.tsv`,
+      ),
+    )
     .action(action(analyzeCommand));
 }

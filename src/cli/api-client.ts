@@ -54,7 +54,10 @@ export function nodeUrl(text: string): URL {
 export class NodeClient {
   readonly base: string;
 
-  constructor(url: URL, private readonly token: string | undefined) {
+  constructor(
+    url: URL,
+    private readonly token: string | undefined,
+  ) {
     this.base = url.toString().replace(/\/+$/, '');
   }
 
@@ -70,11 +73,16 @@ export class NodeClient {
       response = await fetch(`${this.base}${path}`, { ...init, headers });
     } catch (error) {
       const cause = (error as { cause?: NodeJS.ErrnoException }).cause;
-      throw new EarshotError(`${this.base}: cannot reach the node (${cause?.code ?? cause?.message ?? (error as Error).message})`, ExitCode.Environment, { cause: error });
+      throw new EarshotError(`${this.base}: cannot reach the node (${cause?.code ?? cause?.message ?? (error as Error).message})`, ExitCode.Environment, {
+        cause: error,
+      });
     }
     if (response.status === 401) {
       await response.body?.cancel();
-      throw new EarshotError(`${this.base}: the node refused the request (401): ${this.token ? 'wrong token' : 'it needs a token: --token-file FILE or EARSHOT_API_TOKEN'}`, ExitCode.BadInput);
+      throw new EarshotError(
+        `${this.base}: the node refused the request (401): ${this.token ? 'wrong token' : 'it needs a token: --token-file FILE or EARSHOT_API_TOKEN'}`,
+        ExitCode.BadInput,
+      );
     }
     return response;
   }
@@ -86,7 +94,11 @@ export class NodeClient {
   async json<T>(path: string, init: RequestInit = {}): Promise<T> {
     const response = await this.request(path, { signal: AbortSignal.timeout(JSON_TIMEOUT_MS), ...init });
     const text = await response.text();
-    if (!response.ok) throw new EarshotError(`${this.base}${path.split('?')[0]}: HTTP ${response.status}: ${messageOf(text)}`, response.status >= 500 ? ExitCode.Environment : ExitCode.BadInput);
+    if (!response.ok)
+      throw new EarshotError(
+        `${this.base}${path.split('?')[0]}: HTTP ${response.status}: ${messageOf(text)}`,
+        response.status >= 500 ? ExitCode.Environment : ExitCode.BadInput,
+      );
     try {
       return JSON.parse(text) as T;
     } catch {

@@ -25,7 +25,11 @@ export interface CommonOptions {
 export const backendOption = () => new Option('--backend <name>', 'inference backend').choices(BACKEND_NAMES);
 
 /** `--head <file|auto|none>`: the head run after the model (config `model.head`). */
-export const headOption = () => new Option('--head <file|auto|none>', 'head file run after the model (earshot train writes one); auto: the shipped head for the model, if any; none: the model\'s class scores alone (default: model.head, auto)');
+export const headOption = () =>
+  new Option(
+    '--head <file|auto|none>',
+    "head file run after the model (earshot train writes one); auto: the shipped head for the model, if any; none: the model's class scores alone (default: model.head, auto)",
+  );
 
 /** Adds --config, --model, --manifest, --backend, --log-level and --pretty to `command`. */
 export const withCommon = (command: Command, configHelp = 'YAML config file (default: built-in defaults)') =>

@@ -33,7 +33,13 @@ export function parseArecordCapitalL(text: string): AlsaDevice[] {
   for (const block of text.split(/\n(?=\S)/)) {
     const [name, ...rest] = block.split('\n');
     if (!name?.trim()) continue;
-    devices.push({ name: name.trim(), description: rest.map((l) => l.trim()).filter(Boolean).join(' — ') });
+    devices.push({
+      name: name.trim(),
+      description: rest
+        .map((l) => l.trim())
+        .filter(Boolean)
+        .join(' — '),
+    });
   }
   return devices;
 }

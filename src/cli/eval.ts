@@ -40,6 +40,11 @@ export function registerEval(program: Command, action: ActionWrapper): void {
     .option('--collar <seconds>', 'onset collar', '1.0')
     .option('--json', 'print JSON')
     .option('--out <dir>', 'also write report.md, report.json and one PNG per file (spectrogram, scores, events) there')
-    .addHelpText('after', examples(`earshot eval --model ../shared/models/yamnet/yamnet_waveform.tflite --ref ../shared/audio/scenes/dev/annotations.tsv --out eval-report ../shared/audio/scenes/dev/mixed_0[0-3].wav`))
+    .addHelpText(
+      'after',
+      examples(
+        `earshot eval --model ../shared/models/yamnet/yamnet_waveform.tflite --ref ../shared/audio/scenes/dev/annotations.tsv --out eval-report ../shared/audio/scenes/dev/mixed_0[0-3].wav`,
+      ),
+    )
     .action(action(evalCommand));
 }

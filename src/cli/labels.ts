@@ -42,7 +42,9 @@ export function readLabelFile(path: string): { clips: ClipLabels[]; withoutLabel
   const { events, files } = readAnnotations(path);
   const byClip = new Map<string, ClipLabels>();
   const clipIdOf = (filename: string): string => {
-    const id = basename(filename.replaceAll('\\', '/')).replace(/\.(wav|flac)$/i, '').toUpperCase();
+    const id = basename(filename.replaceAll('\\', '/'))
+      .replace(/\.(wav|flac)$/i, '')
+      .toUpperCase();
     if (!CLIP_ID.test(id)) throw new EarshotError(`${path}: "${filename}": not a pulled clip (expected <clip id>.wav or a 26-character clip id)`);
     return id;
   };
@@ -96,7 +98,10 @@ export function registerLabels(program: Command, wrap: <A extends unknown[]>(fn:
   labels
     .command('import')
     .description('send labels made on pulled clips back to their node: the folder `earshot pull` wrote, its labels.tsv, or any DCASE TSV')
-    .argument('<path>', 'a pulled folder (labels from the Audacity tracks and labels.tsv), its labels.tsv, or a DCASE TSV (filename = <clip id>.wav or the clip id)')
+    .argument(
+      '<path>',
+      'a pulled folder (labels from the Audacity tracks and labels.tsv), its labels.tsv, or a DCASE TSV (filename = <clip id>.wav or the clip id)',
+    )
     .option('--config <file>', 'YAML config whose label set the labels are checked against (default: the built-in labels)')
     .requiredOption('--node <url>', 'the node the clips were pulled from, e.g. http://garage-pi:8466')
     .option('--token <token>', 'bearer token (prefer --token-file or EARSHOT_API_TOKEN)')
@@ -105,12 +110,14 @@ export function registerLabels(program: Command, wrap: <A extends unknown[]>(fn:
     .addHelpText('after', '\nExample:\n  $ earshot labels import labelling/labels.tsv --node http://garage-pi:8466 --token-file ~/.earshot-token\n')
     .action(
       wrap(async (file: string, options: { node: string; token?: string; tokenFile?: string; annotator?: string; config?: string }) => {
-        if (options.annotator !== undefined && !/^[^\t\r\n]{1,64}$/.test(options.annotator)) throw new EarshotError('--annotator: 1 to 64 characters, no tabs or line breaks');
+        if (options.annotator !== undefined && !/^[^\t\r\n]{1,64}$/.test(options.annotator))
+          throw new EarshotError('--annotator: 1 to 64 characters, no tabs or line breaks');
         const { defaultConfig, loadConfigFile } = await import('../config/load.js');
         const configured = new Set(Object.keys((options.config ? loadConfigFile(options.config) : defaultConfig()).detection.labels));
         const client = new NodeClient(nodeUrl(options.node), tokenFrom(options));
         const pulled = isPulledFolder(file) || (basename(file) === PULLED_LABELS_FILE && existsSync(join(dirname(file), 'manifest.json')));
-        if (!pulled && existsSync(file) && statSync(file).isDirectory()) throw new EarshotError(`${file}: a folder, but not one written by earshot pull (no manifest.json); give a DCASE TSV file or a pulled folder`);
+        if (!pulled && existsSync(file) && statSync(file).isDirectory())
+          throw new EarshotError(`${file}: a folder, but not one written by earshot pull (no manifest.json); give a DCASE TSV file or a pulled folder`);
         let clips: ClipLabels[];
         let withoutLabels: number;
         if (pulled) {
@@ -122,10 +129,16 @@ export function registerLabels(program: Command, wrap: <A extends unknown[]>(fn:
           ({ clips, withoutLabels } = readLabelFile(file));
         }
         const outside = new Map<string, number>();
-        for (const clip of clips) for (const l of clip.labels) if (!configured.has(l.label) && l.label !== BACKGROUND_LABEL_NAME) outside.set(l.label, (outside.get(l.label) ?? 0) + 1);
+        for (const clip of clips)
+          for (const l of clip.labels) if (!configured.has(l.label) && l.label !== BACKGROUND_LABEL_NAME) outside.set(l.label, (outside.get(l.label) ?? 0) + 1);
         if (outside.size > 0) {
-          const list = [...outside.entries()].sort(([a], [b]) => (a < b ? -1 : 1)).map(([label, n]) => `"${label}" ×${n}`).join(', ');
-          process.stderr.write(`earshot: warning: ${file}: labels outside the configured label set (sent as they are; a head trains them as "${BACKGROUND_LABEL_NAME}"): ${list}\n`);
+          const list = [...outside.entries()]
+            .sort(([a], [b]) => (a < b ? -1 : 1))
+            .map(([label, n]) => `"${label}" ×${n}`)
+            .join(', ');
+          process.stderr.write(
+            `earshot: warning: ${file}: labels outside the configured label set (sent as they are; a head trains them as "${BACKGROUND_LABEL_NAME}"): ${list}\n`,
+          );
         }
         let sent = 0;
         let stored = 0;
@@ -146,7 +159,9 @@ export function registerLabels(program: Command, wrap: <A extends unknown[]>(fn:
             process.stderr.write(`earshot: ${error.message}\n`);
           }
         }
-        process.stdout.write(`${client.base}: ${stored} labels stored for ${sent} clips${withoutLabels ? `; ${withoutLabels} clips in the file have no label rows (nothing sent)` : ''}\n`);
+        process.stdout.write(
+          `${client.base}: ${stored} labels stored for ${sent} clips${withoutLabels ? `; ${withoutLabels} clips in the file have no label rows (nothing sent)` : ''}\n`,
+        );
         if (problems.length) throw new EarshotError(`labels import: ${problems.length} of ${clips.length} clips were refused (see above)`, ExitCode.BadInput);
       }),
     );

@@ -191,10 +191,16 @@ function formatInfo(r: ModelInfoReport): string {
   const lines: string[] = [];
   lines.push(`file       ${r.file}`);
   lines.push(`size       ${r.bytes} bytes, sha256 ${r.sha256}`);
-  lines.push(`format     ${r.format === 'onnx' ? 'ONNX' : 'TFLite'}: ${Object.entries(r.details).map(([k, v]) => `${k.replaceAll('_', ' ')} ${v === '' ? '(none)' : v}`).join(', ')}`);
+  lines.push(
+    `format     ${r.format === 'onnx' ? 'ONNX' : 'TFLite'}: ${Object.entries(r.details)
+      .map(([k, v]) => `${k.replaceAll('_', ' ')} ${v === '' ? '(none)' : v}`)
+      .join(', ')}`,
+  );
   const tensorRows = (tensors: InfoTensor[]) =>
     tensors.map((t) => {
-      const q = t.quantization ? `  scale ${t.quantization.scale} zero point ${t.quantization.zero_point}${t.quantization.per_channel ? ` (per channel, ${t.quantization.per_channel})` : ''}` : '';
+      const q = t.quantization
+        ? `  scale ${t.quantization.scale} zero point ${t.quantization.zero_point}${t.quantization.per_channel ? ` (per channel, ${t.quantization.per_channel})` : ''}`
+        : '';
       return [`  ${t.name || '(unnamed)'}`, t.dtype, `${shapeText(t.shape)}${q}`];
     });
   lines.push('inputs');
@@ -219,7 +225,11 @@ function formatInfo(r: ModelInfoReport): string {
     lines.push(`manifest   ${m.id} (${m.origin})`);
     lines.push(`  input    ${m.input}`);
     lines.push(`  labels   ${m.labels}`);
-    lines.push(`  maps     ${Object.entries(m.class_map).map(([label, classes]) => `${label} <- ${classes.join(' | ')}`).join('; ')}`);
+    lines.push(
+      `  maps     ${Object.entries(m.class_map)
+        .map(([label, classes]) => `${label} <- ${classes.join(' | ')}`)
+        .join('; ')}`,
+    );
   } else {
     lines.push(`manifest   ${r.manifest_problem ?? 'none'}`);
   }
@@ -294,7 +304,16 @@ export async function benchCommand(file: string, options: BenchOptions): Promise
   }
   process.stdout.write(`${file}\ninput: ${samples.source}; ${note}; ${runs} timed runs each (node ${process.version}, ${process.arch})\n`);
   const header = ['backend', 'accelerator', 'median ms', 'p99 ms', 'RTF (median)', 'RTF (p99)', 'hop s', 'inputs'];
-  const body = rows.map((r) => [r.backend, r.accelerator, r.median_ms.toFixed(2), r.p99_ms.toFixed(2), r.rtf.toFixed(4), r.rtf_p99.toFixed(4), String(r.hop_s), String(r.inputs)]);
+  const body = rows.map((r) => [
+    r.backend,
+    r.accelerator,
+    r.median_ms.toFixed(2),
+    r.p99_ms.toFixed(2),
+    r.rtf.toFixed(4),
+    r.rtf_p99.toFixed(4),
+    String(r.hop_s),
+    String(r.inputs),
+  ]);
   process.stdout.write(`${table([header, ...body]).join('\n')}\n`);
 }
 
@@ -313,11 +332,21 @@ function positiveNumber(text: string, option: string): number {
 /** The backends asked for, checked against the file's format. */
 function benchBackends(asked: string | undefined, info: ModelFileInfo, config: EarshotConfig): BackendKind[] {
   if (!asked) return [isOnnxInfo(info) ? 'onnx' : backendFor(info.path, config.model.backend)];
-  const names = asked === 'all' ? (isOnnxInfo(info) ? ['onnx'] : [...BACKEND_KINDS]) : asked.split(',').map((s) => s.trim()).filter(Boolean);
+  const names =
+    asked === 'all'
+      ? isOnnxInfo(info)
+        ? ['onnx']
+        : [...BACKEND_KINDS]
+      : asked
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean);
   return names.map((name) => {
     if (!isBackendKind(name)) throw new EarshotError(`--backend: unknown backend "${name}" (expected ${ALL_BACKEND_KINDS.join(', ')} or all)`);
     if (isOnnxInfo(info) !== (name === 'onnx')) {
-      throw new EarshotError(`--backend ${name}: ${info.path} is ${isOnnxInfo(info) ? 'an ONNX model (backend onnx)' : 'a TFLite model (tflite-node or litert-wasm)'}`);
+      throw new EarshotError(
+        `--backend ${name}: ${info.path} is ${isOnnxInfo(info) ? 'an ONNX model (backend onnx)' : 'a TFLite model (tflite-node or litert-wasm)'}`,
+      );
     }
     return name;
   });
@@ -440,4 +469,3 @@ async function benchSilero(file: string, config: EarshotConfig, audio: Float32Ar
     await vad.close();
   }
 }
-

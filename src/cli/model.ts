@@ -52,7 +52,9 @@ export function registerModel(program: Command, action: ActionWrapper): Command 
     .action(action(async (file: string, options: { manifest?: string; json?: boolean }) => (await import('./model-tools.js')).infoCommand(file, options)));
   model
     .command('bench')
-    .description('time the model through earshot\'s front end on a WAV clip (--clip, else the configured file source, else a synthetic test signal): median and p99 invoke time and real-time factor per backend')
+    .description(
+      "time the model through earshot's front end on a WAV clip (--clip, else the configured file source, else a synthetic test signal): median and p99 invoke time and real-time factor per backend",
+    )
     .argument('<file>', 'model file (.tflite or .onnx)')
     .option('--config <file>', 'YAML config (model.delegate / execution_providers, frontend.hop_frames)')
     .option('--manifest <id|file>', 'manifest id or file (default: matched by the file sha256)')
@@ -62,7 +64,10 @@ export function registerModel(program: Command, action: ActionWrapper): Command 
     .option('--threads <n>', 'inference threads (default: model.threads)')
     .option('--clip <wav>', '16 kHz WAV to feed (default: the configured source file, else a synthetic test signal)')
     .option('--json', 'print JSON')
-    .addHelpText('after', examples('earshot model bench ../shared/models/yamnet/yamnet_waveform.tflite --clip ../shared/audio/scenes/dev/mixed_07.wav --backend all'))
+    .addHelpText(
+      'after',
+      examples('earshot model bench ../shared/models/yamnet/yamnet_waveform.tflite --clip ../shared/audio/scenes/dev/mixed_07.wav --backend all'),
+    )
     .action(action(async (file: string, options: BenchOptions) => (await import('./model-tools.js')).benchCommand(file, options)));
   return model;
 }

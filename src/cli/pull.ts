@@ -18,7 +18,21 @@
  * present with the right sha256 is kept, a `.part` is continued, and nothing is fetched twice.
  */
 import { createHash } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, openSync, fsyncSync, closeSync } from 'node:fs';
+import {
+  createReadStream,
+  createWriteStream,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  openSync,
+  fsyncSync,
+  closeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -113,7 +127,8 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
   const client = new NodeClient(url, options.token);
   const node = await client.json<{ node_id: string }>('/api/v1/node');
   // The folder name comes from the node: accept only what earshot's config allows for node_id.
-  if (!NODE_ID.test(node.node_id ?? '')) throw new EarshotError(`${client.base}: the node id ${JSON.stringify(node.node_id)} is not a valid node id`, ExitCode.Environment);
+  if (!NODE_ID.test(node.node_id ?? ''))
+    throw new EarshotError(`${client.base}: the node id ${JSON.stringify(node.node_id)} is not a valid node id`, ExitCode.Environment);
   const dir = join(options.out, node.node_id);
   const stateDir = join(options.out, '.earshot-pull');
   mkdirSync(dir, { recursive: true });
@@ -156,7 +171,11 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
     // labels.tsv instead of the detection, so `earshot train` learns them.
     const given = clip.labels > 0 ? await nodeLabels(client, clip) : undefined;
     // A track already here may hold a person's corrections: never overwrite it.
-    if (!existsSync(join(dir, track))) writeAtomically(join(dir, track), given ? given.map((l) => `${l.onset_s.toFixed(6)}\t${l.offset_s.toFixed(6)}\t${l.label}\n`).join('') : audacityTrack(clip));
+    if (!existsSync(join(dir, track)))
+      writeAtomically(
+        join(dir, track),
+        given ? given.map((l) => `${l.onset_s.toFixed(6)}\t${l.offset_s.toFixed(6)}\t${l.label}\n`).join('') : audacityTrack(clip),
+      );
     const entry: PulledClip = {
       clip_id: clip.id,
       file,
@@ -199,7 +218,9 @@ export async function pullFromNode(address: string, options: PullOptions): Promi
   if (options.strategy === 'all') {
     let taken = 0;
     while (taken < limit) {
-      const page = await client.json<{ clips: ClipView[]; next_after: number }>(`/api/v1/clips?after=${state.after}&limit=${Math.min(200, Math.max(1, limit - taken))}`);
+      const page = await client.json<{ clips: ClipView[]; next_after: number }>(
+        `/api/v1/clips?after=${state.after}&limit=${Math.min(200, Math.max(1, limit - taken))}`,
+      );
       if (page.clips.length === 0) break;
       for (const clip of page.clips) {
         if (taken >= limit) break;
@@ -291,7 +312,10 @@ async function download(client: NodeClient, clip: ClipView, path: string): Promi
     // A stale or damaged .part: the second attempt starts from byte 0.
   }
   rmSync(part, { force: true });
-  throw new EarshotError(`${client.base}: clip ${clip.id}: the download does not match its sha256 ${clip.sha256.slice(0, 12)}… (twice); nothing kept`, ExitCode.Environment);
+  throw new EarshotError(
+    `${client.base}: clip ${clip.id}: the download does not match its sha256 ${clip.sha256.slice(0, 12)}… (twice); nothing kept`,
+    ExitCode.Environment,
+  );
 }
 
 /**
@@ -332,7 +356,12 @@ export async function sha256File(path: string): Promise<string> {
 function labelsTsvWriter(dir: string): { add(entry: PulledClip, labels?: PulledLabel[]): void } {
   const path = join(dir, PULLED_LABELS_FILE);
   let text = existsSync(path) ? readFileSync(path, 'utf8') : `${TSV_HEADER}\n`;
-  const listed = new Set(text.split(/\r?\n/).map((line) => line.split('\t')[0]!.trim()).filter(Boolean));
+  const listed = new Set(
+    text
+      .split(/\r?\n/)
+      .map((line) => line.split('\t')[0]!.trim())
+      .filter(Boolean),
+  );
   return {
     add(entry, labels = originalLabels(entry)) {
       if (listed.has(entry.file)) return;
@@ -372,19 +401,30 @@ export function registerPull(program: Command, wrap: <A extends unknown[]>(fn: (
   program
     .command('pull')
     .description('copy clips chosen for labelling from nodes (sha256-verified, resumable), each with an Audacity label track')
-    .option('--node <url>', 'node API address, e.g. http://garage-pi:8466 (repeat for several nodes)', (value: string, previous: string[] | undefined) => [...(previous ?? []), value])
+    .option('--node <url>', 'node API address, e.g. http://garage-pi:8466 (repeat for several nodes)', (value: string, previous: string[] | undefined) => [
+      ...(previous ?? []),
+      value,
+    ])
     .option('--token <token>', 'bearer token (prefer --token-file or EARSHOT_API_TOKEN: a command line is visible to other users)')
     .option('--token-file <file>', 'file whose first line is the bearer token')
     .requiredOption('--out <dir>', 'folder to pull into (one subfolder per node)')
-    .addOption(new Option('--strategy <name>', 'which clips: the active-learning queue (uncertainty, random, top) or all clips since the last pull').choices(['uncertainty', 'random', 'top', 'all']).default('uncertainty'))
+    .addOption(
+      new Option('--strategy <name>', 'which clips: the active-learning queue (uncertainty, random, top) or all clips since the last pull')
+        .choices(['uncertainty', 'random', 'top', 'all'])
+        .default('uncertainty'),
+    )
     .option('--limit <n>', `new clips per node at most (default ${DEFAULT_QUEUE_LIMIT} for the queue strategies, no limit for all)`)
-    .addHelpText('after', '\nExamples:\n  $ earshot pull --node http://garage-pi:8466 --out labelling/\n  $ earshot pull --node http://garage-pi:8466 --node http://shed-pi:8466 --strategy all --out labelling/\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ earshot pull --node http://garage-pi:8466 --out labelling/\n  $ earshot pull --node http://garage-pi:8466 --node http://shed-pi:8466 --strategy all --out labelling/\n',
+    )
     .action(
       wrap(async (options: { node?: string[]; token?: string; tokenFile?: string; out: string; strategy: PullStrategy; limit?: string }) => {
         const nodes = options.node ?? [];
         if (nodes.length === 0) throw new EarshotError('pull: --node URL is required (repeat it for several nodes)');
         const limit = options.limit === undefined ? undefined : Number(options.limit);
-        if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new EarshotError(`--limit: must be a whole number >= 1, got ${options.limit}`);
+        if (limit !== undefined && !(Number.isInteger(limit) && limit >= 1))
+          throw new EarshotError(`--limit: must be a whole number >= 1, got ${options.limit}`);
         const token = tokenFrom(options);
         const tty = Boolean(process.stderr.isTTY);
         const failures: EarshotError[] = [];
@@ -404,7 +444,9 @@ export function registerPull(program: Command, wrap: <A extends unknown[]>(fn: (
               },
             });
             if (tty) process.stderr.write('\n');
-            process.stdout.write(`${result.nodeId} (${result.url}): ${result.fetched} new clips (${formatMb(result.bytes)}), ${result.present} already here${result.failed ? `, ${result.failed} gone from the node` : ''} → ${result.dir}\n`);
+            process.stdout.write(
+              `${result.nodeId} (${result.url}): ${result.fetched} new clips (${formatMb(result.bytes)}), ${result.present} already here${result.failed ? `, ${result.failed} gone from the node` : ''} → ${result.dir}\n`,
+            );
           } catch (error) {
             if (tty) process.stderr.write('\n');
             if (!isEarshotError(error)) throw error;

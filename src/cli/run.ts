@@ -119,7 +119,16 @@ function reloadConfig(
   try {
     const { applied, needRestart } = applyReload(running, started, current, next, log);
     commit(next);
-    log.info({ signal: 'SIGHUP', config: options.config, applied, need_restart: needRestart, audio_s: Number((running.pipeline.ring.endSample / SAMPLE_RATE).toFixed(3)) }, applied.length ? 'config reloaded' : 'config reloaded: nothing to apply live');
+    log.info(
+      {
+        signal: 'SIGHUP',
+        config: options.config,
+        applied,
+        need_restart: needRestart,
+        audio_s: Number((running.pipeline.ring.endSample / SAMPLE_RATE).toFixed(3)),
+      },
+      applied.length ? 'config reloaded' : 'config reloaded: nothing to apply live',
+    );
     if (needRestart.length) log.warn({ keys: needRestart }, 'these config changes take effect after a restart (systemctl restart earshot)');
   } catch (error) {
     log.error({ signal: 'SIGHUP', err: error }, 'config reload failed: keeping the running configuration');
@@ -128,7 +137,10 @@ function reloadConfig(
 
 /** Registers `earshot run`. */
 export function registerRun(program: Command, action: ActionWrapper): void {
-  withCommon(program.command('run').description('run the daemon on the configured source (until SIGTERM / Ctrl-C, or the end of a file source)'), 'YAML config file (required; see config/example.yaml)')
+  withCommon(
+    program.command('run').description('run the daemon on the configured source (until SIGTERM / Ctrl-C, or the end of a file source)'),
+    'YAML config file (required; see config/example.yaml)',
+  )
     .addOption(headOption())
     .addHelpText('after', examples('earshot run --config config/example.yaml', 'earshot run --config /etc/earshot/earshot.yaml --log-level debug'))
     .action(action(runCommand));

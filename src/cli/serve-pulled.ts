@@ -63,7 +63,9 @@ export function openPulledFolder(dir: string): PulledReview {
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, 0, 'pulled', 'unknown', '', ?, ?, NULL, ?, ?, ?)`);
   const insertClip = db.prepare(`INSERT OR IGNORE INTO clips (id, event_id, kind, grp, path, format, stream_id, start_sample, end_sample, start_s, start_utc,
       end_utc, sample_rate, bytes, sha256, gap_samples, status, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?, ?, ${SAMPLE_RATE}, ?, ?, 0, 'ok', ?)`);
-  const insertLabel = db.prepare("INSERT INTO labels (clip_id, label, onset_s, offset_s, source, annotator, created_utc) VALUES (?, ?, ?, ?, 'import', NULL, ?)");
+  const insertLabel = db.prepare(
+    "INSERT INTO labels (clip_id, label, onset_s, offset_s, source, annotator, created_utc) VALUES (?, ?, ?, ?, 'import', NULL, ?)",
+  );
   const at = (utc: string, seconds: number) => new Date(Date.parse(utc) + Math.round(seconds * 1000)).toISOString();
   let clips = 0;
   let imported = 0;
@@ -75,11 +77,39 @@ export function openPulledFolder(dir: string): PulledReview {
         const stream = `pull:${node.nodeId}:${clip.clip_id}`;
         if (clip.event_id && clip.label && clip.event_in_clip_s) {
           const [on, off] = clip.event_in_clip_s;
-          insertEvent.run(clip.event_id, node.nodeId, clip.label, clip.group === 'hostile' ? 'hostile' : 'non_hostile', at(clip.start_utc, on), at(clip.start_utc, off), on, off,
-            clip.peak_score ?? 0, clip.peak_score ?? 0, `pull:${node.manifest.node_url}`, stream, clip.threshold, Math.round(on * SAMPLE_RATE), Math.round(off * SAMPLE_RATE));
+          insertEvent.run(
+            clip.event_id,
+            node.nodeId,
+            clip.label,
+            clip.group === 'hostile' ? 'hostile' : 'non_hostile',
+            at(clip.start_utc, on),
+            at(clip.start_utc, off),
+            on,
+            off,
+            clip.peak_score ?? 0,
+            clip.peak_score ?? 0,
+            `pull:${node.manifest.node_url}`,
+            stream,
+            clip.threshold,
+            Math.round(on * SAMPLE_RATE),
+            Math.round(off * SAMPLE_RATE),
+          );
         }
-        insertClip.run(clip.clip_id, clip.event_id && clip.event_in_clip_s ? clip.event_id : null, clip.kind, clip.group, `${node.name}/${clip.file}`, clip.file.toLowerCase().endsWith('.flac') ? 'flac' : 'wav',
-          stream, Math.round(clip.duration_s * SAMPLE_RATE), clip.start_utc, clip.end_utc, statSync(file).size, clip.sha256, clip.pulled_utc);
+        insertClip.run(
+          clip.clip_id,
+          clip.event_id && clip.event_in_clip_s ? clip.event_id : null,
+          clip.kind,
+          clip.group,
+          `${node.name}/${clip.file}`,
+          clip.file.toLowerCase().endsWith('.flac') ? 'flac' : 'wav',
+          stream,
+          Math.round(clip.duration_s * SAMPLE_RATE),
+          clip.start_utc,
+          clip.end_utc,
+          statSync(file).size,
+          clip.sha256,
+          clip.pulled_utc,
+        );
         clips += 1;
       }
     }
@@ -110,7 +140,8 @@ export function openPulledFolder(dir: string): PulledReview {
         const labels = labelsFor(clip);
         rows.push(...labelsTsvRows(clip.file, labels));
         // The track must agree with labels.tsv, or train cannot tell which edit is meant.
-        if (clip.clip_id === clipId) writeAtomically(join(dir, node.name, clip.track), labels.map((l) => `${l.onset_s.toFixed(6)}\t${l.offset_s.toFixed(6)}\t${l.label}\n`).join(''));
+        if (clip.clip_id === clipId)
+          writeAtomically(join(dir, node.name, clip.track), labels.map((l) => `${l.onset_s.toFixed(6)}\t${l.offset_s.toFixed(6)}\t${l.label}\n`).join(''));
       }
       writeAtomically(join(dir, node.name, PULLED_LABELS_FILE), `${rows.join('\n')}\n`);
     },
@@ -119,9 +150,7 @@ export function openPulledFolder(dir: string): PulledReview {
 
 /** Stored labels as spans: a whole-clip label spans the clip; the negative label means none. */
 function fromStored(stored: { label: string; onset_s: number | null; offset_s: number | null }[], clip: PulledClip): PulledLabel[] {
-  return stored
-    .filter((l) => l.label !== NEGATIVE_LABEL)
-    .map((l) => ({ label: l.label, onset_s: l.onset_s ?? 0, offset_s: l.offset_s ?? clip.duration_s }));
+  return stored.filter((l) => l.label !== NEGATIVE_LABEL).map((l) => ({ label: l.label, onset_s: l.onset_s ?? 0, offset_s: l.offset_s ?? clip.duration_s }));
 }
 
 function readNodeFolders(dir: string, nodeDirs: string[]): NodeFolder[] {

@@ -27,8 +27,11 @@ async function serve(options: ServeOptions): Promise<void> {
   const { databasePath } = await import('../daemon.js');
   const { createLogger } = await import('../log.js');
   const { checkDataDir, openCheckedDatabase } = await import('../store/startup-checks.js');
-  if (!options.config && !options.pulled) throw new EarshotError("serve: give --config FILE (a node's data dir) or --pulled DIR (a folder written by earshot pull)");
-  const config = options.config ? loadConfigFile(options.config) : (await import('../config/load.js')).parseConfig({ node_id: 'pulled' }, '--pulled', process.cwd());
+  if (!options.config && !options.pulled)
+    throw new EarshotError("serve: give --config FILE (a node's data dir) or --pulled DIR (a folder written by earshot pull)");
+  const config = options.config
+    ? loadConfigFile(options.config)
+    : (await import('../config/load.js')).parseConfig({ node_id: 'pulled' }, '--pulled', process.cwd());
   if (options.host) config.api.host = options.host;
   if (options.port !== undefined) {
     const port = Number(options.port);
@@ -41,12 +44,25 @@ async function serve(options: ServeOptions): Promise<void> {
   }
   const log = createLogger({ level: config.log_level, pretty: options.pretty ?? Boolean(process.stdout.isTTY), fd: 1 });
   const pulled = options.pulled ? (await import('./serve-pulled.js')).openPulledFolder(options.pulled) : null;
-  if (pulled) log.info({ dir: options.pulled, nodes: pulled.nodeIds, clips: pulled.clips, labelled: pulled.imported }, `serving ${pulled.clips} pulled clips from ${pulled.nodeIds.join(', ')}`);
+  if (pulled)
+    log.info(
+      { dir: options.pulled, nodes: pulled.nodeIds, clips: pulled.clips, labelled: pulled.imported },
+      `serving ${pulled.clips} pulled clips from ${pulled.nodeIds.join(', ')}`,
+    );
   else checkDataDir(config.data_dir);
   const db = pulled ? pulled.db : openCheckedDatabase(databasePath(config), config.store.on_corrupt, log).db;
   // The model of the newest event: what the export manifest and /api/v1/node report.
-  const latest = db.prepare('SELECT model_id AS id, model_sha256 AS sha256 FROM events ORDER BY onset_utc DESC LIMIT 1').get() as { id: string; sha256: string } | undefined;
-  const api = await startApiServer({ db, dataDir: pulled ? pulled.dataDir : config.data_dir, config, log, model: latest ?? null, onLabelsChanged: pulled?.writeLabels });
+  const latest = db.prepare('SELECT model_id AS id, model_sha256 AS sha256 FROM events ORDER BY onset_utc DESC LIMIT 1').get() as
+    | { id: string; sha256: string }
+    | undefined;
+  const api = await startApiServer({
+    db,
+    dataDir: pulled ? pulled.dataDir : config.data_dir,
+    config,
+    log,
+    model: latest ?? null,
+    onLabelsChanged: pulled?.writeLabels,
+  });
   if (!api) {
     db.close();
     throw new EarshotError(`api: cannot serve on ${config.api.host}:${config.api.port} (see the log line above)`, ExitCode.Environment);
@@ -69,8 +85,10 @@ async function serve(options: ServeOptions): Promise<void> {
 export function registerServe(program: Command, action: <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>): void {
   program
     .command('serve')
-    .description("serve the HTTP API and the review page (events, clips, labelling queue, export) over a node's data dir or a pulled folder, without listening to audio")
-    .option('--config <file>', 'the node\'s YAML config (data_dir, store.database, api.*)')
+    .description(
+      "serve the HTTP API and the review page (events, clips, labelling queue, export) over a node's data dir or a pulled folder, without listening to audio",
+    )
+    .option('--config <file>', "the node's YAML config (data_dir, store.database, api.*)")
     .option('--pulled <dir>', 'serve a folder written by `earshot pull` (several nodes) instead of a data dir; labels go to its tracks and labels.tsv')
     .option('--host <address>', 'bind address (default: api.host)')
     .option('--port <port>', 'TCP port (default: api.port; 0 = any free port, logged)')

@@ -73,6 +73,9 @@ export function registerServiceCommands(program: Command, action: Action): void 
     .option('--config <file>', `YAML config file (default: ${SERVICE.configPath} if present, else the defaults)`)
     .option('--model <file>', 'check this model file instead of model.path')
     .option('--log-level <level>', 'trace, debug, info, warn, error')
-    .addHelpText('after', '\nExamples:\n  $ earshot doctor\n  $ earshot doctor --config /etc/earshot/earshot.yaml --model ../shared/models/yamnet/yamnet_waveform.tflite\n')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ earshot doctor\n  $ earshot doctor --config /etc/earshot/earshot.yaml --model ../shared/models/yamnet/yamnet_waveform.tflite\n',
+    )
     .action(action(doctorCommand));
 }

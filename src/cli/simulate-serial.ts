@@ -20,7 +20,10 @@ function count(name: string, min: number) {
 }
 
 /** Adds the command to `program`; `wrap` is main.ts's error-printing action wrapper. */
-export function registerSimulateSerial(program: Command, wrap: <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>): void {
+export function registerSimulateSerial(
+  program: Command,
+  wrap: <A extends unknown[]>(fn: (...args: A) => Promise<void>) => (...args: A) => Promise<void>,
+): void {
   program
     .command('simulate-serial')
     .description('stream a WAV file through the earshot serial protocol to a port, paced like a microphone (firmware-interface/PROTOCOL.md)')
@@ -37,35 +40,60 @@ export function registerSimulateSerial(program: Command, wrap: <A extends unknow
     .addOption(new Option('--garbage <rate>', 'fault injection: fraction of packets preceded by random bytes').argParser(rate('--garbage')).default(0))
     .addOption(new Option('--garbage-bytes <n>', 'bytes per garbage burst').argParser(count('--garbage-bytes', 1)).default(1024))
     .option('--seed <n>', 'fault generator seed', count('--seed', 0), 1)
-    .option('--resend-depth <n>', 'packets kept to resend when the receiver asks (0 = never resend, like firmware without resend support)', count('--resend-depth', 0), DEFAULT_RESEND_DEPTH)
-    .addHelpText('after', '\nExample (a pty pair from socat: socat -d -d pty,raw,echo=0,link=/tmp/dev pty,raw,echo=0,link=/tmp/sim):\n  $ earshot simulate-serial --wav ../shared/audio/scenes/dev/mixed_07.wav --port /tmp/sim --drop 0.01\n')
+    .option(
+      '--resend-depth <n>',
+      'packets kept to resend when the receiver asks (0 = never resend, like firmware without resend support)',
+      count('--resend-depth', 0),
+      DEFAULT_RESEND_DEPTH,
+    )
+    .addHelpText(
+      'after',
+      '\nExample (a pty pair from socat: socat -d -d pty,raw,echo=0,link=/tmp/dev pty,raw,echo=0,link=/tmp/sim):\n  $ earshot simulate-serial --wav ../shared/audio/scenes/dev/mixed_07.wav --port /tmp/sim --drop 0.01\n',
+    )
     .action(
-      wrap(async (options: { wav: string; port: string; baud: number; packetFrames: number; speed: number; repeat: number; eos: boolean; drop: number; bitErrors: number; truncate: number; garbage: number; garbageBytes: number; seed: number; resendDepth: number }) => {
-        if (!(options.speed >= 0)) throw new EarshotError(`--speed: must be >= 0, got ${options.speed}`);
-        const controller = new AbortController();
-        const onSignal = () => controller.abort();
-        process.once('SIGTERM', onSignal);
-        process.once('SIGINT', onSignal);
-        const report = await simulateSerial(
-          {
-            wav: options.wav,
-            port: options.port,
-            baudRate: options.baud,
-            packetFrames: options.packetFrames,
-            speed: options.speed,
-            repeat: options.repeat,
-            endOfStream: options.eos,
-            dropRate: options.drop,
-            bitErrorRate: options.bitErrors,
-            truncateRate: options.truncate,
-            garbageRate: options.garbage,
-            garbageBytes: options.garbageBytes,
-            seed: options.seed,
-            resendDepth: options.resendDepth,
-          },
-          controller.signal,
-        );
-        process.stdout.write(`${JSON.stringify(report)}\n`);
-      }),
+      wrap(
+        async (options: {
+          wav: string;
+          port: string;
+          baud: number;
+          packetFrames: number;
+          speed: number;
+          repeat: number;
+          eos: boolean;
+          drop: number;
+          bitErrors: number;
+          truncate: number;
+          garbage: number;
+          garbageBytes: number;
+          seed: number;
+          resendDepth: number;
+        }) => {
+          if (!(options.speed >= 0)) throw new EarshotError(`--speed: must be >= 0, got ${options.speed}`);
+          const controller = new AbortController();
+          const onSignal = () => controller.abort();
+          process.once('SIGTERM', onSignal);
+          process.once('SIGINT', onSignal);
+          const report = await simulateSerial(
+            {
+              wav: options.wav,
+              port: options.port,
+              baudRate: options.baud,
+              packetFrames: options.packetFrames,
+              speed: options.speed,
+              repeat: options.repeat,
+              endOfStream: options.eos,
+              dropRate: options.drop,
+              bitErrorRate: options.bitErrors,
+              truncateRate: options.truncate,
+              garbageRate: options.garbage,
+              garbageBytes: options.garbageBytes,
+              seed: options.seed,
+              resendDepth: options.resendDepth,
+            },
+            controller.signal,
+          );
+          process.stdout.write(`${JSON.stringify(report)}\n`);
+        },
+      ),
     );
 }

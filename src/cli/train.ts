@@ -60,8 +60,12 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   const l2 = number(options.l2, '--l2', (n) => n >= 0, 'a number >= 0');
   const augment = number(options.augment, '--augment', (n) => Number.isInteger(n) && n >= 0 && n <= 20, 'a whole number 0..20');
   const maxIterations = number(options.maxIterations, '--max-iterations', (n) => Number.isInteger(n) && n >= 1, 'a whole number >= 1');
-  const features = options.features.split(',').map((f) => f.trim()).filter(Boolean);
-  if (features.length === 0 || features.some((f) => f !== 'embedding' && f !== 'scores')) throw new EarshotError(`--features: embedding, scores or embedding,scores; got ${options.features}`);
+  const features = options.features
+    .split(',')
+    .map((f) => f.trim())
+    .filter(Boolean);
+  if (features.length === 0 || features.some((f) => f !== 'embedding' && f !== 'scores'))
+    throw new EarshotError(`--features: embedding, scores or embedding,scores; got ${options.features}`);
 
   const { configFrom } = await import('./common.js');
   const { resolveModelPath } = await import('../inference/load-model.js');
@@ -69,7 +73,12 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   const { defaultCacheDir } = await import('../learn/features.js');
   const config = configFrom(options);
   const modelPath = resolveModelPath(config.model.path, config.model_dir);
-  const labels = options.labels ? options.labels.split(',').map((l) => l.trim()).filter(Boolean) : Object.keys(config.detection.labels);
+  const labels = options.labels
+    ? options.labels
+        .split(',')
+        .map((l) => l.trim())
+        .filter(Boolean)
+    : Object.keys(config.detection.labels);
   const cacheDir = options.cacheEnabled === false ? null : resolve(options.cache ?? defaultCacheDir());
 
   const tty = Boolean(process.stderr.isTTY);
@@ -122,13 +131,28 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
     `${r.clips} clips, ${r.windows} windows (+${r.augmentedWindows} augmented), ${r.groups} source groups; ` +
       `features: ${r.featuresComputed} computed, ${r.featuresCached} from the cache${cacheDir ? ` (${cacheDir})` : ''}\n`,
   );
-  const method = result.head.validation.method === 'grouped-kfold' ? `${r.folds}-fold cross-validation grouped by source recording` : 'no cross-validation: figures on the training windows (optimistic)';
+  const method =
+    result.head.validation.method === 'grouped-kfold'
+      ? `${r.folds}-fold cross-validation grouped by source recording`
+      : 'no cross-validation: figures on the training windows (optimistic)';
   process.stdout.write(
     faBudget === 'rule'
       ? `${method}; thresholds: best F1 with no more false alarms per hour of other audio than the YAMNet rule (the config's classes and thresholds) on the same windows:\n`
       : `${method}; thresholds under ${faBudget} false alarms per hour of other audio:\n`,
   );
-  const rows = [['label', 'clips', 'events', 'threshold', 'recall', 'precision', 'FA/h', 'hours', ...(faBudget === 'rule' ? ['rule recall', 'rule FA/h', 'served by'] : [])]];
+  const rows = [
+    [
+      'label',
+      'clips',
+      'events',
+      'threshold',
+      'recall',
+      'precision',
+      'FA/h',
+      'hours',
+      ...(faBudget === 'rule' ? ['rule recall', 'rule FA/h', 'served by'] : []),
+    ],
+  ];
   for (const l of r.labels) {
     rows.push([
       l.label,
@@ -144,7 +168,10 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   }
   for (const line of formatTable(rows, { indent: '  ', align: rows[0]!.map((_, c) => (c === 0 ? 'left' : 'right')) })) process.stdout.write(`${line}\n`);
   if (r.labels.some((l) => l.over_budget)) process.stdout.write('  * no threshold met the budget: the one with the fewest false alarms\n');
-  if (result.head.rule_labels?.length) process.stdout.write(`  the YAMNet rule keeps ${result.head.rule_labels.join(', ')} (its cross-validated F1 was at least the head's; --serve all to override)\n`);
+  if (result.head.rule_labels?.length)
+    process.stdout.write(
+      `  the YAMNet rule keeps ${result.head.rule_labels.join(', ')} (its cross-validated F1 was at least the head's; --serve all to override)\n`,
+    );
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(
     `wrote ${options.out} (${result.head.kind}, ${result.head.labels.length} labels, base model sha256 ${r.modelSha256.slice(0, 12)}…) in ${seconds.toFixed(1)} s ` +
@@ -167,11 +194,19 @@ export function registerTrain(program: Command, action: ActionWrapper): void {
     .option('--features <list>', 'what the head reads: embedding, scores, or embedding,scores', 'embedding,scores')
     .option('--labels <list>', 'labels the head may learn, comma-separated (default: the configured label set); other classes train as "other"')
     .option('--folds <n>', 'cross-validation folds, grouped by source recording (0 = none)', '5')
-    .option('--fa-budget <rule|n>', 'false alarms per hour of other audio allowed per label when choosing thresholds: "rule" = no more than the YAMNet rule makes on the same validation audio (best F1 within that), or a number (lowest threshold within it)', 'rule')
-    .option('--serve <better|all>', 'labels the head serves: "better" = only where its cross-validated F1 beats the YAMNet rule\'s (the rule keeps the others), "all" = every label', 'better')
-    .option('--site-weight <w>', 'weight of windows from pulled and DCASE folders (the site\'s own labels) relative to pool clips', '1')
+    .option(
+      '--fa-budget <rule|n>',
+      'false alarms per hour of other audio allowed per label when choosing thresholds: "rule" = no more than the YAMNet rule makes on the same validation audio (best F1 within that), or a number (lowest threshold within it)',
+      'rule',
+    )
+    .option(
+      '--serve <better|all>',
+      'labels the head serves: "better" = only where its cross-validated F1 beats the YAMNet rule\'s (the rule keeps the others), "all" = every label',
+      'better',
+    )
+    .option('--site-weight <w>', "weight of windows from pulled and DCASE folders (the site's own labels) relative to pool clips", '1')
     .option('--l2 <lambda>', 'L2 penalty on the weights (inputs are standardised)', '0.1')
-    .option('--augment <n>', 'augmented copies per clip-labelled clip (mixed into the data\'s ambience recordings)', '2')
+    .option('--augment <n>', "augmented copies per clip-labelled clip (mixed into the data's ambience recordings)", '2')
     .option('--max-iterations <n>', 'L-BFGS iterations per fit at most', '300')
     .option('--cache <dir>', 'embedding cache folder (default: $XDG_CACHE_HOME/earshot or ~/.cache/earshot)')
     .option('--no-cache', 'compute every embedding, keep none')

@@ -30,7 +30,8 @@ export async function tuneCommand(files: string[], options: TuneOptions): Promis
   const budget = Number(options.budget);
   if (!(budget >= 0)) throw new EarshotError(`--budget: must be a number of false alarms per hour >= 0, got ${options.budget}`);
   const hops = options.hops.split(',').map(Number);
-  if (hops.some((h) => !Number.isInteger(h) || h < 1 || h > 960)) throw new EarshotError(`--hops: must be frame counts (1..960) separated by commas, got ${options.hops}`);
+  if (hops.some((h) => !Number.isInteger(h) || h < 1 || h > 960))
+    throw new EarshotError(`--hops: must be frame counts (1..960) separated by commas, got ${options.hops}`);
   const outDir = resolve(options.out);
   const result = await tune(config, log, options.ref, files, {
     hops,
@@ -54,6 +55,11 @@ export function registerTune(program: Command, action: ActionWrapper): void {
     .option('--hops <frames,...>', 'candidate patch hops in 10 ms frames', '24,48')
     .option('--out <dir>', 'where to write tradeoff.png and tune.json', 'earshot-tune')
     .option('--cache-dir <dir>', 'model score cache (default: <data_dir>/tune-cache)')
-    .addHelpText('after', examples(`earshot tune --model ../shared/models/yamnet/yamnet_waveform.tflite --ref ../shared/audio/scenes/dev/annotations.tsv --budget 7 ../shared/audio/scenes/dev/mixed_0[0-3].wav`))
+    .addHelpText(
+      'after',
+      examples(
+        `earshot tune --model ../shared/models/yamnet/yamnet_waveform.tflite --ref ../shared/audio/scenes/dev/annotations.tsv --budget 7 ../shared/audio/scenes/dev/mixed_0[0-3].wav`,
+      ),
+    )
     .action(action(tuneCommand));
 }

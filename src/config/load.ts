@@ -41,7 +41,9 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
     throw new EarshotError(`${origin}: mqtt.reconnect_min_seconds: must be <= mqtt.reconnect_max_seconds (${config.mqtt.reconnect_max_seconds})`);
   }
   if (Boolean(config.mqtt.tls.cert_file) !== Boolean(config.mqtt.tls.key_file)) {
-    throw new EarshotError(`${origin}: mqtt.tls.${config.mqtt.tls.cert_file ? 'key_file' : 'cert_file'}: required with mqtt.tls.${config.mqtt.tls.cert_file ? 'cert_file' : 'key_file'} (a client certificate needs its key)`);
+    throw new EarshotError(
+      `${origin}: mqtt.tls.${config.mqtt.tls.cert_file ? 'key_file' : 'cert_file'}: required with mqtt.tls.${config.mqtt.tls.cert_file ? 'cert_file' : 'key_file'} (a client certificate needs its key)`,
+    );
   }
   const loopback = ['127.0.0.1', '::1', 'localhost'].includes(config.api.host);
   if (config.api.enabled && !loopback && !config.api.token && !config.api.token_file) {
@@ -62,7 +64,12 @@ export function parseConfig(raw: unknown, origin: string, baseDir: string): Ears
     log_level: config.log_level,
     source: { ...config.source, path: config.source.path ? abs(config.source.path) : undefined },
     ring_buffer_seconds: config.ring_buffer_seconds,
-    model: { ...config.model, path: config.model.path ? abs(config.model.path) : undefined, ...(config.model.delegate?.includes('/') ? { delegate: abs(config.model.delegate) } : {}), ...(config.model.head && config.model.head !== 'auto' && config.model.head !== 'none' ? { head: abs(config.model.head) } : {}) },
+    model: {
+      ...config.model,
+      path: config.model.path ? abs(config.model.path) : undefined,
+      ...(config.model.delegate?.includes('/') ? { delegate: abs(config.model.delegate) } : {}),
+      ...(config.model.head && config.model.head !== 'auto' && config.model.head !== 'none' ? { head: abs(config.model.head) } : {}),
+    },
     extra_models: config.extra_models.map((m) => ({ ...m, path: abs(m.path) })),
     inference: config.inference,
     frontend: config.frontend,
@@ -98,7 +105,8 @@ function checkExtraModels(extras: EarshotConfig['extra_models'], labels: Record<
       throw new EarshotError(`${origin}: extra_models[${i}].backend: must be one of ${backends.map((b) => JSON.stringify(b)).join(', ')}`);
     }
     for (const name of extra.labels ?? []) {
-      if (!labels[name]) throw new EarshotError(`${origin}: extra_models[${i}].labels: "${name}" is not a label (detection.labels has ${Object.keys(labels).join(', ')})`);
+      if (!labels[name])
+        throw new EarshotError(`${origin}: extra_models[${i}].labels: "${name}" is not a label (detection.labels has ${Object.keys(labels).join(', ')})`);
     }
   });
 }
@@ -118,7 +126,7 @@ export function loadConfigFile(path: string): EarshotConfig {
     text = readFileSync(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new EarshotError(`${path}: cannot read the config file (${code === 'ENOENT' ? 'not found' : code ?? String(error)})`);
+    throw new EarshotError(`${path}: cannot read the config file (${code === 'ENOENT' ? 'not found' : (code ?? String(error))})`);
   }
   return parseConfigText(text, path, dirname(resolve(path)));
 }
@@ -141,7 +149,10 @@ export function parseConfigText(text: string, path: string, baseDir: string): Ea
   if (!Array.isArray(documents)) documents = [documents as unknown as YAML.Document.Parsed];
   if (documents.length > 1) throw new EarshotError(`${path}: holds ${documents.length} YAML documents (separated by ---); a config file is one document`);
   const document = documents[0];
-  if (!document || document.contents === null) throw new EarshotError(`${path}: the config file is empty (no keys); write the keys you change (see config/example.yaml), or leave out --config for the defaults`);
+  if (!document || document.contents === null)
+    throw new EarshotError(
+      `${path}: the config file is empty (no keys); write the keys you change (see config/example.yaml), or leave out --config for the defaults`,
+    );
   const problem = document.errors[0];
   if (problem) throw new EarshotError(`${path}: not valid YAML: ${yamlProblem(problem)}`);
   let raw: unknown;
@@ -150,7 +161,8 @@ export function parseConfigText(text: string, path: string, baseDir: string): Ea
   } catch (error) {
     throw new EarshotError(`${path}: not valid YAML: ${yamlProblem(error)}`);
   }
-  if (nestingDepth(raw, MAX_CONFIG_DEPTH + 1) > MAX_CONFIG_DEPTH) throw new EarshotError(`${path}: nests more than ${MAX_CONFIG_DEPTH} levels deep; earshot's keys go 5 deep`);
+  if (nestingDepth(raw, MAX_CONFIG_DEPTH + 1) > MAX_CONFIG_DEPTH)
+    throw new EarshotError(`${path}: nests more than ${MAX_CONFIG_DEPTH} levels deep; earshot's keys go 5 deep`);
   return parseConfig(raw, path, baseDir);
 }
 
@@ -158,7 +170,10 @@ export function parseConfigText(text: string, path: string, baseDir: string): Ea
 function yamlProblem(error: unknown): string {
   if (error instanceof RangeError || /Maximum call stack/.test(String((error as Error)?.message))) return 'nests too deeply';
   const e = error as { message?: string; linePos?: { line: number; col: number }[] };
-  const message = String(e.message ?? error).split('\n')[0].replace(/ at line \d+, column \d+:?$/, '').replace(/:$/, '');
+  const message = String(e.message ?? error)
+    .split('\n')[0]
+    .replace(/ at line \d+, column \d+:?$/, '')
+    .replace(/:$/, '');
   const at = e.linePos?.[0];
   return at ? `${message} (line ${at.line}, column ${at.col})` : message;
 }

@@ -8,4 +8,7 @@
 import { precompiledValidator, type Validator } from '../schema-validator.js';
 
 /** Validates a parsed config document in place: fills every default; `validateConfig.errors` says why it fails. */
-export const validateConfig: Validator = await precompiledValidator(new URL('./validate-config.js', import.meta.url), async () => (await import('./compile.js')).CONFIG_VALIDATOR);
+export const validateConfig: Validator = await precompiledValidator(
+  new URL('./validate-config.js', import.meta.url),
+  async () => (await import('./compile.js')).CONFIG_VALIDATOR,
+);

@@ -77,7 +77,10 @@ export class LabelCombiner {
       }
       member.labels.forEach((label, index) => {
         const at = position.get(label.name);
-        if (at === undefined) throw new EarshotError(`${member.name}: serves label "${label.name}", which is not one of the detected labels (${labels.map((l) => l.name).join(', ')})`);
+        if (at === undefined)
+          throw new EarshotError(
+            `${member.name}: serves label "${label.name}", which is not one of the detected labels (${labels.map((l) => l.name).join(', ')})`,
+          );
         this.sources[at].push({ member: m, index, weight: member.weight });
       });
       return new LabelMap(member.classNames, member.labels, member.name);
@@ -144,12 +147,20 @@ export class LabelCombiner {
  * @returns label specs (thresholds from the config) in the config's label order; disabled labels are left out
  * @throws EarshotError naming `key.labels` when a wanted label is unknown or the model has no class for it
  */
-export function resolveMemberLabels(settings: Record<string, LabelSettings>, classMap: Record<string, string[]>, wanted: readonly string[] | undefined, key: string, modelName: string): LabelSpec[] {
+export function resolveMemberLabels(
+  settings: Record<string, LabelSettings>,
+  classMap: Record<string, string[]>,
+  wanted: readonly string[] | undefined,
+  key: string,
+  modelName: string,
+): LabelSpec[] {
   if (wanted) {
     for (const name of wanted) {
       if (!settings[name]) throw new EarshotError(`${key}.labels: "${name}" is not a label (detection.labels has ${Object.keys(settings).join(', ')})`);
       if (!classMap[name]?.length) {
-        throw new EarshotError(`${key}.labels: the model ${modelName} has no class for label "${name}" (its manifest maps ${Object.keys(classMap).join(', ') || 'no label'})`);
+        throw new EarshotError(
+          `${key}.labels: the model ${modelName} has no class for label "${name}" (its manifest maps ${Object.keys(classMap).join(', ') || 'no label'})`,
+        );
       }
     }
   }

@@ -209,7 +209,11 @@ export class EventDetector {
    * @param newId event id factory (default: monotonic ULIDs)
    * @throws RangeError when voteK is not within 1..voteN
    */
-  constructor(readonly labels: readonly LabelSpec[], settings: DetectorSettings, newId: () => string = monotonicFactory()) {
+  constructor(
+    readonly labels: readonly LabelSpec[],
+    settings: DetectorSettings,
+    newId: () => string = monotonicFactory(),
+  ) {
     this.exclusiveGroups = new Set(settings.exclusiveGroups ?? []);
     if (!(settings.voteK >= 1 && settings.voteK <= settings.voteN)) {
       throw new RangeError(`vote k (${settings.voteK}) must be between 1 and n (${settings.voteN})`);

@@ -25,7 +25,10 @@ export function headLabelSpecs(specs: readonly LabelSpec[], head: Head): { specs
     const fromHead = head.thresholds[spec.name];
     const defaultThreshold = (DEFAULT_LABELS as Record<string, { threshold: number } | undefined>)[spec.name]?.threshold;
     const configSetsIt = defaultThreshold === undefined || spec.threshold !== defaultThreshold;
-    const thresholds = configSetsIt || !fromHead ? { threshold: spec.threshold, release: spec.release } : { threshold: fromHead.threshold, release: Math.min(fromHead.release, fromHead.threshold) };
+    const thresholds =
+      configSetsIt || !fromHead
+        ? { threshold: spec.threshold, release: spec.release }
+        : { threshold: fromHead.threshold, release: Math.min(fromHead.release, fromHead.threshold) };
     return { ...spec, classes: [`${HEAD_CLASS_PREFIX}${spec.name}`], ...thresholds };
   });
   return { specs: out, served };

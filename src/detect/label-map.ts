@@ -28,7 +28,11 @@ export class LabelMap {
    * @param origin a name for error messages (model file or manifest)
    * @throws EarshotError when a label names a class the model does not have, or maps no class
    */
-  constructor(classNames: readonly string[], readonly labels: readonly LabelSpec[], origin: string) {
+  constructor(
+    classNames: readonly string[],
+    readonly labels: readonly LabelSpec[],
+    origin: string,
+  ) {
     const indexOf = new Map(classNames.map((name, i) => [name, i] as const));
     this.classIndices = labels.map((label) => {
       if (label.classes.length === 0) {

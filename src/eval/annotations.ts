@@ -26,7 +26,8 @@ export function parseAnnotations(text: string, origin: string): { events: Scored
     const filename = cells[0].trim();
     files.add(filename);
     if (cells.length === 1) return;
-    if (cells.length < 4) throw new EarshotError(`${origin}:${i + 1}: expected 4 tab-separated columns (filename onset offset event_label), got ${cells.length}`);
+    if (cells.length < 4)
+      throw new EarshotError(`${origin}:${i + 1}: expected 4 tab-separated columns (filename onset offset event_label), got ${cells.length}`);
     const onset = Number(cells[1]);
     const offset = Number(cells[2]);
     if (!Number.isFinite(onset) || !Number.isFinite(offset) || offset < onset) {

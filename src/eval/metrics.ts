@@ -137,7 +137,11 @@ export function evaluate(
   const labelNames = [...new Set([...reference.map((e) => e.label), ...system.map((e) => e.label)])].sort();
   let tp = 0;
   for (const label of labelNames) {
-    labels[label] = scoreClass(reference.filter((e) => e.label === label), system.filter((e) => e.label === label), collar);
+    labels[label] = scoreClass(
+      reference.filter((e) => e.label === label),
+      system.filter((e) => e.label === label),
+      collar,
+    );
     tp += labels[label].tp;
   }
   const asGroup = (e: ScoredEvent): ScoredEvent => ({ ...e, label: groupOf(e.label) });
@@ -145,7 +149,11 @@ export function evaluate(
   const sysGroups = system.map(asGroup);
   const groups: Record<string, ClassResult> = {};
   for (const group of [...new Set([...refGroups, ...sysGroups].map((e) => e.label))].sort()) {
-    groups[group] = scoreClass(refGroups.filter((e) => e.label === group), sysGroups.filter((e) => e.label === group), collar);
+    groups[group] = scoreClass(
+      refGroups.filter((e) => e.label === group),
+      sysGroups.filter((e) => e.label === group),
+      collar,
+    );
   }
   const filesWithHostile = new Set(refGroups.filter((e) => e.label === 'hostile').map((e) => e.filename));
   let hostileFreeSeconds = 0;

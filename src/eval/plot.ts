@@ -50,7 +50,13 @@ export function labelColour(name: string, names: readonly string[]): string {
 
 /** Viridis-like colour ramp for 0..1 (5 stops of matplotlib's viridis, linearly interpolated). */
 function ramp(x: number): [number, number, number] {
-  const stops: [number, number, number][] = [[68, 1, 84], [59, 82, 139], [33, 145, 140], [94, 201, 98], [253, 231, 37]];
+  const stops: [number, number, number][] = [
+    [68, 1, 84],
+    [59, 82, 139],
+    [33, 145, 140],
+    [94, 201, 98],
+    [253, 231, 37],
+  ];
   const t = Math.min(1, Math.max(0, x)) * (stops.length - 1);
   const i = Math.min(stops.length - 2, Math.floor(t));
   const f = t - i;
@@ -182,7 +188,10 @@ export function drawFilePlot(data: FilePlotData, width = 1600): Buffer {
   // Event spans: reference above, detected below, in the colour of their label's (first) curve;
   // labels with no curve in grey.
   const spanNames = data.labels.map((l) => l.label ?? l.name);
-  const rows: [string, ScoredEvent[]][] = [['reference', data.reference], ['detected', data.detected]];
+  const rows: [string, ScoredEvent[]][] = [
+    ['reference', data.reference],
+    ['detected', data.detected],
+  ];
   rows.forEach(([title, events], row) => {
     const y = spanTop + row * spanRow;
     ctx.fillStyle = '#333';
@@ -238,7 +247,12 @@ export function drawTradeoff(curves: { label: string; chosen: number; points: Tr
     ctx.font = 'bold 14px "DejaVu Sans", sans-serif';
     ctx.fillText(`${curve.label}`, x0, top - 12);
     ctx.font = FONT;
-    const series: [keyof TradeoffPoint, string, number][] = [['precision', '#1f77b4', 1], ['recall', '#2ca02c', 1], ['f1', '#000000', 1], ['falseAlarmsPerHour', '#d62728', maxFa]];
+    const series: [keyof TradeoffPoint, string, number][] = [
+      ['precision', '#1f77b4', 1],
+      ['recall', '#2ca02c', 1],
+      ['f1', '#000000', 1],
+      ['falseAlarmsPerHour', '#d62728', maxFa],
+    ];
     series.forEach(([key, colour, scale], s) => {
       ctx.strokeStyle = colour;
       ctx.lineWidth = key === 'f1' ? 2.5 : 1.5;
@@ -251,7 +265,11 @@ export function drawTradeoff(curves: { label: string; chosen: number; points: Tr
       });
       ctx.stroke();
       ctx.fillStyle = colour;
-      ctx.fillText(key === 'falseAlarmsPerHour' ? `false alarms/h (0–${maxFa.toFixed(0)})` : key, x0 + 5 + 110 * (s % 2), top + h + 52 + 16 * Math.floor(s / 2));
+      ctx.fillText(
+        key === 'falseAlarmsPerHour' ? `false alarms/h (0–${maxFa.toFixed(0)})` : key,
+        x0 + 5 + 110 * (s % 2),
+        top + h + 52 + 16 * Math.floor(s / 2),
+      );
     });
     ctx.strokeStyle = '#d62728';
     ctx.setLineDash([4, 4]);

@@ -60,9 +60,7 @@ export function frameStartSample(frame: number): number {
  * `pad_end=False`): 0 below 400 samples, else `1 + ⌊(samples − 400) / 160⌋`.
  */
 export function frameCountForSamples(samples: number): number {
-  return samples < FRAME_LENGTH_SAMPLES
-    ? 0
-    : Math.floor((samples - FRAME_LENGTH_SAMPLES) / FRAME_HOP_SAMPLES) + 1;
+  return samples < FRAME_LENGTH_SAMPLES ? 0 : Math.floor((samples - FRAME_LENGTH_SAMPLES) / FRAME_HOP_SAMPLES) + 1;
 }
 
 /**

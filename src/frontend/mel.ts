@@ -40,13 +40,7 @@ export interface MelFilterbankOptions {
  *   tf.signal makes).
  */
 export function melFilterbank(options: MelFilterbankOptions = {}): Float64Array {
-  const {
-    melBands = MEL_BANDS,
-    spectrumBins = 257,
-    sampleRateHz = SAMPLE_RATE,
-    fMinHz = 125,
-    fMaxHz = 7500,
-  } = options;
+  const { melBands = MEL_BANDS, spectrumBins = 257, sampleRateHz = SAMPLE_RATE, fMinHz = 125, fMaxHz = 7500 } = options;
   if (!Number.isInteger(melBands) || melBands < 1) {
     throw new RangeError(`melFilterbank: melBands must be a positive integer, got ${melBands}`);
   }
@@ -58,9 +52,7 @@ export function melFilterbank(options: MelFilterbankOptions = {}): Float64Array 
   }
   const nyquistHz = sampleRateHz / 2;
   if (!(fMinHz >= 0 && fMinHz < fMaxHz && fMaxHz <= nyquistHz)) {
-    throw new RangeError(
-      `melFilterbank: need 0 ≤ fMinHz < fMaxHz ≤ ${nyquistHz} Hz (Nyquist), got fMinHz ${fMinHz}, fMaxHz ${fMaxHz}`,
-    );
+    throw new RangeError(`melFilterbank: need 0 ≤ fMinHz < fMaxHz ≤ ${nyquistHz} Hz (Nyquist), got fMinHz ${fMinHz}, fMaxHz ${fMaxHz}`);
   }
 
   const melLo = hzToMel(fMinHz);
@@ -113,9 +105,7 @@ export interface SparseMelBands {
  */
 export function sparseMelBands(dense: Float64Array, spectrumBins: number, melBands: number): SparseMelBands {
   if (dense.length !== spectrumBins * melBands) {
-    throw new RangeError(
-      `sparseMelBands: matrix has ${dense.length} weights, expected ${spectrumBins} × ${melBands}`,
-    );
+    throw new RangeError(`sparseMelBands: matrix has ${dense.length} weights, expected ${spectrumBins} × ${melBands}`);
   }
   const firstBin = new Int32Array(melBands);
   const binCount = new Int32Array(melBands);

@@ -90,9 +90,7 @@ export class Patcher {
       throw new RangeError(`Patcher.push: expected frame ${this.nextFrame} next, got a batch starting at ${firstFrame}`);
     }
     if (!Number.isInteger(count) || count < 0 || data.length !== count * bands) {
-      throw new RangeError(
-        `Patcher.push: batch of ${count} frames must hold ${count} × ${bands} values, has ${data.length}`,
-      );
+      throw new RangeError(`Patcher.push: batch of ${count} frames must hold ${count} × ${bands} values, has ${data.length}`);
     }
     const patches: Patch[] = [];
     const ring = this.ring;
@@ -141,13 +139,7 @@ export class Patcher {
  * @throws RangeError when frames or mels is not a positive integer, patch or out has the wrong
  *   length, or out is patch.
  */
-export function toLayout(
-  patch: Float32Array,
-  frames: number,
-  mels: number,
-  layout: PatchLayout,
-  out?: Float32Array,
-): Float32Array {
+export function toLayout(patch: Float32Array, frames: number, mels: number, layout: PatchLayout, out?: Float32Array): Float32Array {
   if (!Number.isInteger(frames) || frames < 1 || !Number.isInteger(mels) || mels < 1) {
     throw new RangeError(`toLayout: frames and mels must be positive integers, got ${frames} and ${mels}`);
   }

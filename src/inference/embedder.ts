@@ -88,7 +88,9 @@ export async function openEmbedder(options: EmbedderOptions): Promise<Embedder> 
   const classify = model.classifyWithEmbedding;
   if (!classify || !model.embeddingLength) {
     model.close();
-    throw new EarshotError(`${model.path}: the model has no embedding output (earshot finds one in YAMNet-family TFLite models: a MEAN feeding the last FULLY_CONNECTED); heads need one`);
+    throw new EarshotError(
+      `${model.path}: the model has no embedding output (earshot finds one in YAMNet-family TFLite models: a MEAN feeding the last FULLY_CONNECTED); heads need one`,
+    );
   }
   const input = model.input;
   let closed = false;

@@ -81,7 +81,9 @@ export function resolveModelPath(path: string | undefined, modelDir: string): st
   }
   const pulled = pulledModelPath(modelDir);
   if (!existsSync(pulled)) {
-    throw new EarshotError(`no model configured and none pulled yet (${pulled} does not exist); run \`earshot model pull ${DEFAULT_MODEL_NAME}\`, or pass --model FILE`);
+    throw new EarshotError(
+      `no model configured and none pulled yet (${pulled} does not exist); run \`earshot model pull ${DEFAULT_MODEL_NAME}\`, or pass --model FILE`,
+    );
   }
   return pulled;
 }
@@ -89,7 +91,10 @@ export function resolveModelPath(path: string | undefined, modelDir: string): st
 function labelsFor(manifest: ModelManifest, info: ModelFileInfo, modelPath: string): string[] {
   switch (manifest.labels.source) {
     case 'embedded':
-      if (isOnnxInfo(info)) throw new EarshotError(`${modelPath}: the manifest ${manifest.origin} says labels are embedded, but earshot reads embedded labels from TFLite Metadata only; use labels.file or labels.names`);
+      if (isOnnxInfo(info))
+        throw new EarshotError(
+          `${modelPath}: the manifest ${manifest.origin} says labels are embedded, but earshot reads embedded labels from TFLite Metadata only; use labels.file or labels.names`,
+        );
       if (!info.labels) throw new EarshotError(`${modelPath}: the manifest ${manifest.origin} says labels are embedded, but the model carries no label file`);
       return info.labels;
     case 'file':
@@ -136,7 +141,8 @@ function activate(scores: Float32Array, activation: ModelManifest['output']['act
  */
 export function backendFor(path: string, requested: BackendKind): BackendKind {
   if (modelFormatOf(path) === 'onnx') return 'onnx';
-  if (requested === 'onnx') throw new EarshotError(`${path}: model.backend is onnx, but this is a TFLite model; use tflite-node or litert-wasm, or an .onnx model`);
+  if (requested === 'onnx')
+    throw new EarshotError(`${path}: model.backend is onnx, but this is a TFLite model; use tflite-node or litert-wasm, or an .onnx model`);
   return requested;
 }
 
@@ -149,19 +155,28 @@ export function backendFor(path: string, requested: BackendKind): BackendKind {
  *   `requireAccelerator` without a delegate; exit 3 when a required delegate cannot be loaded;
  *   the probe's error when the model itself is bad
  */
-async function settleTfliteAccelerator(path: string, kind: BackendKind, request: ModelRequest, sha256?: string): Promise<{ delegatePath?: string; warnings: string[] }> {
+async function settleTfliteAccelerator(
+  path: string,
+  kind: BackendKind,
+  request: ModelRequest,
+  sha256?: string,
+): Promise<{ delegatePath?: string; warnings: string[] }> {
   const warnings: string[] = [];
   // The daemon and the CLI trust a probe already made of the same file, runtime and options (probe-cache.ts).
   const probeOptions = { threads: request.threads, cache: true, sha256 };
   if (!request.delegate) {
     if (request.requireAccelerator) {
-      throw new EarshotError(`model.require_accelerator is true, but no accelerator is configured for ${path} (set model.delegate with backend tflite-node, or use an .onnx model with model.execution_providers)`);
+      throw new EarshotError(
+        `model.require_accelerator is true, but no accelerator is configured for ${path} (set model.delegate with backend tflite-node, or use an .onnx model with model.execution_providers)`,
+      );
     }
     if (!request.skipProbe) await probeModel(path, kind, probeOptions);
     return { warnings };
   }
   if (kind !== 'tflite-node') {
-    throw new EarshotError(`model.delegate (${request.delegate}): TFLite delegates load in the tflite-node backend only; set model.backend: tflite-node (it is ${kind})`);
+    throw new EarshotError(
+      `model.delegate (${request.delegate}): TFLite delegates load in the tflite-node backend only; set model.backend: tflite-node (it is ${kind})`,
+    );
   }
   const found = findDelegateLibrary(request.delegate);
   let failure: string | undefined;
@@ -169,7 +184,11 @@ async function settleTfliteAccelerator(path: string, kind: BackendKind, request:
     failure = `not found (looked in ${found.searched.join(', ')})`;
   } else if (!request.skipProbe) {
     try {
-      await probeModel(path, kind, { ...probeOptions, delegatePath: found.path, ...(request.delegateOptions ? { delegateOptions: request.delegateOptions } : {}) });
+      await probeModel(path, kind, {
+        ...probeOptions,
+        delegatePath: found.path,
+        ...(request.delegateOptions ? { delegateOptions: request.delegateOptions } : {}),
+      });
     } catch (error) {
       if (!isEarshotError(error)) throw error;
       // Was it the delegate or the model? The model alone answers (and a bad model is refused here).
@@ -204,7 +223,8 @@ export async function loadModel(request: ModelRequest): Promise<LoadedModel> {
   let delegatePath: string | undefined;
   const warnings: string[] = [];
   if (kind === 'onnx') {
-    if (request.delegate) throw new EarshotError(`model.delegate (${request.delegate}): TFLite delegates do not apply to ONNX models; use model.execution_providers`);
+    if (request.delegate)
+      throw new EarshotError(`model.delegate (${request.delegate}): TFLite delegates do not apply to ONNX models; use model.execution_providers`);
     if (!request.skipProbe) {
       await probeModel(path, kind, {
         threads: request.threads,

@@ -280,7 +280,11 @@ export function resolveManifest(wanted: string | undefined, modelPath: string, s
     }
     const byId = listManifests().find((m) => m.id === wanted);
     if (!byId) {
-      throw new EarshotError(`model.manifest: no shipped manifest has id "${wanted}" (shipped: ${listManifests().map((m) => m.id).join(', ')})`);
+      throw new EarshotError(
+        `model.manifest: no shipped manifest has id "${wanted}" (shipped: ${listManifests()
+          .map((m) => m.id)
+          .join(', ')})`,
+      );
     }
     return byId;
   }

@@ -32,7 +32,9 @@ export interface ModelRequest {
 }
 
 /** The accelerator fields of a {@link ModelRequest} from the config's `model` section. */
-export function acceleratorRequest(model: EarshotConfig['model']): Pick<ModelRequest, 'delegate' | 'delegateOptions' | 'executionProviders' | 'requireAccelerator'> {
+export function acceleratorRequest(
+  model: EarshotConfig['model'],
+): Pick<ModelRequest, 'delegate' | 'delegateOptions' | 'executionProviders' | 'requireAccelerator'> {
   return {
     ...(model.delegate ? { delegate: model.delegate } : {}),
     ...(model.delegate_options ? { delegateOptions: model.delegate_options } : {}),
@@ -43,7 +45,14 @@ export function acceleratorRequest(model: EarshotConfig['model']): Pick<ModelReq
 
 /** The request for the config's `model` (the primary). */
 export function primaryModelRequest(config: EarshotConfig): ModelRequest {
-  return { path: config.model.path, manifest: config.model.manifest, backend: config.model.backend, threads: config.model.threads, modelDir: config.model_dir, ...acceleratorRequest(config.model) };
+  return {
+    path: config.model.path,
+    manifest: config.model.manifest,
+    backend: config.model.backend,
+    threads: config.model.threads,
+    modelDir: config.model_dir,
+    ...acceleratorRequest(config.model),
+  };
 }
 
 /**

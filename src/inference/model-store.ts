@@ -56,7 +56,11 @@ export async function sha256File(path: string): Promise<string> {
  * @throws EarshotError for an unknown name, an HTTP or network failure, or a sha256 mismatch
  *   (the partial file is removed in every case)
  */
-export async function pullModel(name: string, modelDir: string, baseUrl = process.env.EARSHOT_MODEL_BASE_URL || DEFAULT_MODEL_BASE_URL): Promise<{ path: string; downloaded: boolean }> {
+export async function pullModel(
+  name: string,
+  modelDir: string,
+  baseUrl = process.env.EARSHOT_MODEL_BASE_URL || DEFAULT_MODEL_BASE_URL,
+): Promise<{ path: string; downloaded: boolean }> {
   const known = KNOWN_MODELS[name];
   if (!known) throw new EarshotError(`unknown model "${name}"; earshot can pull: ${Object.keys(KNOWN_MODELS).join(', ')}`);
   const target = join(modelDir, known.localName);
@@ -69,7 +73,10 @@ export async function pullModel(name: string, modelDir: string, baseUrl = proces
     try {
       response = await fetch(url, { redirect: 'follow' });
     } catch (error) {
-      throw new EarshotError(`${url}: download failed: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`, ExitCode.Environment);
+      throw new EarshotError(
+        `${url}: download failed: ${(error as Error & { cause?: Error }).cause?.message ?? (error as Error).message}`,
+        ExitCode.Environment,
+      );
     }
     if (!response.ok || !response.body) throw new EarshotError(`${url}: download failed: HTTP ${response.status} ${response.statusText}`, ExitCode.Environment);
     const hash = createHash('sha256');

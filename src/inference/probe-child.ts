@@ -141,6 +141,10 @@ Promise.resolve()
     reply(
       isEarshotError(error)
         ? { ok: false, error: error.message, exitCode: error.exitCode }
-        : { ok: false, error: `${path}: unexpected error during the model test load (${(error as Error)?.message ?? String(error)})`, exitCode: ExitCode.Unexpected },
+        : {
+            ok: false,
+            error: `${path}: unexpected error during the model test load (${(error as Error)?.message ?? String(error)})`,
+            exitCode: ExitCode.Unexpected,
+          },
     );
   });

@@ -21,9 +21,7 @@ import { probeCacheEntry, readProbeCache, writeProbeCache } from './probe-cache.
 import type { ProbeOptions, ProbeResult } from './probe-types.js';
 
 /** The child's IPC message. */
-export type ProbeMessage =
-  | ProbeResult
-  | { readonly ok: false; readonly error: string; readonly exitCode: ExitCode };
+export type ProbeMessage = ProbeResult | { readonly ok: false; readonly error: string; readonly exitCode: ExitCode };
 
 /** The request the child takes as its single argument (JSON). */
 export interface ProbeRequest extends BackendOptions {
@@ -117,14 +115,22 @@ export async function probeModel(path: string, backend: BackendKind, options: Pr
         // load too: an interrupt, not a verdict on the model (exit 130 as a shell's Ctrl-C).
         reject(new EarshotError(`${path}: model test load interrupted (${signal}); the model was not judged`, ExitCode.Interrupted));
       } else if (signal) {
-        reject(new EarshotError(`${path}: model crashed ${runtime} during a test load (signal ${signal}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`));
+        reject(
+          new EarshotError(
+            `${path}: model crashed ${runtime} during a test load (signal ${signal}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`,
+          ),
+        );
       } else if (message?.ok && code === 0) {
         if (cacheEntry) writeProbeCache(cacheEntry, path, message);
         resolve(message);
       } else if (spawnError) {
         reject(new EarshotError(`${path}: cannot start the model test-load process (${spawnError.message})`, ExitCode.Environment, { cause: spawnError }));
       } else {
-        reject(new EarshotError(`${path}: model crashed ${runtime} during a test load (exit code ${code}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`));
+        reject(
+          new EarshotError(
+            `${path}: model crashed ${runtime} during a test load (exit code ${code}, ${backend}${request.delegatePath ? ` with delegate ${request.delegatePath}` : ''}${said}); refusing it`,
+          ),
+        );
       }
     });
   });
@@ -132,7 +138,10 @@ export async function probeModel(path: string, backend: BackendKind, options: Pr
 
 /** The last line of the child's stderr that looks like a runtime error, shortened. */
 function lastErrorLine(stderr: string): string | undefined {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => /error|fatal|abort|check failed|corrupt|malloc\(\)|free\(\)/i.test(l));
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => /error|fatal|abort|check failed|corrupt|malloc\(\)|free\(\)/i.test(l));
   const last = lines[lines.length - 1];
   return last && last.length > 300 ? `${last.slice(0, 300)}…` : last;
 }

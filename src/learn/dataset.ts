@@ -96,7 +96,10 @@ const CLASS_ALIASES: Readonly<Record<string, string>> = {
  * the background label (a confuser the head must learn to ignore).
  */
 export function mapClassToLabel(className: string, labels: readonly string[]): string {
-  const name = className.trim().toLowerCase().replace(/[\s-]+/g, '_');
+  const name = className
+    .trim()
+    .toLowerCase()
+    .replace(/[\s-]+/g, '_');
   if (labels.includes(name)) return name;
   const alias = CLASS_ALIASES[name];
   if (alias && (alias === BACKGROUND_LABEL || labels.includes(alias))) return alias;
@@ -138,7 +141,12 @@ export function readDataset(dirs: readonly string[], labels: readonly string[]):
     }
     if (!isDir) throw new EarshotError(`${given}: not a folder (--data takes a pool folder, a pulled folder or a folder with annotations.tsv)`);
     const shape = dataFolderShape(dir);
-    const found = shape === 'pool' ? readPoolFolder(dir, given, labels) : shape === 'dcase' ? readDcaseFolder(dir, given, labels) : readPulled(dir, given, labels, warnings);
+    const found =
+      shape === 'pool'
+        ? readPoolFolder(dir, given, labels)
+        : shape === 'dcase'
+          ? readDcaseFolder(dir, given, labels)
+          : readPulled(dir, given, labels, warnings);
     if (found.length === 0) throw new EarshotError(`${given}: no labelled audio found (${shape} folder)`);
     for (const clip of found) {
       clips.push(clip);
@@ -161,7 +169,9 @@ export function readDataset(dirs: readonly string[], labels: readonly string[]):
 
 /** Parses a TSV with a header line into rows keyed by column name. */
 function readTsv(path: string): Record<string, string>[] {
-  const [header, ...lines] = readFileSync(path, 'utf8').split(/\r?\n/).filter((l) => l.trim() !== '');
+  const [header, ...lines] = readFileSync(path, 'utf8')
+    .split(/\r?\n/)
+    .filter((l) => l.trim() !== '');
   if (!header) return [];
   const cols = header.split('\t').map((c) => c.trim());
   return lines.map((line) => {
@@ -179,9 +189,14 @@ function readPoolFolder(dir: string, given: string, labels: readonly string[]): 
     for (const row of parsed) rows.set(row.path!.replaceAll('\\', '/'), row);
   }
   const clips: TrainingClip[] = [];
-  const classDirs = readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name).sort();
+  const classDirs = readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort();
   for (const classDir of classDirs) {
-    const files = readdirSync(join(dir, classDir)).filter((f) => /\.wav$/i.test(f)).sort();
+    const files = readdirSync(join(dir, classDir))
+      .filter((f) => /\.wav$/i.test(f))
+      .sort();
     for (const file of files) {
       const rel = `${classDir}/${file}`;
       const row = rows.get(rel);

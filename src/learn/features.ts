@@ -99,7 +99,13 @@ export function mixKey(p: MixParameters): string {
  * The parameters of copy `copy` of a clip, drawn from `seed` and the clip's sha256.
  * @param ambience the ambience recordings' sha256 and length in samples, sorted by sha256
  */
-export function drawMix(seed: number, clipSha256: string, copy: number, clipLength: number, ambience: readonly { sha256: string; length: number }[]): MixParameters {
+export function drawMix(
+  seed: number,
+  clipSha256: string,
+  copy: number,
+  clipLength: number,
+  ambience: readonly { sha256: string; length: number }[],
+): MixParameters {
   const random = mulberry32(fnv1a32(`${seed}:${clipSha256}:${copy}`));
   const pick = ambience[Math.floor(random() * ambience.length)]!;
   const shiftSamples = Math.floor(random() * 48 * FRAME_HOP_SAMPLES);
@@ -207,7 +213,11 @@ function writeCache(path: string, f: Omit<ClipFeatures, 'clip' | 'augmentation' 
     writeFileSync(temporary, Buffer.concat([Buffer.from(header.buffer), Buffer.from(body.buffer)]));
     renameSync(temporary, path);
   } catch (error) {
-    throw new EarshotError(`${path}: cannot write the embedding cache (${(error as NodeJS.ErrnoException).code ?? error}); give another folder with --cache`, ExitCode.Environment, { cause: error });
+    throw new EarshotError(
+      `${path}: cannot write the embedding cache (${(error as NodeJS.ErrnoException).code ?? error}); give another folder with --cache`,
+      ExitCode.Environment,
+      { cause: error },
+    );
   }
 }
 

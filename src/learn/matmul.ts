@@ -19,7 +19,13 @@ function valueInfo(name: string, dims: string[]): number[] {
 /** The ONNX model `c = MatMul(a, b)`, a [m, n], b [n, p], c [m, p], float32. */
 export function matMulModel(): Uint8Array {
   const node = [...str(1, 'a'), ...str(1, 'b'), ...str(2, 'c'), ...str(3, 'matmul'), ...str(4, 'MatMul')];
-  const graph = [...bytes(1, node), ...str(2, 'matmul'), ...bytes(11, valueInfo('a', ['m', 'n'])), ...bytes(11, valueInfo('b', ['n', 'p'])), ...bytes(12, valueInfo('c', ['m', 'p']))];
+  const graph = [
+    ...bytes(1, node),
+    ...str(2, 'matmul'),
+    ...bytes(11, valueInfo('a', ['m', 'n'])),
+    ...bytes(11, valueInfo('b', ['n', 'p'])),
+    ...bytes(12, valueInfo('c', ['m', 'p'])),
+  ];
   return Uint8Array.from([...int(1, 7), ...str(2, 'earshot-train'), ...str(3, '1'), ...bytes(7, graph), ...bytes(8, int(2, 13))]);
 }
 
@@ -36,7 +42,8 @@ export async function openMatMul(): Promise<MatMul> {
   const { session, ort } = opened;
   return {
     async multiply(a, m, n, b, p) {
-      if (a.length !== m * n || b.length !== n * p) throw new RangeError(`matmul: shapes [${m},${n}]·[${n},${p}] do not match lengths ${a.length}, ${b.length}`);
+      if (a.length !== m * n || b.length !== n * p)
+        throw new RangeError(`matmul: shapes [${m},${n}]·[${n},${p}] do not match lengths ${a.length}, ${b.length}`);
       const result = await session.run({ a: new ort.Tensor('float32', a, [m, n]), b: new ort.Tensor('float32', b, [n, p]) });
       return result.c!.data as Float32Array;
     },

@@ -64,7 +64,9 @@ export async function fitHead(x: Matrix, targets: Int32Array, options: FitOption
   for (const w of weights) totalWeight += w;
   const matmul = await openMatMul();
   try {
-    return options.hidden > 0 ? await fitMlp(matmul, x, targets, weights, totalWeight, options) : await fitLogistic(matmul, x, targets, weights, totalWeight, options);
+    return options.hidden > 0
+      ? await fitMlp(matmul, x, targets, weights, totalWeight, options)
+      : await fitLogistic(matmul, x, targets, weights, totalWeight, options);
   } finally {
     await matmul.close();
   }
@@ -81,7 +83,16 @@ function transpose(source: ArrayLike<number>, rows: number, cols: number, offset
  * Softmax cross-entropy of logits `z` [rows × k] (bias added here): writes the weighted deltas
  * (p − onehot)·w/Σw into `delta` [rows × k] and returns the data part of the loss.
  */
-function softmaxDeltas(z: Float32Array, bias: Float64Array, offsetBias: number, k: number, targets: Int32Array, weights: Float64Array, totalWeight: number, delta: Float64Array): number {
+function softmaxDeltas(
+  z: Float32Array,
+  bias: Float64Array,
+  offsetBias: number,
+  k: number,
+  targets: Int32Array,
+  weights: Float64Array,
+  totalWeight: number,
+  delta: Float64Array,
+): number {
   const rows = targets.length;
   let loss = 0;
   const logits = new Float64Array(k);
@@ -103,7 +114,14 @@ function softmaxDeltas(z: Float32Array, bias: Float64Array, offsetBias: number, 
   return loss;
 }
 
-async function fitLogistic(matmul: MatMul, x: Matrix, targets: Int32Array, weights: Float64Array, totalWeight: number, options: FitOptions): Promise<FittedLayers> {
+async function fitLogistic(
+  matmul: MatMul,
+  x: Matrix,
+  targets: Int32Array,
+  weights: Float64Array,
+  totalWeight: number,
+  options: FitOptions,
+): Promise<FittedLayers> {
   const { rows, cols: d, data } = x;
   const k = options.classes;
   const nW = k * d;
@@ -125,7 +143,11 @@ async function fitLogistic(matmul: MatMul, x: Matrix, targets: Int32Array, weigh
     }
     return loss;
   };
-  const result = await minimizeLbfgs(objective, new Float64Array(nW + k), { maxIterations: options.maxIterations, relativeTolerance: 1e-7, onIteration: options.onIteration });
+  const result = await minimizeLbfgs(objective, new Float64Array(nW + k), {
+    maxIterations: options.maxIterations,
+    relativeTolerance: 1e-7,
+    onIteration: options.onIteration,
+  });
   return {
     layers: [{ activation: 'softmax', inputs: d, outputs: k, weights: result.x.slice(0, nW), bias: result.x.slice(nW) }],
     loss: result.loss,
@@ -190,7 +212,10 @@ async function fitMlp(matmul: MatMul, x: Matrix, targets: Int32Array, weights: F
     }
     const gw1 = await matmul.multiply(transpose(dA, rows, h), h, rows, data, d);
     for (let i = 0; i < h * d; i++) gradient[oW1 + i] = gw1[i]!;
-    for (const [start, end] of [[oW1, oB1], [oW2, oB2]] as const) {
+    for (const [start, end] of [
+      [oW1, oB1],
+      [oW2, oB2],
+    ] as const) {
       for (let i = start; i < end; i++) {
         loss += 0.5 * options.l2 * p[i]! * p[i]!;
         gradient[i] += options.l2 * p[i]!;

@@ -130,7 +130,9 @@ function readNodeFolder(nodeDir: string, warnings: string[], prefer?: 'labels.ts
   try {
     manifest = JSON.parse(readFileSync(manifestPath, 'utf8'));
   } catch (error) {
-    throw new EarshotError(`${manifestPath}: cannot read the pull manifest (${(error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0]})`);
+    throw new EarshotError(
+      `${manifestPath}: cannot read the pull manifest (${(error as NodeJS.ErrnoException).code ?? (error as Error).message.split('\n')[0]})`,
+    );
   }
   if (!Array.isArray(manifest.clips)) throw new EarshotError(`${manifestPath}: not a pull manifest (no "clips" list)`);
   const nodeId = manifest.node_id ?? basename(nodeDir);

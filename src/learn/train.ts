@@ -274,10 +274,13 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   if (!(Number.isInteger(hidden) && hidden >= 0 && hidden <= 4096)) throw new EarshotError(`hidden: must be a whole number 0..4096, got ${hidden}`);
   if (!(l2 >= 0)) throw new EarshotError(`l2: must be >= 0, got ${l2}`);
   if (!(Number.isInteger(folds) && folds >= 0)) throw new EarshotError(`folds: must be a whole number >= 0, got ${folds}`);
-  if (faBudget !== 'rule' && !(typeof faBudget === 'number' && faBudget >= 0)) throw new EarshotError(`FA budget: must be "rule" or >= 0 per hour, got ${faBudget}`);
+  if (faBudget !== 'rule' && !(typeof faBudget === 'number' && faBudget >= 0))
+    throw new EarshotError(`FA budget: must be "rule" or >= 0 per hour, got ${faBudget}`);
   if (serve !== 'better' && serve !== 'all') throw new EarshotError(`serve: "better" or "all", got ${String(serve)}`);
-  if (!(typeof siteWeight === 'number' && siteWeight > 0 && Number.isFinite(siteWeight))) throw new EarshotError(`site weight: must be a number > 0, got ${siteWeight}`);
-  if (featureNames.length === 0 || featureNames.some((f) => f !== 'embedding' && f !== 'scores')) throw new EarshotError(`features: embedding and/or scores, got ${featureNames.join(',')}`);
+  if (!(typeof siteWeight === 'number' && siteWeight > 0 && Number.isFinite(siteWeight)))
+    throw new EarshotError(`site weight: must be a number > 0, got ${siteWeight}`);
+  if (featureNames.length === 0 || featureNames.some((f) => f !== 'embedding' && f !== 'scores'))
+    throw new EarshotError(`features: embedding and/or scores, got ${featureNames.join(',')}`);
   const wanted = [...(options.labels ?? Object.keys(DEFAULT_LABELS))].filter((l) => l !== BACKGROUND_LABEL);
 
   // 1. Data.
@@ -308,7 +311,10 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const windowNames = items.map((item) => namesOf(item));
   const present = new Set(windowNames.flat().filter((n): n is string => n !== null));
   const labels = [...wanted.filter((l) => present.has(l)), BACKGROUND_LABEL];
-  if (labels.length < 2) throw new EarshotError(`train: no clip carries any of the labels ${wanted.join(', ')}; a head needs at least one (class names are mapped by folder or pool.tsv class)`);
+  if (labels.length < 2)
+    throw new EarshotError(
+      `train: no clip carries any of the labels ${wanted.join(', ')}; a head needs at least one (class names are mapped by folder or pool.tsv class)`,
+    );
   if (!present.has(BACKGROUND_LABEL)) dataset.warnings.push('no background windows (ambience or other classes): the head cannot learn what to ignore');
   const labelIndex = new Map(labels.map((l, i) => [l, i]));
 
@@ -316,12 +322,23 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   items.forEach((item, i) => {
     windowNames[i]!.forEach((name, w) => {
       if (name === null || !labelIndex.has(name)) return;
-      rows.push({ item: i, window: w, label: labelIndex.get(name)!, group: item.clip.group, augmented: item.augmentation !== 'none', site: item.clip.labelling === 'spans' });
+      rows.push({
+        item: i,
+        window: w,
+        label: labelIndex.get(name)!,
+        group: item.clip.group,
+        augmented: item.augmentation !== 'none',
+        site: item.clip.labelling === 'spans',
+      });
     });
   });
   const scoreSize = items.find((it) => it.windows > 0)?.scoreSize ?? 0;
   const embeddingSize = items.find((it) => it.windows > 0)?.embeddingSize ?? 0;
-  const features: HeadFeatureJson[] = featureNames.map((name) => ({ name, size: name === 'embedding' ? embeddingSize : scoreSize, transform: name === 'scores' ? 'logit' : 'none' }));
+  const features: HeadFeatureJson[] = featureNames.map((name) => ({
+    name,
+    size: name === 'embedding' ? embeddingSize : scoreSize,
+    transform: name === 'scores' ? 'logit' : 'none',
+  }));
   const inputSize = features.reduce((s, f) => s + f.size, 0);
   const raw = new Float32Array(rows.length * inputSize);
   {
@@ -457,7 +474,12 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   }
 
   // Labels left to the rule: where the rule's cross-validated F1 is at least the head's.
-  const ruleLabels = serve === 'better' && usedFolds >= 2 ? reports.filter((r) => r.rule && eventF1(r.rule.detected, r.positives, r.rule.false_alarms) >= eventF1(r.detected, r.positives, r.false_alarms)).map((r) => r.label) : [];
+  const ruleLabels =
+    serve === 'better' && usedFolds >= 2
+      ? reports
+          .filter((r) => r.rule && eventF1(r.rule.detected, r.positives, r.rule.false_alarms) >= eventF1(r.detected, r.positives, r.false_alarms))
+          .map((r) => r.label)
+      : [];
   for (const r of reports) if (r.rule) r.served_by = ruleLabels.includes(r.label) ? 'rule' : 'head';
 
   const trainedAt = options.trainedAt ?? (process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : new Date());
@@ -483,7 +505,9 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       seed,
       clip_count: sortedShas.length,
       clips_per_label: clipsPerLabel,
-      clips_sha256: createHash('sha256').update(sortedShas.map((s) => `${s}\n`).join('')).digest('hex'),
+      clips_sha256: createHash('sha256')
+        .update(sortedShas.map((s) => `${s}\n`).join(''))
+        .digest('hex'),
       window_count: rows.length,
       windows_per_label: windowsPerLabel,
       options: {

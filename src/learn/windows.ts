@@ -25,7 +25,11 @@ export const LOUD_WINDOW_DB = 10;
 export const SPAN_OVERLAP_FRACTION = 0.5;
 
 /** Labels in the hostile group by default (gunshot, explosion, glass_break, scream). */
-export const HOSTILE_LABELS: ReadonlySet<string> = new Set(Object.entries(DEFAULT_LABELS).filter(([, l]) => l.group === 'hostile').map(([name]) => name));
+export const HOSTILE_LABELS: ReadonlySet<string> = new Set(
+  Object.entries(DEFAULT_LABELS)
+    .filter(([, l]) => l.group === 'hostile')
+    .map(([name]) => name),
+);
 
 /**
  * Labels of a clip-labelled clip's windows.
@@ -46,7 +50,12 @@ export function clipWindowLabels(label: string, dbfs: ArrayLike<number>): (strin
  * @param spans labelled spans, seconds
  * @returns per window the label, the background label, or null (ambiguous: left out)
  */
-export function spanWindowLabels(startSamples: ArrayLike<number>, spans: readonly LabelledSpan[], hostile: ReadonlySet<string> = HOSTILE_LABELS, sampleRate = SAMPLE_RATE): (string | null)[] {
+export function spanWindowLabels(
+  startSamples: ArrayLike<number>,
+  spans: readonly LabelledSpan[],
+  hostile: ReadonlySet<string> = HOSTILE_LABELS,
+  sampleRate = SAMPLE_RATE,
+): (string | null)[] {
   const windowS = PATCH_SAMPLES / sampleRate;
   return Array.from(startSamples, (start) => {
     const t0 = start / sampleRate;

@@ -183,7 +183,9 @@ export class MicrophoneJudge {
         return Math.abs(value) > c.max_dc_offset ? `DC offset ${value.toFixed(4)} of full scale (bound ±${c.max_dc_offset})` : '';
       case 'digital_silence':
         if (value <= c.max_constant_ratio) return '';
-        return zeroRatio !== undefined && zeroRatio * 2 >= value ? `digital silence: zeros on ${pct(zeroRatio)} of samples` : `stuck at a constant value on ${pct(value)} of samples`;
+        return zeroRatio !== undefined && zeroRatio * 2 >= value
+          ? `digital silence: zeros on ${pct(zeroRatio)} of samples`
+          : `stuck at a constant value on ${pct(value)} of samples`;
       case 'noise_floor':
         return this.relative('noise floor', value, 'dBFS', this.floorStat, c.noise_floor_deviation_db);
       case 'tilt':

@@ -96,11 +96,23 @@ export class ModelReloader {
         return 'unchanged';
       }
       this.log.info({ trigger, model: path, sha256 }, 'model reload: test-loading the new model');
-      opened = await this.open({ path, manifest, backend: base.model.backend, threads: base.model.threads, modelDir: base.model_dir, ...acceleratorRequest(base.model) });
+      opened = await this.open({
+        path,
+        manifest,
+        backend: base.model.backend,
+        threads: base.model.threads,
+        modelDir: base.model_dir,
+        ...acceleratorRequest(base.model),
+      });
       if (this.closed) throw new Error('the daemon is stopping');
       const labelNames = new Set(this.pipeline.labels.map((l) => l.name));
       const { specs } = resolveLabelSpecs(config.detection.labels, opened.manifest.class_map);
-      const commit = this.pipeline.prepareModelSwap(0, { classifier: opened, name: `${opened.manifest.id} (${opened.path})`, labels: specs.filter((s) => labelNames.has(s.name)), weight: 1 });
+      const commit = this.pipeline.prepareModelSwap(0, {
+        classifier: opened,
+        name: `${opened.manifest.id} (${opened.path})`,
+        labels: specs.filter((s) => labelNames.has(s.name)),
+        weight: 1,
+      });
       const newLabels = specs.filter((s) => !labelNames.has(s.name)).map((s) => s.name);
       this.opened.push(opened);
       const replaced = (await this.scheduler.replaceModel(commit)).classifier as unknown as RunningModel;
@@ -108,7 +120,15 @@ export class ModelReloader {
       const models = this.pipeline.models.map((m) => m.classifier as unknown as RunningModel);
       this.onReloaded({ id: models.map((m) => m.manifest.id).join('+'), sha256: models.map((m) => m.sha256).join('+') });
       this.log.info(
-        { trigger, model: opened.path, manifest: opened.manifest.id, old_model: replaced.path, old_sha256: replaced.sha256, new_sha256: opened.sha256, audio_s: Number((this.pipeline.ring.endSample / SAMPLE_RATE).toFixed(3)) },
+        {
+          trigger,
+          model: opened.path,
+          manifest: opened.manifest.id,
+          old_model: replaced.path,
+          old_sha256: replaced.sha256,
+          new_sha256: opened.sha256,
+          audio_s: Number((this.pipeline.ring.endSample / SAMPLE_RATE).toFixed(3)),
+        },
         'model reloaded',
       );
       if (newLabels.length) this.log.info({ labels: newLabels }, 'the new model has classes for these labels too; detecting them needs a restart');

@@ -72,13 +72,17 @@ export function planModelLabels(config: EarshotConfig, models: readonly PlannedM
     const extra = config.extra_models[i - 1];
     const labels = resolveMemberLabels(settings, model.manifest.class_map, extra.labels, model.key, model.name);
     if (labels.length === 0) {
-      throw new EarshotError(`${model.key}: the model ${model.name} serves none of the enabled labels (its manifest maps ${Object.keys(model.manifest.class_map).join(', ') || 'no label'}); list some in ${model.key}.labels or remove it`);
+      throw new EarshotError(
+        `${model.key}: the model ${model.name} serves none of the enabled labels (its manifest maps ${Object.keys(model.manifest.class_map).join(', ') || 'no label'}); list some in ${model.key}.labels or remove it`,
+      );
     }
     return labels;
   });
   const labels = unionLabels(Object.keys(settings), perModel);
   const served = new Set(labels.map((l) => l.name));
-  const unmapped = Object.entries(settings).filter(([name, l]) => l.enabled && !served.has(name)).map(([name]) => name);
+  const unmapped = Object.entries(settings)
+    .filter(([name, l]) => l.enabled && !served.has(name))
+    .map(([name]) => name);
   return { perModel, labels, unmapped };
 }
 
@@ -108,13 +112,37 @@ export async function openModelSet(config: EarshotConfig, log: Logger, load: (re
       headLabels = headed.served;
       labels = unionLabels(Object.keys(config.detection.labels), perModel);
       const unused = head.head.labels.filter((l) => l !== head.head.backgroundLabel && !headLabels.includes(l));
-      log.info({ head: head.path, origin: head.origin, sha256: head.head.sha256, trained_at: head.head.trainedAt, clips: head.head.clipCount, labels: headLabels, ...(unused.length ? { not_enabled: unused } : {}) }, 'head loaded: these labels read its probabilities');
+      log.info(
+        {
+          head: head.path,
+          origin: head.origin,
+          sha256: head.head.sha256,
+          trained_at: head.head.trainedAt,
+          clips: head.head.clipCount,
+          labels: headLabels,
+          ...(unused.length ? { not_enabled: unused } : {}),
+        },
+        'head loaded: these labels read its probabilities',
+      );
     }
-    if (unmapped.length) log.info({ model: models.map((m) => m.manifest.id).join('+'), labels: unmapped }, 'no model has a class for these labels; they are not detected');
-    const members: PipelineModel[] = models.map((m, i) => ({ classifier: m, name: planned[i].name, labels: perModel[i], weight: i === 0 ? 1 : config.extra_models[i - 1].weight }));
+    if (unmapped.length)
+      log.info({ model: models.map((m) => m.manifest.id).join('+'), labels: unmapped }, 'no model has a class for these labels; they are not detected');
+    const members: PipelineModel[] = models.map((m, i) => ({
+      classifier: m,
+      name: planned[i].name,
+      labels: perModel[i],
+      weight: i === 0 ? 1 : config.extra_models[i - 1].weight,
+    }));
     for (const [i, m] of models.entries()) {
       log.info(
-        { model: m.path, manifest: m.manifest.id, backend: m.backend.kind, classes: m.classNames.length, labels: perModel[i].map((s) => s.name), ...(i > 0 ? { weight: members[i].weight, role: planned[i].key } : {}) },
+        {
+          model: m.path,
+          manifest: m.manifest.id,
+          backend: m.backend.kind,
+          classes: m.classNames.length,
+          labels: perModel[i].map((s) => s.name),
+          ...(i > 0 ? { weight: members[i].weight, role: planned[i].key } : {}),
+        },
         'model loaded',
       );
     }

@@ -246,7 +246,8 @@ export class Pipeline {
   private async run(step: PipelineStep): Promise<DetectorOutput[]> {
     if (step.kind === 'gap_end' || !step.audible) return this.complete(step, 'gated');
     const scores: Float32Array[] = [];
-    for (let m = 0; m < this.models.length; m++) scores.push(await this.models[m].classifier.classify(this.modelInput(step, m, this.layoutBuffers[m] ?? undefined)));
+    for (let m = 0; m < this.models.length; m++)
+      scores.push(await this.models[m].classifier.classify(this.modelInput(step, m, this.layoutBuffers[m] ?? undefined)));
     return this.complete(step, scores);
   }
 
@@ -277,7 +278,10 @@ export class Pipeline {
   }
 
   private newFrontEnds(): FrontEndGroup {
-    return new FrontEndGroup(this.models.map((m) => m.classifier.input), this.settings.hopFrames);
+    return new FrontEndGroup(
+      this.models.map((m) => m.classifier.input),
+      this.settings.hopFrames,
+    );
   }
 
   /**
@@ -325,7 +329,12 @@ export class Pipeline {
     const patch: Patch =
       base === 0 && this.patchBase === 0
         ? segmentPatch
-        : { ...segmentPatch, index: segmentPatch.index + this.patchBase, startSample: segmentPatch.startSample + base, endSample: segmentPatch.endSample + base };
+        : {
+            ...segmentPatch,
+            index: segmentPatch.index + this.patchBase,
+            startSample: segmentPatch.startSample + base,
+            endSample: segmentPatch.endSample + base,
+          };
     this.patchesCut += 1;
     const waveform = this.ring.read(patch.startSample, patch.endSample);
     const { rmsDbfs, peakDbfs } = levels(waveform);
@@ -376,9 +385,12 @@ export class Pipeline {
   prepareModelSwap(index: number, model: PipelineModel): () => PipelineModel {
     const old = this.models[index];
     if (!old) throw new RangeError(`no model ${index} in the pipeline (it has ${this.models.length})`);
-    const key = (input: ModelInput) => (input.kind === 'waveform' ? 'waveform' : `log-mel (log offset ${input.log_offset}, ${input.f_min_hz}–${input.f_max_hz} Hz)`);
+    const key = (input: ModelInput) =>
+      input.kind === 'waveform' ? 'waveform' : `log-mel (log offset ${input.log_offset}, ${input.f_min_hz}–${input.f_max_hz} Hz)`;
     if (key(model.classifier.input) !== key(old.classifier.input)) {
-      throw new EarshotError(`${model.name}: takes ${key(model.classifier.input)} input, but the running model takes ${key(old.classifier.input)}; changing that needs a restart`);
+      throw new EarshotError(
+        `${model.name}: takes ${key(model.classifier.input)} input, but the running model takes ${key(old.classifier.input)}; changing that needs a restart`,
+      );
     }
     const models = this.models.map((m, i) => (i === index ? model : m));
     const combiner = new LabelCombiner(

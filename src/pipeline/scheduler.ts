@@ -285,12 +285,21 @@ export class PatchScheduler implements InferenceStatus {
       this.episodes += 1;
       this.classifiedLast = true;
       this.log.warn(
-        { lag_s: round(lag), queued_patches: this.patchesQueued, backlog_s: round(this.capture.backlogSeconds), at_s: round(step.patch.startSample / SAMPLE_RATE), degrade_lag_s: this.settings.degradeLagSeconds },
+        {
+          lag_s: round(lag),
+          queued_patches: this.patchesQueued,
+          backlog_s: round(this.capture.backlogSeconds),
+          at_s: round(step.patch.startSample / SAMPLE_RATE),
+          degrade_lag_s: this.settings.degradeLagSeconds,
+        },
         `inference is ${lag.toFixed(1)} s behind real time${full ? ' (patch queue full)' : ''}: degraded, classifying every other patch until it catches up`,
       );
     } else if (this.degradedNow && lag < this.settings.recoverLagSeconds && !full) {
       this.degradedNow = false;
-      this.log.info({ lag_s: round(lag), skipped: this.pipeline.counts.skipped, at_s: round(step.patch.startSample / SAMPLE_RATE) }, 'inference caught up: classifying every patch again');
+      this.log.info(
+        { lag_s: round(lag), skipped: this.pipeline.counts.skipped, at_s: round(step.patch.startSample / SAMPLE_RATE) },
+        'inference caught up: classifying every patch again',
+      );
     }
   }
 
@@ -321,7 +330,13 @@ export class PatchScheduler implements InferenceStatus {
     const message = (reason as Error)?.message ?? String(reason);
     if (now - this.failures.lastLoggedMs >= FAILURE_LOG_INTERVAL_MS) {
       this.log.warn(
-        { model, err: message, at_s: round(step.patch.startSample / SAMPLE_RATE), failed_since_last_line: this.failures.unlogged, failed_total: this.pipeline.counts.failed + 1 },
+        {
+          model,
+          err: message,
+          at_s: round(step.patch.startSample / SAMPLE_RATE),
+          failed_since_last_line: this.failures.unlogged,
+          failed_total: this.pipeline.counts.failed + 1,
+        },
         'a patch failed in the model: no vote from it',
       );
       this.failures.lastLoggedMs = now;

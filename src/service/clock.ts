@@ -88,7 +88,12 @@ export class ClockSync implements DaemonConsumer {
     }
     let stdout: string | null = null;
     try {
-      stdout = execFileSync(this.command, ['show', '-p', 'NTPSynchronized', '--value'], { timeout: PROBE_TIMEOUT_MS, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'], env: probeEnv() });
+      stdout = execFileSync(this.command, ['show', '-p', 'NTPSynchronized', '--value'], {
+        timeout: PROBE_TIMEOUT_MS,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+        env: probeEnv(),
+      });
     } catch {
       stdout = null;
     }

@@ -37,7 +37,8 @@ export function doctorExitCode(checks: readonly Check[]): ExitCode {
 }
 
 /** 2 for an EarshotError of bad input, else 3. */
-const codeOf = (error: { exitCode: number }): NonNullable<Check['exitCode']> => (error.exitCode === ExitCode.BadInput ? ExitCode.BadInput : ExitCode.Environment);
+const codeOf = (error: { exitCode: number }): NonNullable<Check['exitCode']> =>
+  error.exitCode === ExitCode.BadInput ? ExitCode.BadInput : ExitCode.Environment;
 
 /** Free space below this fails the data-directory check; below 16× this it warns. */
 const MIN_FREE_BYTES = 64 * 1024 * 1024;
@@ -49,10 +50,22 @@ async function checkModel(config: EarshotConfig, log: Logger): Promise<Check> {
   try {
     const { model, labels, models } = await openModelAndLabels(config, log);
     models.close();
-    return { name: 'model', status: 'ok', detail: `${model.path} (${model.manifest.id}, ${model.backend.kind}; labels ${labels.map((l) => l.name).join(', ')})` };
+    return {
+      name: 'model',
+      status: 'ok',
+      detail: `${model.path} (${model.manifest.id}, ${model.backend.kind}; labels ${labels.map((l) => l.name).join(', ')})`,
+    };
   } catch (error) {
     if (!isEarshotError(error)) throw error;
-    return { name: 'model', status: 'fail', exitCode: codeOf(error), detail: message(error), fix: config.model.path ? 'set model.path to a .tflite file earshot can read (docs/models.md)' : `earshot model pull yamnet --model-dir ${config.model_dir}` };
+    return {
+      name: 'model',
+      status: 'fail',
+      exitCode: codeOf(error),
+      detail: message(error),
+      fix: config.model.path
+        ? 'set model.path to a .tflite file earshot can read (docs/models.md)'
+        : `earshot model pull yamnet --model-dir ${config.model_dir}`,
+    };
   }
 }
 
@@ -65,7 +78,13 @@ async function checkSource(config: EarshotConfig, log: Logger): Promise<Check> {
     return { name: 'source', status: 'ok', detail: `${info.uri} ${JSON.stringify(info.details)}` };
   } catch (error) {
     if (!isEarshotError(error)) throw error;
-    return { name: 'source', status: 'fail', exitCode: codeOf(error), detail: message(error), fix: 'set source in the config to a readable WAV file or an audio device (docs/configuration.md); a device the running service holds shows as busy: stop it first' };
+    return {
+      name: 'source',
+      status: 'fail',
+      exitCode: codeOf(error),
+      detail: message(error),
+      fix: 'set source in the config to a readable WAV file or an audio device (docs/configuration.md); a device the running service holds shows as busy: stop it first',
+    };
   }
 }
 
@@ -82,7 +101,12 @@ function checkDataDir(config: EarshotConfig): Check[] {
       const service = spawnSync('getent', ['passwd', SERVICE.user], { encoding: 'utf8' });
       const serviceUid = service.status === 0 ? Number(service.stdout.split(':')[2]) : undefined;
       if (process.getuid?.() === 0 && serviceUid !== undefined && dir.startsWith(SERVICE.stateDir) && stat.uid !== serviceUid) {
-        checks.push({ name: 'data_dir', status: 'fail', detail: `${dir} is owned by uid ${stat.uid}, not the service user ${SERVICE.user} (uid ${serviceUid})`, fix: `chown -R ${SERVICE.user}:${SERVICE.user} ${dir}` });
+        checks.push({
+          name: 'data_dir',
+          status: 'fail',
+          detail: `${dir} is owned by uid ${stat.uid}, not the service user ${SERVICE.user} (uid ${serviceUid})`,
+          fix: `chown -R ${SERVICE.user}:${SERVICE.user} ${dir}`,
+        });
       } else {
         accessSync(dir, constants.W_OK | constants.X_OK);
         checks.push({ name: 'data_dir', status: 'ok', detail: `${dir} is writable (mode 0${(stat.mode & 0o777).toString(8)})` });
@@ -92,14 +116,26 @@ function checkDataDir(config: EarshotConfig): Check[] {
       checks.push({ name: 'data_dir', status: 'warn', detail: `${dir} does not exist yet; it will be created under ${existing}`, fix: `mkdir -p ${dir}` });
     }
   } catch (error) {
-    checks.push({ name: 'data_dir', status: 'fail', detail: `${existing === dir ? dir : existing} is not writable for uid ${process.getuid?.()} (${(error as NodeJS.ErrnoException).code})`, fix: `chown ${SERVICE.user}: ${dir} (the service creates ${SERVICE.stateDir} itself via StateDirectory=)` });
+    checks.push({
+      name: 'data_dir',
+      status: 'fail',
+      detail: `${existing === dir ? dir : existing} is not writable for uid ${process.getuid?.()} (${(error as NodeJS.ErrnoException).code})`,
+      fix: `chown ${SERVICE.user}: ${dir} (the service creates ${SERVICE.stateDir} itself via StateDirectory=)`,
+    });
   }
   try {
     const fs = statfsSync(existing);
     const free = fs.bavail * fs.bsize;
     const mib = (free / 1048576).toFixed(0);
-    if (free < MIN_FREE_BYTES) checks.push({ name: 'free space', status: 'fail', detail: `${mib} MiB free on ${existing}`, fix: 'free space on that file system: the watchdog fails below 64 MiB' });
-    else if (free < 16 * MIN_FREE_BYTES) checks.push({ name: 'free space', status: 'warn', detail: `${mib} MiB free on ${existing}`, fix: 'free some space: events and clips grow over months' });
+    if (free < MIN_FREE_BYTES)
+      checks.push({
+        name: 'free space',
+        status: 'fail',
+        detail: `${mib} MiB free on ${existing}`,
+        fix: 'free space on that file system: the watchdog fails below 64 MiB',
+      });
+    else if (free < 16 * MIN_FREE_BYTES)
+      checks.push({ name: 'free space', status: 'warn', detail: `${mib} MiB free on ${existing}`, fix: 'free some space: events and clips grow over months' });
     else checks.push({ name: 'free space', status: 'ok', detail: `${mib} MiB free on ${existing}` });
   } catch (error) {
     checks.push({ name: 'free space', status: 'warn', detail: `cannot tell for ${existing} (${(error as NodeJS.ErrnoException).code})` });
@@ -111,7 +147,7 @@ function checkDataDir(config: EarshotConfig): Check[] {
 export function brokerAddress(url: string): { host: string; port: number } {
   const parsed = new URL(url);
   const defaults: Record<string, number> = { 'mqtt:': 1883, 'tcp:': 1883, 'mqtts:': 8883, 'ssl:': 8883, 'ws:': 80, 'wss:': 443 };
-  return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port ? Number(parsed.port) : defaults[parsed.protocol] ?? 1883 };
+  return { host: parsed.hostname.replace(/^\[|\]$/g, ''), port: parsed.port ? Number(parsed.port) : (defaults[parsed.protocol] ?? 1883) };
 }
 
 /** A TCP connection to the broker (not an MQTT login: credentials are checked by the daemon's log). */
@@ -134,7 +170,12 @@ async function checkBroker(config: EarshotConfig): Promise<Check[]> {
   checks.push(
     result === null
       ? { name: 'broker', status: 'ok', detail: `${host}:${port} accepts TCP connections` }
-      : { name: 'broker', status: 'fail', detail: `${host}:${port}: ${result}`, fix: 'start the broker or fix mqtt.url; alerts queue while the broker is away, but none is delivered' },
+      : {
+          name: 'broker',
+          status: 'fail',
+          detail: `${host}:${port}: ${result}`,
+          fix: 'start the broker or fix mqtt.url; alerts queue while the broker is away, but none is delivered',
+        },
   );
   if (config.mqtt.password_file) {
     try {
@@ -146,7 +187,9 @@ async function checkBroker(config: EarshotConfig): Promise<Check[]> {
         name: 'mqtt password',
         status: inCredentials ? 'warn' : 'fail',
         detail: `${config.mqtt.password_file}: ${(error as NodeJS.ErrnoException).code}`,
-        fix: inCredentials ? `systemd provides this path to the service only: check that ${SERVICE.credstore}/mqtt_password exists (mode 0600)` : 'create the file or fix mqtt.password_file',
+        fix: inCredentials
+          ? `systemd provides this path to the service only: check that ${SERVICE.credstore}/mqtt_password exists (mode 0600)`
+          : 'create the file or fix mqtt.password_file',
       });
     }
   }
@@ -160,11 +203,21 @@ async function checkBroker(config: EarshotConfig): Promise<Check[]> {
 function checkClock(): Check {
   const synced = new ClockSync().checkSync();
   if (synced === null) {
-    return { name: 'clock', status: 'warn', detail: 'cannot tell whether the clock is synchronised (no systemd-timesyncd flag, and timedatectl gave no answer): events get clock_synced null', fix: 'on a systemd host: timedatectl set-ntp true; elsewhere check chrony/ntpd' };
+    return {
+      name: 'clock',
+      status: 'warn',
+      detail: 'cannot tell whether the clock is synchronised (no systemd-timesyncd flag, and timedatectl gave no answer): events get clock_synced null',
+      fix: 'on a systemd host: timedatectl set-ntp true; elsewhere check chrony/ntpd',
+    };
   }
   return synced
     ? { name: 'clock', status: 'ok', detail: 'NTP synchronised' }
-    : { name: 'clock', status: 'fail', detail: 'NTPSynchronized=no: event times may be wrong', fix: 'timedatectl set-ntp true (a Pi has no battery clock: it needs network time after every boot)' };
+    : {
+        name: 'clock',
+        status: 'fail',
+        detail: 'NTPSynchronized=no: event times may be wrong',
+        fix: 'timedatectl set-ntp true (a Pi has no battery clock: it needs network time after every boot)',
+      };
 }
 
 /**
@@ -185,16 +238,31 @@ export async function runDoctor(loadConfig: () => { config: EarshotConfig; origi
     return checks;
   } catch (error) {
     if (!isEarshotError(error)) throw error;
-    return [{ name: 'config', status: 'fail', exitCode: codeOf(error), detail: message(error), fix: 'fix the named keys (docs/configuration.md), then run earshot doctor again' }];
+    return [
+      {
+        name: 'config',
+        status: 'fail',
+        exitCode: codeOf(error),
+        detail: message(error),
+        fix: 'fix the named keys (docs/configuration.md), then run earshot doctor again',
+      },
+    ];
   }
 }
 
 /** The report, one line per check and an indented `fix:` line under each problem. */
 export function formatChecks(checks: readonly Check[]): string {
   const width = Math.max(...checks.map((c) => c.name.length));
-  const lines = checks.flatMap((c) => [`${c.status.toUpperCase().padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}`, ...(c.fix && c.status !== 'ok' ? [`${' '.repeat(6 + width)}  fix: ${c.fix}`] : [])]);
+  const lines = checks.flatMap((c) => [
+    `${c.status.toUpperCase().padEnd(4)}  ${c.name.padEnd(width)}  ${c.detail}`,
+    ...(c.fix && c.status !== 'ok' ? [`${' '.repeat(6 + width)}  fix: ${c.fix}`] : []),
+  ]);
   const failed = checks.filter((c) => c.status === 'fail').length;
   const warned = checks.filter((c) => c.status === 'warn').length;
-  lines.push(failed ? `${failed} problem${failed === 1 ? '' : 's'} to fix${warned ? `, ${warned} warning${warned === 1 ? '' : 's'}` : ''}` : `all good${warned ? ` (${warned} warning${warned === 1 ? '' : 's'})` : ''}`);
+  lines.push(
+    failed
+      ? `${failed} problem${failed === 1 ? '' : 's'} to fix${warned ? `, ${warned} warning${warned === 1 ? '' : 's'}` : ''}`
+      : `all good${warned ? ` (${warned} warning${warned === 1 ? '' : 's'})` : ''}`,
+  );
   return `${lines.join('\n')}\n`;
 }

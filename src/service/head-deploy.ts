@@ -24,17 +24,13 @@ import type { EarshotConfig } from '../config/schema.js';
 import { resolveLabelSpecs, type LabelSpec } from '../detect/label-map.js';
 import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import { checkHeadInChild } from '../inference/head/head-check.js';
-import {
-  attachHead, headIdentity, MAX_HEAD_BYTES, readHead, resolveHeadSetting,
-  type HeadControl, type HeadIdentity,
-} from '../inference/head/head-runtime.js';
+import { attachHead, headIdentity, MAX_HEAD_BYTES, readHead, resolveHeadSetting, type HeadControl, type HeadIdentity } from '../inference/head/head-runtime.js';
 import type { HeadOrigin, LoadedHead } from '../inference/head/head-file.js';
 import type { LoadedModel } from '../inference/load-model.js';
 import type { PatchScheduler } from '../pipeline/scheduler.js';
 import type { Logger } from '../log.js';
 import type { Pipeline } from '../pipeline/pipeline.js';
 import { headLabelSpecs } from '../detect/head-labels.js';
-
 
 /** What state.json remembers: the head in use and the one before it, by file. */
 interface HeadState {
@@ -177,7 +173,10 @@ export class HeadDeployer implements HeadControl {
           this.log.info({ head: wanted?.path ?? null, sha256: wanted?.head.sha256 ?? null, origin: wanted?.origin }, wanted ? 'head reloaded' : 'head off');
           return;
         } catch (error) {
-          this.log.error({ err: error, running_head: this.active?.path ?? null }, modelReloaded ? 'head does not fit the new model' : 'head reload failed: keeping the running head');
+          this.log.error(
+            { err: error, running_head: this.active?.path ?? null },
+            modelReloaded ? 'head does not fit the new model' : 'head reload failed: keeping the running head',
+          );
         }
       }
       if (modelReloaded) await this.swap(null).catch((error: unknown) => this.log.error({ err: error }, 'cannot switch the head off'));
@@ -214,7 +213,14 @@ export class HeadDeployer implements HeadControl {
   private async check(path: string, source: string): Promise<void> {
     const backbone = this.backbone();
     const config = this.config;
-    await checkHeadInChild({ headPath: path, source, modelPath: backbone.path, manifest: backbone.manifest.origin, backend: backbone.backend.kind, threads: config.model.threads });
+    await checkHeadInChild({
+      headPath: path,
+      source,
+      modelPath: backbone.path,
+      manifest: backbone.manifest.origin,
+      backend: backbone.backend.kind,
+      threads: config.model.threads,
+    });
   }
 
   /**
@@ -228,7 +234,11 @@ export class HeadDeployer implements HeadControl {
     } catch (error) {
       // A worker that died meanwhile, another swap pending: the environment, not the file (a 503).
       if (isEarshotError(error)) throw error;
-      throw new EarshotError(`head: cannot swap the head in now (${(error as Error)?.message ?? String(error)}); the running head is kept`, ExitCode.Environment, { cause: error });
+      throw new EarshotError(
+        `head: cannot swap the head in now (${(error as Error)?.message ?? String(error)}); the running head is kept`,
+        ExitCode.Environment,
+        { cause: error },
+      );
     }
   }
 
@@ -283,7 +293,9 @@ export class HeadDeployer implements HeadControl {
   private writeState(): void {
     const state: HeadState = {
       active: this.active ? { path: resolve(this.active.path), origin: this.active.origin } : null,
-      ...(this.previousHead !== undefined ? { previous: this.previousHead ? { path: resolve(this.previousHead.path), origin: this.previousHead.origin } : null } : {}),
+      ...(this.previousHead !== undefined
+        ? { previous: this.previousHead ? { path: resolve(this.previousHead.path), origin: this.previousHead.origin } : null }
+        : {}),
     };
     try {
       mkdirSync(this.dir, { recursive: true });
@@ -314,10 +326,14 @@ export class HeadControlSlot implements HeadControl {
   }
 
   push(text: string): Promise<HeadIdentity> {
-    return this.deployer ? this.deployer.push(text) : Promise.reject(new EarshotError('head push: the pipeline is still starting; try again', ExitCode.Environment));
+    return this.deployer
+      ? this.deployer.push(text)
+      : Promise.reject(new EarshotError('head push: the pipeline is still starting; try again', ExitCode.Environment));
   }
 
   rollback(): Promise<HeadIdentity | null> {
-    return this.deployer ? this.deployer.rollback() : Promise.reject(new EarshotError('head rollback: the pipeline is still starting; try again', ExitCode.Environment));
+    return this.deployer
+      ? this.deployer.rollback()
+      : Promise.reject(new EarshotError('head rollback: the pipeline is still starting; try again', ExitCode.Environment));
   }
 }

@@ -75,7 +75,9 @@ source:
 function idsFromFiles(passwdPath: string, groupPath: string, name: string): Ids | null {
   const find = (path: string, index: number) => {
     if (!existsSync(path)) return undefined;
-    const line = readFileSync(path, 'utf8').split('\n').find((l) => l.split(':')[0] === name);
+    const line = readFileSync(path, 'utf8')
+      .split('\n')
+      .find((l) => l.split(':')[0] === name);
     return line === undefined ? undefined : Number(line.split(':')[index]);
   };
   const uid = find(passwdPath, 2);
@@ -93,8 +95,13 @@ function hostIds(name: string): Ids | null {
 
 function runCommand(argv: string[]): void {
   const result = spawnSync(argv[0], argv.slice(1), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-  if (result.error) throw new EarshotError(`${argv.join(' ')}: ${(result.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${argv[0]} not found` : result.error.message}`, ExitCode.Environment);
-  if (result.status !== 0) throw new EarshotError(`${argv.join(' ')}: exit ${result.status}: ${(result.stderr || result.stdout).trim().split('\n').at(-1)}`, ExitCode.Environment);
+  if (result.error)
+    throw new EarshotError(
+      `${argv.join(' ')}: ${(result.error as NodeJS.ErrnoException).code === 'ENOENT' ? `${argv[0]} not found` : result.error.message}`,
+      ExitCode.Environment,
+    );
+  if (result.status !== 0)
+    throw new EarshotError(`${argv.join(' ')}: exit ${result.status}: ${(result.stderr || result.stdout).trim().split('\n').at(-1)}`, ExitCode.Environment);
 }
 
 const mode = (m: number) => `0${m.toString(8)}`;
@@ -122,7 +129,19 @@ export function planInstall(options: InstallOptions): Action[] {
     actions.push({ description: `user ${user}: exists` });
   } else {
     ids = () => hostIds(user);
-    const argv = ['useradd', '--system', '--user-group', '--home-dir', SERVICE.stateDir, '--no-create-home', '--shell', '/usr/sbin/nologin', '--comment', 'earshot sound sensor', user];
+    const argv = [
+      'useradd',
+      '--system',
+      '--user-group',
+      '--home-dir',
+      SERVICE.stateDir,
+      '--no-create-home',
+      '--shell',
+      '/usr/sbin/nologin',
+      '--comment',
+      'earshot sound sensor',
+      user,
+    ];
     actions.push({ description: `create system user: ${argv.join(' ')}`, run: () => runCommand(argv) });
   }
   const owned = (path: string, m: number, owner: 'root' | 'service' | 'root-group') => {
@@ -133,7 +152,8 @@ export function planInstall(options: InstallOptions): Action[] {
   };
   // Under --root without the user in the image's passwd, files stay root's: say so rather than promise an owner.
   const noUser = Boolean(options.root) && !ids();
-  const ownerText = (owner: 'root' | 'service' | 'root-group') => (owner === 'root' || noUser ? 'root:root' : owner === 'service' ? `${user}:${user}` : `root:${user}`);
+  const ownerText = (owner: 'root' | 'service' | 'root-group') =>
+    owner === 'root' || noUser ? 'root:root' : owner === 'service' ? `${user}:${user}` : `root:${user}`;
   const directory = (path: string, m: number, owner: 'root' | 'service' | 'root-group') =>
     actions.push({
       description: `${existsSync(at(path)) ? 'directory exists, set' : 'create directory'} ${at(path)} (mode ${mode(m)}, owner ${ownerText(owner)})`,
@@ -177,7 +197,10 @@ export function planInstall(options: InstallOptions): Action[] {
     },
   });
   const hidden = [process.execPath, execStartLine()].some((p) => /(^|\s)\/(home|root)\//.test(p));
-  if (hidden) actions.push({ description: `warning: earshot or node lives under /home or /root, which ProtectHome=yes hides from the service: install earshot globally (npm install -g) or under /opt first` });
+  if (hidden)
+    actions.push({
+      description: `warning: earshot or node lives under /home or /root, which ProtectHome=yes hides from the service: install earshot globally (npm install -g) or under /opt first`,
+    });
   if (options.root) {
     actions.push({ description: `systemctl daemon-reload: skipped (--root)` });
     const argv = ['systemctl', `--root=${root}`, 'enable', SERVICE.unitName];
@@ -186,7 +209,9 @@ export function planInstall(options: InstallOptions): Action[] {
     actions.push({ description: 'systemctl daemon-reload', run: () => runCommand(['systemctl', 'daemon-reload']) });
     actions.push({ description: `enable at boot: systemctl enable ${SERVICE.unitName}`, run: () => runCommand(['systemctl', 'enable', SERVICE.unitName]) });
   }
-  actions.push({ description: `next: set source in ${configTarget}, pull a model (sudo -u ${user} earshot model pull yamnet --model-dir ${SERVICE.modelDir}), check with earshot doctor --config ${SERVICE.configPath}, then systemctl start earshot` });
+  actions.push({
+    description: `next: set source in ${configTarget}, pull a model (sudo -u ${user} earshot model pull yamnet --model-dir ${SERVICE.modelDir}), check with earshot doctor --config ${SERVICE.configPath}, then systemctl start earshot`,
+  });
   return actions;
 }
 
@@ -203,9 +228,13 @@ export function planUninstall(options: Pick<InstallOptions, 'root'>): Action[] {
     const argv = ['systemctl', 'disable', '--now', SERVICE.unitName];
     if (existsSync(unitTarget)) actions.push({ description: `stop and disable: ${argv.join(' ')}`, run: () => runCommand(argv) });
   }
-  actions.push(existsSync(unitTarget) ? { description: `remove ${unitTarget}`, run: () => rmSync(unitTarget) } : { description: `${unitTarget}: not installed` });
+  actions.push(
+    existsSync(unitTarget) ? { description: `remove ${unitTarget}`, run: () => rmSync(unitTarget) } : { description: `${unitTarget}: not installed` },
+  );
   if (!options.root) actions.push({ description: 'systemctl daemon-reload', run: () => runCommand(['systemctl', 'daemon-reload']) });
-  actions.push({ description: `kept: ${at(SERVICE.configDir)} (config), ${at(SERVICE.stateDir)} (events database, models), ${at(SERVICE.credstore)} and user ${SERVICE.user}; remove them by hand if wanted (rm -r ${at(SERVICE.configDir)} ${at(SERVICE.stateDir)}; userdel ${SERVICE.user})` });
+  actions.push({
+    description: `kept: ${at(SERVICE.configDir)} (config), ${at(SERVICE.stateDir)} (events database, models), ${at(SERVICE.credstore)} and user ${SERVICE.user}; remove them by hand if wanted (rm -r ${at(SERVICE.configDir)} ${at(SERVICE.stateDir)}; userdel ${SERVICE.user})`,
+  });
   return actions;
 }
 
@@ -214,7 +243,8 @@ export function planUninstall(options: Pick<InstallOptions, 'root'>): Action[] {
  * @throws EarshotError (exit 3) naming the step that failed; earlier steps stay done
  */
 export function runActions(actions: readonly Action[], dryRun: boolean, write: (line: string) => void): void {
-  if (!dryRun && process.getuid?.() !== 0) throw new EarshotError('service: run as root (sudo earshot service ...), or look first with --dry-run', ExitCode.Environment);
+  if (!dryRun && process.getuid?.() !== 0)
+    throw new EarshotError('service: run as root (sudo earshot service ...), or look first with --dry-run', ExitCode.Environment);
   for (const action of actions) {
     if (!action.run) {
       write(`note:  ${action.description}`);

@@ -52,7 +52,10 @@ export class MicrophoneHealth implements MicrophoneStatusSource {
     this.log = options.log.child({ component: 'microphone' });
     this.settings = options.config.microphone_health;
     const input = options.modelInputs.find((i) => i.kind === 'logmel_patch');
-    const frontEnd = input && input.kind === 'logmel_patch' ? { logOffset: input.log_offset, fMin: input.f_min_hz, fMax: input.f_max_hz } : { logOffset: 0.001, fMin: 125, fMax: 7500 };
+    const frontEnd =
+      input && input.kind === 'logmel_patch'
+        ? { logOffset: input.log_offset, fMin: input.f_min_hz, fMax: input.f_max_hz }
+        : { logOffset: 0.001, fMin: 125, fMax: 7500 };
     this.meter = new MicrophoneMeter({
       minuteSamples: Math.round(this.settings.minute_seconds * 40) * 400,
       clipLevel: this.settings.clip_level,
@@ -132,7 +135,11 @@ export class MicrophoneHealth implements MicrophoneStatusSource {
       this.log.debug({ ...this.last, judged: verdict.judged, out: out.length ? out : undefined }, 'microphone minute');
       if (!this.storeFailed) {
         try {
-          this.store.add(m, { minuteUtc, streamId: this.options.streamId, startSeconds: m.startSample / SAMPLE_RATE, inBaseline: verdict.inBaseline, out }, this.judge.windowMinutes);
+          this.store.add(
+            m,
+            { minuteUtc, streamId: this.options.streamId, startSeconds: m.startSample / SAMPLE_RATE, inBaseline: verdict.inBaseline, out },
+            this.judge.windowMinutes,
+          );
         } catch (error) {
           // Full disk or read-only database: judging goes on in memory; the baseline is not persisted.
           this.storeFailed = true;
@@ -141,7 +148,10 @@ export class MicrophoneHealth implements MicrophoneStatusSource {
       }
       for (const r of verdict.raised) {
         this.since.set(r.measure, minuteUtc);
-        this.log.warn({ measure: r.measure, minute_utc: minuteUtc, audio_s: round(m.startSample / SAMPLE_RATE + this.meter.minuteSamples / SAMPLE_RATE, 1) }, `microphone problem: ${r.detail}`);
+        this.log.warn(
+          { measure: r.measure, minute_utc: minuteUtc, audio_s: round(m.startSample / SAMPLE_RATE + this.meter.minuteSamples / SAMPLE_RATE, 1) },
+          `microphone problem: ${r.detail}`,
+        );
       }
       for (const measure of verdict.cleared) {
         this.since.delete(measure);

@@ -54,7 +54,10 @@ export class SystemdNotifier {
    * @param onError told (once) when a datagram cannot be sent, e.g. the socket went away
    * @throws Error when the unix-dgram native addon cannot be loaded (not built on this machine)
    */
-  constructor(readonly environment: NotifyEnvironment, private readonly onError: (error: Error) => void) {
+  constructor(
+    readonly environment: NotifyEnvironment,
+    private readonly onError: (error: Error) => void,
+  ) {
     const require = createRequire(import.meta.url);
     const dgram = require('unix-dgram') as UnixDgramModule;
     this.socket = dgram.createSocket('unix_dgram');

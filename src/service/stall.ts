@@ -19,7 +19,10 @@ export class StallingSource implements AudioSource {
   private stopped = false;
   private wake: (() => void) | null = null;
 
-  constructor(private readonly inner: AudioSource, readonly afterSeconds: number) {}
+  constructor(
+    private readonly inner: AudioSource,
+    readonly afterSeconds: number,
+  ) {}
 
   async open(): Promise<SourceDescription> {
     const info = await this.inner.open();

@@ -35,7 +35,11 @@ export class ServiceSupervisor {
    * @param log the daemon's logger
    * @param env the process environment (NOTIFY_SOCKET, WATCHDOG_USEC, WATCHDOG_PID, the test stall hook)
    */
-  constructor(private readonly log: Logger, private readonly env: NodeJS.ProcessEnv = process.env, options: HealthOptions = DEFAULT_HEALTH_OPTIONS) {
+  constructor(
+    private readonly log: Logger,
+    private readonly env: NodeJS.ProcessEnv = process.env,
+    options: HealthOptions = DEFAULT_HEALTH_OPTIONS,
+  ) {
     this.health = new PipelineHealth(options);
     try {
       const environment = notifyEnvironment(env);
@@ -126,7 +130,10 @@ export class ServiceSupervisor {
       this.notifier?.watchdog();
       if (previous && !previous.healthy && this.ready) this.log.info('healthy again: watchdog pings resumed');
     } else if (this.ready && (!previous || previous.healthy || previous.problems.join() !== report.problems.join())) {
-      this.log.error({ problems: report.problems }, `unhealthy: ${report.problems.join('; ')}${this.notifier?.watchdogIntervalMs ? ' (watchdog pings withheld: systemd restarts earshot when WatchdogSec= runs out)' : ''}`);
+      this.log.error(
+        { problems: report.problems },
+        `unhealthy: ${report.problems.join('; ')}${this.notifier?.watchdogIntervalMs ? ' (watchdog pings withheld: systemd restarts earshot when WatchdogSec= runs out)' : ''}`,
+      );
     }
     if (this.ready) this.notifier?.status(this.statusLine(report));
   }
@@ -135,6 +142,8 @@ export class ServiceSupervisor {
   statusLine(report?: HealthReport): string {
     const s = this.summary;
     const base = `${this.running?.source.uri ?? 'starting'}, ${this.audioSeconds.toFixed(1)} s of audio, ${s?.events ?? 0} events (${s?.hostileEvents ?? 0} hostile), rtf ${this.health.realTimeFactor(performance.now()).toFixed(2)}${this.health.counts.gaps ? `, ${this.health.counts.gaps} gaps` : ''}`;
-    return report && !report.healthy ? `UNHEALTHY (${report.problems.join('; ')}): ${base}` : `${this.sourceEnded ? 'finishing (source ended)' : 'listening'}: ${base}`;
+    return report && !report.healthy
+      ? `UNHEALTHY (${report.problems.join('; ')}): ${base}`
+      : `${this.sourceEnded ? 'finishing (source ended)' : 'listening'}: ${base}`;
   }
 }

@@ -198,16 +198,24 @@ export class ClipRecorder {
     const wantedMax = Math.round(clips.max_seconds * SAMPLE_RATE);
     this.maxClipSamples = Math.max(1, Math.min(wantedMax, capacity - margin));
     if (this.maxClipSamples < wantedMax) {
-      log.warn({ ring_buffer_s: capacity / SAMPLE_RATE, max_clip_s: this.maxClipSamples / SAMPLE_RATE }, `clips.max_seconds ${clips.max_seconds} is more than the ring buffer holds: clips are cut at ${(this.maxClipSamples / SAMPLE_RATE).toFixed(2)} s; raise ring_buffer_seconds for longer ones`);
+      log.warn(
+        { ring_buffer_s: capacity / SAMPLE_RATE, max_clip_s: this.maxClipSamples / SAMPLE_RATE },
+        `clips.max_seconds ${clips.max_seconds} is more than the ring buffer holds: clips are cut at ${(this.maxClipSamples / SAMPLE_RATE).toFixed(2)} s; raise ring_buffer_seconds for longer ones`,
+      );
     }
     this.settleSamples = pre + Math.round(DETECTION_LATENCY_SECONDS * SAMPLE_RATE);
     const wantedBackground = Math.round(clips.background_seconds * SAMPLE_RATE);
     this.backgroundSamples = Math.max(0, Math.min(wantedBackground, capacity - this.settleSamples - margin));
     if (clips.background_per_hour > 0 && this.backgroundSamples < wantedBackground) {
-      log.warn({ background_s: this.backgroundSamples / SAMPLE_RATE }, `clips.background_seconds ${clips.background_seconds} does not fit the ring buffer with the wait for late detections: shortened`);
+      log.warn(
+        { background_s: this.backgroundSamples / SAMPLE_RATE },
+        `clips.background_seconds ${clips.background_seconds} does not fit the ring buffer with the wait for late detections: shortened`,
+      );
     }
     this.backgroundSlotSamples =
-      clips.background_per_hour > 0 && this.backgroundSamples > 0 ? Math.max(this.backgroundSamples, Math.round((3600 * SAMPLE_RATE) / clips.background_per_hour)) : 0;
+      clips.background_per_hour > 0 && this.backgroundSamples > 0
+        ? Math.max(this.backgroundSamples, Math.round((3600 * SAMPLE_RATE) / clips.background_per_hour))
+        : 0;
     if (clips.format === 'flac' && !flacEncoder()) {
       log.warn('clips.format is flac, but no flac encoder on PATH (Debian package flac): writing WAV');
       this.format = 'wav';
@@ -291,7 +299,14 @@ export class ClipRecorder {
       await this.queue;
       const c = this.counts;
       this.options.log.info(
-        { event_clips: c.eventClips, background_clips: c.backgroundClips, bytes: c.bytes, failed: c.failed || undefined, lost: c.lost || undefined, bytes_today: bytesWrittenToday(this.options.db) },
+        {
+          event_clips: c.eventClips,
+          background_clips: c.backgroundClips,
+          bytes: c.bytes,
+          failed: c.failed || undefined,
+          lost: c.lost || undefined,
+          bytes_today: bytesWrittenToday(this.options.db),
+        },
         'recorder closed',
       );
     })();
@@ -339,7 +354,10 @@ export class ClipRecorder {
       return null;
     }
     if (start > wantedStart && wantedStart >= this.streamOrigin) {
-      this.options.log.warn({ event_id: t.event.id, lost_s: (start - wantedStart) / SAMPLE_RATE }, 'clip starts late: the ring buffer no longer held the pre-roll');
+      this.options.log.warn(
+        { event_id: t.event.id, lost_s: (start - wantedStart) / SAMPLE_RATE },
+        'clip starts late: the ring buffer no longer held the pre-roll',
+      );
     }
     return this.cut(start, stop, t.event, t.clipId);
   }
@@ -441,7 +459,8 @@ export class ClipRecorder {
       if (spanStart < end && spanEnd > start) latest = Math.max(latest ?? -Infinity, spanEnd);
     };
     for (const span of this.recentSpans) consider(span.start, span.end);
-    for (const t of this.tracked.values()) consider(t.event.onsetSample - this.preRollSamples, t.ended ? t.event.offsetSample + this.postRollSamples : Infinity);
+    for (const t of this.tracked.values())
+      consider(t.event.onsetSample - this.preRollSamples, t.ended ? t.event.offsetSample + this.postRollSamples : Infinity);
     return latest;
   }
 
@@ -471,7 +490,10 @@ export class ClipRecorder {
       // alert matter more; the scores are still tried.
       faults.counts.clipsDropped += 1;
       this.counts.failed += 1;
-      log.warn({ event_id: cut.metadata.event_id ?? undefined, clip_id: cut.metadata.id, free_bytes: faults.freeBytes(), disk_full: faults.diskFull }, 'clip dropped: the disk is full or below retention.min_free_bytes');
+      log.warn(
+        { event_id: cut.metadata.event_id ?? undefined, clip_id: cut.metadata.id, free_bytes: faults.freeBytes(), disk_full: faults.diskFull },
+        'clip dropped: the disk is full or below retention.min_free_bytes',
+      );
       cut = null;
     }
     if (cut) {
@@ -506,7 +528,17 @@ export class ClipRecorder {
     else this.counts.backgroundClips += 1;
     this.counts.bytes += row.bytes;
     log.info(
-      { clip_id: row.id, event_id: row.event_id ?? undefined, label: cut?.label ?? undefined, kind: row.kind, path: row.path, seconds: (row.end_sample - row.start_sample) / SAMPLE_RATE, bytes: row.bytes, gap_samples: row.gap_samples || undefined, scores: scores.length },
+      {
+        clip_id: row.id,
+        event_id: row.event_id ?? undefined,
+        label: cut?.label ?? undefined,
+        kind: row.kind,
+        path: row.path,
+        seconds: (row.end_sample - row.start_sample) / SAMPLE_RATE,
+        bytes: row.bytes,
+        gap_samples: row.gap_samples || undefined,
+        scores: scores.length,
+      },
       `clip written: ${row.kind === 'event' ? cut?.label : 'background'}`,
     );
   }

@@ -96,14 +96,18 @@ export class ClipStore {
 
   /** All clips, oldest first, optionally of one status. */
   list(status?: ClipRow['status']): ClipRow[] {
-    return (status
-      ? this.db.prepare('SELECT * FROM clips WHERE status = ? ORDER BY created_utc, id').all(status)
-      : this.db.prepare('SELECT * FROM clips ORDER BY created_utc, id').all()) as ClipRow[];
+    return (
+      status
+        ? this.db.prepare('SELECT * FROM clips WHERE status = ? ORDER BY created_utc, id').all(status)
+        : this.db.prepare('SELECT * FROM clips ORDER BY created_utc, id').all()
+    ) as ClipRow[];
   }
 
   /** An event's scores by patch, then rank. */
   scores(eventId: string): ScoreRow[] {
-    return this.db.prepare('SELECT event_id, patch_index, start_s, rank, model_id, class, score FROM scores WHERE event_id = ? ORDER BY patch_index, model_id, rank').all(eventId) as ScoreRow[];
+    return this.db
+      .prepare('SELECT event_id, patch_index, start_s, rank, model_id, class, score FROM scores WHERE event_id = ? ORDER BY patch_index, model_id, rank')
+      .all(eventId) as ScoreRow[];
   }
 
   /**
@@ -114,7 +118,15 @@ export class ClipStore {
   addLabel(label: LabelRow): number {
     const result = this.db
       .prepare('INSERT INTO labels (clip_id, label, onset_s, offset_s, source, annotator, created_utc) VALUES (?, ?, ?, ?, ?, ?, ?)')
-      .run(label.clip_id, label.label, label.onset_s ?? null, label.offset_s ?? null, label.source, label.annotator ?? null, label.created_utc ?? new Date().toISOString());
+      .run(
+        label.clip_id,
+        label.label,
+        label.onset_s ?? null,
+        label.offset_s ?? null,
+        label.source,
+        label.annotator ?? null,
+        label.created_utc ?? new Date().toISOString(),
+      );
     return Number(result.lastInsertRowid);
   }
 

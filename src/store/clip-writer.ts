@@ -212,8 +212,18 @@ function encodeFlac(request: ClipFileRequest, outPath: string): Promise<void> {
   const encoder = flacEncoder();
   if (!encoder) return Promise.reject(new Error('flac: no encoder on PATH'));
   const args = [
-    '--silent', '--force', '--force-raw-format', '--endian=little', '--sign=signed', '--channels=1', '--bps=16',
-    `--sample-rate=${request.sampleRate}`, `--tag=${FLAC_TAG}=${JSON.stringify(request.metadata)}`, '-o', outPath, '-',
+    '--silent',
+    '--force',
+    '--force-raw-format',
+    '--endian=little',
+    '--sign=signed',
+    '--channels=1',
+    '--bps=16',
+    `--sample-rate=${request.sampleRate}`,
+    `--tag=${FLAC_TAG}=${JSON.stringify(request.metadata)}`,
+    '-o',
+    outPath,
+    '-',
   ];
   return new Promise((resolve, reject) => {
     const child = spawn(encoder, args, { stdio: ['pipe', 'ignore', 'pipe'] });

@@ -73,7 +73,12 @@ function readOwner(path: string): LockOwner | null {
   try {
     const parsed = JSON.parse(readFileSync(path, 'utf8')) as Partial<LockOwner>;
     if (!Number.isInteger(parsed.pid) || (parsed.pid as number) <= 0) return null;
-    return { pid: parsed.pid as number, start: typeof parsed.start === 'number' ? parsed.start : null, host: String(parsed.host ?? ''), since: String(parsed.since ?? '') };
+    return {
+      pid: parsed.pid as number,
+      start: typeof parsed.start === 'number' ? parsed.start : null,
+      host: String(parsed.host ?? ''),
+      since: String(parsed.since ?? ''),
+    };
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') throw error;
     // Unreadable or half-written (a crash between create and write): it names no live process.
@@ -114,7 +119,8 @@ export function lockDataDir(dataDir: string): DataDirLock {
       writeExclusive(path, text);
       break;
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw new EarshotError(`data dir ${dataDir}: cannot write ${LOCK_FILE}: ${(error as Error).message}`, ExitCode.Environment, { cause: error });
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST')
+        throw new EarshotError(`data dir ${dataDir}: cannot write ${LOCK_FILE}: ${(error as Error).message}`, ExitCode.Environment, { cause: error });
     }
     let owner: LockOwner | null;
     try {
@@ -123,7 +129,10 @@ export function lockDataDir(dataDir: string): DataDirLock {
       continue; // removed between our open and our read: try again
     }
     if (owner && owner.pid !== process.pid && ownerAlive(owner)) {
-      throw new EarshotError(`data dir ${dataDir} is in use by earshot (pid ${owner.pid})${owner.since ? ` since ${owner.since}` : ''}: stop it first, or give this one another data_dir`, ExitCode.Environment);
+      throw new EarshotError(
+        `data dir ${dataDir} is in use by earshot (pid ${owner.pid})${owner.since ? ` since ${owner.since}` : ''}: stop it first, or give this one another data_dir`,
+        ExitCode.Environment,
+      );
     }
     if (!owner && attempt === 0) {
       // Empty or half-written: another process may be between its create and its write. Look again shortly.

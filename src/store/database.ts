@@ -194,7 +194,9 @@ export function openDatabase(path: string): Database.Database {
 function migrate(db: Database.Database, path: string): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > SCHEMA_VERSION) {
-    throw new EarshotError(`${path}: database schema version ${current} is newer than this earshot (${SCHEMA_VERSION}); upgrade earshot or use another database`);
+    throw new EarshotError(
+      `${path}: database schema version ${current} is newer than this earshot (${SCHEMA_VERSION}); upgrade earshot or use another database`,
+    );
   }
   for (const migration of MIGRATIONS) {
     if (migration.version <= current) continue;

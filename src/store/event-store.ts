@@ -92,7 +92,10 @@ export function eventStoreConsumer(db: Database.Database, log: Logger, mqtt: Eve
         mqtt.publishDirect(messages);
         faults.counts.directPublishes += messages.length;
       }
-      log.error({ err: error as Error, disk_full: full, ...eventLogFields(record), published_direct: mqtt ? messages.length : 0 }, `event not stored (${full ? 'disk full' : (error as Error).message})${mqtt ? ': published to MQTT without the outbox' : ''}`);
+      log.error(
+        { err: error as Error, disk_full: full, ...eventLogFields(record), published_direct: mqtt ? messages.length : 0 },
+        `event not stored (${full ? 'disk full' : (error as Error).message})${mqtt ? ': published to MQTT without the outbox' : ''}`,
+      );
     }
   };
   return {

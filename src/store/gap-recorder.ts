@@ -92,6 +92,15 @@ export class GapRecorder implements DaemonConsumer {
     }
     tally.gaps = (tally.gaps ?? 0) + 1;
     tally.lostSeconds = Number(((tally.lostSeconds ?? 0) + durationSeconds).toFixed(6));
-    this.log.warn({ start_s: Number(startSeconds.toFixed(3)), lost_s: Number(durationSeconds.toFixed(3)), reason: gap.reason, handling: handling ?? undefined, ...gap.detail }, 'capture gap');
+    this.log.warn(
+      {
+        start_s: Number(startSeconds.toFixed(3)),
+        lost_s: Number(durationSeconds.toFixed(3)),
+        reason: gap.reason,
+        handling: handling ?? undefined,
+        ...gap.detail,
+      },
+      'capture gap',
+    );
   }
 }

@@ -34,6 +34,8 @@ export class GapStore {
 
   /** All gaps of a stream, oldest first. */
   forStream(streamId: string): GapRecord[] {
-    return this.db.prepare('SELECT node_id, stream_id, source, start_utc, start_s, duration_s, reason, handling, detail FROM gaps WHERE stream_id = ? ORDER BY start_s').all(streamId) as GapRecord[];
+    return this.db
+      .prepare('SELECT node_id, stream_id, source, start_utc, start_s, duration_s, reason, handling, detail FROM gaps WHERE stream_id = ? ORDER BY start_s')
+      .all(streamId) as GapRecord[];
   }
 }

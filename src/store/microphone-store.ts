@@ -40,9 +40,10 @@ export class MicrophoneStore {
 
   /** The newest `limit` baseline minutes, oldest first. */
   baseline(limit: number): StoredMinute[] {
-    const rows = this.db
-      .prepare('SELECT noise_floor_dbfs, tilt_db FROM microphone_minutes WHERE in_baseline = 1 ORDER BY id DESC LIMIT ?')
-      .all(limit) as { noise_floor_dbfs: number | null; tilt_db: number | null }[];
+    const rows = this.db.prepare('SELECT noise_floor_dbfs, tilt_db FROM microphone_minutes WHERE in_baseline = 1 ORDER BY id DESC LIMIT ?').all(limit) as {
+      noise_floor_dbfs: number | null;
+      tilt_db: number | null;
+    }[];
     return rows.reverse().map((r) => ({ noiseFloorDbfs: r.noise_floor_dbfs, tiltDb: r.tilt_db }));
   }
 
@@ -73,7 +74,9 @@ export class MicrophoneStore {
   prune(keep: number): void {
     for (const flag of [0, 1]) {
       this.db
-        .prepare('DELETE FROM microphone_minutes WHERE in_baseline = ? AND id < (SELECT MIN(id) FROM (SELECT id FROM microphone_minutes WHERE in_baseline = ? ORDER BY id DESC LIMIT ?))')
+        .prepare(
+          'DELETE FROM microphone_minutes WHERE in_baseline = ? AND id < (SELECT MIN(id) FROM (SELECT id FROM microphone_minutes WHERE in_baseline = ? ORDER BY id DESC LIMIT ?))',
+        )
         .run(flag, flag, keep);
     }
   }

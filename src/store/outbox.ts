@@ -100,7 +100,9 @@ export class Outbox {
    */
   add(messages: readonly OutboxMessage[], now = new Date()): number[] {
     const created = now.toISOString();
-    const seqs = messages.map((m) => Number(this.insertStatement.run(m.topic, m.payload, m.qos, m.retain ? 1 : 0, m.eventId, m.group, created).lastInsertRowid));
+    const seqs = messages.map((m) =>
+      Number(this.insertStatement.run(m.topic, m.payload, m.qos, m.retain ? 1 : 0, m.eventId, m.group, created).lastInsertRowid),
+    );
     this.enforceBound();
     return seqs;
   }
@@ -121,7 +123,16 @@ export class Outbox {
     return rows
       .filter((r) => !this.inFlight.has(r.seq))
       .slice(0, limit)
-      .map((r) => ({ seq: r.seq, topic: r.topic, payload: r.payload, qos: r.qos, retain: r.retain === 1, eventId: r.event_id, group: r.grp, createdUtc: r.created_utc }));
+      .map((r) => ({
+        seq: r.seq,
+        topic: r.topic,
+        payload: r.payload,
+        qos: r.qos,
+        retain: r.retain === 1,
+        eventId: r.event_id,
+        group: r.grp,
+        createdUtc: r.created_utc,
+      }));
   }
 
   /**

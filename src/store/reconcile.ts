@@ -79,7 +79,18 @@ function walk(dir: string, out: string[]): void {
  */
 export function reconcileClips(db: Database.Database, dataDir: string, clipsDir: string, log: Logger): ReconcileReport {
   const root = resolve(dataDir, clipsDir);
-  const report: ReconcileReport = { rows: 0, files: 0, missing: 0, restored: 0, mismatched: 0, adopted: 0, tempDeleted: 0, unreadableDeleted: 0, deletionsFinished: 0, foreign: 0 };
+  const report: ReconcileReport = {
+    rows: 0,
+    files: 0,
+    missing: 0,
+    restored: 0,
+    mismatched: 0,
+    adopted: 0,
+    tempDeleted: 0,
+    unreadableDeleted: 0,
+    deletionsFinished: 0,
+    foreign: 0,
+  };
   const rows = db.prepare('SELECT id, path, status, bytes FROM clips').all() as Pick<ClipRow, 'id' | 'path' | 'status' | 'bytes'>[];
   report.rows = rows.length;
   const byPath = new Map(rows.map((row) => [row.path, row]));
@@ -156,7 +167,8 @@ export function reconcileClips(db: Database.Database, dataDir: string, clipsDir:
   })();
   report.foreign = foreign.length;
 
-  const repaired = report.missing + report.restored + report.mismatched + report.adopted + report.tempDeleted + report.unreadableDeleted + report.deletionsFinished;
+  const repaired =
+    report.missing + report.restored + report.mismatched + report.adopted + report.tempDeleted + report.unreadableDeleted + report.deletionsFinished;
   const fields = {
     dir: root,
     rows: report.rows,
@@ -171,7 +183,11 @@ export function reconcileClips(db: Database.Database, dataDir: string, clipsDir:
     foreign: report.foreign,
     foreign_examples: foreign.length ? foreign.slice(0, 5) : undefined,
   };
-  if (repaired > 0 || report.foreign > 0) log.warn(fields, `clips reconciled: ${repaired} repaired (${report.missing} missing, ${report.adopted} adopted, ${report.tempDeleted} temporary files deleted), ${report.foreign} foreign files left alone`);
+  if (repaired > 0 || report.foreign > 0)
+    log.warn(
+      fields,
+      `clips reconciled: ${repaired} repaired (${report.missing} missing, ${report.adopted} adopted, ${report.tempDeleted} temporary files deleted), ${report.foreign} foreign files left alone`,
+    );
   else log.info(fields, 'clips reconciled: files and rows agree');
   return report;
 }

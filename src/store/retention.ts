@@ -81,14 +81,18 @@ export function runRetention(db: Database.Database, dataDir: string, retention: 
   // "Kept" clips: a hostile event's evidence, or anything a human labelled.
   const kept = `(COALESCE(c.grp, '') = 'hostile' OR EXISTS (SELECT 1 FROM labels l WHERE l.clip_id = c.id))`;
   const byAge = db
-    .prepare(`SELECT c.id, c.path, c.bytes FROM clips c WHERE c.status = 'ok' AND c.created_utc < CASE WHEN ${kept} THEN @kept ELSE @plain END ORDER BY c.created_utc, c.id`)
+    .prepare(
+      `SELECT c.id, c.path, c.bytes FROM clips c WHERE c.status = 'ok' AND c.created_utc < CASE WHEN ${kept} THEN @kept ELSE @plain END ORDER BY c.created_utc, c.id`,
+    )
     .all({ kept: iso(retention.kept_clip_max_age_days), plain: iso(retention.clip_max_age_days) }) as Candidate[];
   const store = new ClipStore(db);
   let stored = store.storedBytes() - byAge.reduce((sum, c) => sum + c.bytes, 0);
   const byQuota: Candidate[] = [];
   if (stored > retention.max_clip_bytes) {
     const aged = new Set(byAge.map((c) => c.id));
-    const oldestFirst = db.prepare(`SELECT c.id, c.path, c.bytes FROM clips c WHERE c.status = 'ok' ORDER BY ${kept}, c.created_utc, c.id`).iterate() as IterableIterator<Candidate>;
+    const oldestFirst = db
+      .prepare(`SELECT c.id, c.path, c.bytes FROM clips c WHERE c.status = 'ok' ORDER BY ${kept}, c.created_utc, c.id`)
+      .iterate() as IterableIterator<Candidate>;
     for (const candidate of oldestFirst) {
       if (stored <= retention.max_clip_bytes) break;
       if (aged.has(candidate.id)) continue;
@@ -103,7 +107,9 @@ export function runRetention(db: Database.Database, dataDir: string, retention: 
   if (deficit > 0) {
     const taken = new Set([...byAge, ...byQuota].map((c) => c.id));
     let freed = [...byAge, ...byQuota].reduce((sum, c) => sum + c.bytes, 0);
-    const oldestFirst = db.prepare(`SELECT c.id, c.path, c.bytes FROM clips c WHERE c.status = 'ok' ORDER BY ${kept}, c.created_utc, c.id`).iterate() as IterableIterator<Candidate>;
+    const oldestFirst = db
+      .prepare(`SELECT c.id, c.path, c.bytes FROM clips c WHERE c.status = 'ok' ORDER BY ${kept}, c.created_utc, c.id`)
+      .iterate() as IterableIterator<Candidate>;
     for (const candidate of oldestFirst) {
       if (freed >= deficit) break;
       if (taken.has(candidate.id)) continue;

@@ -116,16 +116,24 @@ export function openCheckedDatabase(path: string, onCorrupt: OnCorrupt, log?: { 
   const where = shownPath(path);
   const damaged = (problem: string): OpenedStore => {
     if (onCorrupt !== 'fresh') {
-      throw new EarshotError(`${where}: the database is damaged (${problem}); it was left untouched. Keep a copy, then set store.on_corrupt: fresh to move it aside and start a new one (or recover it: sqlite3 ${where} .recover)`, ExitCode.Environment);
+      throw new EarshotError(
+        `${where}: the database is damaged (${problem}); it was left untouched. Keep a copy, then set store.on_corrupt: fresh to move it aside and start a new one (or recover it: sqlite3 ${where} .recover)`,
+        ExitCode.Environment,
+      );
     }
     const aside = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
     try {
       for (const suffix of ['-wal', '-shm']) if (existsSync(path + suffix)) renameSync(path + suffix, aside + suffix);
       renameSync(path, aside);
     } catch (error) {
-      throw new EarshotError(`${where}: the database is damaged (${problem}) and cannot be moved aside: ${errnoText(error)}`, ExitCode.Environment, { cause: error });
+      throw new EarshotError(`${where}: the database is damaged (${problem}) and cannot be moved aside: ${errnoText(error)}`, ExitCode.Environment, {
+        cause: error,
+      });
     }
-    log?.error({ database: path, moved_to: aside, problem }, `the database was damaged (${problem}): moved aside to ${aside}; a new database is started (store.on_corrupt: fresh)`);
+    log?.error(
+      { database: path, moved_to: aside, problem },
+      `the database was damaged (${problem}): moved aside to ${aside}; a new database is started (store.on_corrupt: fresh)`,
+    );
     return { db: openPlain(path, writable), movedAside: aside };
   };
 
@@ -150,7 +158,9 @@ export function openCheckedDatabase(path: string, onCorrupt: OnCorrupt, log?: { 
       accessSync(dirname(path), constants.W_OK);
       if (exists) accessSync(path, constants.W_OK);
     } catch (error) {
-      throw new EarshotError(`${where}: the database is not writable: ${errnoText(error)} (earshot needs to write it and its folder)`, ExitCode.Environment, { cause: error });
+      throw new EarshotError(`${where}: the database is not writable: ${errnoText(error)} (earshot needs to write it and its folder)`, ExitCode.Environment, {
+        cause: error,
+      });
     }
   }
   if (exists) {
@@ -186,7 +196,10 @@ function quickCheck(path: string): string {
   try {
     db = new DatabaseConstructor(path, { readonly: true, fileMustExist: true, timeout: 5000 });
     const rows = db.pragma('quick_check(3)') as { quick_check: string }[];
-    const verdict = rows.map((r) => r.quick_check).join('; ').replace(/\s*\n\s*/g, '; ');
+    const verdict = rows
+      .map((r) => r.quick_check)
+      .join('; ')
+      .replace(/\s*\n\s*/g, '; ');
     return verdict === 'ok' ? 'ok' : `quick_check: ${verdict.slice(0, 200)}`;
   } catch (error) {
     const message = firstLine((error as Error).message);
@@ -208,8 +221,10 @@ function openPlain(path: string, _writable: boolean): Database.Database {
 /** An open/migrate failure as an environment error (exit 3) naming the file. */
 function asEnvironment(error: unknown, where: string): EarshotError {
   const message = firstLine((error as Error).message);
-  if (/readonly|read-only/i.test(message)) return new EarshotError(`${where}: the database is not writable: ${message}`, ExitCode.Environment, { cause: error });
-  if (error instanceof EarshotError) return new EarshotError(error.message, error.exitCode === ExitCode.BadInput ? ExitCode.Environment : error.exitCode, { cause: error });
+  if (/readonly|read-only/i.test(message))
+    return new EarshotError(`${where}: the database is not writable: ${message}`, ExitCode.Environment, { cause: error });
+  if (error instanceof EarshotError)
+    return new EarshotError(error.message, error.exitCode === ExitCode.BadInput ? ExitCode.Environment : error.exitCode, { cause: error });
   return new EarshotError(`${where}: cannot open the database: ${message}`, ExitCode.Environment, { cause: error });
 }
 

@@ -109,7 +109,8 @@ export class StoreFaults {
 
   /** The `disk_full` problem for health, or null. */
   problem(): string | null {
-    if (this.diskFull) return `disk_full: writes fail for lack of space since ${new Date(this.diskFullSinceMs!).toISOString()} (clips dropped, alerts published without the outbox)`;
+    if (this.diskFull)
+      return `disk_full: writes fail for lack of space since ${new Date(this.diskFullSinceMs!).toISOString()} (clips dropped, alerts published without the outbox)`;
     const free = this.freeBytes();
     if (free < this.minFreeBytes) return `disk_full: ${(free / 1048576).toFixed(1)} MiB free, below retention.min_free_bytes (clips not written)`;
     return null;

@@ -43,7 +43,10 @@ function readSecretFile(path: string, what: string, key: string): Buffer {
  */
 export function clientOptions(settings: ConnectionSettings, will: IClientOptions['will'], env: NodeJS.ProcessEnv = process.env): IClientOptions {
   let password: string | undefined;
-  if (settings.passwordFile) password = readSecretFile(settings.passwordFile, 'password file', 'password_file').toString('utf8').replace(/\r?\n$/, '');
+  if (settings.passwordFile)
+    password = readSecretFile(settings.passwordFile, 'password file', 'password_file')
+      .toString('utf8')
+      .replace(/\r?\n$/, '');
   else if (env.EARSHOT_MQTT_PASSWORD) password = env.EARSHOT_MQTT_PASSWORD;
   const options: IClientOptions = {
     clientId: settings.clientId,
@@ -72,7 +75,11 @@ export class Backoff {
   private attempt = 0;
 
   /** @param baseMs first delay (ms); @param capMs longest delay (ms); @param random 0..1 source */
-  constructor(private readonly baseMs: number, private readonly capMs: number, private readonly random: () => number = Math.random) {}
+  constructor(
+    private readonly baseMs: number,
+    private readonly capMs: number,
+    private readonly random: () => number = Math.random,
+  ) {}
 
   /** The delay before the next attempt, in ms; each call grows the ceiling. */
   next(): number {
@@ -93,7 +100,12 @@ export class Backoff {
  */
 export function describeConnectionError(error: Error & { code?: string }): string {
   const code = error.code ?? '';
-  if (code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || code === 'SELF_SIGNED_CERT_IN_CHAIN' || code === 'DEPTH_ZERO_SELF_SIGNED_CERT' || code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY') {
+  if (
+    code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' ||
+    code === 'SELF_SIGNED_CERT_IN_CHAIN' ||
+    code === 'DEPTH_ZERO_SELF_SIGNED_CERT' ||
+    code === 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY'
+  ) {
     return `TLS: the broker's certificate is not signed by a trusted CA (${code}); set mqtt.tls.ca_file to the CA that signed it`;
   }
   if (code === 'ERR_TLS_CERT_ALTNAME_INVALID') return `TLS: the broker's certificate does not name this host (${error.message})`;

@@ -63,7 +63,8 @@ export function discoveryMessages(options: DiscoveryOptions): DiscoveryMessage[]
     origin: { name: 'earshot', sw_version: earshotVersion() },
   };
   const topic = (component: string, objectId: string) => `${options.prefix}/${component}/${deviceId}/${objectId}/config`;
-  const eventTemplate = '{"event_type": "{{ value_json.label }}", "id": "{{ value_json.id }}", "score": {{ value_json.score }}, "onset_utc": "{{ value_json.onset_utc }}"}';
+  const eventTemplate =
+    '{"event_type": "{{ value_json.label }}", "id": "{{ value_json.id }}", "score": {{ value_json.score }}, "onset_utc": "{{ value_json.onset_utc }}"}';
   const messages: DiscoveryMessage[] = [
     {
       topic: topic('binary_sensor', 'hostile'),

@@ -57,7 +57,10 @@ export class EventLifecycle {
    * @param topic `<prefix>/<node>/events`
    * @param qos the alerts' QoS
    */
-  constructor(private readonly topic: string, private readonly qos: 0 | 1 | 2) {}
+  constructor(
+    private readonly topic: string,
+    private readonly qos: 0 | 1 | 2,
+  ) {}
 
   /** The `start` message of an onset; `live` (the detector's event) feeds later updates. */
   start(record: EventRecord, clockSynced: boolean | null, clipUrl: string | null, live?: LiveEvent): OutboxMessage {

@@ -66,7 +66,8 @@ export function mqttAlertsConsumer(alerts: MqttAlerts, log: Logger, options: Mqt
     start: () => {
       if (reloadModel) {
         alerts.publisher.onCommand = (_command, payload, retained) => {
-          if (retained) return log.warn({ component: 'mqtt', topic: alerts.topics.reloadModelCommand }, 'retained reload_model command ignored (send it without retain)');
+          if (retained)
+            return log.warn({ component: 'mqtt', topic: alerts.topics.reloadModelCommand }, 'retained reload_model command ignored (send it without retain)');
           try {
             reloadModel(parseReloadCommand(payload).path);
           } catch (error) {
@@ -108,12 +109,22 @@ export class MqttAlerts {
    * @param links clock state, clip URLs and the node's address (see {@link AlertLinks}); each absent one is null in the payloads
    * @throws EarshotError (from start) when TLS or password files cannot be read
    */
-  constructor(private readonly config: EarshotConfig, private readonly db: Database.Database, log: Logger, figures: () => RunFigures, modelId?: string, private readonly links: AlertLinks = {}) {
+  constructor(
+    private readonly config: EarshotConfig,
+    private readonly db: Database.Database,
+    log: Logger,
+    figures: () => RunFigures,
+    modelId?: string,
+    private readonly links: AlertLinks = {},
+  ) {
     this.log = log.child({ component: 'mqtt' });
     const mqttConfig = config.mqtt;
     this.topics = topicsFor(mqttConfig.topic_prefix, config.node_id);
     this.outbox = new Outbox(db, mqttConfig.outbox_max_messages, (row) =>
-      this.log.warn({ seq: row.seq, topic: row.topic, event_id: row.eventId ?? undefined, group: row.group ?? undefined, dropped_total: this.outbox.dropped }, 'mqtt outbox full: dropped the oldest message'),
+      this.log.warn(
+        { seq: row.seq, topic: row.topic, event_id: row.eventId ?? undefined, group: row.group ?? undefined, dropped_total: this.outbox.dropped },
+        'mqtt outbox full: dropped the oldest message',
+      ),
     );
     this.lifecycle = new EventLifecycle(this.topics.events, mqttConfig.qos);
     this.level = mqttConfig.level_interval_seconds > 0 ? new LevelMeter(config.node_id, mqttConfig.level_interval_seconds) : null;
@@ -199,7 +210,13 @@ export class MqttAlerts {
     const wasOff = this.openHostile.size === 0;
     if (record.group === 'hostile') this.openHostile.add(record.id);
     const clipUrl = this.links.clipUrl?.(record.id) ?? null;
-    const messages = onsetMessages(record, this.topics, this.config.mqtt.qos, { clockSynced: record.clock_synced !== undefined ? record.clock_synced : (this.links.clockSynced?.() ?? null), clipUrl, head: this.head }, wasOff);
+    const messages = onsetMessages(
+      record,
+      this.topics,
+      this.config.mqtt.qos,
+      { clockSynced: record.clock_synced !== undefined ? record.clock_synced : (this.links.clockSynced?.() ?? null), clipUrl, head: this.head },
+      wasOff,
+    );
     // The events topic (event-lifecycle.ts): `start` after the alert.
     messages.splice(1, 0, this.lifecycle.start(record, this.links.clockSynced?.() ?? null, clipUrl, live));
     return messages;
@@ -243,7 +260,14 @@ export class MqttAlerts {
    * after a measure was raised or cleared; straight to the broker when the outbox cannot be written.
    */
   enqueueMicrophone(status: MicrophoneHealthJson): void {
-    const message: OutboxMessage = { topic: this.topics.microphone, payload: JSON.stringify({ node_id: this.config.node_id, utc: new Date().toISOString(), ...status }), qos: this.config.mqtt.qos, retain: true, eventId: null, group: null };
+    const message: OutboxMessage = {
+      topic: this.topics.microphone,
+      payload: JSON.stringify({ node_id: this.config.node_id, utc: new Date().toISOString(), ...status }),
+      qos: this.config.mqtt.qos,
+      retain: true,
+      eventId: null,
+      group: null,
+    };
     try {
       this.outbox.add([message]);
       this.notify();

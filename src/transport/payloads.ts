@@ -153,7 +153,10 @@ export class LevelMeter {
   private count = 0;
   private windowStartS = -1;
 
-  constructor(private readonly nodeId: string, private readonly intervalSeconds: number) {}
+  constructor(
+    private readonly nodeId: string,
+    private readonly intervalSeconds: number,
+  ) {}
 
   /**
    * Adds one patch.

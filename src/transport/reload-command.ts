@@ -17,7 +17,8 @@ export function parseReloadCommand(payload: Buffer | string): { path?: string } 
   } catch {
     throw new Error(`the payload is not JSON (${JSON.stringify(text.slice(0, 80))}); send {"path": "..."} or nothing`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new Error('the payload must be a JSON object, e.g. {"path": "/var/lib/earshot/models/new.tflite"}');
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+    throw new Error('the payload must be a JSON object, e.g. {"path": "/var/lib/earshot/models/new.tflite"}');
   const { path, ...rest } = parsed as Record<string, unknown>;
   if (Object.keys(rest).length) throw new Error(`unknown keys in the payload: ${Object.keys(rest).join(', ')} (only "path")`);
   if (path !== undefined && (typeof path !== 'string' || path === '')) throw new Error('"path" must be a non-empty string');

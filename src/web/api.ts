@@ -28,7 +28,10 @@ export class AuthError extends Error {
 
 /** Any other refusal, with the API's message. */
 export class ApiError extends Error {
-  constructor(readonly status: number, message: string) {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
     super(message);
   }
 }

@@ -31,7 +31,9 @@ function TokenGate(props: { problem: AuthError; onToken: (token: string) => void
       >
         <h1>earshot</h1>
         <p role="alert" class={props.problem.tokenSent ? 'error' : ''} data-testid="token-problem">
-          {props.problem.tokenSent ? 'Wrong token: the node refused it. Enter the API token again.' : 'This node needs its API token (api.token_file on the node).'}
+          {props.problem.tokenSent
+            ? 'Wrong token: the node refused it. Enter the API token again.'
+            : 'This node needs its API token (api.token_file on the node).'}
         </p>
         <label for="token">API token</label>
         <input id="token" type="password" autocomplete="off" spellcheck={false} value={value} onInput={(e) => setValue(e.currentTarget.value)} autofocus />
@@ -92,7 +94,18 @@ export function App() {
       />
     );
   }
-  if (!config) return <main class="loading">{loadError ? <p role="alert" class="error">{loadError}</p> : <p>Loading…</p>}</main>;
+  if (!config)
+    return (
+      <main class="loading">
+        {loadError ? (
+          <p role="alert" class="error">
+            {loadError}
+          </p>
+        ) : (
+          <p>Loading…</p>
+        )}
+      </main>
+    );
 
   const { route, params } = location_;
   const nav = (target: Route, text: string) => (
@@ -104,7 +117,9 @@ export function App() {
     <>
       <header class="top">
         <span class="brand">earshot</span>
-        <span class="node-id" title="node">{config.node_id}</span>
+        <span class="node-id" title="node">
+          {config.node_id}
+        </span>
         <nav>
           {nav('events', 'Events')}
           {nav('review', 'Review')}

@@ -81,7 +81,12 @@ export function EventsView(props: { config: ReviewConfig }) {
         if (!live) return;
         // Keep what the stream brought meanwhile that is newer than this page's first event.
         const top = page.events[0]?.onset_utc ?? '';
-        setEvents((list) => mergeNewest(list.filter((e) => e.onset_utc > top && passes(e, filters)), page.events));
+        setEvents((list) =>
+          mergeNewest(
+            list.filter((e) => e.onset_utc > top && passes(e, filters)),
+            page.events,
+          ),
+        );
         setCursor(page.next_cursor);
         setError(null);
       })
@@ -94,28 +99,25 @@ export function EventsView(props: { config: ReviewConfig }) {
 
   useEffect(
     () =>
-      listen(
-        (type, data) => {
-          if (type === 'hello') {
-            // The stream sends what is stored from now on: read the newest page again, so nothing
-            // stored between the first read and this moment (or while reconnecting) is missed.
-            getJson<EventsPage>(query(filtersRef.current, null))
-              .then((page) => setEvents((list) => mergeNewest(list, page.events)))
-              .catch(() => undefined);
-            return;
-          }
-          if (type !== 'event') return;
-          const event = data as EventItem;
-          setEvents((list) => {
-            const at = list.findIndex((e) => e.id === event.id);
-            if (at >= 0) return list.map((e) => (e.id === event.id ? event : e));
-            if (!passes(event, filtersRef.current)) return list;
-            setFresh((s) => new Set(s).add(event.id));
-            return mergeNewest(list, [event]);
-          });
-        },
-        setStream,
-      ),
+      listen((type, data) => {
+        if (type === 'hello') {
+          // The stream sends what is stored from now on: read the newest page again, so nothing
+          // stored between the first read and this moment (or while reconnecting) is missed.
+          getJson<EventsPage>(query(filtersRef.current, null))
+            .then((page) => setEvents((list) => mergeNewest(list, page.events)))
+            .catch(() => undefined);
+          return;
+        }
+        if (type !== 'event') return;
+        const event = data as EventItem;
+        setEvents((list) => {
+          const at = list.findIndex((e) => e.id === event.id);
+          if (at >= 0) return list.map((e) => (e.id === event.id ? event : e));
+          if (!passes(event, filtersRef.current)) return list;
+          setFresh((s) => new Set(s).add(event.id));
+          return mergeNewest(list, [event]);
+        });
+      }, setStream),
     [],
   );
 
@@ -143,56 +145,62 @@ export function EventsView(props: { config: ReviewConfig }) {
   return (
     <main class="events">
       <details class="filters-box" open={!narrow} onToggle={(e) => setOpenFilters((e.currentTarget as HTMLDetailsElement).open)}>
-        <summary>
-          Filters{active ? ` (${active} set)` : ''}
-        </summary>
-      <form class="filters" aria-label="filters" onSubmit={(e) => e.preventDefault()}>
-        <label>
-          Label
-          <select value={filters.label} onChange={(e) => set('label', e.currentTarget.value)} data-testid="filter-label">
-            <option value="">any</option>
-            {labels.map((l) => (
-              <option value={l}>{labelName(l)}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          Group
-          <select value={filters.group} onChange={(e) => set('group', e.currentTarget.value)}>
-            <option value="">any</option>
-            <option value="hostile">hostile</option>
-            <option value="non_hostile">non-hostile</option>
-          </select>
-        </label>
-        <label>
-          Node
-          <select value={filters.node} onChange={(e) => set('node', e.currentTarget.value)}>
-            <option value="">any</option>
-            {props.config.nodes.map((n) => (
-              <option value={n}>{n}</option>
-            ))}
-          </select>
-        </label>
-        <label>
-          From (UTC)
-          <input type="datetime-local" value={filters.since} onChange={(e) => set('since', e.currentTarget.value)} />
-        </label>
-        <label>
-          To (UTC)
-          <input type="datetime-local" value={filters.until} onChange={(e) => set('until', e.currentTarget.value)} />
-        </label>
-        <label>
-          Min score
-          <input type="number" min="0" max="1" step="0.05" inputMode="decimal" value={filters.minScore} onChange={(e) => set('minScore', e.currentTarget.value)} />
-        </label>
-        <label class="check">
-          <input type="checkbox" checked={filters.unlabelled} onChange={(e) => set('unlabelled', e.currentTarget.checked)} />
-          Unlabelled only
-        </label>
-        <button type="button" class="link" onClick={() => setFilters(NO_FILTERS)}>
-          Clear
-        </button>
-      </form>
+        <summary>Filters{active ? ` (${active} set)` : ''}</summary>
+        <form class="filters" aria-label="filters" onSubmit={(e) => e.preventDefault()}>
+          <label>
+            Label
+            <select value={filters.label} onChange={(e) => set('label', e.currentTarget.value)} data-testid="filter-label">
+              <option value="">any</option>
+              {labels.map((l) => (
+                <option value={l}>{labelName(l)}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            Group
+            <select value={filters.group} onChange={(e) => set('group', e.currentTarget.value)}>
+              <option value="">any</option>
+              <option value="hostile">hostile</option>
+              <option value="non_hostile">non-hostile</option>
+            </select>
+          </label>
+          <label>
+            Node
+            <select value={filters.node} onChange={(e) => set('node', e.currentTarget.value)}>
+              <option value="">any</option>
+              {props.config.nodes.map((n) => (
+                <option value={n}>{n}</option>
+              ))}
+            </select>
+          </label>
+          <label>
+            From (UTC)
+            <input type="datetime-local" value={filters.since} onChange={(e) => set('since', e.currentTarget.value)} />
+          </label>
+          <label>
+            To (UTC)
+            <input type="datetime-local" value={filters.until} onChange={(e) => set('until', e.currentTarget.value)} />
+          </label>
+          <label>
+            Min score
+            <input
+              type="number"
+              min="0"
+              max="1"
+              step="0.05"
+              inputMode="decimal"
+              value={filters.minScore}
+              onChange={(e) => set('minScore', e.currentTarget.value)}
+            />
+          </label>
+          <label class="check">
+            <input type="checkbox" checked={filters.unlabelled} onChange={(e) => set('unlabelled', e.currentTarget.checked)} />
+            Unlabelled only
+          </label>
+          <button type="button" class="link" onClick={() => setFilters(NO_FILTERS)}>
+            Clear
+          </button>
+        </form>
       </details>
       <p class="status" aria-live="polite">
         <span class={`dot ${stream}`} aria-hidden="true" />

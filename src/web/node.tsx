@@ -39,7 +39,9 @@ function Fields(props: { value: Record<string, unknown> }) {
       {Object.entries(props.value).map(([key, v]) => (
         <>
           <dt>{key.replace(/_/g, ' ')}</dt>
-          <dd class={typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? 'hash' : ''}>{v === null ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v)}</dd>
+          <dd class={typeof v === 'string' && /^[0-9a-f]{64}$/.test(v) ? 'hash' : ''}>
+            {v === null ? '–' : typeof v === 'object' ? JSON.stringify(v) : String(v)}
+          </dd>
         </>
       ))}
     </>
@@ -127,14 +129,28 @@ export function NodeView() {
     };
   }, []);
 
-  if (!health || !info || !stats) return <main class="node-view">{error ? <p role="alert" class="error">{error}</p> : <p>Loading…</p>}</main>;
+  if (!health || !info || !stats)
+    return (
+      <main class="node-view">
+        {error ? (
+          <p role="alert" class="error">
+            {error}
+          </p>
+        ) : (
+          <p>Loading…</p>
+        )}
+      </main>
+    );
   const { capture, inference } = health;
   const clock = health.clock;
   return (
     <main class="node-view">
       <section class="card" aria-labelledby="health-title">
         <h2 id="health-title">
-          Health <span class={`pill ${health.status}`} data-testid="health-status">{health.status.replace('_', ' ')}</span>
+          Health{' '}
+          <span class={`pill ${health.status}`} data-testid="health-status">
+            {health.status.replace('_', ' ')}
+          </span>
         </h2>
         {health.status === 'no_pipeline' && <p class="muted">Served by earshot serve: no capture or model runs here.</p>}
         {health.problems.length > 0 && (
@@ -162,7 +178,15 @@ export function NodeView() {
           <dt>clips today</dt>
           <dd>{bytes(health.clip_bytes_today)}</dd>
           <dt>clock</dt>
-          <dd>{clock ? <dl class="inner"><Fields value={clock} /></dl> : 'not reported'}</dd>
+          <dd>
+            {clock ? (
+              <dl class="inner">
+                <Fields value={clock} />
+              </dl>
+            ) : (
+              'not reported'
+            )}
+          </dd>
           <dt>uptime</dt>
           <dd>{Math.round(health.uptime_s / 60)} min</dd>
         </dl>
@@ -179,13 +203,23 @@ export function NodeView() {
           <dt>model sha256</dt>
           <dd class="hash">{info.model?.sha256 ?? '–'}</dd>
           <dt>head</dt>
-          <dd>{info.head ? <dl class="inner"><Fields value={info.head} /></dl> : 'none'}</dd>
+          <dd>
+            {info.head ? (
+              <dl class="inner">
+                <Fields value={info.head} />
+              </dl>
+            ) : (
+              'none'
+            )}
+          </dd>
           <dt>config hash</dt>
           <dd class="hash">{info.config_hash}</dd>
         </dl>
       </section>
       <section class="card wide" aria-labelledby="chart-title">
-        <h2 id="chart-title">Events per day ({stats.days[0]} – {stats.days.at(-1)}, UTC)</h2>
+        <h2 id="chart-title">
+          Events per day ({stats.days[0]} – {stats.days.at(-1)}, UTC)
+        </h2>
         <DailyChart stats={stats} />
       </section>
     </main>

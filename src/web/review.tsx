@@ -201,7 +201,7 @@ export function ReviewView(props: { config: ReviewConfig; startClip: string | nu
     return () => document.removeEventListener('keydown', onKey);
   });
 
-  const current = clip ? stored.get(clip.id) ?? [] : [];
+  const current = clip ? (stored.get(clip.id) ?? []) : [];
   return (
     <main class="review">
       <div class="review-bar">
@@ -251,7 +251,14 @@ export function ReviewView(props: { config: ReviewConfig; startClip: string | nu
       {loading && items.length === 0 && <p>Loading the queue…</p>}
       {!loading && items.length === 0 && <p class="muted">Nothing to review: every clip with a file has a label.</p>}
       {clip && (
-        <article class="card clip" ref={cardRef} tabIndex={-1} aria-label={`clip ${index + 1} of ${items.length}`} data-clip-id={clip.id} data-testid="clip-card">
+        <article
+          class="card clip"
+          ref={cardRef}
+          tabIndex={-1}
+          aria-label={`clip ${index + 1} of ${items.length}`}
+          data-clip-id={clip.id}
+          data-testid="clip-card"
+        >
           <header>
             <span class="position">
               {index + 1} / {items.length}
@@ -340,8 +347,8 @@ export function ReviewView(props: { config: ReviewConfig; startClip: string | nu
       <details class="keys">
         <summary>Keyboard</summary>
         <p>
-          <kbd>space</kbd> play/pause · <kbd>Enter</kbd> confirm · <kbd>f</kbd> false alarm · <kbd>1</kbd>–<kbd>9</kbd> label · <kbd>j</kbd>/<kbd>k</kbd> next/previous · <kbd>u</kbd> undo · <kbd>w</kbd> whole clip ·{' '}
-          <kbd>Esc</kbd> leave a text field
+          <kbd>space</kbd> play/pause · <kbd>Enter</kbd> confirm · <kbd>f</kbd> false alarm · <kbd>1</kbd>–<kbd>9</kbd> label · <kbd>j</kbd>/<kbd>k</kbd>{' '}
+          next/previous · <kbd>u</kbd> undo · <kbd>w</kbd> whole clip · <kbd>Esc</kbd> leave a text field
         </p>
       </details>
     </main>
@@ -528,9 +535,7 @@ function Classes(props: { clipId: string }) {
         </div>
       )}
       {details.labels.length > 0 && (
-        <p class="muted">
-          Stored labels: {details.labels.map((l) => `${labelName(l.label)}${l.annotator ? ` (${l.annotator})` : ''}`).join(', ')}
-        </p>
+        <p class="muted">Stored labels: {details.labels.map((l) => `${labelName(l.label)}${l.annotator ? ` (${l.annotator})` : ''}`).join(', ')}</p>
       )}
     </div>
   );

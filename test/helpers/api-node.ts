@@ -109,8 +109,27 @@ function storeClip(db: Database.Database, dataDir: string, spec: ClipSpec, index
     db.prepare(`INSERT INTO events (id, node_id, label, grp, onset_utc, offset_utc, onset_s, offset_s, peak_score, mean_score, peak_dbfs, patch_count,
         end_reason, model_id, model_sha256, source, stream_id, clock_synced, threshold, onset_sample, offset_sample)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(
-      eventId, nodeId, e.label, e.group, iso(startMs + e.onsetInClip * 1000), iso(startMs + e.offsetInClip * 1000), onsetSample / 16000, offsetSample / 16000,
-      e.peak, e.peak * 0.8, -12.5, 2, 'released', 'yamnet', 'a'.repeat(64), 'file:/test.wav', 'stream-1', 1, e.threshold, onsetSample, offsetSample,
+      eventId,
+      nodeId,
+      e.label,
+      e.group,
+      iso(startMs + e.onsetInClip * 1000),
+      iso(startMs + e.offsetInClip * 1000),
+      onsetSample / 16000,
+      offsetSample / 16000,
+      e.peak,
+      e.peak * 0.8,
+      -12.5,
+      2,
+      'released',
+      'yamnet',
+      'a'.repeat(64),
+      'file:/test.wav',
+      'stream-1',
+      1,
+      e.threshold,
+      onsetSample,
+      offsetSample,
     );
     // Two patches; in the second the top two classes are top2Gap apart.
     const insertScore = db.prepare('INSERT INTO scores (event_id, patch_index, start_s, rank, model_id, class, score) VALUES (?, ?, ?, ?, ?, ?, ?)');
@@ -126,8 +145,19 @@ function storeClip(db: Database.Database, dataDir: string, spec: ClipSpec, index
   }
   db.prepare(`INSERT INTO clips (id, event_id, kind, grp, path, format, stream_id, start_sample, end_sample, start_s, start_utc, end_utc, sample_rate,
       bytes, sha256, gap_samples, status, created_utc) VALUES (?, ?, ?, ?, ?, 'wav', 'stream-1', ?, ?, ?, ?, ?, 16000, ?, ?, 0, 'ok', ?)`).run(
-    id, eventId, spec.event ? 'event' : 'background', spec.event?.group ?? null, rel, startSample, endSample, startSample / 16000, iso(startMs), iso(startMs + durationS * 1000),
-    bytes.length, sha256, iso(startMs + durationS * 1000 + 500),
+    id,
+    eventId,
+    spec.event ? 'event' : 'background',
+    spec.event?.group ?? null,
+    rel,
+    startSample,
+    endSample,
+    startSample / 16000,
+    iso(startMs),
+    iso(startMs + durationS * 1000),
+    bytes.length,
+    sha256,
+    iso(startMs + durationS * 1000 + 500),
   );
   return { id, eventId, spec, path: rel, bytes, sha256, durationS, startUtc: iso(startMs) };
 }

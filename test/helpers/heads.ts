@@ -48,7 +48,10 @@ export function copyGunshotHead(options: TestHeadOptions = {}): HeadJson {
     labels: ['gunshot', 'other'],
     background_label: 'other',
     thresholds: { gunshot: { threshold: options.threshold ?? 0.5, release: options.release ?? 0.25 } },
-    features: [...(withEmbedding ? [{ name: 'embedding' as const, size: 1024, transform: 'none' as const }] : []), { name: 'scores', size: 521, transform: 'logit' }],
+    features: [
+      ...(withEmbedding ? [{ name: 'embedding' as const, size: 1024, transform: 'none' as const }] : []),
+      { name: 'scores', size: 521, transform: 'logit' },
+    ],
     normalisation: { mean: new Array<number>(inputs).fill(0), std: new Array<number>(inputs).fill(1) },
     layers: [{ activation: 'softmax', weights: [gunshot, new Array<number>(inputs).fill(0)], bias: [0, 0] }],
     training: {

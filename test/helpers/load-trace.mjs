@@ -23,8 +23,9 @@ if (file) {
   register(`data:text/javascript,${encodeURIComponent(hooks)}`, { data: { file, threadId } });
   // require() inside CommonJS packages (and createRequire) bypasses the hooks above.
   const load = Module._load;
-  Module._load = function (request, parent, isMain) {
-    const loaded = load.apply(this, arguments);
+  Module._load = function (...args) {
+    const [request, parent, isMain] = args;
+    const loaded = load.apply(this, args);
     try {
       appendFileSync(file, `${threadId}\t${Module._resolveFilename(request, parent, isMain)}\n`);
     } catch {

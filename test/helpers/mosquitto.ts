@@ -24,7 +24,10 @@ async function waitForPort(port: number, timeoutMs: number): Promise<void> {
   for (;;) {
     const ok = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('connect', () => {
+        socket.destroy();
+        resolve(true);
+      });
       socket.once('error', () => resolve(false));
     });
     if (ok) return;
@@ -65,7 +68,16 @@ export async function startMosquitto(port?: number, options: MosquittoOptions = 
   const conf = join(dir, 'mosquitto.conf');
   // Run as ourselves: as root, Mosquitto would switch to its own user, which cannot read the
   // test's private temporary folders (persistence, certificates).
-  const lines = [`listener ${chosen} 127.0.0.1`, `user ${userInfo().username}`, 'allow_anonymous true', 'log_dest stderr', 'log_type error', 'log_type warning', 'log_type notice', 'log_type information'];
+  const lines = [
+    `listener ${chosen} 127.0.0.1`,
+    `user ${userInfo().username}`,
+    'allow_anonymous true',
+    'log_dest stderr',
+    'log_type error',
+    'log_type warning',
+    'log_type notice',
+    'log_type information',
+  ];
   if (options.users) {
     const passwords = join(dir, 'passwords');
     writeFileSync(passwords, '');

@@ -17,7 +17,10 @@ export { SCENE_07, SCENE_08, sleep, startDaemon, type DaemonProcess, YAMNET_WAVE
  * Writes `dir/earshot.yaml` (or `dir/<name>`) for a run over `scene` that publishes to `url`;
  * `mqtt` holds more `key: value` lines of the mqtt section.
  */
-export function writeConfig(dir: string, options: { scene: string; pacing: 'realtime' | 'fast'; speed?: number; url: string; mqtt?: string[]; nodeId?: string; name?: string }): string {
+export function writeConfig(
+  dir: string,
+  options: { scene: string; pacing: 'realtime' | 'fast'; speed?: number; url: string; mqtt?: string[]; nodeId?: string; name?: string },
+): string {
   // The lines as they would stand indented under `mqtt:` (nested keys included).
   const extra: ConfigTree = options.mqtt ? (YAML.parse(options.mqtt.join('\n')) ?? {}) : {};
   return writeDaemonConfig(
@@ -56,7 +59,9 @@ export interface Subscriber {
 export async function subscribe(url: string, clientId: string, topics: string[], options: IClientOptions = {}): Promise<Subscriber> {
   const client = await mqtt.connectAsync(url, { clientId, clean: false, reconnectPeriod: 300, ...options });
   const messages: Received[] = [];
-  client.on('message', (topic, payload, packet) => messages.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain, dup: packet.dup }));
+  client.on('message', (topic, payload, packet) =>
+    messages.push({ topic, payload: payload.toString(), qos: packet.qos, retain: packet.retain, dup: packet.dup }),
+  );
   client.on('error', () => {});
   for (const topic of topics) await client.subscribeAsync(topic, { qos: 1 });
   return {
@@ -80,7 +85,12 @@ export async function subscribe(url: string, clientId: string, topics: string[],
  * A Mosquitto broker on a free port and a subscriber to `topics` (persistent session `clientId`),
  * both stopped when test `t` ends.
  */
-export async function brokerAndSubscriber(t: Test, clientId: string, topics: string[], options: MosquittoOptions = {}): Promise<{ broker: Broker; sub: Subscriber }> {
+export async function brokerAndSubscriber(
+  t: Test,
+  clientId: string,
+  topics: string[],
+  options: MosquittoOptions = {},
+): Promise<{ broker: Broker; sub: Subscriber }> {
   const broker = await startMosquitto(undefined, options);
   t.teardown(() => broker.stop());
   const sub = await subscribe(broker.url, clientId, topics);
@@ -105,4 +115,3 @@ export function schema(name: string): ValidateFunction {
   const parsed = JSON.parse(text) as { $id: string };
   return ajv.getSchema(parsed.$id) ?? ajv.compile(parsed);
 }
-

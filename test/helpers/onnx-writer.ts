@@ -16,7 +16,13 @@ function valueInfo(name: string, shape: (number | string)[]): number[] {
 }
 
 function node(op: string, inputs: string[], outputs: string[], attributes: number[][] = []): number[] {
-  return [...inputs.flatMap((i) => str(1, i)), ...outputs.flatMap((o) => str(2, o)), ...str(3, `${op}_${outputs[0]}`), ...str(4, op), ...attributes.flatMap((a) => bytes(5, a))];
+  return [
+    ...inputs.flatMap((i) => str(1, i)),
+    ...outputs.flatMap((o) => str(2, o)),
+    ...str(3, `${op}_${outputs[0]}`),
+    ...str(4, op),
+    ...attributes.flatMap((a) => bytes(5, a)),
+  ];
 }
 
 const intsAttribute = (name: string, values: number[]) => [...str(1, name), ...values.flatMap((v) => int(8, v)), ...int(20, ATTRIBUTE_INTS)];

@@ -21,7 +21,12 @@ import { startMosquitto } from '../helpers/mosquitto.js';
 import { alertsOf, sleep, startDaemon, subscribe, writeConfig } from '../helpers/mqtt-daemon.js';
 
 const { values } = parseArgs({
-  options: { speed: { type: 'string', default: '6' }, outage: { type: 'string', default: '8' }, minutes: { type: 'string', default: '30' }, 'kill-on-alert': { type: 'boolean', default: false } },
+  options: {
+    speed: { type: 'string', default: '6' },
+    outage: { type: 'string', default: '8' },
+    minutes: { type: 'string', default: '30' },
+    'kill-on-alert': { type: 'boolean', default: false },
+  },
 });
 /** Kill at the first alert after each 2-minute mark, so the messages right behind it are in flight. */
 const killOnAlert = values['kill-on-alert'];
@@ -44,7 +49,9 @@ function pcm(path: string): Buffer {
 /** Writes `minutes` of concatenated dev scenes to a WAV file. */
 function buildScene(path: string): number {
   const dir = `${SHARED}audio/scenes/dev`;
-  const scenes = readdirSync(dir).filter((f) => f.endsWith('.wav')).sort();
+  const scenes = readdirSync(dir)
+    .filter((f) => f.endsWith('.wav'))
+    .sort();
   const targetBytes = minutes * 60 * 16000 * 2;
   const fd = openSync(path, 'w');
   const header = Buffer.alloc(44);
@@ -78,8 +85,17 @@ const scene = join(dir, 'soak.wav');
 const seconds = buildScene(scene);
 const broker = await startMosquitto(undefined, { persistence: true });
 const sub = await subscribe(broker.url, 'soak-subscriber', ['earshot/soak-node/#']);
-const config = writeConfig(dir, { scene, pacing: 'realtime', speed, url: broker.url, nodeId: 'soak-node', mqtt: ['drain_timeout_seconds: 120', 'health_interval_seconds: 10'] });
-console.log(`soak: ${seconds} s of audio at ${speed}× (${(seconds / speed / 60).toFixed(1)} min wall), broker killed every ${120 / speed} s wall (2 simulated min${killOnAlert ? ', at the next alert' : ''}) for ${outageS} s; dir ${dir}`);
+const config = writeConfig(dir, {
+  scene,
+  pacing: 'realtime',
+  speed,
+  url: broker.url,
+  nodeId: 'soak-node',
+  mqtt: ['drain_timeout_seconds: 120', 'health_interval_seconds: 10'],
+});
+console.log(
+  `soak: ${seconds} s of audio at ${speed}× (${(seconds / speed / 60).toFixed(1)} min wall), broker killed every ${120 / speed} s wall (2 simulated min${killOnAlert ? ', at the next alert' : ''}) for ${outageS} s; dir ${dir}`,
+);
 
 const started = Date.now();
 const daemon = startDaemon(config);

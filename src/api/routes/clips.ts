@@ -101,14 +101,10 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
 
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
 
-  api.get(
-    '/api/v1/clips',
-    { schema: { querystring: ClipsQuery, response: { 200: ClipsPageSchema, ...ERROR_RESPONSES } } },
-    async (request) => {
-      const clips = queries.clipsAfter(request.query.after, request.query.limit, request.query.kind).map(toClipView);
-      return { clips, next_after: clips.at(-1)?.seq ?? request.query.after };
-    },
-  );
+  api.get('/api/v1/clips', { schema: { querystring: ClipsQuery, response: { 200: ClipsPageSchema, ...ERROR_RESPONSES } } }, async (request) => {
+    const clips = queries.clipsAfter(request.query.after, request.query.limit, request.query.kind).map(toClipView);
+    return { clips, next_after: clips.at(-1)?.seq ?? request.query.after };
+  });
 
   // The audio and the picture are streams and buffers: no response schema (refusals are sendError's JSON).
   api.get('/api/v1/clips/:id', { schema: { params: CLIP_ID_PARAMS } }, async (request, reply) => {
@@ -202,11 +198,15 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
     return reply.type('image/png').header('Content-Length', png.length).send(png);
   });
 
-  api.get('/api/v1/clips/:id/labels', { schema: { params: CLIP_ID_PARAMS, response: { 200: ClipLabelsSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
-    const clip = findClip(request.params.id, reply, true);
-    if (!clip) return reply;
-    return { clip_id: clip.id, labels: queries.labels(clip.id) };
-  });
+  api.get(
+    '/api/v1/clips/:id/labels',
+    { schema: { params: CLIP_ID_PARAMS, response: { 200: ClipLabelsSchema, ...ERROR_RESPONSES } } },
+    async (request, reply) => {
+      const clip = findClip(request.params.id, reply, true);
+      if (!clip) return reply;
+      return { clip_id: clip.id, labels: queries.labels(clip.id) };
+    },
+  );
 
   api.post(
     '/api/v1/clips/:id/labels',
@@ -217,13 +217,21 @@ export function registerClipRoutes(app: FastifyInstance, context: ApiContext): v
       const body = request.body as ValidLabelsBody;
       for (const [i, label] of body.labels.entries()) {
         const where = `labels[${i}]`;
-        if ((label.onset_s === undefined) !== (label.offset_s === undefined)) return sendError(reply, 400, `${where}: give both onset_s and offset_s, or neither (the whole clip)`);
+        if ((label.onset_s === undefined) !== (label.offset_s === undefined))
+          return sendError(reply, 400, `${where}: give both onset_s and offset_s, or neither (the whole clip)`);
         if (label.onset_s !== undefined && label.offset_s !== undefined) {
           if (label.offset_s < label.onset_s) return sendError(reply, 400, `${where}: offset_s (${label.offset_s}) is before onset_s (${label.onset_s})`);
-          if (label.offset_s > clip.duration_s + LABEL_END_TOLERANCE_S) return sendError(reply, 400, `${where}: offset_s (${label.offset_s}) is after the clip's end (${clip.duration_s} s)`);
+          if (label.offset_s > clip.duration_s + LABEL_END_TOLERANCE_S)
+            return sendError(reply, 400, `${where}: offset_s (${label.offset_s}) is after the clip's end (${clip.duration_s} s)`);
         }
       }
-      const labels = queries.addLabels(clip.id, body.labels.map((l) => ({ ...l, label: l.label.trim() })), body.source, body.annotator ?? null, body.replace);
+      const labels = queries.addLabels(
+        clip.id,
+        body.labels.map((l) => ({ ...l, label: l.label.trim() })),
+        body.source,
+        body.annotator ?? null,
+        body.replace,
+      );
       context.onLabelsChanged?.(clip.id);
       return reply.code(201).send({ clip_id: clip.id, labels });
     },

@@ -23,10 +23,9 @@ const EventsQuery = Type.Object(
 
 /** Registers the events route. */
 export function registerEventRoutes(app: FastifyInstance, context: ApiContext): void {
-  app.withTypeProvider<TypeBoxTypeProvider>().get(
-    '/api/v1/events',
-    { schema: { querystring: EventsQuery, response: { 200: EventsPageSchema, ...ERROR_RESPONSES } } },
-    async (request, reply) => {
+  app
+    .withTypeProvider<TypeBoxTypeProvider>()
+    .get('/api/v1/events', { schema: { querystring: EventsQuery, response: { 200: EventsPageSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
       const query = request.query;
       const range = parseTimeRange(query);
       if ('error' in range) return sendError(reply, 400, range.error);
@@ -54,6 +53,5 @@ export function registerEventRoutes(app: FastifyInstance, context: ApiContext): 
       // A full page may have more after it; a short page is the end.
       const next = events.length === query.limit && last ? encodeCursor([last.onset_utc, last.id]) : null;
       return { events, next_cursor: next };
-    },
-  );
+    });
 }

@@ -17,7 +17,10 @@ export function registerExportRoutes(app: FastifyInstance, context: ApiContext):
     async (request, reply) => {
       const range = parseTimeRange(request.query);
       if ('error' in range) return sendError(reply, 400, range.error);
-      const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+      const stamp = new Date()
+        .toISOString()
+        .replace(/[-:]/g, '')
+        .replace(/\.\d+Z$/, 'Z');
       const stream = streamExport(
         { queries: context.queries, dataRoot: context.dataRoot, config: context.config, model: context.model, log: context.log, signal: context.closing },
         { since: range.since, until: range.until, labelledOnly: request.query.labelled },

@@ -50,16 +50,18 @@ export function registerHeadRoutes(app: FastifyInstance, context: ApiContext): v
   void app.register(async (scope) => {
     scope.removeAllContentTypeParsers();
     scope.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_HEAD_BYTES }, (_request, body, done) => done(null, body));
-    scope.withTypeProvider<TypeBoxTypeProvider>().put('/api/v1/head', { bodyLimit: MAX_HEAD_BYTES, schema: { response: { 200: HeadInUseSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
-      const heads = context.heads;
-      if (!heads) return noPipeline(reply);
-      const text = typeof request.body === 'string' ? request.body : '';
-      if (text.trim() === '') return sendError(reply, 400, 'uploaded head: the body is empty; send the head file (earshot head push HEAD.json)');
-      try {
-        return { head: await heads.push(text) };
-      } catch (error) {
-        return fail(reply, error, 422);
-      }
-    });
+    scope
+      .withTypeProvider<TypeBoxTypeProvider>()
+      .put('/api/v1/head', { bodyLimit: MAX_HEAD_BYTES, schema: { response: { 200: HeadInUseSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
+        const heads = context.heads;
+        if (!heads) return noPipeline(reply);
+        const text = typeof request.body === 'string' ? request.body : '';
+        if (text.trim() === '') return sendError(reply, 400, 'uploaded head: the body is empty; send the head file (earshot head push HEAD.json)');
+        try {
+          return { head: await heads.push(text) };
+        } catch (error) {
+          return fail(reply, error, 422);
+        }
+      });
   });
 }

@@ -34,7 +34,12 @@ export function registerMicrophoneGauges(registry: Registry, read: () => Microph
       const b = read()?.baseline;
       if (!b) return;
       this.set({ statistic: 'minutes' }, b.minutes);
-      for (const [key, value] of [['noise_floor_dbfs', b.noise_floor_dbfs], ['noise_floor_sigma_db', b.noise_floor_sigma_db], ['tilt_db', b.tilt_db], ['tilt_sigma_db', b.tilt_sigma_db]] as const) {
+      for (const [key, value] of [
+        ['noise_floor_dbfs', b.noise_floor_dbfs],
+        ['noise_floor_sigma_db', b.noise_floor_sigma_db],
+        ['tilt_db', b.tilt_db],
+        ['tilt_sigma_db', b.tilt_sigma_db],
+      ] as const) {
         if (value !== null) this.set({ statistic: key }, value);
       }
     },

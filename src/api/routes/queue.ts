@@ -34,24 +34,35 @@ const MAX_QUEUE_OFFSET = 1_000_000_000;
 
 /** Registers the active-learning queue route. */
 export function registerQueueRoutes(app: FastifyInstance, context: ApiContext): void {
-  app.withTypeProvider<TypeBoxTypeProvider>().get(
-    '/api/v1/active-learning/queue',
-    { schema: { querystring: QueueQuery, response: { 200: QueuePageSchema, ...ERROR_RESPONSES } } },
-    async (request, reply) => {
-      const { strategy, limit } = request.query;
-      let offset = 0;
-      let seed = request.query.seed ?? randomInt(0, 2 ** 32 - 1);
-      if (request.query.cursor !== undefined) {
-        const decoded = decodeCursor(request.query.cursor) as { strategy?: unknown; offset?: unknown; seed?: unknown } | undefined;
-        if (!decoded || decoded.strategy !== strategy || !Number.isInteger(decoded.offset) || !Number.isInteger(decoded.seed) || (decoded.offset as number) < 0 || (decoded.offset as number) > MAX_QUEUE_OFFSET || (decoded.seed as number) < 0 || (decoded.seed as number) > 4294967295) {
-          return sendError(reply, 400, `cursor: not a cursor of the ${strategy} queue (use next_cursor as given, with the same strategy)`);
+  app
+    .withTypeProvider<TypeBoxTypeProvider>()
+    .get(
+      '/api/v1/active-learning/queue',
+      { schema: { querystring: QueueQuery, response: { 200: QueuePageSchema, ...ERROR_RESPONSES } } },
+      async (request, reply) => {
+        const { strategy, limit } = request.query;
+        let offset = 0;
+        let seed = request.query.seed ?? randomInt(0, 2 ** 32 - 1);
+        if (request.query.cursor !== undefined) {
+          const decoded = decodeCursor(request.query.cursor) as { strategy?: unknown; offset?: unknown; seed?: unknown } | undefined;
+          if (
+            !decoded ||
+            decoded.strategy !== strategy ||
+            !Number.isInteger(decoded.offset) ||
+            !Number.isInteger(decoded.seed) ||
+            (decoded.offset as number) < 0 ||
+            (decoded.offset as number) > MAX_QUEUE_OFFSET ||
+            (decoded.seed as number) < 0 ||
+            (decoded.seed as number) > 4294967295
+          ) {
+            return sendError(reply, 400, `cursor: not a cursor of the ${strategy} queue (use next_cursor as given, with the same strategy)`);
+          }
+          offset = decoded.offset as number;
+          seed = decoded.seed as number;
         }
-        offset = decoded.offset as number;
-        seed = decoded.seed as number;
-      }
-      const clips = context.queries.queue(strategy, limit, offset, seed);
-      const next = clips.length === limit ? encodeCursor({ strategy, offset: offset + limit, seed }) : null;
-      return { strategy, seed: strategy === 'random' ? seed : undefined, clips, next_cursor: next };
-    },
-  );
+        const clips = context.queries.queue(strategy, limit, offset, seed);
+        const next = clips.length === limit ? encodeCursor({ strategy, offset: offset + limit, seed }) : null;
+        return { strategy, seed: strategy === 'random' ? seed : undefined, clips, next_cursor: next };
+      },
+    );
 }

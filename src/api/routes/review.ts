@@ -93,11 +93,7 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
     stream.once('close', end);
     // The first message says the stream is live: events stored from now on will come.
     stream.write(`retry: 2000\nevent: hello\ndata: ${JSON.stringify({ node_id: context.config.node_id })}\n\n`);
-    return reply
-      .type('text/event-stream; charset=utf-8')
-      .header('Cache-Control', 'no-store')
-      .header('X-Accel-Buffering', 'no')
-      .send(stream);
+    return reply.type('text/event-stream; charset=utf-8').header('Cache-Control', 'no-store').header('X-Accel-Buffering', 'no').send(stream);
   });
 
   const api = app.withTypeProvider<TypeBoxTypeProvider>();
@@ -115,18 +111,27 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
     },
   );
 
-  api.get('/api/v1/clips/:id/details', { schema: { params: CLIP_ID_PARAMS, response: { 200: ClipDetailsSchema, ...ERROR_RESPONSES } } }, async (request, reply) => {
-    const clip = queries.clip(request.params.id);
-    if (!clip) return sendError(reply, 404, `clip ${request.params.id}: not found`);
-    const k = context.config.clips.top_k;
-    const classes = clip.event_id ? queries.topClasses(clip.event_id, k + 32).filter((c) => !c.class.startsWith('head:')).slice(0, k) : [];
-    return {
-      clip: toClipView(clip),
-      top_classes: classes,
-      head: clip.event_id ? (headScores.all(clip.event_id) as { label: string; probability: number }[]) : [],
-      labels: queries.labels(clip.id),
-    };
-  });
+  api.get(
+    '/api/v1/clips/:id/details',
+    { schema: { params: CLIP_ID_PARAMS, response: { 200: ClipDetailsSchema, ...ERROR_RESPONSES } } },
+    async (request, reply) => {
+      const clip = queries.clip(request.params.id);
+      if (!clip) return sendError(reply, 404, `clip ${request.params.id}: not found`);
+      const k = context.config.clips.top_k;
+      const classes = clip.event_id
+        ? queries
+            .topClasses(clip.event_id, k + 32)
+            .filter((c) => !c.class.startsWith('head:'))
+            .slice(0, k)
+        : [];
+      return {
+        clip: toClipView(clip),
+        top_classes: classes,
+        head: clip.event_id ? (headScores.all(clip.event_id) as { label: string; probability: number }[]) : [],
+        labels: queries.labels(clip.id),
+      };
+    },
+  );
 
   api.get('/api/v1/review/config', { schema: { response: { 200: ReviewConfigSchema, ...ERROR_RESPONSES } } }, async () => {
     const labels = Object.entries(context.config.detection.labels)
@@ -136,30 +141,26 @@ export function registerReviewRoutes(app: FastifyInstance, context: ApiContext):
     return { node_id: context.config.node_id, labels, negative_label: NEGATIVE_LABEL, nodes };
   });
 
-  api.get(
-    '/api/v1/stats/daily',
-    { schema: { querystring: DailyQuery, response: { 200: DailyStatsSchema, ...ERROR_RESPONSES } } },
-    async (request) => {
-      const { days } = request.query;
-      const node = request.query.node ?? null;
-      // The range ends on the day of the newest event (today on a live node; the end of the
-      // recording for a copied data dir), so old data still draws a chart.
-      const newest = newestOnset.get({ node }) as { t: string | null };
-      const endMs = Date.parse(`${(newest.t ?? new Date().toISOString()).slice(0, 10)}T00:00:00Z`);
-      const dayList = Array.from({ length: days }, (_, i) => new Date(endMs - (days - 1 - i) * 86_400_000).toISOString().slice(0, 10));
-      const rows = perDay.all({ since: `${dayList[0]}T00:00:00.000Z`, node }) as { day: string; label: string; grp: string; n: number }[];
-      const byLabel = new Map<string, { label: string; group: string; counts: number[] }>();
-      for (const row of rows) {
-        const index = dayList.indexOf(row.day);
-        if (index < 0) continue;
-        let entry = byLabel.get(row.label);
-        if (!entry) {
-          entry = { label: row.label, group: row.grp, counts: dayList.map(() => 0) };
-          byLabel.set(row.label, entry);
-        }
-        entry.counts[index] += row.n;
+  api.get('/api/v1/stats/daily', { schema: { querystring: DailyQuery, response: { 200: DailyStatsSchema, ...ERROR_RESPONSES } } }, async (request) => {
+    const { days } = request.query;
+    const node = request.query.node ?? null;
+    // The range ends on the day of the newest event (today on a live node; the end of the
+    // recording for a copied data dir), so old data still draws a chart.
+    const newest = newestOnset.get({ node }) as { t: string | null };
+    const endMs = Date.parse(`${(newest.t ?? new Date().toISOString()).slice(0, 10)}T00:00:00Z`);
+    const dayList = Array.from({ length: days }, (_, i) => new Date(endMs - (days - 1 - i) * 86_400_000).toISOString().slice(0, 10));
+    const rows = perDay.all({ since: `${dayList[0]}T00:00:00.000Z`, node }) as { day: string; label: string; grp: string; n: number }[];
+    const byLabel = new Map<string, { label: string; group: string; counts: number[] }>();
+    for (const row of rows) {
+      const index = dayList.indexOf(row.day);
+      if (index < 0) continue;
+      let entry = byLabel.get(row.label);
+      if (!entry) {
+        entry = { label: row.label, group: row.grp, counts: dayList.map(() => 0) };
+        byLabel.set(row.label, entry);
       }
-      return { days: dayList, labels: [...byLabel.values()] };
-    },
-  );
+      entry.counts[index] += row.n;
+    }
+    return { days: dayList, labels: [...byLabel.values()] };
+  });
 }

@@ -110,8 +110,19 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
 
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
-  const requests = new Counter({ name: 'earshot_http_requests_total', help: 'HTTP API requests answered, by route and status code', labelNames: ['method', 'route', 'status'], registers: [registry] });
-  const durations = new Histogram({ name: 'earshot_http_request_duration_seconds', help: 'HTTP API response time (until the headers are sent for streams)', labelNames: ['route'], buckets: [0.005, 0.02, 0.1, 0.5, 2, 10], registers: [registry] });
+  const requests = new Counter({
+    name: 'earshot_http_requests_total',
+    help: 'HTTP API requests answered, by route and status code',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
+  });
+  const durations = new Histogram({
+    name: 'earshot_http_request_duration_seconds',
+    help: 'HTTP API response time (until the headers are sent for streams)',
+    labelNames: ['route'],
+    buckets: [0.005, 0.02, 0.1, 0.5, 2, 10],
+    registers: [registry],
+  });
   // One scrape reads the counts once (four gauges use them), not once per gauge.
   let counted: { atMs: number; value: StoreCounts } | null = null;
   const queries = {
@@ -155,10 +166,17 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
       for (const row of queries.counts().clips) if (row.status === 'ok') this.inc({ kind: row.kind }, row.bytes);
     },
   });
-  new Gauge({ name: 'earshot_labels_stored', help: 'Labels in the database', registers: [registry], collect() { this.set(queries.counts().labels); } });
+  new Gauge({
+    name: 'earshot_labels_stored',
+    help: 'Labels in the database',
+    registers: [registry],
+    collect() {
+      this.set(queries.counts().labels);
+    },
+  });
   new Gauge({
     name: 'earshot_disk_free_bytes',
-    help: 'Free bytes on the data directory\'s file system',
+    help: "Free bytes on the data directory's file system",
     registers: [registry],
     async collect() {
       try {
@@ -170,7 +188,14 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
     },
   });
   const faults = storeFaults(context.queries.db);
-  new Gauge({ name: 'earshot_disk_full', help: '1 while the store cannot write for lack of space or free space is below retention.min_free_bytes (the disk_full problem)', registers: [registry], collect() { this.set(faults.problem() ? 1 : 0); } });
+  new Gauge({
+    name: 'earshot_disk_full',
+    help: '1 while the store cannot write for lack of space or free space is below retention.min_free_bytes (the disk_full problem)',
+    registers: [registry],
+    collect() {
+      this.set(faults.problem() ? 1 : 0);
+    },
+  });
   new Gauge({
     name: 'earshot_store_faults',
     help: 'Since start: store writes that failed (all, disk_full), event messages published to MQTT without the outbox, clips dropped for space',
@@ -185,8 +210,22 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
   });
   if (context.live) {
     const live = context.live;
-    new Gauge({ name: 'earshot_audio_seconds', help: 'Seconds of audio through the pipeline since start', registers: [registry], collect() { this.set(live.snapshot().audioSeconds); } });
-    new Gauge({ name: 'earshot_real_time_factor', help: 'Pipeline processing time / audio time over the last 10 s (above 1: falling behind)', registers: [registry], collect() { this.set(live.snapshot().realTimeFactor); } });
+    new Gauge({
+      name: 'earshot_audio_seconds',
+      help: 'Seconds of audio through the pipeline since start',
+      registers: [registry],
+      collect() {
+        this.set(live.snapshot().audioSeconds);
+      },
+    });
+    new Gauge({
+      name: 'earshot_real_time_factor',
+      help: 'Pipeline processing time / audio time over the last 10 s (above 1: falling behind)',
+      registers: [registry],
+      collect() {
+        this.set(live.snapshot().realTimeFactor);
+      },
+    });
     new Gauge({
       name: 'earshot_last_audio_age_seconds',
       help: 'Seconds since the last audio chunk was processed (-1 before the first)',
@@ -196,8 +235,22 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
       },
     });
     const scheduler = () => live.snapshot().inference;
-    new Gauge({ name: 'earshot_inference_lag_seconds', help: 'Seconds between the newest captured sample and the newest patch dealt with (-1 before inference starts)', registers: [registry], collect() { this.set(scheduler()?.lagSeconds ?? -1); } });
-    new Gauge({ name: 'earshot_inference_degraded', help: '1 while only every other patch is classified (inference behind real time)', registers: [registry], collect() { this.set(scheduler()?.degraded ? 1 : 0); } });
+    new Gauge({
+      name: 'earshot_inference_lag_seconds',
+      help: 'Seconds between the newest captured sample and the newest patch dealt with (-1 before inference starts)',
+      registers: [registry],
+      collect() {
+        this.set(scheduler()?.lagSeconds ?? -1);
+      },
+    });
+    new Gauge({
+      name: 'earshot_inference_degraded',
+      help: '1 while only every other patch is classified (inference behind real time)',
+      registers: [registry],
+      collect() {
+        this.set(scheduler()?.degraded ? 1 : 0);
+      },
+    });
     new Gauge({
       name: 'earshot_patches',
       help: 'Patches since start, by outcome (classified, skipped by the degrade policy, failed: the model threw or its worker died)',
@@ -212,7 +265,14 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
       },
     });
     registerMicrophoneGauges(registry, () => context.live?.microphone?.status() ?? null);
-    new Gauge({ name: 'earshot_worker_restarts', help: 'Inference worker restarts since start', registers: [registry], collect() { this.set(scheduler()?.workerRestarts ?? 0); } });
+    new Gauge({
+      name: 'earshot_worker_restarts',
+      help: 'Inference worker restarts since start',
+      registers: [registry],
+      collect() {
+        this.set(scheduler()?.workerRestarts ?? 0);
+      },
+    });
     new Gauge({
       name: 'earshot_outbox_depth',
       help: 'Unsent MQTT outbox messages (-1 without a broker)',

@@ -130,7 +130,9 @@ export function encodeAudioPacket(fields: AudioPacketFields): Uint8Array {
   const frameBytes = BYTES_PER_SAMPLE[fields.format] * fields.channels;
   const frames = fields.payload.length / frameBytes;
   if (!Number.isInteger(frames) || frames < 1 || frames > MAX_FRAMES_PER_PACKET || fields.channels < 1 || fields.channels > MAX_CHANNELS) {
-    throw new RangeError(`audio packet: ${fields.payload.length} payload bytes, ${fields.channels} channels of ${fields.format}: not 1..${MAX_FRAMES_PER_PACKET} whole frames`);
+    throw new RangeError(
+      `audio packet: ${fields.payload.length} payload bytes, ${fields.channels} channels of ${fields.format}: not 1..${MAX_FRAMES_PER_PACKET} whole frames`,
+    );
   }
   const { bytes, view } = header(TYPE_AUDIO, fields.sequence, HEADER_BYTES + fields.payload.length + CRC_BYTES);
   view.setUint32(8, fields.sampleRate, true);
@@ -219,7 +221,8 @@ export function parsePacket(bytes: Uint8Array): Packet | RejectReason {
   const format = FORMAT_BY_CODE[bytes[12]];
   const channels = bytes[13];
   const frames = view.getUint16(14, true);
-  if (!format || channels < 1 || channels > MAX_CHANNELS || frames < 1 || frames > MAX_FRAMES_PER_PACKET || sampleRate < 1000 || sampleRate > 192000) return 'malformed';
+  if (!format || channels < 1 || channels > MAX_CHANNELS || frames < 1 || frames > MAX_FRAMES_PER_PACKET || sampleRate < 1000 || sampleRate > 192000)
+    return 'malformed';
   const width = BYTES_PER_SAMPLE[format];
   const count = frames * channels;
   if (bytes.length !== HEADER_BYTES + count * width + CRC_BYTES) return 'malformed';
@@ -290,7 +293,19 @@ export const MAX_REMEMBERED_JUMP = 256;
  * {@link MAX_FRAME_BYTES} of frame and {@link MAX_REMEMBERED_MISSING} sequence numbers.
  */
 export class PacketDecoder {
-  readonly counters: DecoderCounters = { bytes: 0, audioPackets: 0, statusPackets: 0, resendRequests: 0, crcErrors: 0, malformed: 0, oversize: 0, lostPackets: 0, resentPackets: 0, lateResends: 0, sequenceRestarts: 0 };
+  readonly counters: DecoderCounters = {
+    bytes: 0,
+    audioPackets: 0,
+    statusPackets: 0,
+    resendRequests: 0,
+    crcErrors: 0,
+    malformed: 0,
+    oversize: 0,
+    lostPackets: 0,
+    resentPackets: 0,
+    lateResends: 0,
+    sequenceRestarts: 0,
+  };
   private readonly frame = new Uint8Array(MAX_FRAME_BYTES);
   private length = 0;
   private discarding = false;

@@ -108,7 +108,7 @@ export class ResendWindow {
     for (const slot of this.slots) {
       const due = slot.packet === null && slot.askAt <= now;
       if (due) slot.askAt = now + this.retryMs;
-      if (due && run && run.count < MAX_RESEND_COUNT && ((run.first + run.count) >>> 0) === slot.sequence) run.count += 1;
+      if (due && run && run.count < MAX_RESEND_COUNT && (run.first + run.count) >>> 0 === slot.sequence) run.count += 1;
       else if (due) {
         run = { first: slot.sequence, count: 1 };
         runs.push(run);

@@ -77,7 +77,13 @@ export interface SimulatorReport {
  * @param rates fractions of frames, 0..1
  * @returns the frame (damaged in place, or as it was), or null when dropped
  */
-export function injectFault(wire: Uint8Array, roll: number, next: () => number, rates: { drop: number; flip: number }, faults: InjectedFaults): Uint8Array | null {
+export function injectFault(
+  wire: Uint8Array,
+  roll: number,
+  next: () => number,
+  rates: { drop: number; flip: number },
+  faults: InjectedFaults,
+): Uint8Array | null {
   if (roll < rates.drop) {
     faults.dropped += 1;
     return null;
@@ -145,10 +151,15 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
     if (!closing) failure ??= error ?? new Error('port closed');
   });
   const write = async (bytes: Uint8Array) => {
-    if (failure) throw new EarshotError(`--port ${options.port}: lost while writing (${failure.message}); sent ${report.packets} packets`, ExitCode.Environment);
+    if (failure)
+      throw new EarshotError(`--port ${options.port}: lost while writing (${failure.message}); sent ${report.packets} packets`, ExitCode.Environment);
     report.bytesWritten += bytes.length;
     if (!port.write(Buffer.from(bytes))) await new Promise<void>((resolve) => port.once('drain', () => resolve()));
-    if (failure) throw new EarshotError(`--port ${options.port}: lost while writing (${(failure as Error).message}); sent ${report.packets} packets`, ExitCode.Environment);
+    if (failure)
+      throw new EarshotError(
+        `--port ${options.port}: lost while writing (${(failure as Error).message}); sent ${report.packets} packets`,
+        ExitCode.Environment,
+      );
   };
   const rates = { drop: options.dropRate ?? 0, flip: options.bitErrorRate ?? 0 };
   // The device side of resends: the last packets, by sequence number, and the requests read back.
@@ -162,18 +173,20 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
       if (item.packet.type !== 'resend_request' || depth === 0) continue;
       report.resends.requests += 1;
       const { sequence, count } = item.packet;
-      resending = resending.then(async () => {
-        for (let k = 0; k < count; k++) {
-          const packet = held.get((sequence + k) >>> 0);
-          if (!packet) {
-            report.resends.notHeld += 1;
-            continue;
+      resending = resending
+        .then(async () => {
+          for (let k = 0; k < count; k++) {
+            const packet = held.get((sequence + k) >>> 0);
+            if (!packet) {
+              report.resends.notHeld += 1;
+              continue;
+            }
+            report.resends.sent += 1;
+            const wire = injectFault(frameForWire(packet), resendRandom(), resendRandom, rates, report.resends);
+            if (wire) await write(wire);
           }
-          report.resends.sent += 1;
-          const wire = injectFault(frameForWire(packet), resendRandom(), resendRandom, rates, report.resends);
-          if (wire) await write(wire);
-        }
-      }).catch(() => undefined);
+        })
+        .catch(() => undefined);
     }
   });
   const origin = performance.now();
@@ -184,7 +197,13 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
       for (let first = 0; first < payload.frames; first += packetFrames) {
         if (signal?.aborted) return report;
         const frames = Math.min(packetFrames, payload.frames - first);
-        const packet = encodeAudioPacket({ sequence, sampleRate: payload.sampleRate, format: payload.format, channels: 1, payload: payload.bytes.subarray(first * width, (first + frames) * width) });
+        const packet = encodeAudioPacket({
+          sequence,
+          sampleRate: payload.sampleRate,
+          format: payload.format,
+          channels: 1,
+          payload: payload.bytes.subarray(first * width, (first + frames) * width),
+        });
         sequence = (sequence + 1) >>> 0;
         sentFrames += frames;
         report.packets += 1;
@@ -223,7 +242,8 @@ export async function simulateSerial(options: SimulatorOptions, signal?: AbortSi
         await write(wire);
       }
     }
-    if (options.endOfStream ?? true) await write(frameForWire(encodeStatusPacket({ sequence: (sequence - 1) >>> 0, flags: STATUS_END_OF_STREAM, droppedFrames: 0, gainCentiDb: 0 })));
+    if (options.endOfStream ?? true)
+      await write(frameForWire(encodeStatusPacket({ sequence: (sequence - 1) >>> 0, flags: STATUS_END_OF_STREAM, droppedFrames: 0, gainCentiDb: 0 })));
     // Stay to answer requests for the last packets (the receiver waits for them before it ends).
     if (depth > 0) await sleep(RESEND_LINGER_MS);
     await resending;

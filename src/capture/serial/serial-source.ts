@@ -115,7 +115,8 @@ export class SerialSource implements AudioSource {
         if (!this.port) {
           const error = await this.connect();
           if (error) {
-            if (!warnedMissing) this.options.log?.warn({ port: this.options.path, error, retry_s: backoff / 1000 }, 'serial port not available; retrying with backoff');
+            if (!warnedMissing)
+              this.options.log?.warn({ port: this.options.path, error, retry_s: backoff / 1000 }, 'serial port not available; retrying with backoff');
             warnedMissing = true;
             await this.queue.take(backoff);
             backoff = Math.min(MAX_BACKOFF_MS, backoff * 2);
@@ -184,8 +185,13 @@ export class SerialSource implements AudioSource {
       if (packet.type === 'resend_request') continue;
       if (packet.type === 'status') {
         if (packet.droppedFrames > 0) this.mcuDroppedFrames += packet.droppedFrames;
-        if (packet.overflow || packet.clipping) this.options.log?.warn({ port: this.options.path, clipping: packet.clipping, overflow: packet.overflow, dropped_frames: packet.droppedFrames, gain_db: packet.gainDb }, 'microphone status');
-        if (item.lostPackets > 0) this.window.holes((packet.sequence + 1 - item.lostPackets) >>> 0, item.lostPackets, at, this.lostWhileAway ? 'device_lost' : 'packet_loss');
+        if (packet.overflow || packet.clipping)
+          this.options.log?.warn(
+            { port: this.options.path, clipping: packet.clipping, overflow: packet.overflow, dropped_frames: packet.droppedFrames, gain_db: packet.gainDb },
+            'microphone status',
+          );
+        if (item.lostPackets > 0)
+          this.window.holes((packet.sequence + 1 - item.lostPackets) >>> 0, item.lostPackets, at, this.lostWhileAway ? 'device_lost' : 'packet_loss');
         if (packet.endOfStream) this.ended = true;
         continue;
       }
@@ -223,7 +229,10 @@ export class SerialSource implements AudioSource {
     const answered = this.decoder.counters.resentPackets + this.decoder.counters.lateResends;
     if (this.window.waitMs > 0 && answered === 0 && this.holesGivenUp >= UNANSWERED_HOLES_LIMIT) {
       this.window.waitMs = 0;
-      this.options.log?.warn({ port: this.options.path, requests: this.resendRequestsSent, holes: this.holesGivenUp }, 'the device does not resend lost packets (firmware without resend support, or a port that only transmits); lost packets become gaps at once');
+      this.options.log?.warn(
+        { port: this.options.path, requests: this.resendRequestsSent, holes: this.holesGivenUp },
+        'the device does not resend lost packets (firmware without resend support, or a port that only transmits); lost packets become gaps at once',
+      );
       out.push(...(await this.deliver(this.window.release(now))));
     }
     const runs = this.window.waitMs > 0 ? this.window.requests(now) : [];

@@ -16,12 +16,7 @@ import { checkModelIo, type BackendOptions, type InferenceBackend } from './back
  *   model has an unsupported I/O layout or the runtime refuses it (exit code 2), or when the
  *   runtime itself cannot be loaded, or a required accelerator is missing (exit code 3).
  */
-export async function openBackend(
-  kind: BackendKind,
-  bytes: Uint8Array,
-  info: ModelFileInfo,
-  options: BackendOptions = {},
-): Promise<InferenceBackend> {
+export async function openBackend(kind: BackendKind, bytes: Uint8Array, info: ModelFileInfo, options: BackendOptions = {}): Promise<InferenceBackend> {
   if (isOnnxInfo(info)) {
     if (kind !== 'onnx') throw new EarshotError(`${info.path}: an ONNX model runs on the onnx backend, not ${kind}`);
     const { openOnnxBackend } = await import('./onnx.js');

@@ -31,7 +31,16 @@ import type { LiteRt } from '@litertjs/core';
 import { EarshotError, ExitCode } from '../../errors.js';
 import type { EmbeddingModel } from '../tflite/embedding-output.js';
 import type { TfliteModelInfo, TfliteTensorInfo } from '../tflite/model-file.js';
-import { checkEmbeddingTensor, readFloats, TensorIo, type BackendOptions, type InferenceBackend, type ModelIo, type ModelOutputs, type TensorView } from './backend.js';
+import {
+  checkEmbeddingTensor,
+  readFloats,
+  TensorIo,
+  type BackendOptions,
+  type InferenceBackend,
+  type ModelIo,
+  type ModelOutputs,
+  type TensorView,
+} from './backend.js';
 
 type LiteRtWasm = LiteRt['liteRtWasm'];
 type LiteRtEnvironment = ReturnType<LiteRt['getDefaultEnvironment']>;
@@ -98,7 +107,11 @@ async function loadRuntimeOnce(): Promise<LiteRtRuntime> {
   try {
     lrt = await import('@litertjs/core');
   } catch (error) {
-    throw new EarshotError(`@litertjs/core: cannot load LiteRT.js (${(error as Error).message}); reinstall it or use --backend tflite-node`, ExitCode.Environment, { cause: error });
+    throw new EarshotError(
+      `@litertjs/core: cannot load LiteRT.js (${(error as Error).message}); reinstall it or use --backend tflite-node`,
+      ExitCode.Environment,
+      { cause: error },
+    );
   }
   // Someone else in this process loaded it already: share it.
   const existing = lrt.getGlobalLiteRtPromise();
@@ -116,10 +129,9 @@ async function loadRuntimeOnce(): Promise<LiteRtRuntime> {
     const file = String(url).startsWith('file:') ? fileURLToPath(url) : String(url);
     glueFile = file;
     const code = readFileSync(file, 'utf8');
-    const factory = vm.runInThisContext(
-      `(function (require, __dirname, __filename, module, exports) {${code}\n;return ModuleFactory;\n})`,
-      { filename: file },
-    ) as (...args: unknown[]) => unknown;
+    const factory = vm.runInThisContext(`(function (require, __dirname, __filename, module, exports) {${code}\n;return ModuleFactory;\n})`, {
+      filename: file,
+    }) as (...args: unknown[]) => unknown;
     g.ModuleFactory = factory(require, dirname(file), file, undefined, undefined);
     g.Module = {
       wasmBinary: readFileSync(file.replace(/\.js$/, '.wasm')),
@@ -148,7 +160,9 @@ async function loadRuntimeOnce(): Promise<LiteRtRuntime> {
     const liteRt = await lrt.loadLiteRt(`${wasmDir}/`);
     return { liteRt, wasm: liteRt.liteRtWasm, environment: liteRt.getDefaultEnvironment(), glueFile };
   } catch (error) {
-    throw new EarshotError(`@litertjs/core: cannot start the LiteRT.js WASM runtime from ${wasmDir} (${(error as Error).message})`, ExitCode.Environment, { cause: error });
+    throw new EarshotError(`@litertjs/core: cannot start the LiteRT.js WASM runtime from ${wasmDir} (${(error as Error).message})`, ExitCode.Environment, {
+      cause: error,
+    });
   } finally {
     console.warn = warn;
     if (!hadSelf) delete g.self;
@@ -335,7 +349,11 @@ export async function openLiteRtWasmBackend(
       if (result instanceof Promise) throw new Error('asynchronous run (JSPI build) is not supported');
       outputs = result;
     } catch (error) {
-      throw new EarshotError(`${info.path}: LiteRT.js failed to run the model (${(error as Error).message}${abortedBy ? `; ${abortedBy}` : ''})`, ExitCode.BadInput, { cause: error });
+      throw new EarshotError(
+        `${info.path}: LiteRT.js failed to run the model (${(error as Error).message}${abortedBy ? `; ${abortedBy}` : ''})`,
+        ExitCode.BadInput,
+        { cause: error },
+      );
     }
     try {
       return take(outputs);
@@ -384,13 +402,7 @@ function findOutputIndex(info: TfliteModelInfo, wanted: TfliteTensorInfo, key: s
   return i >= 0 ? i : 0;
 }
 
-function checkTensorType(
-  path: string,
-  role: string,
-  type: { elementType(): { value: number }; bytes(): number },
-  dtype: string,
-  length: number,
-): void {
+function checkTensorType(path: string, role: string, type: { elementType(): { value: number }; bytes(): number }, dtype: string, length: number): void {
   const expected = ELEMENT_TYPES[dtype];
   const elementType = type.elementType().value;
   const bytes = type.bytes();

@@ -87,7 +87,9 @@ export async function openOnnxSession(model: Uint8Array, path: string, options: 
   }
   const accelerators = [...new Set(requested.filter((p) => p !== 'cpu'))];
   if (options.requireAccelerator && accelerators.length === 0) {
-    throw new EarshotError(`model.require_accelerator is true, but model.execution_providers [${requested.join(', ')}] names no accelerator (tensorrt or cuda)`);
+    throw new EarshotError(
+      `model.require_accelerator is true, but model.execution_providers [${requested.join(', ')}] names no accelerator (tensorrt or cuda)`,
+    );
   }
   const ort = await loadOrt();
   const severity = ORT_LOG_LEVELS.indexOf(ortLogLevel()) as 0 | 1 | 2 | 3 | 4;
@@ -141,7 +143,9 @@ export async function openOnnxSession(model: Uint8Array, path: string, options: 
 export async function openOnnxBackend(bytes: Uint8Array, info: OnnxModelInfo, options: BackendOptions = {}): Promise<InferenceBackend> {
   const path = info.path;
   if (info.inputs.length !== 1) {
-    throw new EarshotError(`${path}: ONNX model has ${info.inputs.length} inputs (${info.inputs.map((i) => i.name).join(', ')}); earshot classifies with a model that has exactly one`);
+    throw new EarshotError(
+      `${path}: ONNX model has ${info.inputs.length} inputs (${info.inputs.map((i) => i.name).join(', ')}); earshot classifies with a model that has exactly one`,
+    );
   }
   if (info.outputs.length === 0) throw new EarshotError(`${path}: ONNX model has no output`);
   const inputInfo = info.inputs[0]!;
@@ -227,7 +231,9 @@ function resolveInputShape(path: string, name: string, shape: (number | string)[
   if (unknown === 1 && expectedLength && expectedLength % known === 0) {
     return dims.map((d) => d ?? expectedLength / known);
   }
-  throw new EarshotError(`${path}: input "${name}" has symbolic dimensions [${shape}] that earshot cannot fix${expectedLength ? ` to ${expectedLength} values` : '; name the input kind in a manifest'}`);
+  throw new EarshotError(
+    `${path}: input "${name}" has symbolic dimensions [${shape}] that earshot cannot fix${expectedLength ? ` to ${expectedLength} values` : '; name the input kind in a manifest'}`,
+  );
 }
 
 function notAvailable(failures: readonly string[]): string {

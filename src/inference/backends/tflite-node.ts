@@ -19,7 +19,16 @@ import { basename, dirname } from 'node:path';
 import { EarshotError, ExitCode } from '../../errors.js';
 import type { EmbeddingModel } from '../tflite/embedding-output.js';
 import type { TfliteModelInfo } from '../tflite/model-file.js';
-import { checkEmbeddingTensor, readFloats, TensorIo, type BackendOptions, type InferenceBackend, type ModelIo, type ModelOutputs, type TensorView } from './backend.js';
+import {
+  checkEmbeddingTensor,
+  readFloats,
+  TensorIo,
+  type BackendOptions,
+  type InferenceBackend,
+  type ModelIo,
+  type ModelOutputs,
+  type TensorView,
+} from './backend.js';
 
 /** A tensor of the native interpreter (binding/node_tflite_binding.cc `TensorInfo`). */
 interface NativeTensor {
@@ -98,9 +107,7 @@ export function openTfliteNodeBackend(
   }
   // The addon wants an ArrayBuffer holding exactly the model (it copies it).
   const model =
-    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer
-      ? bytes.buffer
-      : bytes.slice().buffer;
+    bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength && bytes.buffer instanceof ArrayBuffer ? bytes.buffer : bytes.slice().buffer;
   let interpreter: NativeInterpreter | undefined;
   try {
     interpreter = new Interpreter(model, nativeOptions);
@@ -115,7 +122,9 @@ export function openTfliteNodeBackend(
   // The native output order is subgraph order, as info.outputs.
   const outTensor = outputs[0];
   if (inputs.length !== 1 || !inTensor || !outTensor) {
-    throw new EarshotError(`${info.path}: tflite-node sees ${inputs.length} inputs and ${outputs.length} outputs; the file says ${info.inputs.length} and ${info.outputs.length}`);
+    throw new EarshotError(
+      `${info.path}: tflite-node sees ${inputs.length} inputs and ${outputs.length} outputs; the file says ${info.inputs.length} and ${info.outputs.length}`,
+    );
   }
   const inView = inTensor.data();
   const outView = outTensor.data();
@@ -168,14 +177,7 @@ export function openTfliteNodeBackend(
   };
 }
 
-function checkView(
-  path: string,
-  role: string,
-  tensor: NativeTensor,
-  view: TensorView | BigInt64Array,
-  dtype: string,
-  length: number,
-): void {
+function checkView(path: string, role: string, tensor: NativeTensor, view: TensorView | BigInt64Array, dtype: string, length: number): void {
   if (tensor.dataType !== dtype || view.length !== length || view instanceof BigInt64Array) {
     throw new EarshotError(
       `${path}: tflite-node's ${role} tensor "${tensor.name}" is ${tensor.dataType} [${tensor.shape}] (${view.length} values); the file says ${dtype} with ${length} values`,

@@ -32,7 +32,11 @@ async function check(request: HeadCheckRequest): Promise<HeadCheckMessage> {
     let sum = 0;
     for (const p of probabilities) sum += p;
     if (!probabilities.every(Number.isFinite) || !(Math.abs(sum - 1) < 1e-3)) {
-      return { ok: false, error: `${source}: head file: gives non-finite or unnormalised probabilities on silence (sum ${sum}); refusing it`, exitCode: ExitCode.BadInput };
+      return {
+        ok: false,
+        error: `${source}: head file: gives non-finite or unnormalised probabilities on silence (sum ${sum}); refusing it`,
+        exitCode: ExitCode.BadInput,
+      };
     }
     const { head } = loaded;
     return { ok: true, sha256: head.sha256, trainedAt: head.trainedAt, clipCount: head.clipCount, labels: [...head.labels], invokeMs };
@@ -61,6 +65,10 @@ Promise.resolve()
     reply(
       isEarshotError(error)
         ? { ok: false, error: error.message, exitCode: error.exitCode }
-        : { ok: false, error: `${headPath}: unexpected error while checking the head (${(error as Error)?.message ?? String(error)})`, exitCode: ExitCode.Unexpected },
+        : {
+            ok: false,
+            error: `${headPath}: unexpected error while checking the head (${(error as Error)?.message ?? String(error)})`,
+            exitCode: ExitCode.Unexpected,
+          },
     );
   });

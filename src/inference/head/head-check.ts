@@ -84,10 +84,16 @@ export function checkHeadInChild(request: HeadCheckRequest, timeoutMs = HEAD_CHE
       clearTimeout(timer);
       if (message && !message.ok) reject(new EarshotError(message.error, message.exitCode));
       else if (message?.ok) resolve(message);
-      else if (timedOut) reject(new EarshotError(`${request.headPath}: head check did not finish within ${timeoutMs / 1000} s; refusing it`, ExitCode.Environment));
+      else if (timedOut)
+        reject(new EarshotError(`${request.headPath}: head check did not finish within ${timeoutMs / 1000} s; refusing it`, ExitCode.Environment));
       else {
         const last = stderr.trim().split('\n').pop()?.slice(0, 300);
-        reject(new EarshotError(`${request.headPath}: head check process ended without an answer (${signal ? `signal ${signal}` : `exit code ${code}`}${last ? `: ${last}` : ''}); refusing it`, ExitCode.Environment));
+        reject(
+          new EarshotError(
+            `${request.headPath}: head check process ended without an answer (${signal ? `signal ${signal}` : `exit code ${code}`}${last ? `: ${last}` : ''}); refusing it`,
+            ExitCode.Environment,
+          ),
+        );
       }
     });
   });

@@ -165,7 +165,20 @@ const labelName = { type: 'string', pattern: '^[a-z][a-z0-9_]*$' } as const;
 export const HEAD_SCHEMA = {
   type: 'object',
   additionalProperties: false,
-  required: ['format', 'version', 'kind', 'base_model', 'labels', 'background_label', 'thresholds', 'features', 'normalisation', 'layers', 'training', 'validation'],
+  required: [
+    'format',
+    'version',
+    'kind',
+    'base_model',
+    'labels',
+    'background_label',
+    'thresholds',
+    'features',
+    'normalisation',
+    'layers',
+    'training',
+    'validation',
+  ],
   properties: {
     format: { const: HEAD_FORMAT },
     version: { type: 'integer' },
@@ -327,7 +340,8 @@ function parseHeadBytes(text: string, sha256: string, source: string): Head {
     if (release > threshold) fail(`thresholds.${label}.release: ${release} is above its threshold ${threshold}`);
   }
   for (const label of json.rule_labels ?? []) {
-    if (!json.labels.includes(label) || label === json.background_label) fail(`rule_labels: "${label}" is not one of the head's labels (${json.labels.filter((l) => l !== json.background_label).join(', ')})`);
+    if (!json.labels.includes(label) || label === json.background_label)
+      fail(`rule_labels: "${label}" is not one of the head's labels (${json.labels.filter((l) => l !== json.background_label).join(', ')})`);
   }
   const names = json.features.map((f) => f.name);
   if (new Set(names).size !== names.length) fail(`features: "${names[0]}" is listed twice`);
@@ -533,7 +547,21 @@ export function float32Text(value: number): string {
 }
 
 /** Top-level key order of a head file. */
-const TOP_KEYS: readonly (keyof HeadJson)[] = ['format', 'version', 'kind', 'base_model', 'labels', 'background_label', 'thresholds', 'rule_labels', 'features', 'normalisation', 'layers', 'training', 'validation'];
+const TOP_KEYS: readonly (keyof HeadJson)[] = [
+  'format',
+  'version',
+  'kind',
+  'base_model',
+  'labels',
+  'background_label',
+  'thresholds',
+  'rule_labels',
+  'features',
+  'normalisation',
+  'layers',
+  'training',
+  'validation',
+];
 /** Keys whose number arrays are float32 weights. */
 const FLOAT32_KEYS = new Set(['mean', 'std', 'weights', 'bias']);
 
@@ -553,7 +581,9 @@ function writeValue(value: unknown, indent: string, float32: boolean): string {
     return `[\n${value.map((v) => inner + writeValue(v, inner, float32)).join(',\n')}\n${indent}]`;
   }
   if (typeof value === 'object') {
-    const keys = Object.keys(value as object).filter((k) => (value as Record<string, unknown>)[k] !== undefined).sort();
+    const keys = Object.keys(value as object)
+      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
+      .sort();
     if (keys.length === 0) return '{}';
     return `{\n${keys.map((k) => `${inner}${JSON.stringify(k)}: ${writeValue((value as Record<string, unknown>)[k], inner, float32 || FLOAT32_KEYS.has(k))}`).join(',\n')}\n${indent}}`;
   }
@@ -571,7 +601,9 @@ export function serializeHead(head: HeadJson): string {
   const extra = Object.keys(head).filter((k) => !known.has(k));
   if (extra.length > 0) throw new EarshotError(`head: unknown top-level key "${extra[0]}"`, ExitCode.Unexpected);
   // Optional keys (rule_labels) are left out when absent, so older heads keep their bytes.
-  const lines = TOP_KEYS.filter((key) => head[key] !== undefined).map((key) => `  ${JSON.stringify(key)}: ${writeValue(head[key], '  ', FLOAT32_KEYS.has(key))}`);
+  const lines = TOP_KEYS.filter((key) => head[key] !== undefined).map(
+    (key) => `  ${JSON.stringify(key)}: ${writeValue(head[key], '  ', FLOAT32_KEYS.has(key))}`,
+  );
   return `{\n${lines.join(',\n')}\n}\n`;
 }
 

@@ -113,7 +113,8 @@ export function assertHeadRunsOn(head: Head, model: Pick<LoadedModel, 'sha256' |
   for (const feature of head.features) {
     const size = feature.name === 'embedding' ? model.embeddingLength : model.classNames.length;
     if (size === undefined) throw new EarshotError(`${source}: head file: reads the embedding, but the model ${model.path} gives none`);
-    if (size !== feature.size) throw new EarshotError(`${source}: head file: reads ${feature.size} ${feature.name} values, the model ${model.path} gives ${size}`);
+    if (size !== feature.size)
+      throw new EarshotError(`${source}: head file: reads ${feature.size} ${feature.name} values, the model ${model.path} gives ${size}`);
   }
 }
 
@@ -165,7 +166,9 @@ export function resolveHeadSetting(
   const dir = options.shippedDir ?? SHIPPED_HEAD_DIR;
   let files: string[];
   try {
-    files = readdirSync(dir).filter((f) => f.endsWith('.json')).sort();
+    files = readdirSync(dir)
+      .filter((f) => f.endsWith('.json'))
+      .sort();
   } catch {
     return { head: null, skipped: [] };
   }

@@ -19,9 +19,30 @@ const { onnx } = onnxProto;
 
 /** ONNX `TensorProto.DataType` names (earshot's dtype spelling), indexed by the enum value. */
 export const ONNX_DTYPES = [
-  'undefined', 'float32', 'uint8', 'int8', 'uint16', 'int16', 'int32', 'int64', 'string', 'bool',
-  'float16', 'float64', 'uint32', 'uint64', 'complex64', 'complex128', 'bfloat16', 'float8e4m3fn',
-  'float8e4m3fnuz', 'float8e5m2', 'float8e5m2fnuz', 'uint4', 'int4', 'float4e2m1',
+  'undefined',
+  'float32',
+  'uint8',
+  'int8',
+  'uint16',
+  'int16',
+  'int32',
+  'int64',
+  'string',
+  'bool',
+  'float16',
+  'float64',
+  'uint32',
+  'uint64',
+  'complex64',
+  'complex128',
+  'bfloat16',
+  'float8e4m3fn',
+  'float8e4m3fnuz',
+  'float8e5m2',
+  'float8e5m2fnuz',
+  'uint4',
+  'int4',
+  'float4e2m1',
 ] as const;
 
 /** A graph input or output. */
@@ -81,7 +102,11 @@ export function readOnnxModel(bytes: Uint8Array, path: string): OnnxModelInfo {
     model = onnx.ModelProto.decode(bytes);
   } catch (error) {
     // protobufjs throws on a length past the end, an invalid wire type or varint: the bytes are not (all of) a ModelProto.
-    throw new EarshotError(`${path}: not an ONNX model, or a truncated / corrupt one (${(error as Error).message}; the file has ${bytes.length} bytes); refusing it`, ExitCode.BadInput, { cause: error });
+    throw new EarshotError(
+      `${path}: not an ONNX model, or a truncated / corrupt one (${(error as Error).message}; the file has ${bytes.length} bytes); refusing it`,
+      ExitCode.BadInput,
+      { cause: error },
+    );
   }
   const irVersion = int(model.irVersion);
   // Any byte string parses as *some* protobuf now and then; a model has an IR version and a graph.

@@ -28,8 +28,16 @@
 import { EarshotError } from '../../errors.js';
 import { FlatBufferBoundsError, FlatBufferReader, type FlatTable } from './flatbuffer-reader.js';
 import {
-  MODEL, OPERATOR, SIGNATURE, SUBGRAPH, TENSOR_MAP, outputClassCount, readTensor, shapeSize,
-  type TfliteModelInfo, type TfliteTensorInfo,
+  MODEL,
+  OPERATOR,
+  SIGNATURE,
+  SUBGRAPH,
+  TENSOR_MAP,
+  outputClassCount,
+  readTensor,
+  shapeSize,
+  type TfliteModelInfo,
+  type TfliteTensorInfo,
 } from './model-file.js';
 
 /** BuiltinOperator codes (schema.fbs). */
@@ -65,7 +73,9 @@ function wrapBounds<T>(path: string, size: number, f: () => T): T {
     return f();
   } catch (error) {
     if (error instanceof FlatBufferBoundsError) {
-      throw new EarshotError(`${path}: TFLite model is truncated or corrupt (${error.message} while looking for its embedding; the file has ${size} bytes); refusing it`);
+      throw new EarshotError(
+        `${path}: TFLite model is truncated or corrupt (${error.message} while looking for its embedding; the file has ${size} bytes); refusing it`,
+      );
     }
     throw error;
   }

@@ -18,9 +18,29 @@ import { FlatBufferBoundsError, FlatBufferReader, type FlatTable } from './flatb
 
 /** TFLite `TensorType` names, indexed by the enum value. */
 export const TFLITE_DTYPES = [
-  'float32', 'float16', 'int32', 'uint8', 'int64', 'string', 'bool', 'int16', 'complex64', 'int8',
-  'float64', 'complex128', 'uint64', 'resource', 'variant', 'uint32', 'uint16', 'int4', 'bfloat16',
-  'int2', 'uint4', 'float8_e4m3fn', 'float8_e5m2',
+  'float32',
+  'float16',
+  'int32',
+  'uint8',
+  'int64',
+  'string',
+  'bool',
+  'int16',
+  'complex64',
+  'int8',
+  'float64',
+  'complex128',
+  'uint64',
+  'resource',
+  'variant',
+  'uint32',
+  'uint16',
+  'int4',
+  'bfloat16',
+  'int2',
+  'uint4',
+  'float8_e4m3fn',
+  'float8_e5m2',
 ] as const;
 
 /** A tensor element type, e.g. 'float32', 'int8'; `type_<n>` for a value newer than the table. */
@@ -65,12 +85,23 @@ export interface TfliteOperatorCode {
 }
 
 export type AssociatedFileType =
-  | 'UNKNOWN' | 'DESCRIPTIONS' | 'TENSOR_AXIS_LABELS' | 'TENSOR_VALUE_LABELS'
-  | 'TENSOR_AXIS_SCORE_CALIBRATION' | 'VOCABULARY' | 'SCANN_INDEX_FILE' | `TYPE_${number}`;
+  | 'UNKNOWN'
+  | 'DESCRIPTIONS'
+  | 'TENSOR_AXIS_LABELS'
+  | 'TENSOR_VALUE_LABELS'
+  | 'TENSOR_AXIS_SCORE_CALIBRATION'
+  | 'VOCABULARY'
+  | 'SCANN_INDEX_FILE'
+  | `TYPE_${number}`;
 
 const ASSOCIATED_FILE_TYPES: readonly AssociatedFileType[] = [
-  'UNKNOWN', 'DESCRIPTIONS', 'TENSOR_AXIS_LABELS', 'TENSOR_VALUE_LABELS',
-  'TENSOR_AXIS_SCORE_CALIBRATION', 'VOCABULARY', 'SCANN_INDEX_FILE',
+  'UNKNOWN',
+  'DESCRIPTIONS',
+  'TENSOR_AXIS_LABELS',
+  'TENSOR_VALUE_LABELS',
+  'TENSOR_AXIS_SCORE_CALIBRATION',
+  'VOCABULARY',
+  'SCANN_INDEX_FILE',
 ];
 
 export interface AssociatedFileInfo {
@@ -136,9 +167,7 @@ const METADATA_NAME = 'TFLITE_METADATA';
 
 /** A truncated/corrupt-file error for `path`. */
 function corrupt(path: string, size: number, detail: string): EarshotError {
-  return new EarshotError(
-    `${path}: TFLite model is truncated or corrupt (${detail}; the file has ${size} bytes); refusing it`,
-  );
+  return new EarshotError(`${path}: TFLite model is truncated or corrupt (${detail}; the file has ${size} bytes); refusing it`);
 }
 
 /**
@@ -151,9 +180,7 @@ export function readTfliteModel(bytes: Uint8Array, path: string): TfliteModelInf
   const id = r.identifier();
   if (id !== TFL3) {
     const shown = bytes.length < 8 ? `the file has only ${bytes.length} bytes` : `found ${JSON.stringify(id)}`;
-    throw new EarshotError(
-      `${path}: not a TFLite model (no "TFL3" FlatBuffer identifier at bytes 4..8: ${shown})`,
-    );
+    throw new EarshotError(`${path}: not a TFLite model (no "TFL3" FlatBuffer identifier at bytes 4..8: ${shown})`);
   }
   try {
     return parseModel(r, bytes, path);
@@ -185,10 +212,7 @@ function parseModel(r: FlatBufferReader, bytes: Uint8Array, path: string): Tflit
 
   const operatorCodes = model.tables(MODEL.operatorCodes, 'operator_codes').map((oc): TfliteOperatorCode => {
     // As TFLite's GetBuiltinCode: the larger of the deprecated byte field and the int32 field.
-    const code = Math.max(
-      oc.i8(OPCODE.deprecatedBuiltinCode, 0, 'deprecated_builtin_code'),
-      oc.i32(OPCODE.builtinCode, 0, 'builtin_code'),
-    );
+    const code = Math.max(oc.i8(OPCODE.deprecatedBuiltinCode, 0, 'deprecated_builtin_code'), oc.i32(OPCODE.builtinCode, 0, 'builtin_code'));
     const custom = oc.string(OPCODE.customCode, 'custom_code');
     return {
       code,
@@ -319,9 +343,7 @@ export function readTensor(t: FlatTable, index: number): TfliteTensorInfo {
       quantization = {
         scale: scales[0]!,
         zeroPoint: zeroPoints[0] ?? 0,
-        ...(scales.length > 1
-          ? { perChannel: { scales, zeroPoints, axis: q.i32(QUANT.quantizedDimension, 0, 'quantized_dimension') } }
-          : {}),
+        ...(scales.length > 1 ? { perChannel: { scales, zeroPoints, axis: q.i32(QUANT.quantizedDimension, 0, 'quantized_dimension') } } : {}),
       };
     }
   }
@@ -424,9 +446,7 @@ function readAppendedZip(bytes: Uint8Array, path: string): Record<string, Uint8A
     try {
       return unzipSync(prefix > 0 ? bytes.subarray(prefix) : bytes);
     } catch (error) {
-      throw new EarshotError(
-        `${path}: the zip of associated files appended to the model is corrupt (${(error as Error).message}); refusing it`,
-      );
+      throw new EarshotError(`${path}: the zip of associated files appended to the model is corrupt (${(error as Error).message}); refusing it`);
     }
   }
   return {};
@@ -434,7 +454,10 @@ function readAppendedZip(bytes: Uint8Array, path: string): Record<string, Uint8A
 
 /** Splits a one-label-per-line text: strips a BOM and CRs, and drops trailing empty lines. */
 function parseLabelLines(text: string): string[] {
-  const lines = text.replace(/^\uFEFF/, '').split('\n').map((l) => l.replace(/\r$/, ''));
+  const lines = text
+    .replace(/^\uFEFF/, '')
+    .split('\n')
+    .map((l) => l.replace(/\r$/, ''));
   while (lines.length > 0 && lines[lines.length - 1]!.trim() === '') lines.pop();
   return lines;
 }

@@ -52,7 +52,11 @@ export class SileroVad {
    */
   static async open(path: string, options: OnnxSessionOptions = {}): Promise<SileroVad> {
     const { bytes, info } = await loadOnnxModelFile(path);
-    if (!looksLikeSileroVad(info.inputs.map((i) => i.name)) || !info.outputs.some((o) => o.name === 'output') || !info.outputs.some((o) => o.name === 'stateN')) {
+    if (
+      !looksLikeSileroVad(info.inputs.map((i) => i.name)) ||
+      !info.outputs.some((o) => o.name === 'output') ||
+      !info.outputs.some((o) => o.name === 'stateN')
+    ) {
       throw new EarshotError(
         `${path}: not a Silero VAD model (inputs ${info.inputs.map((i) => i.name).join(', ') || 'none'}; expected input, state, sr and outputs output, stateN)`,
       );
@@ -132,7 +136,9 @@ export class SileroVad {
     try {
       result = await session.run(feeds);
     } catch (error) {
-      throw new EarshotError(`${this.path}: ONNX Runtime failed to run Silero VAD (${(error as Error).message.replace(/\s+/g, ' ')})`, ExitCode.BadInput, { cause: error });
+      throw new EarshotError(`${this.path}: ONNX Runtime failed to run Silero VAD (${(error as Error).message.replace(/\s+/g, ' ')})`, ExitCode.BadInput, {
+        cause: error,
+      });
     }
     const probability = (result.output as Tensor).data as Float32Array;
     this.state = Float32Array.from((result.stateN as Tensor).data as Float32Array);

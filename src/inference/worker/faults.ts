@@ -37,12 +37,19 @@ const KEYS: Record<string, keyof ModelFaultPlan> = { throw: 'throwEvery', exit: 
 export function parseModelFaults(raw: string | undefined): ModelFaultPlan | null {
   if (raw === undefined || raw.trim() === '') return null;
   const plan: ModelFaultPlan = { throwEvery: 0, exitEvery: 0, uncaughtEvery: 0, delayMs: 0, calls: 0 };
-  for (const item of raw.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const item of raw
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [name, value, extra] = item.split(':');
     const key = KEYS[name ?? ''];
     const number = Number(value);
     if (!key || extra !== undefined || value === undefined || !Number.isInteger(number) || number < 0) {
-      throw new Error(`${MODEL_FAULT_ENV}=${raw}: bad item "${item}" (expected ${Object.keys(KEYS).map((k) => `${k}:N`).join(', ')})`);
+      throw new Error(
+        `${MODEL_FAULT_ENV}=${raw}: bad item "${item}" (expected ${Object.keys(KEYS)
+          .map((k) => `${k}:N`)
+          .join(', ')})`,
+      );
     }
     plan[key] = number;
   }

@@ -60,7 +60,9 @@ async function open(data: InferenceWorkerData): Promise<void> {
     // spend it here, on silence, not on the first patch of the stream.
     await model.classify(new Float32Array(model.backend.inputLength));
   } catch (error) {
-    const message = isEarshotError(error) ? error.message : `${data.request.path ?? '(default model)'}: cannot open the model in the inference worker (${(error as Error)?.message ?? String(error)})`;
+    const message = isEarshotError(error)
+      ? error.message
+      : `${data.request.path ?? '(default model)'}: cannot open the model in the inference worker (${(error as Error)?.message ?? String(error)})`;
     post({ type: 'open_failed', error: message, exitCode: isEarshotError(error) ? error.exitCode : ExitCode.Unexpected });
     port!.close();
     return;
@@ -115,7 +117,11 @@ async function open(data: InferenceWorkerData): Promise<void> {
         try {
           post({ type: 'head_added', id: message.id, sha256: await addHead(message) });
         } catch (error) {
-          post({ type: 'head_refused', id: message.id, error: isEarshotError(error) ? error.message : `${message.path}: head file: ${(error as Error)?.message ?? String(error)}` });
+          post({
+            type: 'head_refused',
+            id: message.id,
+            error: isEarshotError(error) ? error.message : `${message.path}: head file: ${(error as Error)?.message ?? String(error)}`,
+          });
         }
         return;
       }

@@ -27,7 +27,8 @@ export interface InferenceWorkerData {
 export type BackendDescription = Pick<InferenceBackend, 'kind' | 'input' | 'output' | 'inputLength' | 'outputLength'>;
 
 /** What the main thread learns of the model the worker opened. */
-export interface WorkerModelDescription extends Pick<LoadedModel, 'path' | 'sha256' | 'manifest' | 'format' | 'info' | 'accelerator' | 'warnings' | 'classNames' | 'input' | 'embeddingLength'> {
+export interface WorkerModelDescription
+  extends Pick<LoadedModel, 'path' | 'sha256' | 'manifest' | 'format' | 'info' | 'accelerator' | 'warnings' | 'classNames' | 'input' | 'embeddingLength'> {
   readonly backend: BackendDescription;
   /** The test-only faults the worker injects (EARSHOT_TEST_MODEL_FAULT, faults.ts), or null. */
   readonly faults: string | null;

@@ -34,7 +34,10 @@ export type ModelCallFailure = 'model_error' | 'worker_died' | 'closed';
 
 /** A classify() call that produced no scores; the pipeline counts the patch as failed. */
 export class ModelCallError extends Error {
-  constructor(message: string, readonly reason: ModelCallFailure) {
+  constructor(
+    message: string,
+    readonly reason: ModelCallFailure,
+  ) {
     super(message);
     this.name = 'ModelCallError';
   }
@@ -324,7 +327,11 @@ export class WorkerClassifier implements LoadedModel {
  * Starts a worker and waits for its model.
  * @throws EarshotError from the worker's open, or when the thread dies before it is ready
  */
-function startWorker(request: ModelRequest, env: NodeJS.ProcessEnv | undefined, heads: readonly HeadText[] = []): Promise<{ worker: Worker; description: WorkerModelDescription }> {
+function startWorker(
+  request: ModelRequest,
+  env: NodeJS.ProcessEnv | undefined,
+  heads: readonly HeadText[] = [],
+): Promise<{ worker: Worker; description: WorkerModelDescription }> {
   return new Promise((resolve, reject) => {
     const data: InferenceWorkerData = { request, ...(heads.length ? { heads } : {}) };
     const worker = new Worker(inferenceWorkerUrl(), { workerData: data, env: env ?? process.env, stderr: false });
@@ -352,7 +359,12 @@ function startWorker(request: ModelRequest, env: NodeJS.ProcessEnv | undefined, 
       if (settled) return;
       settled = true;
       cleanup();
-      reject(new EarshotError(`${request.path ?? '(default model)'}: the inference worker exited while opening the model (${lastError ?? `exit code ${code}`})`, ExitCode.Unexpected));
+      reject(
+        new EarshotError(
+          `${request.path ?? '(default model)'}: the inference worker exited while opening the model (${lastError ?? `exit code ${code}`})`,
+          ExitCode.Unexpected,
+        ),
+      );
     };
     const cleanup = () => {
       worker.off('message', onMessage);
