@@ -11,7 +11,7 @@
  * - a label: that label over the event's span (the whole clip for a background clip).
  * Labelling a clip again in the same session replaces what the session stored for it.
  */
-import { useCallback, useEffect, useRef, useState } from 'preact/hooks';
+import { useCallback, useEffect, useLayoutEffect, useRef, useState } from 'preact/hooks';
 import { ApiError, blobUrl, getJson, remove, sendJson } from './api.js';
 import { labelColour, labelName, score, seconds, utc } from './format.js';
 import type { Clip, ClipDetails, QueuePage, ReviewConfig, StoredLabel } from './types.js';
@@ -175,7 +175,10 @@ export function ReviewView(props: { config: ReviewConfig; startClip: string | nu
   };
 
   // Keyboard: shortcuts unless the person is typing, or pressing space/enter on a control.
-  useEffect(() => {
+  // A layout effect: the handler holding the current annotator and clip is in place as soon as a
+  // render commits. useEffect waits for an animation frame, so a key pressed right after typing the
+  // annotator's name could reach the previous handler and be refused as "no annotator".
+  useLayoutEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       if (e.ctrlKey || e.metaKey || e.altKey) return;
       const target = e.target as HTMLElement;
