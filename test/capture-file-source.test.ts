@@ -82,6 +82,8 @@ t.test('info gives the duration and original format', async (t) => {
   });
   t.equal(source.info, info);
   t.equal(await source.open(), info, 'open() is idempotent');
+  // Opened but never played: stop() closes the file (else Node closes it on garbage collection, with a DEP0137 warning).
+  source.stop();
 });
 
 t.test('fast pacing lets timers run between chunks', async (t) => {
