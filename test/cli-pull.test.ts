@@ -11,7 +11,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { Transform } from 'node:stream';
+import { pipeline, Transform } from 'node:stream';
 import t, { type Test } from 'tap';
 import { createApiServer } from '../src/api/server.js';
 import { createLogger } from '../src/log.js';
@@ -53,7 +53,8 @@ async function serve(node: TestNode, options: { throttle?: boolean } = {}): Prom
           next();
         },
       });
-      return (payload as NodeJS.ReadableStream).pipe(slow);
+      // pipeline, not pipe: when fastify destroys `slow` (the pull was killed), the clip's file stream is destroyed and its FileHandle closed too.
+      return pipeline(payload as NodeJS.ReadableStream, slow, () => undefined);
     });
   }
   served.url = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -128,6 +128,9 @@ t.test('model.head: none, auto (the shipped head for this model file), a path', 
   writeFileSync(join(shipped, 'b-new.json'), copyGunshotHeadText({ trainedAt: '2026-06-01T00:00:00Z' }));
   writeFileSync(join(shipped, 'c-other-model.json'), copyGunshotHeadText({ baseSha256: fileSha256(YAMNET_WAVEFORM), trainedAt: '2026-09-01T00:00:00Z' }));
   writeFileSync(join(shipped, 'd-broken.json'), '{"format": "earshot-head", ');
+  // Broken too, but declaring another base model near its start: passed over unparsed (start-up, issue 23).
+  const otherModelText = copyGunshotHeadText({ baseSha256: fileSha256(YAMNET_WAVEFORM) });
+  writeFileSync(join(shipped, 'e-broken-other-model.json'), otherModelText.slice(0, otherModelText.indexOf('"labels"') + 20));
   t.equal(resolveHeadSetting('none', model).head, null, 'none: no head');
   const auto = resolveHeadSetting('auto', model, { shippedDir: shipped });
   t.equal(auto.head?.path, join(shipped, 'b-new.json'), 'auto: the newest shipped head trained on this model file');
@@ -135,7 +138,7 @@ t.test('model.head: none, auto (the shipped head for this model file), a path', 
   t.same(
     auto.skipped.map((s) => s.path),
     [join(shipped, 'd-broken.json')],
-    'a broken shipped file is skipped and reported',
+    'a broken shipped file is skipped and reported; one declaring another base model is passed over unparsed',
   );
   t.equal(
     resolveHeadSetting('auto', { ...model, sha256: '0'.repeat(64) }, { shippedDir: shipped }).head,

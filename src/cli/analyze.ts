@@ -9,11 +9,15 @@
 import { basename } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Command } from 'commander';
+import type { FileAnalysis } from '../analyze.js';
 import type { ModelRequest } from '../inference/model-request.js';
 import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import type { ActionWrapper } from './action.js';
 import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
 import { formatTable } from './table.js';
+
+/** Files analysed at once (see analyzeCommand): two keep one model worker busy across file boundaries. */
+const FILES_IN_FLIGHT = 2;
 
 /** analyze's own options. */
 export interface AnalyzeOptions extends CommonOptions {
@@ -81,15 +85,29 @@ export async function analyzeCommand(files: string[], options: AnalyzeOptions): 
     // Every readable file is analysed; a bad one is named on stderr (with why) and the run goes
     // on, exiting 2 at the end. A bug (not an EarshotError) still stops it.
     const unreadable: string[] = [];
-    for (const file of files) {
+    // FILES_IN_FLIGHT files are analysed at once: the next file's front end cuts its first
+    // patches while the model still scores the previous file's last ones, so the worker does not
+    // wait at each file boundary. Results are taken, and printed, in the order of `files`.
+    const analyses: Promise<FileAnalysis>[] = [];
+    const startNext = () => {
+      const file = files[analyses.length];
+      if (file === undefined) return;
+      const analysis = analyzeFile(file, models, labels, settings, config.node_id, undefined, log);
+      analysis.catch(() => undefined); // awaited in order below; a failure meanwhile must not be "unhandled"
+      analyses.push(analysis);
+    };
+    for (let k = 0; k < FILES_IN_FLIGHT; k++) startNext();
+    for (const [index, file] of files.entries()) {
       let analysis;
       try {
-        analysis = await analyzeFile(file, models, labels, settings, config.node_id, undefined, log);
+        analysis = await analyses[index]!;
       } catch (error) {
         if (!isEarshotError(error) || files.length === 1) throw error;
         unreadable.push(file);
         process.stderr.write(`earshot: ${error.message.split('\n').join('\nearshot: ')}\n`);
         continue;
+      } finally {
+        startNext();
       }
       all.push(analysis);
       for (const e of analysis.events) {

@@ -7,9 +7,10 @@
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import YAML from 'yaml';
+import type { Document } from 'yaml';
 import { ALL_BACKEND_KINDS } from '../constants.js';
 import { EarshotError } from '../errors.js';
+import { yaml } from '../yaml.js';
 import { describeSchemaErrors } from '../schema-errors.js';
 import { mergeLabels } from './labels.js';
 import { defaultModelDir } from './model-dir.js';
@@ -140,13 +141,13 @@ const MAX_CONFIG_DEPTH = 32;
  * @throws EarshotError (exit 2)
  */
 export function parseConfigText(text: string, path: string, baseDir: string): EarshotConfig {
-  let documents: YAML.Document.Parsed[];
+  let documents: Document.Parsed[];
   try {
-    documents = YAML.parseAllDocuments(text, { prettyErrors: true }) as YAML.Document.Parsed[];
+    documents = yaml().parseAllDocuments(text, { prettyErrors: true }) as Document.Parsed[];
   } catch (error) {
     throw new EarshotError(`${path}: not valid YAML: ${yamlProblem(error)}`);
   }
-  if (!Array.isArray(documents)) documents = [documents as unknown as YAML.Document.Parsed];
+  if (!Array.isArray(documents)) documents = [documents as unknown as Document.Parsed];
   if (documents.length > 1) throw new EarshotError(`${path}: holds ${documents.length} YAML documents (separated by ---); a config file is one document`);
   const document = documents[0];
   if (!document || document.contents === null)
