@@ -12,7 +12,7 @@ import { readDataset, mapClassToLabel, dataFolderShape } from '../src/learn/data
 import { readPulledFolder, labelsTsvRows } from '../src/learn/pulled-labels.js';
 import { clipWindowLabels, spanWindowLabels } from '../src/learn/windows.js';
 import { minimizeLbfgs } from '../src/learn/lbfgs.js';
-import { assignFolds, trainHead } from '../src/learn/train.js';
+import { assignFolds, servedByRule, trainHead, type LabelReport } from '../src/learn/train.js';
 import { parseHead, applyHead } from '../src/inference/head/head-file.js';
 import { openEmbedder, type Embedder } from '../src/inference/embedder.js';
 import { readClip16k } from '../src/learn/features.js';
@@ -223,6 +223,48 @@ t.test('L-BFGS minimises a quadratic and the Rosenbrock function', async (t) => 
     { maxIterations: 500, gradientTolerance: 1e-8, relativeTolerance: 0 },
   );
   t.ok(Math.abs(rosen.x[0]! - 1) < 1e-4 && Math.abs(rosen.x[1]! - 1) < 1e-4, `Rosenbrock minimum ${Array.from(rosen.x)} after ${rosen.iterations}`);
+});
+
+t.test("--serve better: the site's own windows decide who serves a label when they tell head and rule apart", async (t) => {
+  // All validation windows: the head finds 40 of 50 events with 5 false alarms, the rule 30 with 5.
+  const report: LabelReport = {
+    label: 'explosion',
+    clips: 50,
+    windows: 400,
+    positives: 50,
+    precision: 0.89,
+    recall: 0.8,
+    fa_per_hour: 2,
+    threshold: 0.5,
+    detected: 40,
+    false_alarms: 5,
+    negative_hours: 2.5,
+    over_budget: false,
+    rule: { threshold: 0.3, detected: 30, false_alarms: 5, recall: 0.6, precision: 0.86, fa_per_hour: 2 },
+  };
+  const site = (s: Partial<NonNullable<LabelReport['site']>>) => ({
+    ...report,
+    site: { positives: 0, detected: 0, false_alarms: 0, rule_detected: 0, rule_false_alarms: 0, ...s },
+  });
+  t.equal(servedByRule(report), false, 'no site windows: the head, better on all windows, serves');
+  t.equal(servedByRule(site({})), false, 'site windows that tell nothing apart (no event, no alarm): all windows decide');
+  t.equal(
+    servedByRule(site({ false_alarms: 2 })),
+    true,
+    'a label the site never had: the head alarms on its audio where the rule does not, so the rule keeps it',
+  );
+  t.equal(servedByRule(site({ false_alarms: 1, rule_false_alarms: 3 })), false, 'no event at the site and fewer head false alarms: the head');
+  t.equal(servedByRule(site({ positives: 6, detected: 2, rule_detected: 5 })), true, 'the rule finds more of the site events');
+  t.equal(servedByRule(site({ positives: 6, detected: 5, rule_detected: 5 })), false, 'a tie at the site: all windows decide');
+  const ruleBetterOverall = { ...report, rule: { ...report.rule!, detected: 45 } };
+  t.equal(servedByRule(ruleBetterOverall), true, 'no site windows, the rule better overall: the rule');
+  t.equal(
+    servedByRule({ ...ruleBetterOverall, site: { positives: 6, detected: 6, false_alarms: 0, rule_detected: 3, rule_false_alarms: 0 } }),
+    false,
+    'the site prefers the head: the head',
+  );
+  const { rule: _rule, ...noRule } = report;
+  t.equal(servedByRule(noRule), false, 'a label the rule cannot hear: always the head');
 });
 
 t.test('grouped folds: every group in exactly one fold, balanced per label, fixed by the seed', async (t) => {

@@ -12,7 +12,7 @@
  * Request schemas (query, params, body) sit with their route in routes/*.ts.
  */
 import { Type, type Static, type TObject, type TSchema } from '@sinclair/typebox';
-import type { HeadIdentity } from '../inference/head/head-runtime.js';
+import type { HeadIdentity } from '../inference/head/head-identity.js';
 import type { MicrophoneHealthJson } from '../monitor/microphone-status.js';
 
 /**
@@ -192,7 +192,7 @@ export const ClipLabelsSchema = Type.Object({ clip_id: Type.String(), labels: Ty
 export const ClassScoreSchema = Type.Object({ model_id: Type.String(), class: Type.String(), score: Type.Number() });
 export type ClassScore = Static<typeof ClassScoreSchema>;
 
-/** A head's identity (src/inference/head/head-runtime.ts), or null without a head. */
+/** A head's identity (src/inference/head/head-identity.ts), or null without a head. */
 const NullableHead = Type.Unsafe<HeadIdentity | null>({
   type: ['object', 'null'],
   properties: {

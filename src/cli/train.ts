@@ -170,7 +170,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   if (r.labels.some((l) => l.over_budget)) process.stdout.write('  * no threshold met the budget: the one with the fewest false alarms\n');
   if (result.head.rule_labels?.length)
     process.stdout.write(
-      `  the YAMNet rule keeps ${result.head.rule_labels.join(', ')} (its cross-validated F1 was at least the head's; --serve all to override)\n`,
+      `  the YAMNet rule keeps ${result.head.rule_labels.join(', ')} (it measured at least as good in cross-validation, on your own clips first; --serve all to override)\n`,
     );
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(
@@ -201,7 +201,7 @@ export function registerTrain(program: Command, action: ActionWrapper): void {
     )
     .option(
       '--serve <better|all>',
-      'labels the head serves: "better" = only where its cross-validated F1 beats the YAMNet rule\'s (the rule keeps the others), "all" = every label',
+      'labels the head serves: "better" = only where its cross-validated F1 beats the YAMNet rule\'s (on your pulled and DCASE clips first, when they tell the two apart; the rule keeps the others), "all" = every label',
       'better',
     )
     .option('--site-weight <w>', "weight of windows from pulled and DCASE folders (the site's own labels) relative to pool clips", '1')

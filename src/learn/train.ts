@@ -143,8 +143,33 @@ export interface LabelReport extends HeadLabelValidationJson {
   fa_budget_per_hour?: number;
   /** With the `rule` budget: the YAMNet rule's figures on the same validation windows. */
   rule?: { threshold: number; detected: number; false_alarms: number; recall: number; precision: number; fa_per_hour: number };
+  /**
+   * With the rule's figures and site clips (spans-labelled, see Row.site) among the validation
+   * windows: the head (at its threshold) and the rule on those windows only. They decide who
+   * serves the label when they tell the two apart ({@link servedByRule}).
+   */
+  site?: { positives: number; detected: number; false_alarms: number; rule_detected: number; rule_false_alarms: number };
   /** With the rule's figures: who serves the label in the detector (`rule`: listed in the head's rule_labels). */
   served_by?: 'head' | 'rule';
+}
+
+/**
+ * `--serve better`: true when the YAMNet rule keeps the label. The site's own windows decide when
+ * they tell head and rule apart: the higher event F1 there, else (neither finds an event, e.g. a
+ * label the site has not had) the fewer false alarms there. Otherwise, and on a tie, all
+ * validation windows decide: the rule keeps the label when its F1 is at least the head's. So a
+ * site's labels move a label to the detector that does better on that site's audio, where pool
+ * clips (most of the windows) would outvote them.
+ */
+export function servedByRule(r: LabelReport): boolean {
+  if (!r.rule) return false;
+  if (r.site) {
+    const head = eventF1(r.site.detected, r.site.positives, r.site.false_alarms);
+    const rule = eventF1(r.site.rule_detected, r.site.positives, r.site.rule_false_alarms);
+    if (head !== rule) return rule > head;
+    if (r.site.false_alarms !== r.site.rule_false_alarms) return r.site.rule_false_alarms < r.site.false_alarms;
+  }
+  return eventF1(r.rule.detected, r.positives, r.rule.false_alarms) >= eventF1(r.detected, r.positives, r.false_alarms);
 }
 
 /** Event F1 from events found, events in all, and false alarms (0 when nothing is found). */
@@ -452,6 +477,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   for (const row of rows) windowsPerLabel[labels[row.label]!] = (windowsPerLabel[labels[row.label]!] ?? 0) + 1;
   const hostileIndices = new Set(labels.flatMap((l, i) => (HOSTILE_LABELS.has(l) ? [i] : [])));
   const rule = faBudget === 'rule' ? ruleOf(options, usedEmbedder) : null;
+  const siteRows = Uint8Array.from(rows, (row) => (row.site ? 1 : 0));
   for (let l = 0; l < labels.length - 1; l++) {
     const spec = rule?.get(labels[l]!);
     const ruleScore = spec
@@ -469,17 +495,12 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       label: labels[l]!,
       clips: clipsPerLabel[labels[l]!] ?? 0,
       windows: windowsPerLabel[labels[l]!] ?? 0,
-      ...chooseThreshold(rows, validated, probabilities, labels.length, l, budget, hopSeconds, hostileIndices),
+      ...chooseThreshold(rows, validated, probabilities, labels.length, l, budget, hopSeconds, hostileIndices, siteRows),
     });
   }
 
-  // Labels left to the rule: where the rule's cross-validated F1 is at least the head's.
-  const ruleLabels =
-    serve === 'better' && usedFolds >= 2
-      ? reports
-          .filter((r) => r.rule && eventF1(r.rule.detected, r.positives, r.rule.false_alarms) >= eventF1(r.detected, r.positives, r.false_alarms))
-          .map((r) => r.label)
-      : [];
+  // Labels left to the rule: where the rule's cross-validated F1 is at least the head's (the site's windows first).
+  const ruleLabels = serve === 'better' && usedFolds >= 2 ? reports.filter(servedByRule).map((r) => r.label) : [];
   for (const r of reports) if (r.rule) r.served_by = ruleLabels.includes(r.label) ? 'rule' : 'head';
 
   const trainedAt = options.trainedAt ?? (process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : new Date());
@@ -545,6 +566,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
             negative_hours: r.negative_hours,
             ...(r.fa_budget_per_hour !== undefined && faBudget === 'rule' ? { fa_budget_per_hour: r.fa_budget_per_hour } : {}),
             ...(r.rule ? { rule: r.rule } : {}),
+            ...(r.site ? { site: r.site } : {}),
             ...(r.served_by ? { served_by: r.served_by } : {}),
           },
         ]),
@@ -651,27 +673,32 @@ function chooseThreshold(
   budget: Budget,
   hopSeconds: number,
   hostileIndices: ReadonlySet<number>,
+  siteRows?: Uint8Array,
 ): Omit<LabelReport, 'label' | 'clips' | 'windows'> {
   // Sequences of validated windows per item, in window order.
-  const byItem = new Map<number, number[]>();
-  rows.forEach((row, r) => {
-    if (!validated[r]) return;
-    const list = byItem.get(row.item) ?? [];
-    list.push(r);
-    byItem.set(row.item, list);
-  });
+  const sequences = (include: (r: number) => boolean): number[][] => {
+    const byItem = new Map<number, number[]>();
+    rows.forEach((row, r) => {
+      if (!validated[r] || !include(r)) return;
+      const list = byItem.get(row.item) ?? [];
+      list.push(r);
+      byItem.set(row.item, list);
+    });
+    return [...byItem.values()];
+  };
+  const allSequences = sequences(() => true);
   // For a hostile label, windows of another hostile label are neither events nor false alarms (the
   // alert would be right, its label wrong): false alarms are counted on non-hostile audio only.
   const ignored = (l: number) => l !== label && hostileIndices.has(label) && hostileIndices.has(l);
   let negatives = 0;
-  for (const list of byItem.values()) for (const r of list) if (rows[r]!.label !== label && !ignored(rows[r]!.label)) negatives += 1;
+  for (const list of allSequences) for (const r of list) if (rows[r]!.label !== label && !ignored(rows[r]!.label)) negatives += 1;
   const negativeHours = (negatives * hopSeconds) / 3600;
   const headScore = (r: number) => probabilities[r * k + label]!;
-  const evaluate = (threshold: number, score: (r: number) => number = headScore) => {
+  const evaluate = (threshold: number, score: (r: number) => number = headScore, lists: readonly number[][] = allSequences) => {
     let events = 0;
     let detected = 0;
     let falseAlarms = 0;
-    for (const list of byItem.values()) {
+    for (const list of lists) {
       let inEvent = false;
       let eventHit = false;
       let inAlarm = false;
@@ -755,6 +782,21 @@ function chooseThreshold(
     }
   }
   const pick = chosen ?? fewest!;
+  let site: LabelReport['site'];
+  if (siteRows && 'rule' in budget && budget.rule) {
+    const siteSequences = sequences((r) => siteRows[r] === 1);
+    if (siteSequences.length > 0) {
+      const head = evaluate(pick.threshold, headScore, siteSequences);
+      const rule = evaluate(budget.rule.threshold, budget.rule.score, siteSequences);
+      site = {
+        positives: head.events,
+        detected: head.detected,
+        false_alarms: head.falseAlarms,
+        rule_detected: rule.detected,
+        rule_false_alarms: rule.falseAlarms,
+      };
+    }
+  }
   return {
     positives: pick.events,
     precision: round(precisionOf(pick), 4),
@@ -767,6 +809,7 @@ function chooseThreshold(
     over_budget: chosen === null,
     ...(Number.isFinite(limit) ? { fa_budget_per_hour: round(limit, 3) } : {}),
     ...(ruleFigures ? { rule: ruleFigures } : {}),
+    ...(site ? { site } : {}),
   };
 }
 

@@ -1,105 +1,66 @@
 /**
- * The API's JSON as the page reads it (docs/api.md): only the fields the page uses. The server's
- * own types (src/api/queries.ts) are Node code; the page keeps its own narrow copy.
+ * The API's JSON as the page reads it (docs/api.md), derived from the API's own response schemas
+ * (src/api/schemas.ts, the TypeBox schemas fastify serialises with): a change to a schema breaks the
+ * page's type-check instead of drifting from it. Imports from src/api are type-only (`import type`),
+ * so esbuild erases them and nothing of the server ends up in the bundle.
  */
+import type { Static } from '@sinclair/typebox';
+import type {
+  ClassScoreSchema,
+  ClipDetailsSchema,
+  ClipEventViewSchema,
+  ClipViewSchema,
+  DailyStatsSchema,
+  EventClipSchema,
+  EventsPageSchema,
+  EventViewSchema,
+  LabelViewSchema,
+  QueueItemSchema,
+  QueuePageSchema,
+  ReviewConfigSchema,
+} from '../api/schemas.js';
 
-export type Group = 'hostile' | 'non_hostile';
+/** A label's group: hostile (alerts) or not. */
+export type Group = EventItem['group'];
 
-export interface EventClipRef {
-  id: string;
-  kind: string;
-  status: string;
-}
+/** A clip of an event (`GET /api/v1/events`). */
+export type EventClipRef = Static<typeof EventClipSchema>;
 
-export interface EventItem {
-  id: string;
-  node_id: string;
-  label: string;
-  group: Group;
-  onset_utc: string;
-  offset_utc: string | null;
-  peak_score: number;
-  threshold: number | null;
-  model_id: string;
-  clips: EventClipRef[];
-}
+/** A stored event. */
+export type EventItem = Static<typeof EventViewSchema>;
 
-export interface EventsPage {
-  events: EventItem[];
-  next_cursor: string | null;
-}
+/** One page of `GET /api/v1/events`. */
+export type EventsPage = Static<typeof EventsPageSchema>;
 
-export interface ClipEvent {
-  id: string;
-  label: string;
-  group: Group;
-  onset_utc: string;
-  peak_score: number;
-  threshold: number | null;
-  model_id: string;
-  onset_in_clip_s: number;
-  offset_in_clip_s: number;
-}
+/** The event a clip was cut for. */
+export type ClipEvent = Static<typeof ClipEventViewSchema>;
 
-export interface Clip {
-  id: string;
-  event_id: string | null;
-  kind: 'event' | 'background';
-  group: Group | null;
-  start_utc: string;
-  duration_s: number;
-  status: string;
-  labels: number;
-  event: ClipEvent | null;
-  url: string;
-  spectrogram_url: string;
-  uncertainty?: number | null;
-}
+/** A queued clip (`GET /api/v1/active-learning/queue`): a clip view plus why it was chosen. */
+export type QueueItem = Static<typeof QueueItemSchema>;
 
-export interface QueuePage {
-  strategy: string;
-  seed?: number;
-  clips: Clip[];
-  next_cursor: string | null;
-}
+/**
+ * A clip as the page holds it: a clip view (`GET /api/v1/clips/:id/details`) or a queued clip,
+ * whose `uncertainty` only the queue has.
+ */
+export type Clip = Static<typeof ClipViewSchema> & Partial<Pick<QueueItem, 'uncertainty'>>;
 
-export interface StoredLabel {
-  id: number;
-  clip_id: string;
-  label: string;
-  onset_s: number | null;
-  offset_s: number | null;
-  annotator: string | null;
-}
+/** One page of the active-learning queue. */
+export type QueuePage = Static<typeof QueuePageSchema>;
 
-export interface ClassScore {
-  model_id: string;
-  class: string;
-  score: number;
-}
+/** One stored label. */
+export type StoredLabel = Static<typeof LabelViewSchema>;
 
-export interface ClipDetails {
-  clip: Clip;
-  top_classes: ClassScore[];
-  /** A head's label probabilities (highest over the event's patches); empty without a head. */
-  head?: { label: string; probability: number }[];
-  labels: StoredLabel[];
-}
+/** A class score of an event: its highest over the event's patches. */
+export type ClassScore = Static<typeof ClassScoreSchema>;
 
-export interface LabelConfig {
-  name: string;
-  group: Group;
-  threshold: number;
-}
+/** `GET /api/v1/clips/:id/details`: `head` is empty without a head. */
+export type ClipDetails = Static<typeof ClipDetailsSchema>;
 
-export interface ReviewConfig {
-  node_id: string;
-  labels: LabelConfig[];
-  negative_label: string;
-  nodes: string[];
-}
+/** `GET /api/v1/review/config`. */
+export type ReviewConfig = Static<typeof ReviewConfigSchema>;
 
-export interface DailyStats {
-  days: string[];
-  labels: { label: string; group: Group; counts: number[] }[];
-}
+/** A label of the review config. */
+export type LabelConfig = ReviewConfig['labels'][number];
+
+/** `GET /api/v1/stats/daily`. */
+export type DailyStats = Static<typeof DailyStatsSchema>;

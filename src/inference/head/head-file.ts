@@ -30,6 +30,7 @@ import { readFileSync } from 'node:fs';
 import { EarshotError, ExitCode } from '../../errors.js';
 import { describeSchemaError } from '../../schema-errors.js';
 import { precompiledValidator, type ValidatorSpec } from '../../schema-validator.js';
+import type { HeadOrigin } from './head-identity.js';
 
 /** The value of `format` in every head file. */
 export const HEAD_FORMAT = 'earshot-head';
@@ -607,8 +608,8 @@ export function serializeHead(head: HeadJson): string {
   return `{\n${lines.join(',\n')}\n}\n`;
 }
 
-/** Where a head in use came from. */
-export type HeadOrigin = 'config' | 'auto' | 'push';
+/** Where a head in use came from (head-identity.ts). */
+export type { HeadOrigin } from './head-identity.js';
 
 /** A parsed head with its file's text (what the inference worker is sent) and where it came from. */
 export interface LoadedHead {

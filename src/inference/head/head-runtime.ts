@@ -23,6 +23,9 @@ import { EarshotError, ExitCode } from '../../errors.js';
 import type { LoadedModel } from '../load-model.js';
 import { SHIPPED_MANIFEST_DIR } from '../manifest.js';
 import { applyHead, assertHeadFitsModel, parseHead, type Head, type HeadOrigin, type LoadedHead } from './head-file.js';
+import type { HeadIdentity } from './head-identity.js';
+
+export type { HeadIdentity } from './head-identity.js';
 
 /** Class names a headed model gives its head's labels: `head:gunshot`. */
 export const HEAD_CLASS_PREFIX = 'head:';
@@ -32,20 +35,6 @@ export const SHIPPED_HEAD_DIR = join(SHIPPED_MANIFEST_DIR, 'heads');
 
 /** The largest head file a node takes (a logistic head on YAMNet is ≈ 60 kB; an MLP a few MB). */
 export const MAX_HEAD_BYTES = 8 * 1024 * 1024;
-
-/** What a node says of its head (`/api/v1/node`, `/healthz`, MQTT health and alerts): docs/api.md. */
-export interface HeadIdentity {
-  /** sha256 of the head file's bytes. */
-  readonly sha256: string;
-  /** When it was trained, ISO 8601 UTC. */
-  readonly trained_at: string;
-  /** Clips it was trained on. */
-  readonly clip_count: number;
-  /** The labels it serves in this pipeline (its labels that are enabled in the config). */
-  readonly labels: readonly string[];
-  /** `config` (model.head), `auto` (the shipped head for this model) or `push` (earshot head push). */
-  readonly origin: HeadOrigin;
-}
 
 /**
  * What the API's head routes call (implemented by the daemon, src/service/head-deploy.ts).
