@@ -302,6 +302,7 @@ function buildConsumers(
   const drainMs = config.mqtt.drain_timeout_seconds * 1000;
   const live = new LiveStatus(mqtt ? () => mqtt.outbox.depth() : undefined);
   live.inference = engine.scheduler;
+  live.clockSynced = () => clock.synced;
   // The HTTP API (docs/api.md); a port in use is logged and the daemon listens on without it.
   const api = config.api.enabled ? apiConsumer({ db, dataDir: config.data_dir, config, log, live, model: engine.running.model, heads: engine.heads }) : null;
   return [

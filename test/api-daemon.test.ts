@@ -46,6 +46,8 @@ t.test('earshot run serves the API while it listens, and closes it on SIGTERM', 
     events.events.some((e: { id: string }) => e.id === onset.id),
     `the event ${onset.label} is served while the daemon runs`,
   );
+  const served = events.events.find((e: { id: string }) => e.id === onset.id) as { clock_synced: boolean | null } | undefined;
+  t.equal(body.clock_synced, served?.clock_synced, `/healthz and the event say the same of the clock (${body.clock_synced}: one clock checker)`);
 
   // The clip recorder cuts the event's clip after its post-roll: the API serves it, verified.
   let clip: { id: string; sha256: string; bytes: number } | undefined;

@@ -282,6 +282,7 @@ t.test(
     await page.goto(`${serveUrl}/#/node`);
     await page.waitForSelector('[data-testid=health-status]');
     t.equal(await page.textContent('[data-testid=health-status]'), 'no pipeline', 'the node view shows health (serve runs no pipeline)');
+    t.equal((await page.textContent('[data-testid=clock]'))?.trim(), 'unknown', 'and the clock state (unknown without a daemon)');
     await page.waitForSelector('.chart rect');
     await shot('node', '.chart rect');
 

@@ -41,6 +41,11 @@ export class LiveStatus {
   inference: InferenceStatus | null = null;
   /** Set by the daemon when microphone_health is enabled (docs/microphone.md). */
   microphone: MicrophoneStatusSource | null = null;
+  /**
+   * Set by the daemon: is the clock NTP-synchronised (true, false, or null when unknown), from
+   * its one clock checker (src/service/clock.ts), as alerts, events and the MQTT health say it.
+   */
+  clockSynced: (() => boolean | null) | null = null;
 
   /** @param outboxDepth reads the unsent outbox rows; omitted when there is no MQTT publisher */
   constructor(private readonly outboxDepth?: () => number) {}

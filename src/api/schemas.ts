@@ -254,6 +254,8 @@ export const HealthBodySchema = Type.Object({
   }),
   /** Unsent MQTT outbox rows, null without a broker. */
   outbox_depth: Nullable(Type.Integer()),
+  /** Is the clock NTP-synchronised: event times are wall-clock UTC. null: unknown, or no daemon. */
+  clock_synced: Nullable(Type.Boolean()),
   /** Clip bytes written since 00:00 UTC (SD-card wear). */
   clip_bytes_today: Type.Integer(),
   disk_free_bytes: Nullable(Type.Integer()),

@@ -1,38 +1,15 @@
 /**
- * Node: health (capture alive, lag, outbox depth, disk, clock), model and head, and events per
+ * Node: health (capture alive, lag, outbox depth, disk, clock synchronisation), model and head, and events per
  * label per day as a small stacked bar chart (SVG). Refreshed every 5 s.
  */
 import { useEffect, useState } from 'preact/hooks';
 import { getJson, request } from './api.js';
 import { bytes, labelColour, labelName } from './format.js';
-import type { DailyStats } from './types.js';
-
-interface Health {
-  status: string;
-  node_id: string;
-  version: string;
-  uptime_s: number;
-  capture: { alive: boolean | null; last_frame_age_s: number | null; audio_s: number | null };
-  inference: { keeping_up: boolean | null; real_time_factor: number | null; lag_s: number | null; degraded: boolean | null };
-  outbox_depth: number | null;
-  clip_bytes_today: number;
-  disk_free_bytes: number | null;
-  problems: string[];
-  clock?: Record<string, unknown>;
-  [key: string]: unknown;
-}
-
-interface NodeInfo {
-  node_id: string;
-  version: string;
-  model: { id: string; sha256: string } | null;
-  head?: Record<string, unknown> | null;
-  config_hash: string;
-}
+import type { DailyStats, Health, NodeInfo } from './types.js';
 
 const yesNo = (value: boolean | null | undefined, yes = 'yes', no = 'no') => (value === null || value === undefined ? '–' : value ? yes : no);
 
-/** "key: value" rows of an object the API may add fields to (clock, head): shown as given. */
+/** "key: value" rows of an object the API may add fields to (the head): shown as given. */
 function Fields(props: { value: Record<string, unknown> }) {
   return (
     <>
@@ -142,7 +119,6 @@ export function NodeView() {
       </main>
     );
   const { capture, inference } = health;
-  const clock = health.clock;
   return (
     <main class="node-view">
       <section class="card" aria-labelledby="health-title">
@@ -178,14 +154,8 @@ export function NodeView() {
           <dt>clips today</dt>
           <dd>{bytes(health.clip_bytes_today)}</dd>
           <dt>clock</dt>
-          <dd>
-            {clock ? (
-              <dl class="inner">
-                <Fields value={clock} />
-              </dl>
-            ) : (
-              'not reported'
-            )}
+          <dd data-testid="clock">
+            {health.clock_synced === null ? 'unknown' : health.clock_synced ? 'NTP synchronised' : 'not synchronised: event times may be off'}
           </dd>
           <dt>uptime</dt>
           <dd>{Math.round(health.uptime_s / 60)} min</dd>
@@ -206,7 +176,7 @@ export function NodeView() {
           <dd>
             {info.head ? (
               <dl class="inner">
-                <Fields value={info.head} />
+                <Fields value={{ ...info.head }} />
               </dl>
             ) : (
               'none'

@@ -14,7 +14,9 @@ import type {
   EventClipSchema,
   EventsPageSchema,
   EventViewSchema,
+  HealthBodySchema,
   LabelViewSchema,
+  NodeInfoSchema,
   QueueItemSchema,
   QueuePageSchema,
   ReviewConfigSchema,
@@ -61,6 +63,12 @@ export type ReviewConfig = Static<typeof ReviewConfigSchema>;
 
 /** A label of the review config. */
 export type LabelConfig = ReviewConfig['labels'][number];
+
+/** `GET /healthz` (the same body with 200 and 503). */
+export type Health = Static<typeof HealthBodySchema>;
+
+/** `GET /api/v1/node`. */
+export type NodeInfo = Static<typeof NodeInfoSchema>;
 
 /** `GET /api/v1/stats/daily`. */
 export type DailyStats = Static<typeof DailyStatsSchema>;

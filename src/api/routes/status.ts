@@ -80,6 +80,7 @@ export function registerStatusRoutes(app: FastifyInstance, context: ApiContext):
         worker_restarts: scheduler ? scheduler.workerRestarts : null,
       },
       outbox_depth: live?.outboxDepth ?? null,
+      clock_synced: context.live?.clockSynced?.() ?? null,
       clip_bytes_today: bytesWrittenToday(context.queries.db),
       disk_free_bytes: diskFree,
       // The head run after the model (src/inference/head/), null without one.
