@@ -16,7 +16,8 @@ import { ApiError, blobUrl, getJson, remove, sendJson } from './api.js';
 import { labelColour, labelName, score, seconds, utc } from './format.js';
 import type { Clip, ClipDetails, QueuePage, ReviewConfig, StoredLabel } from './types.js';
 
-type Strategy = 'uncertainty' | 'random' | 'top';
+/** The queue's strategies, as the API names them. */
+type Strategy = QueuePage['strategy'];
 
 /** The spectrogram PNG's time axis spans x = 110…980 of its 1000 px (src/eval/plot.ts, left 110, right 20). */
 const PLOT_LEFT = 0.11;
