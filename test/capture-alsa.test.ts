@@ -48,15 +48,14 @@ function joined(chunks: AudioChunk[]): Float32Array {
   return concatSamples(chunks.map((c) => c.samples));
 }
 
+/** The ALSA file-plugin device the tests read through (see alsaConfig), as 16 kHz mono S16_LE in 0.1 s chunks. */
+const TEST_DEVICE = { device: 'earshot_test', rate: 16000, channels: 1, format: 'S16_LE', chunkSamples: 1600 } as const;
+
 t.test('arecord through the ALSA file plugin: the frames earshot produces equal the file samples', async (t) => {
   const infile = join(dir, 'gunshot.raw');
   writeFileSync(infile, rawPcm(clip));
   const source = new AlsaSource({
-    device: 'earshot_test',
-    rate: 16000,
-    channels: 1,
-    format: 'S16_LE',
-    chunkSamples: 1600,
+    ...TEST_DEVICE,
     durationSeconds: 3,
     env: { ALSA_CONFIG_PATH: alsaConfig('a', infile) },
   });
@@ -86,11 +85,7 @@ t.test('device missing at start: retried with backoff and a log line, then captu
     return warn(obj as object, msg);
   }) as typeof logged.warn;
   const source = new AlsaSource({
-    device: 'earshot_test',
-    rate: 16000,
-    channels: 1,
-    format: 'S16_LE',
-    chunkSamples: 1600,
+    ...TEST_DEVICE,
     durationSeconds: 1,
     env: { ALSA_CONFIG_PATH: alsaConfig('b', infile) },
     log: logged,
@@ -111,11 +106,7 @@ t.test('device lost mid-run (arecord dies): the stream keeps its timeline, the g
   const infile = join(dir, 'long.raw');
   writeFileSync(infile, rawPcm(clip));
   const source = new AlsaSource({
-    device: 'earshot_test',
-    rate: 16000,
-    channels: 1,
-    format: 'S16_LE',
-    chunkSamples: 1600,
+    ...TEST_DEVICE,
     env: { ALSA_CONFIG_PATH: alsaConfig('c', infile) },
   });
   let killedAt = -1;

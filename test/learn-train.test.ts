@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { readDataset, mapClassToLabel, dataFolderShape } from '../src/learn/dataset.js';
 import { readPulledFolder, labelsTsvRows } from '../src/learn/pulled-labels.js';
@@ -298,22 +298,29 @@ t.test('grouped folds: every group in exactly one fold, balanced per label, fixe
   t.pass('property holds');
 });
 
-t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid head', async (t) => {
-  const data = subsetPool(SUBSET);
-  const cacheDir = tmp('cache');
+/**
+ * trainHead's options for the SUBSET clips, as the trainer tests share them: a pool folder of
+ * their own, a fresh embedding cache, one embedder (closed when `t` ends), 2 folds, a fixed seed
+ * and training date.
+ */
+async function subsetTraining(t: Test) {
   const embedder: Embedder = await openEmbedder({ modelPath: MODEL });
   t.teardown(() => embedder.close());
-  const options = {
-    data: [data],
+  return {
+    data: [subsetPool(SUBSET)],
     modelPath: MODEL,
     embedder,
-    cacheDir,
+    cacheDir: tmp('cache'),
     seed: 7,
     folds: 2,
     augmentCopies: 1,
     maxIterations: 40,
     trainedAt: new Date('2026-12-02T07:00:00Z'),
   };
+}
+
+t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid head', async (t) => {
+  const options = await subsetTraining(t);
   const first = await trainHead(options);
   t.ok(first.report.featuresComputed > SUBSET.length, `features computed (${first.report.featuresComputed}, with augmented copies)`);
   const second = await trainHead(options);
@@ -327,7 +334,7 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
   t.equal(head.json.validation.method, 'grouped-kfold');
   t.equal(head.json.training.clip_count, SUBSET.length);
   t.equal(head.json.training.clips_per_label.gunshot, 6);
-  t.equal(head.json.base_model.sha256, embedder.modelSha256);
+  t.equal(head.json.base_model.sha256, options.embedder.modelSha256);
   t.ok(head.thresholds.gunshot!.threshold > 0 && head.thresholds.gunshot!.release <= head.thresholds.gunshot!.threshold);
   const gunshot = first.report.labels.find((l) => l.label === 'gunshot')!;
   t.ok(gunshot.positives >= 6 && gunshot.recall >= 0 && gunshot.recall <= 1, `gunshot CV recall ${gunshot.recall} of ${gunshot.positives}`);
@@ -346,7 +353,7 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
 
   // The head's forward pass agrees with the trainer: a gunshot clip's loud window scores gunshot highest.
   const samples = await readClip16k(join(POOL, SUBSET[4]!));
-  const patches = await embedder.embed(samples);
+  const patches = await options.embedder.embed(samples);
   const loudest = patches.reduce((a, b) => (b.rmsDbfs > a.rmsDbfs ? b : a));
   const p = applyHead(head, loudest.embedding, loudest.scores);
   t.equal(head.labels[p.indexOf(Math.max(...p))], 'gunshot', `probabilities ${Array.from(p, (v) => v.toFixed(2))}`);
@@ -355,21 +362,7 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
 t.test(
   'thresholds under the rule budget: no more false alarms than the YAMNet rule on the same validation audio; a number still works; site weight',
   async (t) => {
-    const data = subsetPool(SUBSET);
-    const cacheDir = tmp('cache');
-    const embedder: Embedder = await openEmbedder({ modelPath: MODEL });
-    t.teardown(() => embedder.close());
-    const options = {
-      data: [data],
-      modelPath: MODEL,
-      embedder,
-      cacheDir,
-      seed: 7,
-      folds: 2,
-      augmentCopies: 1,
-      maxIterations: 40,
-      trainedAt: new Date('2026-12-02T07:00:00Z'),
-    };
+    const options = await subsetTraining(t);
     const byRule = await trainHead(options);
     const head = parseHead(byRule.text, 'rule.json');
     t.equal(head.json.validation.fa_budget, 'rule', 'the default budget is the rule, and the head says so');
@@ -399,6 +392,7 @@ t.test(
     );
 
     // Site weight: windows from a DCASE folder (the site's own labels) weigh more.
+    const [data] = options.data as [string];
     const site = tmp('site');
     copyFileSync(join(data, 'ambience/150993__saphe__street-scene-1.wav'), join(site, 'garage.wav'));
     writeFileSync(join(site, 'annotations.tsv'), 'filename\tonset\toffset\tevent_label\n');

@@ -98,17 +98,17 @@ export async function analyzeCommand(files: string[], options: AnalyzeOptions): 
     };
     for (let k = 0; k < FILES_IN_FLIGHT; k++) startNext();
     for (const [index, file] of files.entries()) {
-      let analysis;
+      let analysis: FileAnalysis | undefined;
       try {
         analysis = await analyses[index]!;
       } catch (error) {
         if (!isEarshotError(error) || files.length === 1) throw error;
         unreadable.push(file);
         process.stderr.write(`earshot: ${error.message.split('\n').join('\nearshot: ')}\n`);
-        continue;
-      } finally {
-        startNext();
       }
+      // Not on a bug's way out (the throw above): nothing new starts while the models close.
+      startNext();
+      if (!analysis) continue;
       all.push(analysis);
       for (const e of analysis.events) {
         const name = basename(file);
