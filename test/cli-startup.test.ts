@@ -87,7 +87,7 @@ t.test('the backend choices in --help are the backends earshot has', async (t) =
   t.same([...BACKEND_NAMES].sort(), [...ALL_BACKEND_KINDS].sort());
 });
 
-t.test('analyze loads no database, HTTP, MQTT, resampler or log pretty-printer, and its main thread no model runtime', async (t) => {
+t.test('analyze loads no database, HTTP, MQTT, resampler, YAML parser or log pretty-printer, and its main thread no model runtime', async (t) => {
   // A 16 kHz clip, logs into a pipe (not a TTY), a TFLite model on the default backend (litert-wasm) in a worker.
   const clip = join(SHARED, 'audio/clips/scream_2.wav');
   const { packages, mainThread, otherThreads, stdout, stderr, status } = packagesLoaded([
@@ -109,8 +109,10 @@ t.test('analyze loads no database, HTTP, MQTT, resampler or log pretty-printer, 
     '@alexanderolsen/libsamplerate-js',
     'onnx-proto',
     '@sinclair/typebox',
+    'yaml',
   ]) {
     // @sinclair/typebox builds the config schema; the validators the build precompiled (src/schema-validator.ts) need neither it nor ajv's compiler.
+    // yaml: no --config, and the worker reads the shipped manifests from the build's parsed copy (src/yaml.ts).
     t.notOk(packages.includes(pkg), `analyze does not load ${pkg}`);
   }
   for (const runtime of ['@litertjs/core', 'onnxruntime-node', 'tfjs-tflite-node'])

@@ -13,7 +13,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { EarshotError } from '../errors.js';
-import { yaml } from '../yaml.js';
+import { parseYaml } from '../yaml.js';
 import { describeSchemaErrors } from '../schema-errors.js';
 import { precompiledValidator, type ValidatorSpec } from '../schema-validator.js';
 import { FRAME_HOP_SAMPLES, FRAME_LENGTH_SAMPLES, MEL_BANDS, PATCH_FRAMES, PATCH_SAMPLES, SAMPLE_RATE } from '../constants.js';
@@ -130,7 +130,7 @@ export const SHIPPED_MANIFEST_DIR = fileURLToPath(new URL('../../models/', impor
 export function loadManifest(path: string): ModelManifest {
   let raw: unknown;
   try {
-    raw = yaml().parse(readFileSync(path, 'utf8'));
+    raw = parseYaml(readFileSync(path, 'utf8'));
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new EarshotError(`${path}: cannot read the model manifest (${code === 'ENOENT' ? 'not found' : (error as Error).message})`);
@@ -229,7 +229,7 @@ export function listUnsupportedModels(dir = UNSUPPORTED_MANIFEST_DIR): Unsupport
     .sort()
     .map((name) => {
       const path = join(dir, name);
-      const raw: unknown = yaml().parse(readFileSync(path, 'utf8'));
+      const raw: unknown = parseYaml(readFileSync(path, 'utf8'));
       if (!validateUnsupported(raw)) {
         throw new EarshotError(describeSchemaErrors(validateUnsupported.errors, path));
       }
