@@ -30,9 +30,10 @@ const MAX_AUTO_JOBS = 4;
  */
 const AUTO_JOB_BYTES = 160 << 20;
 /**
- * More model sets start only when the files not yet started hold at least this many bytes:
- * 2 MB is about a minute of 16 kHz 16-bit mono, over a second of YAMNet on a Raspberry Pi 4 class
- * core, more than the 0.7 s of CPU a worker takes to start (docs/benchmarks.md, "Start-up").
+ * More model sets start only when the files beyond the first two hold at least this many bytes:
+ * 2 MB is about a minute of 16 kHz 16-bit mono, 125 patches, 1.3 s of YAMNet at the bench
+ * machine's 10.5 ms a patch: more than the 0.7 s of CPU a worker takes to start
+ * (docs/benchmarks.md, "Start-up").
  */
 const EXTRA_JOB_MIN_BYTES = 2 << 20;
 

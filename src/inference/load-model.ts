@@ -20,11 +20,11 @@ import { openBackend } from './backends/create-backend.js';
 import { findDelegateLibrary } from './backends/delegate.js';
 import { labelsFilePath, resolveManifest, type ModelManifest } from './manifest.js';
 import { isOnnxInfo, loadModelFile, modelFormatOf, type ModelFileInfo, type ModelFormat } from './model-format.js';
-import { DEFAULT_MODEL_NAME, pulledModelPath, sha256File } from './model-store.js';
+import { DEFAULT_MODEL_NAME, pulledModelPath, sha256Bytes, sha256File } from './model-store.js';
 import { refuseNonModel } from './model-sniff.js';
 import type { LoadedHead } from './head/head-file.js';
 import { probeModel } from './probe.js';
-import { outputClassCount, readLabelsFile, shapeSize, type TfliteModelInfo } from './tflite/model-file.js';
+import { outputClassCount, readLabelsFile, readModelBytes, shapeSize, type TfliteModelInfo } from './tflite/model-file.js';
 import { MEL_BANDS, PATCH_FRAMES, PATCH_SAMPLES } from '../constants.js';
 import type { ModelRequest } from './model-request.js';
 
@@ -216,7 +216,9 @@ async function settleTfliteAccelerator(
 export async function loadModel(request: ModelRequest): Promise<LoadedModel> {
   const path = resolveModelPath(request.path, request.modelDir);
   refuseNonModel(path);
-  const sha256 = await sha256File(path);
+  // A TFLite file is read once, for its hash and its parse (the worker's start, issue 23).
+  const tfliteBytes = modelFormatOf(path) === 'tflite' ? await readModelBytes(path) : undefined;
+  const sha256 = tfliteBytes ? sha256Bytes(tfliteBytes) : await sha256File(path);
   const manifest = resolveManifest(request.manifest, path, sha256);
   const kind = backendFor(path, request.backend);
   const inputLength = manifestInputLength(manifest);
@@ -242,7 +244,7 @@ export async function loadModel(request: ModelRequest): Promise<LoadedModel> {
     delegatePath = settled.delegatePath;
     warnings.push(...settled.warnings);
   }
-  const { format, bytes, info } = await loadModelFile(path);
+  const { format, bytes, info } = await loadModelFile(path, tfliteBytes);
   if (!isOnnxInfo(info)) checkInputShape(manifest, info, path);
   const classNames = labelsFor(manifest, info, path);
   const backend = await openBackend(kind, bytes, info, {

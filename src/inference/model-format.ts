@@ -25,15 +25,16 @@ export function isOnnxInfo(info: ModelFileInfo): info is OnnxModelInfo {
 
 /**
  * Reads and parses a model file of either format (by extension).
+ * @param tfliteBytes a TFLite file's bytes when the caller has read them already
  * @throws EarshotError naming the file when it is missing, unreadable, or not a valid model of its format
  */
-export async function loadModelFile(path: string): Promise<{ format: ModelFormat; bytes: Uint8Array; info: ModelFileInfo }> {
+export async function loadModelFile(path: string, tfliteBytes?: Uint8Array): Promise<{ format: ModelFormat; bytes: Uint8Array; info: ModelFileInfo }> {
   if (modelFormatOf(path) === 'onnx') {
     // Imported for ONNX files only: its protobuf decoder is ~0.1 s of every start (issue 23).
     const { loadOnnxModelFile } = await import('./onnx/model-file.js');
     const { bytes, info } = await loadOnnxModelFile(path);
     return { format: 'onnx', bytes, info };
   }
-  const { bytes, info } = await loadTfliteModelFile(path);
+  const { bytes, info } = await loadTfliteModelFile(path, tfliteBytes);
   return { format: 'tflite', bytes, info };
 }

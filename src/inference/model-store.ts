@@ -49,6 +49,11 @@ export async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
+/** The sha256 of bytes already read (hex), as {@link sha256File} gives for their file. */
+export function sha256Bytes(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
 /**
  * Downloads a known model into `modelDir`. An existing file with the right sha256 is kept.
  * @param baseUrl folder URL the model's `remoteName` is appended to

@@ -475,16 +475,24 @@ export function shapeSize(shape: readonly number[]): number {
 
 /**
  * Reads and parses a model file.
+ * @param bytes the file's bytes when the caller has read them already (loadModel hashes them)
  * @throws EarshotError `<path>: model file not found`, not a regular file, empty, or not / a bad TFLite model.
  */
-export async function loadTfliteModelFile(path: string): Promise<{ bytes: Uint8Array; info: TfliteModelInfo }> {
-  let bytes: Uint8Array;
+export async function loadTfliteModelFile(path: string, bytes?: Uint8Array): Promise<{ bytes: Uint8Array; info: TfliteModelInfo }> {
+  bytes ??= await readModelBytes(path);
+  return { bytes, info: readTfliteModel(bytes, path) };
+}
+
+/**
+ * The bytes of a model file.
+ * @throws EarshotError (exit 2) naming the file when it is missing, a directory or unreadable
+ */
+export async function readModelBytes(path: string): Promise<Uint8Array> {
   try {
-    bytes = await fsp.readFile(path);
+    return await fsp.readFile(path);
   } catch (error) {
     throw fileError(path, 'model file', error);
   }
-  return { bytes, info: readTfliteModel(bytes, path) };
 }
 
 function fileError(path: string, what: string, error: unknown): EarshotError {
