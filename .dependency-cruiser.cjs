@@ -10,7 +10,7 @@
  */
 /** Top-level modules of src/ that belong to a layer above the shared leaves. */
 const DETECT_FILES = ['events', 'consumer'];
-const COMMAND_FILES = ['daemon', 'consumer-list', 'analyze', 'evaluate', 'tune', 'setup'];
+const COMMAND_FILES = ['daemon', 'consumer-list', 'analyze', 'analysis-jobs', 'evaluate', 'tune', 'setup'];
 const topLevel = (names) => `^src/(${names.join('|')})[.]ts$`;
 
 const LAYERS = [

@@ -4,7 +4,10 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
-import { analyzeFile } from './analyze.js';
+import { analyzeFiles, type FilesRun } from './analyze.js';
+import { moreSetsFor } from './analysis-jobs.js';
+import type { ModelSet } from './pipeline/model-set.js';
+import { modelOpener } from './pipeline/worker-options.js';
 import type { EarshotConfig } from './config/schema.js';
 import { EarshotError } from './errors.js';
 import type { Logger } from './log.js';
@@ -64,6 +67,9 @@ class PlotCollector {
 /**
  * Analyses `files` and scores them against `refPath` (DCASE TSV, or Audacity label tracks).
  * @param outDir when given, writes `report.md`, `report.json` and one `<file>.png` per file there
+ * @param jobs model sets analysing files side by side (src/analysis-jobs.ts; `eval --jobs`): 1
+ *   (the default) runs the models on this thread; more run every set in its own worker, the
+ *   sets beyond the first only for enough audio ({@link moreSetsFor}). The figures are the same.
  * @throws EarshotError when any input is unreadable
  */
 export async function evaluateFiles(
@@ -73,6 +79,7 @@ export async function evaluateFiles(
   files: string[],
   collar: number,
   outDir?: string,
+  jobs = 1,
 ): Promise<EvalResult> {
   if (new Set(files.map((f) => basename(f))).size !== files.length)
     throw new EarshotError('eval: two audio files share a file name; references are matched by file name');
@@ -82,29 +89,49 @@ export async function evaluateFiles(
     if (!known.has(basename(file)))
       log.warn({ file: basename(file) }, `${refPath} has no events for this file: it is scored as a file with no reference events`);
   }
-  const { model, labels, models } = await openModelAndLabels(config, log);
+  const moreSets = moreSetsFor(files, jobs);
+  const load = moreSets > 0 ? modelOpener(config, log) : undefined;
+  const opening = openModelAndLabels(config, log, load);
+  opening.catch(() => undefined); // awaited below
+  const moreOpening = Array.from({ length: moreSets }, () => openModelAndLabels(config, log, load).then(({ models: set }) => set));
+  for (const more of moreOpening) more.catch(() => undefined); // analyzeFiles logs a failure; with the first failing too, nobody needs to hear
   const started = performance.now();
   const system: ScoredEvent[] = [];
   const durations = new Map<string, number>();
   const pictures: { file: string; collector: PlotCollector; duration: number }[] = [];
+  const collectors = files.map(() => (outDir ? new PlotCollector() : null));
+  let run: FilesRun | undefined;
+  let firstSet: ModelSet | undefined;
   try {
-    for (const file of files) {
-      const collector = outDir ? new PlotCollector() : null;
-      const analysis = await analyzeFile(
-        file,
-        models,
-        labels,
-        pipelineSettings(config),
-        config.node_id,
-        collector ? (report) => collector.onPatch(report, MEL_BANDS) : undefined,
-      );
+    const opened = await opening;
+    firstSet = opened.models;
+    run = analyzeFiles(files, firstSet, opened.labels, pipelineSettings(config), config.node_id, {
+      moreSets: moreOpening,
+      onPatchFor: (index) => {
+        const collector = collectors[index];
+        return collector ? (report) => collector.onPatch(report, MEL_BANDS) : undefined;
+      },
+      log,
+    });
+    for (const [index, file] of files.entries()) {
+      const analysis = await run.result(index);
       durations.set(basename(file), analysis.durationSeconds);
       for (const e of analysis.events) system.push({ filename: basename(file), onset: e.onset_s, offset: e.offset_s ?? e.onset_s, label: e.label });
+      const collector = collectors[index];
       if (collector) pictures.push({ file: basename(file), collector, duration: analysis.durationSeconds });
     }
   } finally {
-    models.close();
+    run?.stop();
+    firstSet?.close();
+    // Sets still opening when the first failed: closed when they open.
+    if (!run)
+      for (const more of moreOpening)
+        more.then(
+          (set) => set.close(),
+          () => undefined,
+        );
   }
+  const { model, models, labels } = await opening; // opened (else the try threw): for the report
   const analysisSeconds = (performance.now() - started) / 1000;
   const refEvents = reference.events.filter((e) => durations.has(e.filename));
   const groupOf = groupOfLabel(config);

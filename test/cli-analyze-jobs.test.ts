@@ -1,11 +1,11 @@
 /**
- * `earshot analyze --jobs` (issue 23, start-up and throughput): several files are analysed by as
+ * `earshot analyze --jobs` and `eval --jobs` (issue 23, start-up and throughput): several files are analysed by as
  * many model sets as the machine has cores for, each in its own worker, and the output is the
  * same, byte for byte, as with one set; bad files are still each named and the run exits 2; a bad
  * `--jobs` is one clear line. (Its speed is measured by `npm run bench`, not asserted here.)
  */
 import t from 'tap';
-import { analyzeJobs } from '../src/cli/analyze.js';
+import { analyzeJobs } from '../src/analysis-jobs.js';
 import { defaultConfig } from '../src/config/load.js';
 import { earshot, hasStackTrace, SHARED } from './helpers/cli.js';
 import { DEV_SCENES, YAMNET_WAVEFORM as MODEL } from './helpers/fixtures.js';
@@ -40,6 +40,20 @@ t.test('with two model sets every readable file is analysed and each bad one nam
   t.match(result.stderr, /not_audio\.wav: not a WAV file/, 'the bad file is named with its reason');
   t.match(result.stderr, /\/nonexistent\/take\.wav: cannot read file: no such file/, 'and the missing one');
   t.match(result.stderr, /analyze: 2 of 6 files could not be analysed/, 'a summary line');
+});
+
+t.test('eval: two model sets give the same report as one', async (t) => {
+  const ref = `${DEV_SCENES}annotations.tsv`;
+  const runs = [];
+  for (const jobs of ['1', '2']) {
+    const result = await earshot(['eval', '--json', '--jobs', jobs, '--model', MODEL, '--ref', ref, ...SCENES]);
+    t.equal(result.code, 0, result.stderr);
+    const report = JSON.parse(result.stdout) as { analysisSeconds?: number; detected: unknown[]; reports: unknown[] };
+    delete report.analysisSeconds;
+    runs.push(report);
+  }
+  t.ok(runs[0]!.detected.length > 0, 'events detected');
+  t.same(runs[1], runs[0], 'the same detections and figures');
 });
 
 t.test('a bad --jobs is one clear line, exit 2', async (t) => {

@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { analyzeJobs, MAX_AUTO_JOBS, MORE_SETS_MIN_BYTES } from '../analysis-jobs.js';
 import { EarshotError } from '../errors.js';
 import type { ActionWrapper } from './action.js';
 import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
@@ -14,6 +15,8 @@ export interface EvalOptions extends CommonOptions {
   collar: string;
   json?: boolean;
   out?: string;
+  /** `--jobs`: model sets analysing files side by side (src/analysis-jobs.ts). */
+  jobs?: string;
 }
 
 /**
@@ -27,7 +30,15 @@ export async function evalCommand(files: string[], options: EvalOptions): Promis
   const log = loggerFor(config, options, 2, true);
   const collar = Number(options.collar);
   if (!(collar > 0)) throw new EarshotError(`--collar: must be a positive number of seconds, got ${options.collar}`);
-  const report = await evaluateFiles(config, log, options.ref, files, collar, options.out ? resolve(options.out) : undefined);
+  const report = await evaluateFiles(
+    config,
+    log,
+    options.ref,
+    files,
+    collar,
+    options.out ? resolve(options.out) : undefined,
+    analyzeJobs(options.jobs, config),
+  );
   process.stdout.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report));
 }
 
@@ -40,6 +51,11 @@ export function registerEval(program: Command, action: ActionWrapper): void {
     .option('--collar <seconds>', 'onset collar', '1.0')
     .option('--json', 'print JSON')
     .option('--out <dir>', 'also write report.md, report.json and one PNG per file (spectrogram, scores, events) there')
+    .option(
+      '--jobs <n|auto>',
+      `model sets analysing files side by side, each in its own worker (auto: one per free core, at most ${MAX_AUTO_JOBS}; more only for over ${MORE_SETS_MIN_BYTES >> 20} MB of files left)`,
+      'auto',
+    )
     .addHelpText(
       'after',
       examples(

@@ -18,6 +18,7 @@
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { threadId } from 'node:worker_threads';
 import { createRequire } from 'node:module';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -138,7 +139,8 @@ export function writeProbeCache(entry: ProbeCacheEntry, path: string, result: Pr
   if (!entry.file || signature(path) !== entry.signature) return;
   try {
     mkdirSync(join(entry.file, '..'), { recursive: true });
-    const temporary = `${entry.file}.${process.pid}.tmp`;
+    // Per thread as well as per process: `analyze --jobs` opens a model in two workers at once.
+    const temporary = `${entry.file}.${process.pid}.${threadId}.tmp`;
     writeFileSync(temporary, `${JSON.stringify({ key: entry.key, stored_utc: new Date().toISOString(), result })}\n`);
     renameSync(temporary, entry.file);
   } catch {
