@@ -29,6 +29,7 @@ const SHARED = join(REPO, '../shared');
 const dist = (p) => import(join(REPO, 'dist', p));
 const { defaultConfig } = await dist('config/load.js');
 const { evaluateFiles } = await dist('evaluate.js');
+const { analyzeJobs } = await dist('analysis-jobs.js');
 const { createLogger } = await dist('log.js');
 const { mulberry32 } = await dist('random.js');
 const { trainHead } = await dist('learn/train.js');
@@ -115,8 +116,9 @@ for (let k = 0; k < folds; k++) {
   totals.head.trainSeconds += (performance.now() - started) / 1000;
   const files = readdirSync(scenes).filter((f) => f.endsWith('.wav')).sort().map((f) => join(scenes, f));
   const ref = join(scenes, 'annotations.tsv');
-  add(totals.head, await evaluateFiles(config(headPath), log, ref, files, 1.0));
-  add(totals.rule, await evaluateFiles(config('none'), log, ref, files, 1.0));
+  // As many model sets as `earshot eval --jobs auto` runs: the same figures, sooner.
+  add(totals.head, await evaluateFiles(config(headPath), log, ref, files, 1.0, undefined, analyzeJobs('auto', config(headPath))));
+  add(totals.rule, await evaluateFiles(config('none'), log, ref, files, 1.0, undefined, analyzeJobs('auto', config('none'))));
   say(`fold ${k}: ${heldOut.size} held-out groups, ${files.length} scenes, head trained on ${clips} clips in ${((performance.now() - started) / 1000).toFixed(0)} s (with scoring)`);
 }
 const result = { folds, seed, pools: pools.map((p) => p.replace(`${SHARED}/`, '')), train_pools: trainPools.map((p) => p.replace(`${SHARED}/`, '')), train_options: trainOptions, head: figures(totals.head), yamnet_rule: figures(totals.rule) };

@@ -41,6 +41,7 @@ const { defaultConfig } = await dist('config/load.js');
 const { openModelAndLabels, pipelineSettings } = await dist('setup.js');
 const { analyzeFile } = await dist('analyze.js');
 const { evaluateFiles } = await dist('evaluate.js');
+const { analyzeJobs } = await dist('analysis-jobs.js');
 const { readAnnotations } = await dist('eval/annotations.js');
 const { createLogger } = await dist('log.js');
 const { trainHead } = await dist('learn/train.js');
@@ -218,7 +219,8 @@ function summary(result) {
 const round = (x, d = 3) => Number(x.toFixed(d));
 const filesB = halves.B.map((f) => join(site, f));
 async function scoreB(head) {
-  return summary(await evaluateFiles(configFor(head), log, refPath, filesB, 1.0));
+  // As many model sets as `earshot eval --jobs auto` runs: the same figures, sooner.
+  return summary(await evaluateFiles(configFor(head), log, refPath, filesB, 1.0, undefined, analyzeJobs('auto', configFor(head))));
 }
 const rule = await scoreB(undefined);
 const before = await scoreB(startHead);

@@ -95,7 +95,7 @@ export async function evaluateFiles(
   opening.catch(() => undefined); // awaited below
   const moreOpening = Array.from({ length: moreSets }, () => openModelAndLabels(config, log, load).then(({ models: set }) => set));
   for (const more of moreOpening) more.catch(() => undefined); // analyzeFiles logs a failure; with the first failing too, nobody needs to hear
-  const started = performance.now();
+  let started = performance.now();
   const system: ScoredEvent[] = [];
   const durations = new Map<string, number>();
   const pictures: { file: string; collector: PlotCollector; duration: number }[] = [];
@@ -104,6 +104,7 @@ export async function evaluateFiles(
   let firstSet: ModelSet | undefined;
   try {
     const opened = await opening;
+    started = performance.now(); // analysis time, not the models' opening
     firstSet = opened.models;
     run = analyzeFiles(files, firstSet, opened.labels, pipelineSettings(config), config.node_id, {
       moreSets: moreOpening,
