@@ -11,11 +11,11 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import YAML from 'yaml';
 
 const REPO = fileURLToPath(new URL('../', import.meta.url));
-const { yamlTextSha256, PARSED_YAML_URL } = await import(new URL('dist/yaml.js', `file://${REPO}`).href);
+const { yamlTextSha256, PARSED_YAML_URL } = await import(pathToFileURL(join(REPO, 'dist/yaml.js')).href);
 
 const parsed = {};
 const files = readdirSync(join(REPO, 'models'), { recursive: true })
