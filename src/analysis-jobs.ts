@@ -65,3 +65,20 @@ export function moreSetsFor(files: readonly string[], jobs: number): number {
   }
   return bytes >= MORE_SETS_MIN_BYTES ? jobs - 1 : 0;
 }
+
+/**
+ * Ends a run of model sets (`analyze`, `eval`): `run.stop()` (no file starts any more, the sets
+ * beyond the first close), then the first set; when there is no run (the first set failed to
+ * open), each further set is closed once it opens. Never throws.
+ * @param run the run of src/analyze.ts's analyzeFiles, if it started
+ */
+export function endRun(run: { stop(): void } | undefined, first: { close(): void } | undefined, moreSets: readonly Promise<{ close(): void }>[]): void {
+  run?.stop();
+  first?.close();
+  if (!run)
+    for (const more of moreSets)
+      more.then(
+        (set) => set.close(),
+        () => undefined,
+      );
+}

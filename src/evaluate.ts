@@ -5,7 +5,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { analyzeFiles, type FilesRun } from './analyze.js';
-import { moreSetsFor } from './analysis-jobs.js';
+import { endRun, moreSetsFor } from './analysis-jobs.js';
 import type { ModelSet } from './pipeline/model-set.js';
 import { modelOpener } from './pipeline/worker-options.js';
 import type { EarshotConfig } from './config/schema.js';
@@ -122,15 +122,7 @@ export async function evaluateFiles(
       if (collector) pictures.push({ file: basename(file), collector, duration: analysis.durationSeconds });
     }
   } finally {
-    run?.stop();
-    firstSet?.close();
-    // Sets still opening when the first failed: closed when they open.
-    if (!run)
-      for (const more of moreOpening)
-        more.then(
-          (set) => set.close(),
-          () => undefined,
-        );
+    endRun(run, firstSet, moreOpening);
   }
   const { model, models, labels } = await opening; // opened (else the try threw): for the report
   const analysisSeconds = (performance.now() - started) / 1000;

@@ -12,7 +12,7 @@ import type { Command } from 'commander';
 import type { FileAnalysis, FilesRun } from '../analyze.js';
 import type { ModelSet } from '../pipeline/model-set.js';
 import type { ModelRequest } from '../inference/model-request.js';
-import { analyzeJobs, MAX_AUTO_JOBS, MORE_SETS_MIN_BYTES, moreSetsFor } from '../analysis-jobs.js';
+import { analyzeJobs, endRun, MAX_AUTO_JOBS, MORE_SETS_MIN_BYTES, moreSetsFor } from '../analysis-jobs.js';
 import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import type { ActionWrapper } from './action.js';
 import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
@@ -140,15 +140,7 @@ export async function analyzeCommand(files: string[], options: AnalyzeOptions): 
       );
   } finally {
     // Nothing new starts while the models close (also on a bug's way out).
-    run?.stop();
-    first?.close();
-    // Sets still opening when the first failed: closed when they open.
-    if (!run)
-      for (const more of moreOpening)
-        more.then(
-          (set) => set.close(),
-          () => undefined,
-        );
+    endRun(run, first, moreOpening);
   }
 }
 
