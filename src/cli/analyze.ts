@@ -12,10 +12,10 @@ import type { Command } from 'commander';
 import type { FileAnalysis, FilesRun } from '../analyze.js';
 import type { ModelSet } from '../pipeline/model-set.js';
 import type { ModelRequest } from '../inference/model-request.js';
-import { analyzeJobs, endRun, MAX_AUTO_JOBS, MORE_SETS_MIN_BYTES, moreSetsFor } from '../analysis-jobs.js';
+import { analyzeJobs, endRun, moreSetsFor } from '../analysis-jobs.js';
 import { EarshotError, ExitCode, isEarshotError } from '../errors.js';
 import type { ActionWrapper } from './action.js';
-import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
+import { examples, headOption, jobsOption, withCommon, type CommonOptions } from './common-options.js';
 import { formatTable } from './table.js';
 
 /** analyze's own options. */
@@ -151,11 +151,7 @@ export function registerAnalyze(program: Command, action: ActionWrapper): void {
     .argument('<files...>', 'WAV files')
     .option('--json', 'print JSON')
     .option('--tsv', 'print DCASE TSV: filename onset offset event_label')
-    .option(
-      '--jobs <n|auto>',
-      `model sets analysing files side by side, each in its own worker (auto: one per free core, at most ${MAX_AUTO_JOBS}; more only for over ${MORE_SETS_MIN_BYTES >> 20} MB of files left)`,
-      'auto',
-    )
+    .addOption(jobsOption())
     .addHelpText(
       'after',
       examples(

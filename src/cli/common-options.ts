@@ -4,6 +4,7 @@
  * options into a config and a logger is in ./common.ts, which actions import when they run.
  */
 import { Option, type Command } from 'commander';
+import { MAX_AUTO_JOBS, MORE_SETS_MIN_BYTES } from '../analysis-jobs.js';
 import { ALL_BACKEND_KINDS } from '../constants.js';
 
 /** Inference backends a user can choose with `--backend`: every backend kind (src/constants.ts imports nothing, so `--help` stays commander-only). */
@@ -30,6 +31,13 @@ export const headOption = () =>
     '--head <file|auto|none>',
     "head file run after the model (earshot train writes one); auto: the shipped head for the model, if any; none: the model's class scores alone (default: model.head, auto)",
   );
+
+/** `--jobs <n|auto>` (analyze, eval): model sets analysing files side by side (src/analysis-jobs.ts's analyzeJobs reads it). */
+export const jobsOption = () =>
+  new Option(
+    '--jobs <n|auto>',
+    `model sets analysing files side by side, each in its own worker (auto: one per free core, at most ${MAX_AUTO_JOBS}; more only for over ${MORE_SETS_MIN_BYTES >> 20} MB of files left)`,
+  ).default('auto');
 
 /** Adds --config, --model, --manifest, --backend, --log-level and --pretty to `command`. */
 export const withCommon = (command: Command, configHelp = 'YAML config file (default: built-in defaults)') =>

@@ -4,10 +4,10 @@
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
-import { analyzeJobs, MAX_AUTO_JOBS, MORE_SETS_MIN_BYTES } from '../analysis-jobs.js';
+import { analyzeJobs } from '../analysis-jobs.js';
 import { EarshotError } from '../errors.js';
 import type { ActionWrapper } from './action.js';
-import { examples, headOption, withCommon, type CommonOptions } from './common-options.js';
+import { examples, headOption, jobsOption, withCommon, type CommonOptions } from './common-options.js';
 
 /** eval's own options. */
 export interface EvalOptions extends CommonOptions {
@@ -51,11 +51,7 @@ export function registerEval(program: Command, action: ActionWrapper): void {
     .option('--collar <seconds>', 'onset collar', '1.0')
     .option('--json', 'print JSON')
     .option('--out <dir>', 'also write report.md, report.json and one PNG per file (spectrogram, scores, events) there')
-    .option(
-      '--jobs <n|auto>',
-      `model sets analysing files side by side, each in its own worker (auto: one per free core, at most ${MAX_AUTO_JOBS}; more only for over ${MORE_SETS_MIN_BYTES >> 20} MB of files left)`,
-      'auto',
-    )
+    .addOption(jobsOption())
     .addHelpText(
       'after',
       examples(
