@@ -1,6 +1,6 @@
 import t from 'tap';
 import { EventDetector, type DetectorOutput, type DetectorSettings } from '../src/detect/detector.js';
-import { LabelMap, resolveLabelSpecs, type LabelSpec } from '../src/detect/label-map.js';
+import { LabelMap, rescaleScore, resolveLabelSpecs, type LabelSpec } from '../src/detect/label-map.js';
 
 const HOP = 7680; // 48 frames
 const PATCH = 15600;
@@ -101,6 +101,25 @@ t.test('label map takes the best class score and names unknown classes', async (
   t.throws(
     () => new LabelMap(['Speech'], [gunshot], 'model.tflite'),
     /model\.tflite: label "gunshot" maps class "Gunshot, gunfire", which the model does not have/,
+  );
+});
+
+t.test("label map rescale: a head's probability on the rule's scale passes the label's threshold exactly when it passes the head's", async (t) => {
+  t.same(
+    [rescaleScore(0, 0.8, 0.2), rescaleScore(0.4, 0.8, 0.2), rescaleScore(0.8, 0.8, 0.2), rescaleScore(0.9, 0.8, 0.2), rescaleScore(1, 0.8, 0.2)],
+    [0, 0.1, 0.2, 0.6000000000000001, 1],
+  );
+  t.equal(rescaleScore(0.3, 1, 0.2), 0.3, 'from = 1 (a head threshold of 1): no rescale');
+  // gunshot at 0.5 reads the rule class "Gunshot, gunfire" and "head:gunshot" (head threshold 0.9).
+  const pair: LabelSpec = { ...gunshot, classes: ['Gunshot, gunfire', 'head:gunshot'], rescale: { 'head:gunshot': { from: 0.9, to: 0.5 } } };
+  const map = new LabelMap(['Gunshot, gunfire', 'head:gunshot'], [pair], 'model.tflite');
+  const score = (rule: number, head: number) => map.map([rule, head])[0]!;
+  t.ok(score(0.1, 0.89) < 0.5, 'neither passes: under the threshold');
+  t.ok(score(0.1, 0.9) >= 0.5, "the head passes its 0.9: the label's 0.5 is reached");
+  t.ok(score(0.6, 0.2) >= 0.5, 'the rule passes its 0.5: reached');
+  t.throws(
+    () => new LabelMap(['Gunshot, gunfire'], [{ ...gunshot, rescale: { 'head:gunshot': { from: 0.9, to: 0.5 } } }], 'model.tflite'),
+    /label "gunshot" rescales class "head:gunshot", which it does not map/,
   );
 });
 

@@ -269,6 +269,27 @@ t.test("rule_labels: optional; listed labels must be the head's own; absent keep
   refuses(t, JSON.stringify(bad), /rule_labels: "other" is not one of the head's labels/, 'the background label');
 });
 
+t.test("either_labels: optional; the head's own labels, not also in rule_labels, with a threshold", async (t) => {
+  t.notMatch(serializeHead(tinyHead()), /either_labels/, 'a head without it is written without it');
+  t.same(parseHead(serializeHead(tinyHead()), 'old.json').eitherLabels, [], 'an old head pairs no label with the rule');
+  const j = tinyHead();
+  j.either_labels = ['gunshot'];
+  const text = serializeHead(j);
+  t.same(parseHead(text, 'pair.json').eitherLabels, ['gunshot'], 'read back');
+  t.equal(serializeHead(parseHead(text, 'pair.json').json), text, 'round trip: same bytes');
+  t.ok(text.indexOf('"either_labels"') > text.indexOf('"thresholds"') && text.indexOf('"either_labels"') < text.indexOf('"features"'), 'after thresholds');
+  const bad = tinyHead();
+  bad.either_labels = ['scream'];
+  refuses(t, JSON.stringify(bad), /either_labels: "scream" is not one of the head's labels \(gunshot\)/, 'a label the head lacks');
+  bad.either_labels = ['gunshot'];
+  bad.rule_labels = ['gunshot'];
+  refuses(t, JSON.stringify(bad), /either_labels: "gunshot" is in rule_labels too/, 'a label served two ways');
+  const noThreshold = tinyHead();
+  noThreshold.either_labels = ['gunshot'];
+  noThreshold.thresholds = {};
+  refuses(t, JSON.stringify(noThreshold), /either_labels: "gunshot" has no entry in thresholds/, "the pair needs the head's threshold");
+});
+
 t.test('assertHeadFitsModel names both sha256 values', async (t) => {
   const head = parseHead(serializeHead(tinyHead()), 'tiny.json');
   t.doesNotThrow(() => assertHeadFitsModel(head, MODEL_SHA, 'tiny.json'));

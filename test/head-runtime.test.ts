@@ -15,6 +15,7 @@ import { readWav } from '../src/capture/wav.js';
 import { defaultConfig } from '../src/config/load.js';
 import type { DetectorOutput } from '../src/detect/detector.js';
 import { checkHeadInChild } from '../src/inference/head/head-check.js';
+import { serializeHead } from '../src/inference/head/head-file.js';
 import { HEAD_CLASS_PREFIX, resolveHeadSetting } from '../src/inference/head/head-runtime.js';
 import { loadModel } from '../src/inference/load-model.js';
 import { WorkerClassifier } from '../src/inference/worker/worker-classifier.js';
@@ -22,7 +23,7 @@ import { createLogger } from '../src/log.js';
 import { Pipeline } from '../src/pipeline/pipeline.js';
 import { openModelAndLabels, pipelineSettings } from '../src/setup.js';
 import { SHARED } from './helpers/cli.js';
-import { copyGunshotHeadText, fileSha256, GUNSHOT_CLASS, YAMNET_OFFICIAL, YAMNET_WAVEFORM } from './helpers/heads.js';
+import { copyGunshotHead, copyGunshotHeadText, fileSha256, GUNSHOT_CLASS, YAMNET_OFFICIAL, YAMNET_WAVEFORM } from './helpers/heads.js';
 
 const log = createLogger({ level: 'silent', pretty: false, fd: 2 });
 const dir = mkdtempSync(join(tmpdir(), 'earshot-head-runtime-'));
@@ -92,6 +93,41 @@ t.test("the head's probabilities drive its labels, with its thresholds", async (
   const plain = await run(silent, gunshot);
   t.ok(plain.onsets.includes('gunshot'), "model.head none: YAMNet's own gunshot event");
   t.equal(plain.classNames.length, 521, 'without a head the model has its 521 classes');
+});
+
+t.test('either_labels: the label fires when the rule or the head passes its own threshold', async (t) => {
+  const config = defaultConfig();
+  config.model.path = YAMNET_OFFICIAL;
+  config.model.backend = 'tflite-node';
+  const bare = await run({ ...config, model: { ...config.model, head: 'none' } }, gunshot);
+  const ruleClasses = bare.labels.find((l) => l.name === 'gunshot')!.classes.map((c) => bare.classNames.indexOf(c));
+  const rulePeak = Math.max(...bare.patches.flatMap((s) => ruleClasses.map((i) => s[i]!)));
+  t.ok(rulePeak > config.detection.labels.gunshot!.threshold, `the rule alone fires on the clip (peak ${rulePeak.toFixed(4)})`);
+
+  // A head that never passes its threshold (p = 0.5 under 0.6) leaves the rule's event in place.
+  const mute = copyGunshotHead({ gain: 0, threshold: 0.6, release: 0.3 });
+  mute.either_labels = ['gunshot'];
+  config.model.head = write('either-mute.json', serializeHead(mute));
+  const kept = await run(config, gunshot);
+  const label = kept.labels.find((l) => l.name === 'gunshot')!;
+  t.same(label.classes.slice(-1), [`${HEAD_CLASS_PREFIX}gunshot`], "the label reads YAMNet's classes and the head's probability");
+  t.same(
+    [label.threshold, label.release],
+    [config.detection.labels.gunshot!.threshold, config.detection.labels.gunshot!.release],
+    "the config's threshold and release",
+  );
+  t.ok(kept.onsets.includes('gunshot'), "the rule's gunshot event stays when the head does not fire");
+
+  // The rule cannot fire (a threshold above its peak); the head at p = 0.5 passes its 0.4: the pair fires.
+  config.detection.labels.gunshot!.threshold = Math.min(1, Math.round(rulePeak * 1000 + 2) / 1000);
+  config.detection.labels.gunshot!.release = 0.5;
+  const plain = await run({ ...config, model: { ...config.model, head: 'none' } }, gunshot);
+  t.notOk(plain.onsets.includes('gunshot'), `the rule alone at ${config.detection.labels.gunshot!.threshold}: no gunshot event`);
+  const eager = copyGunshotHead({ gain: 0, threshold: 0.4, release: 0.2 });
+  eager.either_labels = ['gunshot'];
+  config.model.head = write('either-eager.json', serializeHead(eager));
+  const fired = await run(config, gunshot);
+  t.ok(fired.onsets.includes('gunshot'), "the head's probability passing the head's threshold fires the label");
 });
 
 t.test('the inference worker runs the head and gives exactly what the local path gives', async (t) => {

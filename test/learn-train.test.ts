@@ -12,7 +12,7 @@ import { readDataset, mapClassToLabel, dataFolderShape } from '../src/learn/data
 import { readPulledFolder, labelsTsvRows } from '../src/learn/pulled-labels.js';
 import { clipWindowLabels, spanWindowLabels } from '../src/learn/windows.js';
 import { minimizeLbfgs } from '../src/learn/lbfgs.js';
-import { assignFolds, servedByRule, trainHead, type LabelReport } from '../src/learn/train.js';
+import { assignFolds, servedBy, servedByRule, trainHead, type LabelReport } from '../src/learn/train.js';
 import { parseHead, applyHead } from '../src/inference/head/head-file.js';
 import { openEmbedder, type Embedder } from '../src/inference/embedder.js';
 import { readClip16k } from '../src/learn/features.js';
@@ -225,23 +225,31 @@ t.test('L-BFGS minimises a quadratic and the Rosenbrock function', async (t) => 
   t.ok(Math.abs(rosen.x[0]! - 1) < 1e-4 && Math.abs(rosen.x[1]! - 1) < 1e-4, `Rosenbrock minimum ${Array.from(rosen.x)} after ${rosen.iterations}`);
 });
 
-t.test("--serve better: the site's own windows decide who serves a label when they tell head and rule apart", async (t) => {
-  // All validation windows: the head finds 40 of 50 events with 5 false alarms, the rule 30 with 5.
-  const report: LabelReport = {
-    label: 'explosion',
+/** A label's cross-validation report with 50 events; only the counts that {@link servedBy} reads matter. */
+function labelReport(counts: Pick<LabelReport, 'detected' | 'false_alarms' | 'rule'> & Partial<LabelReport>): LabelReport {
+  return {
+    label: 'gunshot',
     clips: 50,
     windows: 400,
     positives: 50,
-    precision: 0.89,
-    recall: 0.8,
+    precision: counts.detected / (counts.detected + counts.false_alarms),
+    recall: counts.detected / 50,
     fa_per_hour: 2,
     threshold: 0.5,
-    detected: 40,
-    false_alarms: 5,
     negative_hours: 2.5,
     over_budget: false,
-    rule: { threshold: 0.3, detected: 30, false_alarms: 5, recall: 0.6, precision: 0.86, fa_per_hour: 2 },
+    ...counts,
   };
+}
+
+t.test("--serve better: the site's own windows decide who serves a label when they tell head and rule apart", async (t) => {
+  // All validation windows: the head finds 40 of 50 events with 5 false alarms, the rule 30 with 5.
+  const report = labelReport({
+    label: 'explosion',
+    detected: 40,
+    false_alarms: 5,
+    rule: { threshold: 0.3, detected: 30, false_alarms: 5, recall: 0.6, precision: 0.86, fa_per_hour: 2 },
+  });
   const site = (s: Partial<NonNullable<LabelReport['site']>>) => ({
     ...report,
     site: { positives: 0, detected: 0, false_alarms: 0, rule_detected: 0, rule_false_alarms: 0, ...s },
@@ -265,6 +273,24 @@ t.test("--serve better: the site's own windows decide who serves a label when th
   );
   const { rule: _rule, ...noRule } = report;
   t.equal(servedByRule(noRule), false, 'a label the rule cannot hear: always the head');
+});
+
+t.test('--serve either: the rule and the head together serve a label when the pair measured best', async (t) => {
+  // All validation windows, 50 events: the head finds 25 (6 false alarms), the rule 35 (6), the pair 40 (6).
+  const report = labelReport({
+    detected: 25,
+    false_alarms: 6,
+    rule: { threshold: 0.15, detected: 35, false_alarms: 6, recall: 0.7, precision: 0.85, fa_per_hour: 3 },
+    either: { threshold: 0.9, detected: 40, false_alarms: 6, recall: 0.8, precision: 0.87, fa_per_hour: 3 },
+  });
+  t.equal(servedBy(report, true), 'either', "the pair finds 40 at the rule's 6 false alarms: the pair");
+  t.equal(servedBy(report), 'rule', '--serve better: the better of rule and head alone');
+  t.equal(servedBy({ ...report, either: { ...report.either!, detected: 35 } }, true), 'rule', 'a pair that adds nothing: the rule (a tie goes to the rule)');
+  t.equal(servedBy({ ...report, detected: 48, false_alarms: 2 }, true), 'head', 'a head better than the pair: the head');
+  const site = { positives: 6, detected: 3, false_alarms: 0, rule_detected: 5, rule_false_alarms: 0, either_detected: 5, either_false_alarms: 1 };
+  t.equal(servedBy({ ...report, site }, true), 'rule', "the site's windows first: the pair's extra false alarm there loses to the rule");
+  const { either: _either, ...noPair } = report;
+  t.equal(servedBy(noPair, true), 'rule', 'no head threshold kept the pair within budget: rule or head');
 });
 
 t.test('grouped folds: every group in exactly one fold, balanced per label, fixed by the seed', async (t) => {
@@ -383,6 +409,22 @@ t.test(
     t.equal(strictGunshot.rule!.threshold, 0.99);
     t.ok(strictGunshot.rule!.fa_per_hour <= gunshotRule.fa_per_hour, 'a stricter rule: no more false alarms to match');
     t.notOk(strict.report.labels.find((l) => l.label === 'glass_break')!.rule, 'a label the given rule lacks: no rule figures (best F1, no budget)');
+
+    // --serve either: the pair's figures stay within the rule's false alarms; a paired label carries the pair's head threshold.
+    const paired = await trainHead({ ...options, serve: 'either' });
+    const pairedHead = parseHead(paired.text, 'either.json');
+    for (const l of paired.report.labels) {
+      if (!l.either) continue;
+      t.ok(l.either.false_alarms <= l.rule!.false_alarms, `${l.label}: the pair ${l.either.false_alarms} false alarms <= the rule's ${l.rule!.false_alarms}`);
+      t.ok(l.either.detected >= l.rule!.detected, `${l.label}: the pair finds at least what the rule finds`);
+      t.equal(l.served_by === 'either', pairedHead.eitherLabels.includes(l.label), `${l.label}: served by ${l.served_by}, in either_labels accordingly`);
+      if (l.served_by === 'either') t.equal(pairedHead.thresholds[l.label]!.threshold, l.either.threshold, `${l.label}: the head's threshold is the pair's`);
+    }
+    t.notOk(
+      pairedHead.eitherLabels.some((l) => pairedHead.ruleLabels.includes(l)),
+      'no label is both paired and left to the rule',
+    );
+    await t.rejects(trainHead({ ...options, serve: 'pair' as 'either' }), /serve: "better", "either" or "all", got pair/);
 
     const fixed = await trainHead({ ...options, faBudgetPerHour: 1e9 });
     t.equal(parseHead(fixed.text, 'fixed.json').json.validation.fa_budget_per_hour, 1e9, 'a numeric budget is still accepted');

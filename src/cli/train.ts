@@ -55,7 +55,8 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   const folds = number(options.folds, '--folds', (n) => Number.isInteger(n) && n >= 0 && n <= 50, 'a whole number 0..50 (0 or 1 = no cross-validation)');
   const faBudget = options.faBudget.trim() === 'rule' ? 'rule' : number(options.faBudget, '--fa-budget', (n) => n >= 0, '"rule" or false alarms per hour >= 0');
   const siteWeight = number(options.siteWeight, '--site-weight', (n) => n > 0, 'a number > 0');
-  if (options.serve !== 'better' && options.serve !== 'all') throw new EarshotError(`--serve: "better" or "all", got ${options.serve}`);
+  if (options.serve !== 'better' && options.serve !== 'either' && options.serve !== 'all')
+    throw new EarshotError(`--serve: "better", "either" or "all", got ${options.serve}`);
   const serve = options.serve;
   const l2 = number(options.l2, '--l2', (n) => n >= 0, 'a number >= 0');
   const augment = number(options.augment, '--augment', (n) => Number.isInteger(n) && n >= 0 && n <= 20, 'a whole number 0..20');
@@ -172,6 +173,12 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
     process.stdout.write(
       `  the YAMNet rule keeps ${result.head.rule_labels.join(', ')} (it measured at least as good in cross-validation, on your own clips first; --serve all to override)\n`,
     );
+  if (result.head.either_labels?.length)
+    process.stdout.write(
+      `  the rule and the head serve ${result.head.either_labels
+        .map((l) => `${l} (head threshold ${result.head.thresholds[l]?.threshold})`)
+        .join(', ')} together: either fires (better than each alone in cross-validation)\n`,
+    );
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(
     `wrote ${options.out} (${result.head.kind}, ${result.head.labels.length} labels, base model sha256 ${r.modelSha256.slice(0, 12)}…) in ${seconds.toFixed(1)} s ` +
@@ -200,8 +207,8 @@ export function registerTrain(program: Command, action: ActionWrapper): void {
       'rule',
     )
     .option(
-      '--serve <better|all>',
-      'labels the head serves: "better" = only where its cross-validated F1 beats the YAMNet rule\'s (on your pulled and DCASE clips first, when they tell the two apart; the rule keeps the others), "all" = every label',
+      '--serve <better|either|all>',
+      'who serves each label: "better" = only where its cross-validated F1 beats the YAMNet rule\'s (on your pulled and DCASE clips first, when they tell the two apart; the rule keeps the others), "either" = the best of the rule, the head, and both together (the label fires when either does), "all" = every label',
       'better',
     )
     .option('--site-weight <w>', "weight of windows from pulled and DCASE folders (the site's own labels) relative to pool clips", '1')

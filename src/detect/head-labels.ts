@@ -12,9 +12,12 @@ import type { LabelSpec } from './label-map.js';
  * The primary model's labels with a head: each label the head serves reads `head:<label>` with
  * the head's threshold and release (the config's when it sets the label's threshold to other than
  * earshot's default, docs/configuration.md); every other label, and those the head leaves to the
- * rule (`rule_labels`), is left as it is.
+ * rule (`rule_labels`), is left as it is. A label the head and the rule serve together
+ * (`either_labels`) reads its YAMNet classes and `head:<label>` with the config's threshold and
+ * release, the head's probability rescaled so that the head's threshold lands on the label's: it
+ * fires when either passes its own threshold.
  * @param specs the primary's labels without a head (resolveLabelSpecs: classes and config thresholds)
- * @returns the new specs (same names, same order) and the head labels served
+ * @returns the new specs (same names, same order) and the head labels served (alone or with the rule)
  */
 export function headLabelSpecs(specs: readonly LabelSpec[], head: Head): { specs: LabelSpec[]; served: string[] } {
   const served: string[] = [];
@@ -22,6 +25,11 @@ export function headLabelSpecs(specs: readonly LabelSpec[], head: Head): { specs
     // A label the head leaves to the rule (rule_labels) keeps its classes and thresholds.
     if (spec.name === head.backgroundLabel || !head.labels.includes(spec.name) || head.ruleLabels.includes(spec.name)) return spec;
     served.push(spec.name);
+    const headClass = `${HEAD_CLASS_PREFIX}${spec.name}`;
+    const headThreshold = head.thresholds[spec.name]?.threshold;
+    if (head.eitherLabels.includes(spec.name) && headThreshold !== undefined) {
+      return { ...spec, classes: [...spec.classes, headClass], rescale: { [headClass]: { from: headThreshold, to: spec.threshold } } };
+    }
     const fromHead = head.thresholds[spec.name];
     const defaultThreshold = (DEFAULT_LABELS as Record<string, { threshold: number } | undefined>)[spec.name]?.threshold;
     const configSetsIt = defaultThreshold === undefined || spec.threshold !== defaultThreshold;
@@ -29,7 +37,7 @@ export function headLabelSpecs(specs: readonly LabelSpec[], head: Head): { specs
       configSetsIt || !fromHead
         ? { threshold: spec.threshold, release: spec.release }
         : { threshold: fromHead.threshold, release: Math.min(fromHead.release, fromHead.threshold) };
-    return { ...spec, classes: [`${HEAD_CLASS_PREFIX}${spec.name}`], ...thresholds };
+    return { ...spec, classes: [headClass], ...thresholds };
   });
   return { specs: out, served };
 }

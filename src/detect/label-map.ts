@@ -15,12 +15,33 @@ export interface LabelSpec {
   threshold: number;
   /** Score (0..1, ≤ threshold) at which a patch keeps an open event open (hysteresis). */
   release: number;
+  /**
+   * Optional, per class: its score is bent piecewise-linearly (0 → 0, `from` → `to`, 1 → 1) before
+   * the max. Puts a head's probability on the rule's scale when a label reads both (a head's
+   * `either_labels`): with `from` the head's threshold and `to` the label's, the label passes its
+   * threshold exactly when a rule class passes it or the head's probability passes the head's.
+   */
+  rescale?: Readonly<Record<string, { from: number; to: number }>>;
+}
+
+/**
+ * `score` bent piecewise-linearly through (0, 0), (`from`, `to`), (1, 1); monotonic, so a score
+ * reaches `to` exactly when it reached `from`.
+ * @param score 0..1
+ * @param from 0 < from < 1 (0 or 1 give the identity)
+ * @param to 0..1
+ */
+export function rescaleScore(score: number, from: number, to: number): number {
+  if (!(from > 0 && from < 1)) return score;
+  return score < from ? (score / from) * to : to + ((score - from) / (1 - from)) * (1 - to);
 }
 
 /** A compiled class → label table for one model's class list. */
 export class LabelMap {
   /** For each label (same order as `labels`), the indices of its classes in the model's output. */
   private readonly classIndices: Int32Array[];
+  /** For each label, per class (same order as classIndices): [from, to] of its rescale, or null. */
+  private readonly rescales: (Float64Array | null)[];
 
   /**
    * @param classNames the model's output classes in output order (e.g. YAMNet's 521 display names)
@@ -46,19 +67,34 @@ export class LabelMap {
         return index;
       });
     });
+    this.rescales = labels.map((label) => {
+      if (!label.rescale) return null;
+      for (const cls of Object.keys(label.rescale)) {
+        if (!label.classes.includes(cls)) throw new EarshotError(`${origin}: label "${label.name}" rescales class "${cls}", which it does not map`);
+      }
+      const pairs = new Float64Array(label.classes.length * 2).fill(Number.NaN);
+      label.classes.forEach((cls, c) => {
+        const r = label.rescale![cls];
+        if (r) pairs.set([r.from, r.to], c * 2);
+      });
+      return pairs;
+    });
   }
 
   /**
    * Label scores for one patch.
    * @param classScores the model's scores, one per class (length = classNames.length)
    * @param out optional output, one score per label
-   * @returns per label, the max score over its classes
+   * @returns per label, the max score over its classes (each rescaled first where its spec says)
    */
   map(classScores: ArrayLike<number>, out = new Float32Array(this.labels.length)): Float32Array {
     for (let l = 0; l < this.classIndices.length; l++) {
+      const indices = this.classIndices[l];
+      const rescale = this.rescales[l];
       let best = 0;
-      for (const index of this.classIndices[l]) {
-        const score = classScores[index];
+      for (let c = 0; c < indices.length; c++) {
+        let score = classScores[indices[c]];
+        if (rescale && !Number.isNaN(rescale[c * 2])) score = rescaleScore(score, rescale[c * 2], rescale[c * 2 + 1]);
         if (score > best) best = score;
       }
       out[l] = best;

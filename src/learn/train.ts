@@ -97,11 +97,15 @@ export interface TrainOptions {
    */
   siteWeight?: number;
   /**
-   * Which labels the head serves: `better` (default) = with the `rule` budget, only those where its
-   * cross-validated event F1 beats the rule's on the same windows; the others are written as the
-   * head's `rule_labels` (the detector keeps the YAMNet rule for them). `all` = every label.
+   * Who serves each label, with the `rule` budget ({@link servedBy}): `better` (default) = the better
+   * cross-validated event F1 of the YAMNet rule (the label goes to the head's `rule_labels`) and the
+   * head; `either` = the best of those two and both together (`either_labels`: the label fires when
+   * the rule or the head passes its threshold; the head's threshold for it is chosen for the pair,
+   * within the rule's budget); `all` = the head serves every label. `either` is not the default:
+   * on the held-out folds of pool2 it found one event more and raised two false alarms more
+   * (docs/evaluation.md, "Heads").
    */
-  serve?: 'better' | 'all';
+  serve?: 'better' | 'either' | 'all';
   /** Augmented copies of each clip-labelled clip (mixed into ambience). Default 2. */
   augmentCopies?: number;
   /** Patch hop in 10 ms frames. Default 48 (0.48 s, the pipeline's default). */
@@ -148,28 +152,77 @@ export interface LabelReport extends HeadLabelValidationJson {
    * windows: the head (at its threshold) and the rule on those windows only. They decide who
    * serves the label when they tell the two apart ({@link servedByRule}).
    */
-  site?: { positives: number; detected: number; false_alarms: number; rule_detected: number; rule_false_alarms: number };
-  /** With the rule's figures: who serves the label in the detector (`rule`: listed in the head's rule_labels). */
-  served_by?: 'head' | 'rule';
+  site?: {
+    positives: number;
+    detected: number;
+    false_alarms: number;
+    rule_detected: number;
+    rule_false_alarms: number;
+    /** The rule and the head together (at {@link LabelReport.either}'s threshold). */
+    either_detected?: number;
+    either_false_alarms?: number;
+  };
+  /**
+   * With the rule's figures: the rule and the head together (the label fires when either passes its
+   * threshold) at the head threshold with the best F1 within the rule's budget; absent when no head
+   * threshold keeps the pair within it.
+   */
+  either?: { threshold: number; detected: number; false_alarms: number; recall: number; precision: number; fa_per_hour: number };
+  /** With the rule's figures: who serves the label in the detector (`rule`: the head's rule_labels; `either`: its either_labels). */
+  served_by?: 'head' | 'rule' | 'either';
 }
 
 /**
- * `--serve better`: true when the YAMNet rule keeps the label. The site's own windows decide when
- * they tell head and rule apart: the higher event F1 there, else (neither finds an event, e.g. a
- * label the site has not had) the fewer false alarms there. Otherwise, and on a tie, all
- * validation windows decide: the rule keeps the label when its F1 is at least the head's. So a
- * site's labels move a label to the detector that does better on that site's audio, where pool
- * clips (most of the windows) would outvote them.
+ * `--serve better` (and `either`, with `withEither`): who serves the label, of the rule, the rule
+ * and the head together (`either`, when {@link LabelReport.either} exists and `withEither`), and
+ * the head. The site's own windows
+ * decide when they tell the candidates apart: the higher event F1 there, else (no event found, e.g.
+ * a label the site has not had) the fewer false alarms there. Otherwise all validation windows
+ * decide, by event F1; on a tie the earlier of rule, either, head (the rule is the known one; the
+ * pair keeps what the rule finds). So a site's labels move a label to what does better on that
+ * site's audio, where pool clips (most of the windows) would outvote them.
  */
-export function servedByRule(r: LabelReport): boolean {
-  if (!r.rule) return false;
-  if (r.site) {
-    const head = eventF1(r.site.detected, r.site.positives, r.site.false_alarms);
-    const rule = eventF1(r.site.rule_detected, r.site.positives, r.site.rule_false_alarms);
-    if (head !== rule) return rule > head;
-    if (r.site.false_alarms !== r.site.rule_false_alarms) return r.site.rule_false_alarms < r.site.false_alarms;
+export function servedBy(r: LabelReport, withEither = false): 'head' | 'rule' | 'either' {
+  if (!r.rule) return 'head';
+  type Candidate = { who: 'head' | 'rule' | 'either'; all: number; siteF1: number; siteFalseAlarms: number };
+  const site = r.site;
+  const candidates: Candidate[] = [
+    {
+      who: 'rule',
+      all: eventF1(r.rule.detected, r.positives, r.rule.false_alarms),
+      siteF1: site ? eventF1(site.rule_detected, site.positives, site.rule_false_alarms) : 0,
+      siteFalseAlarms: site?.rule_false_alarms ?? 0,
+    },
+  ];
+  if (withEither && r.either)
+    candidates.push({
+      who: 'either',
+      all: eventF1(r.either.detected, r.positives, r.either.false_alarms),
+      siteF1: site ? eventF1(site.either_detected ?? 0, site.positives, site.either_false_alarms ?? 0) : 0,
+      siteFalseAlarms: site?.either_false_alarms ?? 0,
+    });
+  candidates.push({
+    who: 'head',
+    all: eventF1(r.detected, r.positives, r.false_alarms),
+    siteF1: site ? eventF1(site.detected, site.positives, site.false_alarms) : 0,
+    siteFalseAlarms: site?.false_alarms ?? 0,
+  });
+  let best = candidates[0]!;
+  for (const c of candidates.slice(1)) {
+    const better =
+      c.siteF1 !== best.siteF1
+        ? c.siteF1 > best.siteF1
+        : c.siteFalseAlarms !== best.siteFalseAlarms
+          ? c.siteFalseAlarms < best.siteFalseAlarms
+          : c.all > best.all;
+    if (better) best = c;
   }
-  return eventF1(r.rule.detected, r.positives, r.rule.false_alarms) >= eventF1(r.detected, r.positives, r.false_alarms);
+  return best.who;
+}
+
+/** `--serve better`: true when the YAMNet rule keeps the label ({@link servedBy} of rule and head alone). */
+export function servedByRule(r: LabelReport): boolean {
+  return servedBy(r, false) === 'rule';
 }
 
 /** Event F1 from events found, events in all, and false alarms (0 when nothing is found). */
@@ -301,7 +354,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   if (!(Number.isInteger(folds) && folds >= 0)) throw new EarshotError(`folds: must be a whole number >= 0, got ${folds}`);
   if (faBudget !== 'rule' && !(typeof faBudget === 'number' && faBudget >= 0))
     throw new EarshotError(`FA budget: must be "rule" or >= 0 per hour, got ${faBudget}`);
-  if (serve !== 'better' && serve !== 'all') throw new EarshotError(`serve: "better" or "all", got ${String(serve)}`);
+  if (serve !== 'better' && serve !== 'either' && serve !== 'all') throw new EarshotError(`serve: "better", "either" or "all", got ${String(serve)}`);
   if (!(typeof siteWeight === 'number' && siteWeight > 0 && Number.isFinite(siteWeight)))
     throw new EarshotError(`site weight: must be a number > 0, got ${siteWeight}`);
   if (featureNames.length === 0 || featureNames.some((f) => f !== 'embedding' && f !== 'scores'))
@@ -500,8 +553,12 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   }
 
   // Labels left to the rule: where the rule's cross-validated F1 is at least the head's (the site's windows first).
-  const ruleLabels = serve === 'better' && usedFolds >= 2 ? reports.filter(servedByRule).map((r) => r.label) : [];
-  for (const r of reports) if (r.rule) r.served_by = ruleLabels.includes(r.label) ? 'rule' : 'head';
+  // Labels the rule and the head serve together: the head's threshold is the pair's.
+  const choosing = serve !== 'all' && usedFolds >= 2;
+  for (const r of reports) if (r.rule) r.served_by = choosing ? servedBy(r, serve === 'either') : 'head';
+  const ruleLabels = reports.filter((r) => r.served_by === 'rule').map((r) => r.label);
+  const eitherLabels = reports.filter((r) => r.served_by === 'either').map((r) => r.label);
+  const headThreshold = (r: LabelReport) => (r.served_by === 'either' && r.either ? r.either.threshold : r.threshold);
 
   const trainedAt = options.trainedAt ?? (process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : new Date());
   const sortedShas = [...new Set(clips.map((c) => c.sha256))].sort();
@@ -512,8 +569,9 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
     base_model: { sha256: (options.embedder ?? embedder).modelSha256, name: basename((options.embedder ?? embedder).modelPath ?? options.modelPath) },
     labels,
     background_label: BACKGROUND_LABEL,
-    thresholds: Object.fromEntries(reports.map((r) => [r.label, { threshold: r.threshold, release: Math.round(r.threshold * 50) / 100 }])),
+    thresholds: Object.fromEntries(reports.map((r) => [r.label, { threshold: headThreshold(r), release: Math.round(headThreshold(r) * 50) / 100 }])),
     ...(ruleLabels.length > 0 ? { rule_labels: ruleLabels } : {}),
+    ...(eitherLabels.length > 0 ? { either_labels: eitherLabels } : {}),
     features,
     normalisation: { mean: Array.from(final.mean), std: Array.from(final.std) },
     layers: final.fitted.layers.map((layer) => ({
@@ -566,6 +624,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
             negative_hours: r.negative_hours,
             ...(r.fa_budget_per_hour !== undefined && faBudget === 'rule' ? { fa_budget_per_hour: r.fa_budget_per_hour } : {}),
             ...(r.rule ? { rule: r.rule } : {}),
+            ...(r.either ? { either: r.either } : {}),
             ...(r.site ? { site: r.site } : {}),
             ...(r.served_by ? { served_by: r.served_by } : {}),
           },
@@ -782,18 +841,34 @@ function chooseThreshold(
     }
   }
   const pick = chosen ?? fewest!;
+
+  // The rule and the head together: a window fires when the rule's score passes the rule's
+  // threshold or the head's passes `threshold`. The best F1 within the rule's budget; on a tie the
+  // highest head threshold (the head adds what it is surest of).
+  let either: (Pick & { score: (r: number) => number }) | null = null;
+  if ('rule' in budget && budget.rule) {
+    const rule = budget.rule;
+    const pairScore = (threshold: number) => (r: number) => (rule.score(r) >= rule.threshold || headScore(r) >= threshold ? 1 : 0);
+    for (const threshold of grid) {
+      const score = pairScore(threshold);
+      const r = { threshold, score, ...evaluate(0.5, score) };
+      if (perHour(r.falseAlarms) <= limit + 1e-9 && (!either || f1Of(r) >= f1Of(either) - 1e-12)) either = r;
+    }
+  }
   let site: LabelReport['site'];
   if (siteRows && 'rule' in budget && budget.rule) {
     const siteSequences = sequences((r) => siteRows[r] === 1);
     if (siteSequences.length > 0) {
       const head = evaluate(pick.threshold, headScore, siteSequences);
       const rule = evaluate(budget.rule.threshold, budget.rule.score, siteSequences);
+      const pair = either ? evaluate(0.5, either.score, siteSequences) : null;
       site = {
         positives: head.events,
         detected: head.detected,
         false_alarms: head.falseAlarms,
         rule_detected: rule.detected,
         rule_false_alarms: rule.falseAlarms,
+        ...(pair ? { either_detected: pair.detected, either_false_alarms: pair.falseAlarms } : {}),
       };
     }
   }
@@ -809,6 +884,18 @@ function chooseThreshold(
     over_budget: chosen === null,
     ...(Number.isFinite(limit) ? { fa_budget_per_hour: round(limit, 3) } : {}),
     ...(ruleFigures ? { rule: ruleFigures } : {}),
+    ...(either
+      ? {
+          either: {
+            threshold: either.threshold,
+            detected: either.detected,
+            false_alarms: either.falseAlarms,
+            recall: either.events > 0 ? round(either.detected / either.events, 4) : 0,
+            precision: round(precisionOf(either), 4),
+            fa_per_hour: round(perHour(either.falseAlarms), 3),
+          },
+        }
+      : {}),
     ...(site ? { site } : {}),
   };
 }

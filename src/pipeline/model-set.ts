@@ -120,6 +120,7 @@ export async function openModelSet(config: EarshotConfig, log: Logger, load: (re
           trained_at: head.head.trainedAt,
           clips: head.head.clipCount,
           labels: headLabels,
+          ...(head.head.eitherLabels.length ? { with_rule: head.head.eitherLabels.filter((l) => headLabels.includes(l)) } : {}),
           ...(unused.length ? { not_enabled: unused } : {}),
         },
         'head loaded: these labels read its probabilities',

@@ -67,7 +67,11 @@ export interface HeadLabelValidationJson {
   recall: number;
   /** False alarms per hour of non-label audio: runs of consecutive false-positive windows, per hour. */
   fa_per_hour: number;
-  /** The threshold these figures are for (the head's `thresholds[label].threshold`). */
+  /**
+   * The threshold these figures are for: the head's `thresholds[label].threshold`, except for a label
+   * in `either_labels`, whose threshold is the pair's (the trainer writes the pair's figures as
+   * `either`); these are then the head's alone.
+   */
   threshold: number;
 }
 
@@ -113,6 +117,13 @@ export interface HeadJson {
    * cross-validation. Absent = none: the head serves all its labels.
    */
   rule_labels?: string[];
+  /**
+   * Optional: labels served by the head and the YAMNet rule together: the label fires when its
+   * YAMNet classes reach the config's threshold OR the head's probability reaches the head's
+   * threshold for it, because the trainer measured that better than either alone in
+   * cross-validation. Absent = none. A label is in at most one of rule_labels and either_labels.
+   */
+  either_labels?: string[];
   features: HeadFeatureJson[];
   normalisation: { mean: number[]; std: number[] };
   layers: HeadLayerJson[];
@@ -148,6 +159,8 @@ export interface Head {
   readonly thresholds: Readonly<Record<string, { threshold: number; release: number }>>;
   /** Labels left to the YAMNet rule ({@link HeadJson.rule_labels}); empty when the head serves all. */
   readonly ruleLabels: readonly string[];
+  /** Labels the head and the rule serve together ({@link HeadJson.either_labels}); empty when none. */
+  readonly eitherLabels: readonly string[];
   readonly features: readonly HeadFeatureJson[];
   /** Length of the input vector (sum of the feature sizes). */
   readonly inputSize: number;
@@ -193,6 +206,7 @@ export const HEAD_SCHEMA = {
     labels: { type: 'array', items: labelName, minItems: 2, uniqueItems: true },
     background_label: labelName,
     rule_labels: { type: 'array', items: labelName, uniqueItems: true },
+    either_labels: { type: 'array', items: labelName, uniqueItems: true },
     thresholds: {
       type: 'object',
       propertyNames: labelName,
@@ -344,6 +358,12 @@ function parseHeadBytes(text: string, sha256: string, source: string): Head {
     if (!json.labels.includes(label) || label === json.background_label)
       fail(`rule_labels: "${label}" is not one of the head's labels (${json.labels.filter((l) => l !== json.background_label).join(', ')})`);
   }
+  for (const label of json.either_labels ?? []) {
+    if (!json.labels.includes(label) || label === json.background_label)
+      fail(`either_labels: "${label}" is not one of the head's labels (${json.labels.filter((l) => l !== json.background_label).join(', ')})`);
+    if (json.rule_labels?.includes(label)) fail(`either_labels: "${label}" is in rule_labels too (a label is served one way)`);
+    if (!json.thresholds[label]) fail(`either_labels: "${label}" has no entry in thresholds (the head's threshold for it)`);
+  }
   const names = json.features.map((f) => f.name);
   if (new Set(names).size !== names.length) fail(`features: "${names[0]}" is listed twice`);
 
@@ -385,6 +405,7 @@ function parseHeadBytes(text: string, sha256: string, source: string): Head {
     clipCount: json.training.clip_count,
     thresholds: json.thresholds,
     ruleLabels: json.rule_labels ?? [],
+    eitherLabels: json.either_labels ?? [],
     features: json.features,
     inputSize,
     mean,
@@ -557,6 +578,7 @@ const TOP_KEYS: readonly (keyof HeadJson)[] = [
   'background_label',
   'thresholds',
   'rule_labels',
+  'either_labels',
   'features',
   'normalisation',
   'layers',
@@ -601,7 +623,7 @@ export function serializeHead(head: HeadJson): string {
   const known = new Set<string>(TOP_KEYS);
   const extra = Object.keys(head).filter((k) => !known.has(k));
   if (extra.length > 0) throw new EarshotError(`head: unknown top-level key "${extra[0]}"`, ExitCode.Unexpected);
-  // Optional keys (rule_labels) are left out when absent, so older heads keep their bytes.
+  // Optional keys (rule_labels, either_labels) are left out when absent, so older heads keep their bytes.
   const lines = TOP_KEYS.filter((key) => head[key] !== undefined).map(
     (key) => `  ${JSON.stringify(key)}: ${writeValue(head[key], '  ', FLOAT32_KEYS.has(key))}`,
   );
