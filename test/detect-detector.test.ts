@@ -109,7 +109,8 @@ t.test("label map rescale: a head's probability on the rule's scale passes the l
     [rescaleScore(0, 0.8, 0.2), rescaleScore(0.4, 0.8, 0.2), rescaleScore(0.8, 0.8, 0.2), rescaleScore(0.9, 0.8, 0.2), rescaleScore(1, 0.8, 0.2)],
     [0, 0.1, 0.2, 0.6000000000000001, 1],
   );
-  t.equal(rescaleScore(0.3, 1, 0.2), 0.3, 'from = 1 (a head threshold of 1): no rescale');
+  t.ok(rescaleScore(0.999, 1, 0.2) < 0.2 && rescaleScore(1, 1, 0.2) === 0.2, 'a head threshold of 1: only a probability of 1 reaches the label threshold');
+  t.ok(rescaleScore(0, 0, 0.2) === 0.2, 'a head threshold of 0: every probability reaches it');
   // gunshot at 0.5 reads the rule class "Gunshot, gunfire" and "head:gunshot" (head threshold 0.9).
   const pair: LabelSpec = { ...gunshot, classes: ['Gunshot, gunfire', 'head:gunshot'], rescale: { 'head:gunshot': { from: 0.9, to: 0.5 } } };
   const map = new LabelMap(['Gunshot, gunfire', 'head:gunshot'], [pair], 'model.tflite');

@@ -28,11 +28,12 @@ export interface LabelSpec {
  * `score` bent piecewise-linearly through (0, 0), (`from`, `to`), (1, 1); monotonic, so a score
  * reaches `to` exactly when it reached `from`.
  * @param score 0..1
- * @param from 0 < from < 1 (0 or 1 give the identity)
+ * @param from 0..1 (at 0 every score reaches `to`; at 1 only a score of 1 does)
  * @param to 0..1
  */
 export function rescaleScore(score: number, from: number, to: number): number {
-  if (!(from > 0 && from < 1)) return score;
+  if (from <= 0) return to + score * (1 - to);
+  if (from >= 1) return score * to;
   return score < from ? (score / from) * to : to + ((score - from) / (1 - from)) * (1 - to);
 }
 

@@ -175,8 +175,7 @@ export interface LabelReport extends HeadLabelValidationJson {
 /**
  * `--serve better` (and `either`, with `withEither`): who serves the label, of the rule, the rule
  * and the head together (`either`, when {@link LabelReport.either} exists and `withEither`), and
- * the head. The site's own windows
- * decide when they tell the candidates apart: the higher event F1 there, else (no event found, e.g.
+ * the head. The site's own windows decide when they tell the candidates apart: the higher event F1 there, else (no event found, e.g.
  * a label the site has not had) the fewer false alarms there. Otherwise all validation windows
  * decide, by event F1; on a tie the earlier of rule, either, head (the rule is the known one; the
  * pair keeps what the rule finds). So a site's labels move a label to what does better on that
@@ -548,7 +547,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       label: labels[l]!,
       clips: clipsPerLabel[labels[l]!] ?? 0,
       windows: windowsPerLabel[labels[l]!] ?? 0,
-      ...chooseThreshold(rows, validated, probabilities, labels.length, l, budget, hopSeconds, hostileIndices, siteRows),
+      ...chooseThreshold(rows, validated, probabilities, labels.length, l, budget, hopSeconds, hostileIndices, siteRows, serve === 'either'),
     });
   }
 
@@ -722,6 +721,7 @@ function normalisedMatrix(raw: Float32Array, d: number, use: readonly number[], 
  * A label's threshold on the validated rows (grid 0.01 … 0.99 by 0.01, then 0.991 … 0.999 by 0.001:
  * softmax heads put confident windows near 1) under `budget` ({@link Budget}), with the figures at it.
  * When no threshold meets the budget, the one with the fewest false alarms (`over_budget`).
+ * With `withEither` and the rule's budget, also the pair's head threshold ({@link LabelReport.either}).
  */
 function chooseThreshold(
   rows: readonly Row[],
@@ -733,6 +733,7 @@ function chooseThreshold(
   hopSeconds: number,
   hostileIndices: ReadonlySet<number>,
   siteRows?: Uint8Array,
+  withEither = false,
 ): Omit<LabelReport, 'label' | 'clips' | 'windows'> {
   // Sequences of validated windows per item, in window order.
   const sequences = (include: (r: number) => boolean): number[][] => {
@@ -846,7 +847,7 @@ function chooseThreshold(
   // threshold or the head's passes `threshold`. The best F1 within the rule's budget; on a tie the
   // highest head threshold (the head adds what it is surest of).
   let either: (Pick & { score: (r: number) => number }) | null = null;
-  if ('rule' in budget && budget.rule) {
+  if (withEither && 'rule' in budget && budget.rule) {
     const rule = budget.rule;
     const pairScore = (threshold: number) => (r: number) => (rule.score(r) >= rule.threshold || headScore(r) >= threshold ? 1 : 0);
     for (const threshold of grid) {
