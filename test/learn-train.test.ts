@@ -15,7 +15,7 @@ import { minimizeLbfgs } from '../src/learn/lbfgs.js';
 import { assignFolds, servedBy, servedByRule, trainHead, type LabelReport } from '../src/learn/train.js';
 import { parseHead, applyHead } from '../src/inference/head/head-file.js';
 import { openEmbedder, type Embedder } from '../src/inference/embedder.js';
-import { readClip16k } from '../src/learn/features.js';
+import { extractFeatures, isSiteBackground, readClip16k } from '../src/learn/features.js';
 import { SHARED } from './helpers/cli.js';
 import { encodeWav16 } from '../src/store/clip-writer.js';
 import { readWav16 } from './helpers/wav16.js';
@@ -344,6 +344,34 @@ async function subsetTraining(t: Test) {
     trainedAt: new Date('2026-12-02T07:00:00Z'),
   };
 }
+
+t.test("site ambience: pool events are mixed into the site's background clips (a DCASE or pulled clip with no span)", async (t) => {
+  const embedder: Embedder = await openEmbedder({ modelPath: MODEL });
+  t.teardown(() => embedder.close());
+  // A pool with no ambience recording, and a site folder: 3 s of the exercise bike, no event, and a clip with a gunshot span.
+  const pool = subsetPool(SUBSET.slice(0, 2));
+  const site = tmp('site-ambience');
+  const bike = readWav16(join(POOL, 'ambience/exercise_bike.wav'));
+  writeFileSync(join(site, 'bike.wav'), encodeWav16(bike.subarray(0, 3 * 16000), 16000));
+  writeFileSync(join(site, 'shot.wav'), encodeWav16(bike.subarray(3 * 16000, 6 * 16000), 16000));
+  writeFileSync(join(site, 'annotations.tsv'), 'filename\tonset\toffset\tevent_label\nshot.wav\t1.0\t1.5\tgunshot\n');
+  const { clips } = readDataset([pool, site], LABELS);
+  const background = clips.find((c) => c.name === 'bike.wav')!;
+  t.ok(
+    isSiteBackground(background) && !isSiteBackground(clips.find((c) => c.name === 'shot.wav')!),
+    'the clip with no span is the site background; the annotated one is not',
+  );
+  const options = { embedder, hopFrames: 48, cacheDir: null, seed: 3, augmentCopies: 1 };
+  const without = await extractFeatures(clips, { ...options, siteAmbience: false });
+  t.equal(without.items.filter((i) => i.augmentation !== 'none').length, 0, 'no ambience recording in the data and no site ambience: no augmented copies');
+  const withSite = await extractFeatures(clips, { ...options, siteAmbience: true });
+  const copies = withSite.items.filter((i) => i.augmentation !== 'none');
+  t.equal(copies.length, 2, 'one copy of each pool clip (the site clips are not copied)');
+  t.ok(
+    copies.every((c) => c.augmentation.startsWith(`mix1:${background.sha256.slice(0, 16)}:`)),
+    "each copy is mixed into the site's background clip",
+  );
+});
 
 t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid head', async (t) => {
   const options = await subsetTraining(t);

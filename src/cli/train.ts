@@ -35,6 +35,8 @@ export interface TrainCommandOptions {
   cache?: string;
   /** false with --no-cache. */
   cacheEnabled?: boolean;
+  /** true with --site-ambience. */
+  siteAmbience?: boolean;
   maxIterations: string;
 }
 
@@ -99,6 +101,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
     siteWeight,
     serve,
     augmentCopies: augment,
+    siteAmbience: options.siteAmbience === true,
     cacheDir,
     maxIterations,
     onProgress: (p) => {
@@ -214,6 +217,10 @@ export function registerTrain(program: Command, action: ActionWrapper): void {
     .option('--site-weight <w>', "weight of windows from pulled and DCASE folders (the site's own labels) relative to pool clips", '1')
     .option('--l2 <lambda>', 'L2 penalty on the weights (inputs are standardised)', '0.1')
     .option('--augment <n>', "augmented copies per clip-labelled clip (mixed into the data's ambience recordings)", '2')
+    .option(
+      '--site-ambience',
+      'also mix the augmented copies into your background clips (pulled and DCASE clips with no span): more events found at your site, and more false alarms in the one measured case',
+    )
     .option('--max-iterations <n>', 'L-BFGS iterations per fit at most', '300')
     .option('--cache <dir>', 'embedding cache folder (default: $XDG_CACHE_HOME/earshot or ~/.cache/earshot)')
     .option('--no-cache', 'compute every embedding, keep none')

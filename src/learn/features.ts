@@ -3,7 +3,8 @@
  * seeded augmentation and an on-disk cache.
  *
  * Augmentation (clip-labelled clips only: pool folders): each copy mixes the clip into a stretch of
- * an ambience recording (the data's `ambience` clips; looped when shorter), after a time shift of
+ * an ambience recording (the data's `ambience` clips and, with `siteAmbience`, the site's background
+ * clips: {@link isSiteBackground}; looped when shorter), after a time shift of
  * 0–0.48 s (so patches see the event at other offsets than the grid of the original), at an
  * event-to-background ratio uniform in 0–20 dB (RMS of the event's active part — 25 ms frames within
  * 20 dB of its loudest — against the ambience's RMS over the same samples), then a gain uniform in
@@ -230,6 +231,8 @@ export interface ExtractOptions {
   seed: number;
   /** Augmented copies per clip-labelled clip (0 = none). */
   augmentCopies: number;
+  /** Also mix into the site's background clips: spans-labelled clips with no span (default false). */
+  siteAmbience?: boolean;
   /** Called after each clip (progress). */
   onClip?: (done: number, total: number, cached: boolean) => void;
 }
@@ -242,6 +245,11 @@ export interface ExtractedFeatures {
   cached: number;
 }
 
+/** A site's background clip: from a pulled or DCASE folder, with no annotated span (a person said "nothing of interest"). */
+export function isSiteBackground(clip: TrainingClip): boolean {
+  return clip.labelling === 'spans' && (clip.spans?.length ?? 0) === 0;
+}
+
 /**
  * Features of every clip, plus `augmentCopies` augmented copies of each clip-labelled clip (when
  * the data holds ambience recordings). Order: clips in the given order, each followed by its copies.
@@ -249,7 +257,11 @@ export interface ExtractedFeatures {
  */
 export async function extractFeatures(clips: readonly TrainingClip[], options: ExtractOptions): Promise<ExtractedFeatures> {
   const { embedder, hopFrames, cacheDir } = options;
-  const ambienceClips = clips.filter((c) => c.labelling === 'ambience').sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0));
+  const ambienceClips = clips
+    .filter((c) => c.labelling === 'ambience' || (options.siteAmbience && isSiteBackground(c)))
+    .sort((a, b) => (a.sha256 < b.sha256 ? -1 : a.sha256 > b.sha256 ? 1 : 0))
+    // One recording once, however many folders hold it.
+    .filter((c, i, sorted) => i === 0 || sorted[i - 1]!.sha256 !== c.sha256);
   const ambienceAudio = new Map<string, Float32Array>();
   const ambienceOf = async (sha: string) => {
     let audio = ambienceAudio.get(sha);

@@ -108,6 +108,14 @@ export interface TrainOptions {
   serve?: 'better' | 'either' | 'all';
   /** Augmented copies of each clip-labelled clip (mixed into ambience). Default 2. */
   augmentCopies?: number;
+  /**
+   * Also mix the augmented copies into the site's background clips (clips of pulled and DCASE
+   * folders with no annotated span: what a node keeps as background, labelled "nothing of
+   * interest"), beside the data's ambience recordings, so the head hears the pools' events over the
+   * site's own noise ({@link extractFeatures}). Default false: in the simulated loop on a crowd site
+   * it found more events and raised more false alarms (docs/evaluation.md, "The learning loop").
+   */
+  siteAmbience?: boolean;
   /** Patch hop in 10 ms frames. Default 48 (0.48 s, the pipeline's default). */
   hopFrames?: number;
   /** Cache folder; null = no cache. Default {@link defaultCacheDir}. */
@@ -343,6 +351,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const siteWeight = options.siteWeight ?? 1;
   const serve = options.serve ?? 'better';
   const augmentCopies = options.augmentCopies ?? 2;
+  const siteAmbience = options.siteAmbience ?? false;
   const hopFrames = options.hopFrames ?? 48;
   const maxIterations = options.maxIterations ?? 300;
   const classWeights = options.classWeights ?? 'balanced';
@@ -376,6 +385,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       cacheDir,
       seed,
       augmentCopies,
+      siteAmbience,
       onClip: (done, total) => options.onProgress?.({ stage: 'features', done, total }),
     });
   } finally {
@@ -590,6 +600,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       windows_per_label: windowsPerLabel,
       options: {
         augment_copies: augmentCopies,
+        ...(siteAmbience ? { site_ambience: true } : {}),
         class_weights: classWeights,
         ...(siteWeight !== 1 ? { site_weight: siteWeight } : {}),
         serve,
