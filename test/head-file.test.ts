@@ -252,35 +252,35 @@ t.test('validation errors: one clear line naming the file', async (t) => {
   );
 });
 
-t.test("rule_labels: optional; listed labels must be the head's own; absent keeps old heads' bytes", async (t) => {
+/**
+ * The checks shared by the optional label lists (rule_labels, either_labels): absent = not written
+ * (old heads keep their bytes) and read as empty; a list is read back, round-trips to the same
+ * bytes and sits after thresholds; a label the head lacks, or its background label, is refused.
+ */
+function checkOptionalLabelList(t: Test, key: 'rule_labels' | 'either_labels', read: (head: ReturnType<typeof parseHead>) => readonly string[]) {
   const old = serializeHead(tinyHead());
-  t.notMatch(old, /rule_labels/, 'a head without it is written without it (old heads keep their bytes)');
-  t.same(parseHead(old, 'old.json').ruleLabels, [], 'an old head serves all its labels');
+  t.notMatch(old, new RegExp(key), 'a head without it is written without it (old heads keep their bytes)');
+  t.same(read(parseHead(old, 'old.json')), [], 'an old head: none listed');
   const j = tinyHead();
-  j.rule_labels = ['gunshot'];
+  j[key] = ['gunshot'];
   const text = serializeHead(j);
-  t.same(parseHead(text, 'ruled.json').ruleLabels, ['gunshot'], 'read back');
-  t.equal(serializeHead(parseHead(text, 'ruled.json').json), text, 'round trip: same bytes');
-  t.ok(text.indexOf('"rule_labels"') > text.indexOf('"thresholds"') && text.indexOf('"rule_labels"') < text.indexOf('"features"'), 'after thresholds');
+  t.same(read(parseHead(text, 'listed.json')), ['gunshot'], 'read back');
+  t.equal(serializeHead(parseHead(text, 'listed.json').json), text, 'round trip: same bytes');
+  t.ok(text.indexOf(`"${key}"`) > text.indexOf('"thresholds"') && text.indexOf(`"${key}"`) < text.indexOf('"features"'), 'after thresholds');
   const bad = tinyHead();
-  bad.rule_labels = ['scream'];
-  refuses(t, JSON.stringify(bad), /rule_labels: "scream" is not one of the head's labels \(gunshot\)/, 'a label the head lacks');
-  bad.rule_labels = ['other'];
-  refuses(t, JSON.stringify(bad), /rule_labels: "other" is not one of the head's labels/, 'the background label');
+  bad[key] = ['scream'];
+  refuses(t, JSON.stringify(bad), new RegExp(`${key}: "scream" is not one of the head's labels \\(gunshot\\)`), 'a label the head lacks');
+  bad[key] = ['other'];
+  refuses(t, JSON.stringify(bad), new RegExp(`${key}: "other" is not one of the head's labels`), 'the background label');
+}
+
+t.test("rule_labels: optional; listed labels must be the head's own; absent keeps old heads' bytes", async (t) => {
+  checkOptionalLabelList(t, 'rule_labels', (head) => head.ruleLabels);
 });
 
 t.test("either_labels: optional; the head's own labels, not also in rule_labels, with a threshold", async (t) => {
-  t.notMatch(serializeHead(tinyHead()), /either_labels/, 'a head without it is written without it');
-  t.same(parseHead(serializeHead(tinyHead()), 'old.json').eitherLabels, [], 'an old head pairs no label with the rule');
-  const j = tinyHead();
-  j.either_labels = ['gunshot'];
-  const text = serializeHead(j);
-  t.same(parseHead(text, 'pair.json').eitherLabels, ['gunshot'], 'read back');
-  t.equal(serializeHead(parseHead(text, 'pair.json').json), text, 'round trip: same bytes');
-  t.ok(text.indexOf('"either_labels"') > text.indexOf('"thresholds"') && text.indexOf('"either_labels"') < text.indexOf('"features"'), 'after thresholds');
+  checkOptionalLabelList(t, 'either_labels', (head) => head.eitherLabels);
   const bad = tinyHead();
-  bad.either_labels = ['scream'];
-  refuses(t, JSON.stringify(bad), /either_labels: "scream" is not one of the head's labels \(gunshot\)/, 'a label the head lacks');
   bad.either_labels = ['gunshot'];
   bad.rule_labels = ['gunshot'];
   refuses(t, JSON.stringify(bad), /either_labels: "gunshot" is in rule_labels too/, 'a label served two ways');

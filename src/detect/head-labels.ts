@@ -26,11 +26,10 @@ export function headLabelSpecs(specs: readonly LabelSpec[], head: Head): { specs
     if (spec.name === head.backgroundLabel || !head.labels.includes(spec.name) || head.ruleLabels.includes(spec.name)) return spec;
     served.push(spec.name);
     const headClass = `${HEAD_CLASS_PREFIX}${spec.name}`;
-    const headThreshold = head.thresholds[spec.name]?.threshold;
-    if (head.eitherLabels.includes(spec.name) && headThreshold !== undefined) {
-      return { ...spec, classes: [...spec.classes, headClass], rescale: { [headClass]: { from: headThreshold, to: spec.threshold } } };
-    }
     const fromHead = head.thresholds[spec.name];
+    if (head.eitherLabels.includes(spec.name) && fromHead) {
+      return { ...spec, classes: [...spec.classes, headClass], rescale: { [headClass]: { from: fromHead.threshold, to: spec.threshold } } };
+    }
     const defaultThreshold = (DEFAULT_LABELS as Record<string, { threshold: number } | undefined>)[spec.name]?.threshold;
     const configSetsIt = defaultThreshold === undefined || spec.threshold !== defaultThreshold;
     const thresholds =

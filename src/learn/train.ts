@@ -191,29 +191,18 @@ export interface LabelReport extends HeadLabelValidationJson {
  */
 export function servedBy(r: LabelReport, withEither = false): 'head' | 'rule' | 'either' {
   if (!r.rule) return 'head';
-  type Candidate = { who: 'head' | 'rule' | 'either'; all: number; siteF1: number; siteFalseAlarms: number };
+  type Who = 'head' | 'rule' | 'either';
   const site = r.site;
-  const candidates: Candidate[] = [
-    {
-      who: 'rule',
-      all: eventF1(r.rule.detected, r.positives, r.rule.false_alarms),
-      siteF1: site ? eventF1(site.rule_detected, site.positives, site.rule_false_alarms) : 0,
-      siteFalseAlarms: site?.rule_false_alarms ?? 0,
-    },
-  ];
-  if (withEither && r.either)
-    candidates.push({
-      who: 'either',
-      all: eventF1(r.either.detected, r.positives, r.either.false_alarms),
-      siteF1: site ? eventF1(site.either_detected ?? 0, site.positives, site.either_false_alarms ?? 0) : 0,
-      siteFalseAlarms: site?.either_false_alarms ?? 0,
-    });
-  candidates.push({
-    who: 'head',
-    all: eventF1(r.detected, r.positives, r.false_alarms),
-    siteF1: site ? eventF1(site.detected, site.positives, site.false_alarms) : 0,
-    siteFalseAlarms: site?.false_alarms ?? 0,
+  // Each candidate: its F1 on all validation windows, and its F1 and false alarms on the site's.
+  const candidate = (who: Who, detected: number, falseAlarms: number, siteDetected = 0, siteFalseAlarms = 0) => ({
+    who,
+    all: eventF1(detected, r.positives, falseAlarms),
+    siteF1: site ? eventF1(siteDetected, site.positives, siteFalseAlarms) : 0,
+    siteFalseAlarms: site ? siteFalseAlarms : 0,
   });
+  const candidates = [candidate('rule', r.rule.detected, r.rule.false_alarms, site?.rule_detected, site?.rule_false_alarms)];
+  if (withEither && r.either) candidates.push(candidate('either', r.either.detected, r.either.false_alarms, site?.either_detected, site?.either_false_alarms));
+  candidates.push(candidate('head', r.detected, r.false_alarms, site?.detected, site?.false_alarms));
   let best = candidates[0]!;
   for (const c of candidates.slice(1)) {
     const better =
@@ -562,11 +551,11 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   }
 
   // Labels left to the rule: where the rule's cross-validated F1 is at least the head's (the site's windows first).
-  // Labels the rule and the head serve together: the head's threshold is the pair's.
   const choosing = serve !== 'all' && usedFolds >= 2;
   for (const r of reports) if (r.rule) r.served_by = choosing ? servedBy(r, serve === 'either') : 'head';
   const ruleLabels = reports.filter((r) => r.served_by === 'rule').map((r) => r.label);
   const eitherLabels = reports.filter((r) => r.served_by === 'either').map((r) => r.label);
+  // Labels the rule and the head serve together: the head's threshold is the pair's.
   const headThreshold = (r: LabelReport) => (r.served_by === 'either' && r.either ? r.either.threshold : r.threshold);
 
   const trainedAt = options.trainedAt ?? (process.env.SOURCE_DATE_EPOCH ? new Date(Number(process.env.SOURCE_DATE_EPOCH) * 1000) : new Date());

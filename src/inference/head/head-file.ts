@@ -354,13 +354,11 @@ function parseHeadBytes(text: string, sha256: string, source: string): Head {
     const { threshold, release } = json.thresholds[label]!;
     if (release > threshold) fail(`thresholds.${label}.release: ${release} is above its threshold ${threshold}`);
   }
-  for (const label of json.rule_labels ?? []) {
-    if (!json.labels.includes(label) || label === json.background_label)
-      fail(`rule_labels: "${label}" is not one of the head's labels (${json.labels.filter((l) => l !== json.background_label).join(', ')})`);
+  const ownLabels = json.labels.filter((l) => l !== json.background_label);
+  for (const key of ['rule_labels', 'either_labels'] as const) {
+    for (const label of json[key] ?? []) if (!ownLabels.includes(label)) fail(`${key}: "${label}" is not one of the head's labels (${ownLabels.join(', ')})`);
   }
   for (const label of json.either_labels ?? []) {
-    if (!json.labels.includes(label) || label === json.background_label)
-      fail(`either_labels: "${label}" is not one of the head's labels (${json.labels.filter((l) => l !== json.background_label).join(', ')})`);
     if (json.rule_labels?.includes(label)) fail(`either_labels: "${label}" is in rule_labels too (a label is served one way)`);
     if (!json.thresholds[label]) fail(`either_labels: "${label}" has no entry in thresholds (the head's threshold for it)`);
   }
