@@ -26,6 +26,7 @@
 // 5. Half B is scored with `evaluateFiles` (`earshot eval`'s code): the starting head ("before"),
 //    the retrained head ("after") and the YAMNet rule (no head), at collar 1 s and 0.2 s.
 // Prints one JSON line per N. Needs `npm run build` and ../shared beside the repository.
+// One run is one seed's figures; scripts/loop-seeds.mjs runs it for several seeds and gives the mean.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';

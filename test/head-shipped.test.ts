@@ -28,6 +28,7 @@ t.test('a head ships for the official YAMNet, trained on pool + pool2 only, and 
   t.equal(head!.origin, 'auto');
   t.same(head!.head.json.training.options.data, ['pool', 'pool2'], 'trained on ../shared/audio/pool and pool2, never the dev scenes');
   t.equal(head!.head.json.validation.fa_budget, 'rule', 'thresholds under the rule budget');
+  t.equal(head!.head.json.validation.repeats, 3, 'thresholds and who serves each label from 3 repeats of the cross-validation (--cv-repeats 3)');
   // Where cross-validation found the rule better, the head leaves the label to it.
   for (const label of head!.head.ruleLabels)
     t.equal((head!.head.json.validation.labels[label] as unknown as { served_by: string }).served_by, 'rule', `${label}: left to the rule`);

@@ -97,4 +97,7 @@ t.test('pull → label → import → train', async (t) => {
   const bad = await earshot(['train', '--data', join(out, 'missing'), '--model', YAMNET_WAVEFORM]);
   t.equal(bad.code, 2);
   t.match(bad.stderr, /^earshot: .*missing: cannot read the data folder \(ENOENT\)\n$/);
+  const badRepeats = await earshot(['train', '--data', out, '--model', YAMNET_WAVEFORM, '--cv-repeats', '0']);
+  t.equal(badRepeats.code, 2, 'a bad --cv-repeats: the usage exit code');
+  t.match(badRepeats.stderr, /^earshot: --cv-repeats: must be a whole number 1\.\.20, got 0\n$/);
 });

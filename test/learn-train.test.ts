@@ -413,6 +413,22 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
   t.equal(head.labels[p.indexOf(Math.max(...p))], 'gunshot', `probabilities ${Array.from(p, (v) => v.toFixed(2))}`);
 });
 
+t.test('repeated cross-validation: thresholds from the mean of several deals of groups to folds; the final fit unchanged', async (t) => {
+  const options = await subsetTraining(t);
+  const once = await trainHead(options);
+  t.equal((await trainHead({ ...options, cvRepeats: 1 })).text, once.text, 'one repeat is the head of one deal');
+  const thrice = await trainHead({ ...options, cvRepeats: 3 });
+  t.equal(parseHead(thrice.text, 'repeated.json').json.validation.repeats, 3, 'the head records the repeats');
+  t.notOk('repeats' in once.head.validation, 'a head of one deal does not');
+  t.same(thrice.head.layers, once.head.layers, 'the weights are the final fit on all windows, whatever the repeats');
+  for (const l of thrice.report.labels) {
+    const single = once.report.labels.find((o) => o.label === l.label)!;
+    t.equal(l.positives, single.positives, `${l.label}: every original window scored, in every repeat (${l.positives} events)`);
+  }
+  t.same(thrice.report.foldOfGroup, once.report.foldOfGroup, "the report's folds are the first deal's");
+  await t.rejects(trainHead({ ...options, cvRepeats: 0 }), /cv repeats: must be a whole number 1\.\.20, got 0/);
+});
+
 t.test(
   'thresholds under the rule budget: no more false alarms than the YAMNet rule on the same validation audio; a number still works; site weight',
   async (t) => {

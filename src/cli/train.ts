@@ -25,6 +25,7 @@ export interface TrainCommandOptions {
   seed: string;
   hidden: string;
   folds: string;
+  cvRepeats: string;
   faBudget: string;
   siteWeight: string;
   serve: string;
@@ -55,6 +56,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   const seed = number(options.seed, '--seed', Number.isInteger, 'a whole number');
   const hidden = number(options.hidden, '--hidden', (n) => Number.isInteger(n) && n >= 0 && n <= 4096, 'a whole number 0..4096 (0 = logistic regression)');
   const folds = number(options.folds, '--folds', (n) => Number.isInteger(n) && n >= 0 && n <= 50, 'a whole number 0..50 (0 or 1 = no cross-validation)');
+  const cvRepeats = number(options.cvRepeats, '--cv-repeats', (n) => Number.isInteger(n) && n >= 1 && n <= 20, 'a whole number 1..20');
   const faBudget = options.faBudget.trim() === 'rule' ? 'rule' : number(options.faBudget, '--fa-budget', (n) => n >= 0, '"rule" or false alarms per hour >= 0');
   const siteWeight = number(options.siteWeight, '--site-weight', (n) => n > 0, 'a number > 0');
   if (options.serve !== 'better' && options.serve !== 'either' && options.serve !== 'all')
@@ -96,6 +98,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
     features: features as ('embedding' | 'scores')[],
     l2,
     folds,
+    cvRepeats,
     faBudgetPerHour: faBudget,
     ruleLabels: config.detection.labels,
     siteWeight,
@@ -137,7 +140,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   );
   const method =
     result.head.validation.method === 'grouped-kfold'
-      ? `${r.folds}-fold cross-validation grouped by source recording`
+      ? `${r.folds}-fold cross-validation grouped by source recording${cvRepeats > 1 ? `, repeated ${cvRepeats} times (the mean of each window's out-of-fold probabilities)` : ''}`
       : 'no cross-validation: figures on the training windows (optimistic)';
   process.stdout.write(
     faBudget === 'rule'
@@ -204,6 +207,11 @@ export function registerTrain(program: Command, action: ActionWrapper): void {
     .option('--features <list>', 'what the head reads: embedding, scores, or embedding,scores', 'embedding,scores')
     .option('--labels <list>', 'labels the head may learn, comma-separated (default: the configured label set); other classes train as "other"')
     .option('--folds <n>', 'cross-validation folds, grouped by source recording (0 = none)', '5')
+    .option(
+      '--cv-repeats <n>',
+      'repeats of the cross-validation, each with another deal of source groups to folds; thresholds and who serves each label come from the mean',
+      '1',
+    )
     .option(
       '--fa-budget <rule|n>',
       'false alarms per hour of other audio allowed per label when choosing thresholds: "rule" = no more than the YAMNet rule makes on the same validation audio (best F1 within that), or a number (lowest threshold within it)',

@@ -76,6 +76,16 @@ export interface TrainOptions {
   /** Cross-validation folds (grouped by source recording); < 2 = no cross-validation (thresholds from the training windows: optimistic). Default 5. */
   folds?: number;
   /**
+   * Repeats of the cross-validation, each with its own seeded deal of source groups to folds
+   * (`seed`, `seed + 1`, ...); every original window's probabilities are the mean of its
+   * out-of-fold probabilities over the repeats, and thresholds and who serves each label are chosen
+   * on that mean. Repeated k-fold cross-validation (Kohavi 1995, "A study of cross-validation and
+   * bootstrap for accuracy estimation and model selection", IJCAI; scikit-learn's
+   * `RepeatedStratifiedKFold`) lowers the variance that one deal of a few source groups gives the
+   * choices. 1 = one deal (the heads of earlier versions). Default 1.
+   */
+  cvRepeats?: number;
+  /**
    * False alarms per hour of non-label validation audio allowed per label when choosing thresholds:
    * `rule` (default) = as many as the YAMNet rule makes on the same validation windows (see
    * {@link ruleLabels}), threshold with the best event F1 within that; a number = that many, lowest
@@ -336,6 +346,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const featureNames = [...(options.features ?? ['embedding', 'scores'])];
   const l2 = options.l2 ?? 0.1;
   const folds = options.folds ?? 5;
+  const cvRepeats = options.cvRepeats ?? 1;
   const faBudget = options.faBudgetPerHour ?? 'rule';
   const siteWeight = options.siteWeight ?? 1;
   const serve = options.serve ?? 'better';
@@ -347,6 +358,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const cacheDir = options.cacheDir === undefined ? defaultCacheDir() : options.cacheDir;
   if (!Number.isInteger(seed)) throw new EarshotError(`seed: must be a whole number, got ${seed}`);
   if (!(Number.isInteger(hidden) && hidden >= 0 && hidden <= 4096)) throw new EarshotError(`hidden: must be a whole number 0..4096, got ${hidden}`);
+  if (!(Number.isInteger(cvRepeats) && cvRepeats >= 1 && cvRepeats <= 20)) throw new EarshotError(`cv repeats: must be a whole number 1..20, got ${cvRepeats}`);
   if (!(l2 >= 0)) throw new EarshotError(`l2: must be >= 0, got ${l2}`);
   if (!(Number.isInteger(folds) && folds >= 0)) throw new EarshotError(`folds: must be a whole number >= 0, got ${folds}`);
   if (faBudget !== 'rule' && !(typeof faBudget === 'number' && faBudget >= 0))
@@ -486,24 +498,33 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const foldOfGroup: Record<string, number> = {};
   if (usedFolds >= 2) {
     method = 'grouped-kfold';
-    const foldOf = assignFolds(groupInfo, usedFolds, seed);
-    for (const [group, fold] of [...foldOf.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) foldOfGroup[group] = fold;
-    for (let f = 0; f < usedFolds; f++) {
-      const train: number[] = [];
-      const test: number[] = [];
-      rows.forEach((row, r) => {
-        if (foldOf.get(row.group) === f) {
-          if (!row.augmented) test.push(r);
-        } else train.push(r);
-      });
-      if (test.length === 0 || train.length === 0) continue;
-      const { mean, std, fitted } = await fit(train, 'cross-validation', f, usedFolds);
-      const p = predict(fitted.layers, normalisedMatrix(raw, inputSize, test, mean, std));
-      test.forEach((r, i) => {
-        probabilities.set(p.subarray(i * labels.length, (i + 1) * labels.length), r * labels.length);
-        validated[r] = 1;
-      });
+    // Out-of-fold probabilities summed over the repeats, then divided by how many repeats scored
+    // each window (`validated` counts them: every repeat, unless a fold was empty).
+    const total = usedFolds * cvRepeats;
+    for (let repeat = 0; repeat < cvRepeats; repeat++) {
+      const foldOf = assignFolds(groupInfo, usedFolds, seed + repeat);
+      if (repeat === 0) for (const [group, fold] of [...foldOf.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) foldOfGroup[group] = fold;
+      for (let f = 0; f < usedFolds; f++) {
+        const train: number[] = [];
+        const test: number[] = [];
+        rows.forEach((row, r) => {
+          if (foldOf.get(row.group) === f) {
+            if (!row.augmented) test.push(r);
+          } else train.push(r);
+        });
+        if (test.length === 0 || train.length === 0) continue;
+        const { mean, std, fitted } = await fit(train, 'cross-validation', repeat * usedFolds + f, total);
+        const p = predict(fitted.layers, normalisedMatrix(raw, inputSize, test, mean, std));
+        test.forEach((r, i) => {
+          for (let c = 0; c < labels.length; c++) probabilities[r * labels.length + c]! += p[i * labels.length + c]!;
+          validated[r] += 1;
+        });
+      }
     }
+    if (cvRepeats > 1)
+      validated.forEach((times, r) => {
+        for (let c = 0; c < labels.length; c++) if (times > 1) probabilities[r * labels.length + c]! /= times;
+      });
   }
   const afterCv = performance.now();
 
@@ -606,6 +627,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
     validation: {
       method,
       folds: usedFolds,
+      ...(cvRepeats > 1 && usedFolds >= 2 ? { repeats: cvRepeats } : {}),
       // With the rule budget: the largest per-label budget (each label's own is in its entry).
       fa_budget_per_hour: faBudget === 'rule' ? Math.max(0, ...reports.map((r) => r.fa_budget_per_hour ?? 0)) : faBudget,
       ...(faBudget === 'rule' ? { fa_budget: 'rule' } : {}),
