@@ -10,7 +10,8 @@
  * 3. k-fold cross-validation grouped by source recording: source groups are dealt to folds by a
  *    seeded shuffle, stratified by their main label (see {@link assignFolds}); a group is never on
  *    both sides. Each fold trains on the other folds' windows (augmented copies included) and is
- *    scored on its own original windows only;
+ *    scored on its own original windows only; with `cvRepeats` > 1, repeated with other deals and
+ *    each window's out-of-fold probabilities averaged;
  * 4. per label, the threshold: on the out-of-fold probabilities, over 0.01…0.99 (then
  *    0.991…0.999), under a false-alarm budget (events found: runs of the label's windows with one
  *    window over the threshold; false alarms: runs of other windows over it, per hour of other
