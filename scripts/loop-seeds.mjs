@@ -55,14 +55,20 @@ const mean = (xs) => round(xs.reduce((a, b) => a + b, 0) / xs.length);
 for (let i = 0; i < runs[0].length; i++) {
   const lines = runs.map((lines) => lines[i]);
   const of = (pick) => lines.map(pick);
+  /** `before` or `after`: the mean and each seed's F1 and false alarms per hour. */
+  const figures = (side) => {
+    const f1 = of((l) => l[side].f1);
+    const fa = of((l) => l[side].fa_per_hour);
+    return { f1: mean(f1), fa_per_hour: mean(fa), f1_per_seed: f1, fa_per_hour_per_seed: fa };
+  };
   const gains = of((l) => l.after.f1 - l.before.f1);
   process.stdout.write(
     `${JSON.stringify({
       site: lines[0].site,
       seeds,
       n_labelled: of((l) => l.n_labelled),
-      before: { f1: mean(of((l) => l.before.f1)), fa_per_hour: mean(of((l) => l.before.fa_per_hour)), f1_per_seed: of((l) => l.before.f1), fa_per_hour_per_seed: of((l) => l.before.fa_per_hour) },
-      after: { f1: mean(of((l) => l.after.f1)), fa_per_hour: mean(of((l) => l.after.fa_per_hour)), f1_per_seed: of((l) => l.after.f1), fa_per_hour_per_seed: of((l) => l.after.fa_per_hour) },
+      before: figures('before'),
+      after: figures('after'),
       gain: { mean: mean(gains), min: round(Math.min(...gains)), max: round(Math.max(...gains)) },
       seeds_meeting_target: lines.filter((l) => l.after.f1 - l.before.f1 >= 0.1 - 1e-9 && l.after.fa_per_hour <= l.before.fa_per_hour + 1e-9).length,
       yamnet_rule: { f1: lines[0].yamnet_rule.f1, fa_per_hour: lines[0].yamnet_rule.fa_per_hour },
