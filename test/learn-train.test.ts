@@ -12,7 +12,7 @@ import { readDataset, mapClassToLabel, dataFolderShape } from '../src/learn/data
 import { readPulledFolder, labelsTsvRows } from '../src/learn/pulled-labels.js';
 import { clipWindowLabels, spanWindowLabels } from '../src/learn/windows.js';
 import { minimizeLbfgs } from '../src/learn/lbfgs.js';
-import { assignFolds, servedBy, servedByRule, trainHead, type LabelReport } from '../src/learn/train.js';
+import { assignFolds, chooseThreshold, servedBy, servedByRule, trainHead, type Budget, type LabelReport, type Row } from '../src/learn/train.js';
 import { parseHead, applyHead } from '../src/inference/head/head-file.js';
 import { openEmbedder, type Embedder } from '../src/inference/embedder.js';
 import { extractFeatures, isSiteBackground, readClip16k } from '../src/learn/features.js';
@@ -241,6 +241,31 @@ function labelReport(counts: Pick<LabelReport, 'detected' | 'false_alarms' | 'ru
     ...counts,
   };
 }
+
+t.test('thresholds: the best event F1 within the rule budget; on a tie (F1 0: a label the folds never find) the fewest false alarms', async (t) => {
+  // One validated recording of six windows (0.48 s hop): five of other audio, then one of the label.
+  // The head's label probability per window; the rule fires on windows 0 and 2 (two false alarms:
+  // the budget). At a threshold of 0.31 the head alarms on windows 0 and 2 (within the budget),
+  // at 0.51 on window 0 only, at 0.61 on none.
+  const background = [0.6, 0, 0.5, 0, 0.3];
+  const rows: Row[] = [...background, 0].map((_, w) => ({ item: 0, window: w, label: w < 5 ? 1 : 0, group: 'g', augmented: false, site: false }));
+  const ruleScores = [1, 0, 1, 0, 0, 0];
+  const budget: Budget = { rule: { score: (r) => ruleScores[r]!, threshold: 0.5 } };
+  const choose = (labelProbability: number) => {
+    const p = [...background, labelProbability];
+    const probabilities = Float64Array.from(p.flatMap((x) => [x, 1 - x]));
+    return chooseThreshold(rows, new Uint8Array(rows.length).fill(1), probabilities, 2, 0, budget, 0.48, new Set());
+  };
+  const never = choose(0);
+  t.equal(never.rule!.false_alarms, 2, "the rule's two false alarms are the budget");
+  t.equal(never.detected, 0, 'the event is never found');
+  t.equal(never.false_alarms, 0, 'so the threshold raises no false alarm');
+  t.equal(never.threshold, 0.61, 'the lowest threshold with none (not 0.31, the lowest within the budget)');
+  t.equal(never.over_budget, false);
+  const found = choose(0.4);
+  t.equal(found.threshold, 0.31, 'a label found below 0.41: the best F1 (1 event, 2 false alarms) beats fewer false alarms');
+  t.same([found.detected, found.false_alarms], [1, 2]);
+});
 
 t.test("--serve better: the site's own windows decide who serves a label when they tell head and rule apart", async (t) => {
   // All validation windows: the head finds 40 of 50 events with 5 false alarms, the rule 30 with 5.

@@ -89,8 +89,8 @@ export interface TrainOptions {
   /**
    * False alarms per hour of non-label validation audio allowed per label when choosing thresholds:
    * `rule` (default) = as many as the YAMNet rule makes on the same validation windows (see
-   * {@link ruleLabels}), threshold with the best event F1 within that; a number = that many, lowest
-   * threshold within it. On pool-like data (mostly confusers) a fixed 2/h leaves hostile thresholds
+   * {@link ruleLabels}), threshold with the best event F1 within that (on a tie, the fewer false
+   * alarms); a number = that many, lowest threshold within it. On pool-like data (mostly confusers) a fixed 2/h leaves hostile thresholds
    * near 1 (docs/evaluation.md, "Heads").
    */
   faBudgetPerHour?: number | 'rule';
@@ -242,11 +242,12 @@ function eventF1(detected: number, events: number, falseAlarms: number): number 
 
 /**
  * How a label's threshold is chosen: `perHour` = the lowest threshold within that many false alarms
- * per hour; `rule` = the threshold with the best event F1 whose false alarms per hour are no more
- * than the rule's (`score`: the rule's label score of a row, fired at `threshold`); `rule: null` =
- * the rule cannot hear this label (no class maps to it): the best F1, no budget.
+ * per hour; `rule` = the threshold with the best event F1 (on a tie, the fewer false alarms) whose
+ * false alarms per hour are no more than the rule's (`score`: the rule's label score of a row,
+ * fired at `threshold`); `rule: null` = the rule cannot hear this label (no class maps to it): the
+ * best F1 (on a tie, the fewer false alarms), no budget.
  */
-type Budget = { perHour: number } | { rule: { score: (row: number) => number; threshold: number } | null };
+export type Budget = { perHour: number } | { rule: { score: (row: number) => number; threshold: number } | null };
 
 /**
  * The rule's class indices and threshold per label: `options.ruleLabels` (else earshot's defaults)
@@ -290,7 +291,7 @@ export interface TrainResult {
 }
 
 /** One training window. */
-interface Row {
+export interface Row {
   item: number;
   window: number;
   label: number;
@@ -745,8 +746,13 @@ function normalisedMatrix(raw: Float32Array, d: number, use: readonly number[], 
  * softmax heads put confident windows near 1) under `budget` ({@link Budget}), with the figures at it.
  * When no threshold meets the budget, the one with the fewest false alarms (`over_budget`).
  * With `withEither` and the rule's budget, also the pair's head threshold ({@link LabelReport.either}).
+ * Exported for its tests; {@link trainHead} is the way in.
+ * @param rows every training window (`validated[r]` = 1: row r has out-of-fold probabilities)
+ * @param probabilities row-major `[rows × k]` out-of-fold label probabilities
+ * @param label the label's index in `[0, k)`
+ * @param hopSeconds seconds between windows (one window of non-label audio = that many seconds)
  */
-function chooseThreshold(
+export function chooseThreshold(
   rows: readonly Row[],
   validated: Uint8Array,
   probabilities: Float64Array,
@@ -860,8 +866,11 @@ function chooseThreshold(
         chosen = r;
         break;
       }
-      // The best F1 within the budget; on a tie the lower threshold (more recall).
-      if (!chosen || f1Of(r) > f1Of(chosen) + 1e-12) chosen = r;
+      // The best F1 within the budget; on a tie the fewer false alarms, then the lower threshold
+      // (more recall). Fewer false alarms first: a label the validation folds never find (F1 0 at
+      // every threshold, e.g. one site clip of it) would otherwise take the lowest threshold within
+      // the budget, the most false alarms the rule's budget allows, and fire on the site all day.
+      if (!chosen || f1Of(r) > f1Of(chosen) + 1e-12 || (f1Of(r) > f1Of(chosen) - 1e-12 && r.falseAlarms < chosen.falseAlarms)) chosen = r;
     }
   }
   const pick = chosen ?? fewest!;
