@@ -429,6 +429,15 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
     1,
   );
   t.equal(Object.keys(folds).filter((g) => g.includes('keys_drop')).length, 1, 'keys_drop clips are one group');
+  // dog_bark is one clip, so one source recording: no fold can find it, and the trainer says so.
+  t.match(
+    first.report.warnings.filter((w) => w.startsWith('dog_bark: ')),
+    [/every clip of it is from one source recording .*cross-validation cannot find it.*label clips of it from other recordings/],
+  );
+  t.notOk(
+    first.report.warnings.some((w) => w.startsWith('gunshot: ')),
+    'gunshot (six recordings): no such warning',
+  );
 
   // The head's forward pass agrees with the trainer: a gunshot clip's loud window scores gunshot highest.
   const samples = await readClip16k(join(POOL, SUBSET[4]!));

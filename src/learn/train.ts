@@ -494,6 +494,17 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
     g.label = best;
   }
   const usedFolds = folds >= 2 ? Math.min(folds, groupInfo.size) : 0;
+  if (usedFolds >= 2) {
+    // A label heard in one source recording only: the fold holding it trains without it, so no fold
+    // finds it and its threshold is the one raising the fewest false alarms (chooseThreshold).
+    for (let l = 0; l < labels.length - 1; l++) {
+      const groups = [...groupInfo.entries()].filter(([, g]) => g.counts.has(l)).map(([name]) => name);
+      if (groups.length === 1)
+        dataset.warnings.push(
+          `${labels[l]}: every clip of it is from one source recording (${groups[0]}), so cross-validation cannot find it and its threshold is the one with the fewest false alarms; label clips of it from other recordings`,
+        );
+    }
+  }
   const probabilities = new Float64Array(rows.length * labels.length);
   const validated = new Uint8Array(rows.length);
   let method = 'none';
