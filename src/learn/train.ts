@@ -90,8 +90,8 @@ export interface TrainOptions {
    * False alarms per hour of non-label validation audio allowed per label when choosing thresholds:
    * `rule` (default) = as many as the YAMNet rule makes on the same validation windows (see
    * {@link ruleLabels}), threshold with the best event F1 within that (on a tie, the fewer false
-   * alarms); a number = that many, lowest threshold within it. On pool-like data (mostly confusers) a fixed 2/h leaves hostile thresholds
-   * near 1 (docs/evaluation.md, "Heads").
+   * alarms); a number = that many, lowest threshold within it. On pool-like data (mostly confusers)
+   * a fixed 2/h leaves hostile thresholds near 1 (docs/evaluation.md, "Heads").
    */
   faBudgetPerHour?: number | 'rule';
   /**
@@ -496,12 +496,13 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const usedFolds = folds >= 2 ? Math.min(folds, groupInfo.size) : 0;
   if (usedFolds >= 2) {
     // A label heard in one source recording only: the fold holding it trains without it, so no fold
-    // finds it and its threshold is the one raising the fewest false alarms (chooseThreshold).
+    // finds it and its threshold is chosen without one found event (under the rule's budget: the
+    // one raising the fewest false alarms, chooseThreshold).
     for (let l = 0; l < labels.length - 1; l++) {
       const groups = [...groupInfo.entries()].filter(([, g]) => g.counts.has(l)).map(([name]) => name);
       if (groups.length === 1)
         dataset.warnings.push(
-          `${labels[l]}: every clip of it is from one source recording (${groups[0]}), so cross-validation cannot find it and its threshold is the one with the fewest false alarms; label clips of it from other recordings`,
+          `${labels[l]}: every clip of it is from one source recording (${groups[0]}), so cross-validation cannot find it and its threshold is chosen without one found event; label clips of it from other recordings`,
         );
     }
   }
@@ -880,7 +881,7 @@ export function chooseThreshold(
       // The best F1 within the budget; on a tie the fewer false alarms, then the lower threshold
       // (more recall). Fewer false alarms first: a label the validation folds never find (F1 0 at
       // every threshold, e.g. one site clip of it) would otherwise take the lowest threshold within
-      // the budget, the most false alarms the rule's budget allows, and fire on the site all day.
+      // the budget, raising as many false alarms as the rule's budget allows.
       if (!chosen || f1Of(r) > f1Of(chosen) + 1e-12 || (f1Of(r) > f1Of(chosen) - 1e-12 && r.falseAlarms < chosen.falseAlarms)) chosen = r;
     }
   }
