@@ -882,7 +882,8 @@ export function chooseThreshold(
       // (more recall). Fewer false alarms first: a label the validation folds never find (F1 0 at
       // every threshold, e.g. one site clip of it) would otherwise take the lowest threshold within
       // the budget, raising as many false alarms as the rule's budget allows.
-      if (!chosen || f1Of(r) > f1Of(chosen) + 1e-12 || (f1Of(r) > f1Of(chosen) - 1e-12 && r.falseAlarms < chosen.falseAlarms)) chosen = r;
+      const gain = chosen ? f1Of(r) - f1Of(chosen) : Infinity;
+      if (gain > 1e-12 || (gain > -1e-12 && r.falseAlarms < chosen!.falseAlarms)) chosen = r;
     }
   }
   const pick = chosen ?? fewest!;
