@@ -85,6 +85,15 @@ t.test('a pool folder: clip labels from the folder/pool.tsv, groups from source_
   t.same(data.unmappedClasses, { door_slam: 2, impact: 1, keys_drop: 3 }, 'classes outside the label set, trained as other');
   t.match(byName.get('dog_bark/100032-3-0-0.wav'), { clipLabel: 'dog_bark' });
   t.throws(() => readDataset([join(dir, 'nope')], LABELS), /nope: cannot read the data folder \(ENOENT\)/);
+  // pool and pool2 share recording sessions (the same DCASE knocks in both): a source_group is
+  // one group whichever folder holds it, so it never sits on both sides of a split.
+  const copy = subsetPool(SUBSET.slice(9, 12));
+  const both = readDataset([dir, copy], LABELS);
+  const knockGroups = new Set(both.clips.filter((c) => c.clipLabel === 'door_knock').map((c) => c.group));
+  t.equal(knockGroups.size, 1, 'the knocks of two folders are one group');
+  writeFileSync(join(copy, 'pool.tsv'), 'path\tclass\tkind\tsource_group\n');
+  const noGroup = readDataset([copy], LABELS).clips.map((c) => c.group);
+  t.equal(new Set(noGroup).size, 3, 'without a source_group every clip is its own group');
 });
 
 t.test('a DCASE folder: spans per file, one group per recording', async (t) => {

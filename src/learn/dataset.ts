@@ -3,7 +3,9 @@
  *
  * 1. **A pool folder** (`../shared/audio/pool`, `pool2`): `<class>/*.wav`, optionally a `pool.tsv`
  *    (`path class kind source_group ...`). Labels are per clip (the class); `kind` `ambience`
- *    marks background recordings. Without pool.tsv every clip is its own source group.
+ *    marks background recordings. A `source_group` is one group across every folder given (two
+ *    pools that share a recording keep it on one side of a split); a clip without one (no
+ *    pool.tsv, or an empty cell) is its own source group.
  * 2. **A pulled folder** (written by `earshot pull`, labelled by a person): `<node_id>/manifest.json`
  *    with `<clip>.wav`, `<clip>.txt` (Audacity track) and `labels.tsv` (src/learn/pulled-labels.ts
  *    decides which of the two the person edited). Labels are spans within each clip; a clip with no
@@ -208,7 +210,9 @@ function readPoolFolder(dir: string, given: string, labels: readonly string[]): 
         path,
         name: rel,
         sha256: sha256OfFile(path),
-        group: `${basename(dir)}:${row?.source_group || rel}`,
+        // A source_group names one recording session wherever it appears: pool and pool2 share
+        // some (the same DCASE knocks in both), so it is not prefixed with the folder's name.
+        group: row?.source_group ? `source:${row.source_group}` : `${basename(dir)}:${rel}`,
         labelling: ambience ? 'ambience' : 'clip',
         clipLabel,
         sourceClass,
