@@ -15,7 +15,7 @@ import { minimizeLbfgs } from '../src/learn/lbfgs.js';
 import { assignFolds, chooseThreshold, servedBy, servedByRule, trainHead, type Budget, type LabelReport, type Row } from '../src/learn/train.js';
 import { parseHead, applyHead } from '../src/inference/head/head-file.js';
 import { openEmbedder, type Embedder } from '../src/inference/embedder.js';
-import { extractFeatures, isSiteBackground, readClip16k } from '../src/learn/features.js';
+import { drawAmbienceGain, extractFeatures, isSiteBackground, readClip16k } from '../src/learn/features.js';
 import { SHARED } from './helpers/cli.js';
 import { encodeWav16 } from '../src/store/clip-writer.js';
 import { readWav16 } from './helpers/wav16.js';
@@ -405,6 +405,36 @@ t.test("site ambience: pool events are mixed into the site's background clips (a
     copies.every((c) => c.augmentation.startsWith(`mix1:${background.sha256.slice(0, 16)}:`)),
     "each copy is mixed into the site's background clip",
   );
+});
+
+t.test('quieter ambience: each ambience recording also as copies at −30…0 dB, seeded (ambienceGainCopies)', async (t) => {
+  const embedder: Embedder = await openEmbedder({ modelPath: MODEL });
+  t.teardown(() => embedder.close());
+  const { clips } = readDataset([subsetPool([SUBSET[0]!, 'ambience/150993__saphe__street-scene-1.wav'])], LABELS);
+  const options = { embedder, hopFrames: 48, cacheDir: null, seed: 3, augmentCopies: 2 };
+  const off = await extractFeatures(clips, options);
+  t.equal(off.items.filter((i) => i.augmentation !== 'none').length, 2, 'off (the default): only the gunshot is copied, into the ambience');
+  const on = await extractFeatures(clips, { ...options, ambienceGainCopies: true });
+  const ambience = on.items.filter((i) => i.clip.labelling === 'ambience');
+  const [original, ...copies] = ambience;
+  t.equal(copies.length, 2, 'two quieter copies of the ambience recording');
+  t.same(
+    copies.map((c) => c.augmentation),
+    [0, 1].map((copy) => `gain1:${drawAmbienceGain(3, original!.clip.sha256, copy).toFixed(2)}`),
+    'named by their gain, drawn from the seed and the recording',
+  );
+  for (const copy of copies) {
+    const gain = Number(copy.augmentation.slice('gain1:'.length));
+    t.ok(gain <= 0 && gain >= -30, `gain ${gain} dB within −30…0`);
+    t.equal(copy.windows, original!.windows, 'the same windows as the recording');
+    const levels = Array.from(copy.dbfs, (d, w) => d - original!.dbfs[w]!);
+    t.ok(
+      levels.every((d) => Math.abs(d - gain) < 0.01),
+      `every window ${gain} dB under the recording's`,
+    );
+    t.not(copy.scores.join(','), original!.scores.join(','), 'YAMNet hears the quieter copy differently');
+  }
+  t.not(drawAmbienceGain(4, original!.clip.sha256, 0), drawAmbienceGain(3, original!.clip.sha256, 0), 'another seed, another gain');
 });
 
 t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid head', async (t) => {

@@ -12,6 +12,12 @@
  * seed and the clip's sha256, so the same seed gives the same mixes; the windows' labels are judged
  * on the event alone (its loud windows), not on the mix.
  *
+ * With `ambienceGainCopies`, each ambience recording also gets `augmentCopies` copies at a gain
+ * uniform in −30…0 dB, all background. In the mixes above the ambience sits 0–32 dB under the event
+ * (the ratio, then the mix's gain), so without quieter copies the head hears a quiet ambience only
+ * under events and learns it as part of them: a held-out scene's quiet toad chorus (−39 dBFS, the
+ * recording is at −22) fired glass_break twice (docs/evaluation.md, "Quieter ambience").
+ *
  * Cache: one file per (clip sha256, model sha256, hop, augmentation) under
  * `<cache>/embeddings/`, holding each patch's start sample, level, scores and embedding (float32).
  * The augmentation is named by its parameters (ambience sha256, offset, shift, ratio, gain), so a
@@ -115,6 +121,12 @@ export function drawMix(
   const ebrDb = Math.round(random() * 20 * 100) / 100;
   const gainDb = -Math.round(random() * 12 * 100) / 100;
   return { ambienceSha256: pick.sha256, ambienceOffset, shiftSamples, ebrDb, gainDb };
+}
+
+/** The gain (dB, −30…0 in 0.01 dB steps) of copy `copy` of an ambience recording, drawn from `seed` and its sha256. */
+export function drawAmbienceGain(seed: number, ambienceSha256: string, copy: number): number {
+  const random = mulberry32(fnv1a32(`${seed}:${ambienceSha256}:${copy}:gain`));
+  return -Math.round(random() * 30 * 100) / 100;
 }
 
 /** RMS of the 25 ms frames within 20 dB of the loudest one: the level of the event's active part. */
@@ -233,6 +245,8 @@ export interface ExtractOptions {
   augmentCopies: number;
   /** Also mix into the site's background clips: spans-labelled clips with no span (default false). */
   siteAmbience?: boolean;
+  /** Also `augmentCopies` quieter copies of each ambience recording, as background (default false). */
+  ambienceGainCopies?: boolean;
   /** Called after each clip (progress). */
   onClip?: (done: number, total: number, cached: boolean) => void;
 }
@@ -283,6 +297,7 @@ export async function extractFeatures(clips: readonly TrainingClip[], options: E
   for (const clip of clips) {
     jobs.push({ clip, copy: -1 });
     if (clip.labelling === 'clip' && ambienceInfo.length > 0) for (let copy = 0; copy < options.augmentCopies; copy++) jobs.push({ clip, copy });
+    else if (clip.labelling === 'ambience' && options.ambienceGainCopies) for (let copy = 0; copy < options.augmentCopies; copy++) jobs.push({ clip, copy });
   }
   let audioOf: { sha: string; samples: Float32Array } | null = null;
   const clipAudio = async (clip: TrainingClip) => {
@@ -292,7 +307,11 @@ export async function extractFeatures(clips: readonly TrainingClip[], options: E
   for (const [index, { clip, copy }] of jobs.entries()) {
     let augmentation = 'none';
     let params: MixParameters | null = null;
-    if (copy >= 0) {
+    let ambienceGainDb: number | null = null;
+    if (copy >= 0 && clip.labelling === 'ambience') {
+      ambienceGainDb = drawAmbienceGain(options.seed, clip.sha256, copy);
+      augmentation = `gain1:${ambienceGainDb.toFixed(2)}`;
+    } else if (copy >= 0) {
       // The clip's length decides the parameters; it is needed anyway when the cache misses.
       const samples = await clipAudio(clip);
       params = drawMix(options.seed, clip.sha256, copy, samples.length, ambienceInfo);
@@ -305,6 +324,11 @@ export async function extractFeatures(clips: readonly TrainingClip[], options: E
       let audio = await clipAudio(clip);
       let eventOnly = audio;
       if (params) ({ mix: audio, eventOnly } = mixIntoAmbience(audio, await ambienceOf(params.ambienceSha256), params));
+      if (ambienceGainDb !== null) {
+        const gain = 10 ** (ambienceGainDb / 20);
+        audio = audio.map((x) => x * gain);
+        eventOnly = audio;
+      }
       let patches;
       try {
         patches = await embedder.embed(audio, hopFrames);
