@@ -13,10 +13,11 @@
  * on the event alone (its loud windows), not on the mix.
  *
  * With `ambienceGainCopies`, each ambience recording also gets `augmentCopies` copies at a gain
- * uniform in −30…0 dB, all background. In the mixes above the ambience sits 0–32 dB under the event
- * (the ratio, then the mix's gain), so without quieter copies the head hears a quiet ambience only
- * under events and learns it as part of them: a held-out scene's quiet toad chorus (−39 dBFS, the
- * recording is at −22) fired glass_break twice (docs/evaluation.md, "Quieter ambience").
+ * uniform in −30…0 dB, all background. In the mixes above the ambience is scaled to sit 0–20 dB
+ * under the event and the mix is then turned down by up to 12 dB, so it is often far quieter than
+ * its recording; without quieter copies the head hears a quiet ambience only under events and can
+ * learn it as part of them: a held-out scene's quiet toad chorus (−39 dBFS, the recording is at
+ * −22) fired glass_break twice (docs/evaluation.md, "Quieter ambience").
  *
  * Cache: one file per (clip sha256, model sha256, hop, augmentation) under
  * `<cache>/embeddings/`, holding each patch's start sample, level, scores and embedding (float32).
@@ -266,7 +267,7 @@ export function isSiteBackground(clip: TrainingClip): boolean {
 
 /**
  * Features of every clip, plus `augmentCopies` augmented copies of each clip-labelled clip (when
- * the data holds ambience recordings). Order: clips in the given order, each followed by its copies.
+ * the data holds ambience recordings) and, with `ambienceGainCopies`, of each ambience recording. Order: clips in the given order, each followed by its copies.
  * @throws EarshotError naming a clip that cannot be read, or the cache folder that cannot be written
  */
 export async function extractFeatures(clips: readonly TrainingClip[], options: ExtractOptions): Promise<ExtractedFeatures> {
