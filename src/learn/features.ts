@@ -21,8 +21,9 @@
  *
  * Cache: one file per (clip sha256, model sha256, hop, augmentation) under
  * `<cache>/embeddings/`, holding each patch's start sample, level, scores and embedding (float32).
- * The augmentation is named by its parameters (ambience sha256, offset, shift, ratio, gain), so a
- * file is valid whatever seed chose it. Writes go through a temporary file and a rename.
+ * The augmentation is named by its parameters (ambience sha256, offset, shift, ratio, gain; a
+ * quieter ambience copy by its gain), so a file is valid whatever seed chose it. Writes go through
+ * a temporary file and a rename.
  */
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -267,7 +268,8 @@ export function isSiteBackground(clip: TrainingClip): boolean {
 
 /**
  * Features of every clip, plus `augmentCopies` augmented copies of each clip-labelled clip (when
- * the data holds ambience recordings) and, with `ambienceGainCopies`, of each ambience recording. Order: clips in the given order, each followed by its copies.
+ * the data holds ambience recordings) and, with `ambienceGainCopies`, of each ambience recording.
+ * Order: clips in the given order, each followed by its copies.
  * @throws EarshotError naming a clip that cannot be read, or the cache folder that cannot be written
  */
 export async function extractFeatures(clips: readonly TrainingClip[], options: ExtractOptions): Promise<ExtractedFeatures> {
@@ -297,8 +299,9 @@ export async function extractFeatures(clips: readonly TrainingClip[], options: E
   const jobs: { clip: TrainingClip; copy: number }[] = [];
   for (const clip of clips) {
     jobs.push({ clip, copy: -1 });
-    if (clip.labelling === 'clip' && ambienceInfo.length > 0) for (let copy = 0; copy < options.augmentCopies; copy++) jobs.push({ clip, copy });
-    else if (clip.labelling === 'ambience' && options.ambienceGainCopies) for (let copy = 0; copy < options.augmentCopies; copy++) jobs.push({ clip, copy });
+    // Copies: an event mixed into ambience, or (ambienceGainCopies) an ambience recording made quieter.
+    const copied = (clip.labelling === 'clip' && ambienceInfo.length > 0) || (clip.labelling === 'ambience' && options.ambienceGainCopies);
+    if (copied) for (let copy = 0; copy < options.augmentCopies; copy++) jobs.push({ clip, copy });
   }
   let audioOf: { sha: string; samples: Float32Array } | null = null;
   const clipAudio = async (clip: TrainingClip) => {
