@@ -12,7 +12,17 @@ import { readDataset, mapClassToLabel, dataFolderShape } from '../src/learn/data
 import { readPulledFolder, labelsTsvRows } from '../src/learn/pulled-labels.js';
 import { clipWindowLabels, spanWindowLabels } from '../src/learn/windows.js';
 import { minimizeLbfgs } from '../src/learn/lbfgs.js';
-import { assignFolds, chooseThreshold, servedBy, servedByRule, trainHead, type Budget, type LabelReport, type Row } from '../src/learn/train.js';
+import {
+  assignFolds,
+  chooseThreshold,
+  jackknifeStandardError,
+  servedBy,
+  servedByRule,
+  trainHead,
+  type Budget,
+  type LabelReport,
+  type Row,
+} from '../src/learn/train.js';
 import { parseHead, applyHead } from '../src/inference/head/head-file.js';
 import { openEmbedder, type Embedder } from '../src/inference/embedder.js';
 import { drawAmbienceGain, extractFeatures, isSiteBackground, readClip16k } from '../src/learn/features.js';
@@ -309,6 +319,69 @@ t.test("--serve better: the site's own windows decide who serves a label when th
   t.equal(servedByRule(noRule), false, 'a label the rule cannot hear: always the head');
 });
 
+t.test('jackknife over groups: the textbook standard error of a mean; paired figures per label; the serve margin', async (t) => {
+  // Groups [value, 1] and the statistic sum/count: the jackknife SE of a mean is s/√n exactly.
+  const values = [1, 2, 3, 4];
+  const se = jackknifeStandardError(
+    values.map((v) => [v, 1]),
+    (c) => c[0]! / c[1]!,
+  );
+  t.ok(Math.abs(se - Math.sqrt(5 / 3) / 2) < 1e-12, `SE of the mean of 1..4: ${se} = s/√n`);
+  t.equal(
+    jackknifeStandardError([[3, 1]], (c) => c[0]!),
+    0,
+    'one group: no spread to measure',
+  );
+
+  // Two recordings of the label, one event each; the head finds the first only, the rule both.
+  // Left out in turn: head F1 1 (first kept) or 0 (second kept); rule F1 1 either way.
+  const rows: Row[] = [0, 1].flatMap((item) =>
+    [0, 1, 2].map((w) => ({ item, window: w, label: w === 1 ? 0 : 1, group: `g${item}`, augmented: false, site: false })),
+  );
+  const head = [0, 0.9, 0, 0.5, 0.2, 0.5]; // the second recording's background outscores its event
+  const ruleScore = [0, 1, 0, 0, 1, 0];
+  const probabilities = Float64Array.from(head.flatMap((x) => [x, 1 - x]));
+  const budget: Budget = { rule: { score: (r) => ruleScore[r]!, threshold: 0.5 } };
+  const report = chooseThreshold(rows, new Uint8Array(rows.length).fill(1), probabilities, 2, 0, budget, 0.48, new Set());
+  t.same([report.detected, report.rule!.detected], [1, 2], 'the head finds one event, the rule two');
+  t.same(report.jackknife, { groups: 2, f1_se: 0.5, rule_f1_se: 0, difference_se: 0.5 }, 'SE = √(1/2 · (0.5² + 0.5²)) = 0.5 for the head and the difference');
+
+  // The margin: the head 0.842 against the rule 0.706 (difference 0.136), difference SE 0.1.
+  const margin = labelReport({
+    label: 'explosion',
+    detected: 40,
+    false_alarms: 5,
+    rule: { threshold: 0.3, detected: 30, false_alarms: 5, recall: 0.6, precision: 0.86, fa_per_hour: 2 },
+    jackknife: { groups: 30, f1_se: 0.05, rule_f1_se: 0.06, difference_se: 0.1 },
+  });
+  t.equal(servedBy(margin), 'head', 'no margin: the higher F1 serves');
+  t.equal(servedBy(margin, false, 1), 'head', 'ahead by 1.36 standard errors: the head, with a margin of 1');
+  t.equal(servedBy(margin, false, 2), 'rule', 'not by 2: the rule keeps it');
+  const atSite = { ...margin, site: { positives: 4, detected: 4, false_alarms: 0, rule_detected: 2, rule_false_alarms: 0 } };
+  t.equal(servedBy(atSite, false, 2), 'head', "the site's windows decide without a margin");
+});
+
+t.test('thresholds, the one-standard-error rule: the fewest false alarms within one jackknife SE of the best F1', async (t) => {
+  // Four recordings, each a window of other audio then one event. The head finds the events of the
+  // first two above 0.9 and the third's at 0.4; the fourth's event never, and its other audio scores
+  // 0.5. Thresholds ≤ 0.4: 3 found, 1 false alarm (F1 0.75, the best); 0.51…0.9: 2 found, none (F1 0.667).
+  // Leaving out each recording in turn: F1 0.667, 0.667, 0.667, 1, so SE = √(3/4 · 1/12) = 0.25.
+  const events = [0.95, 0.95, 0.4, 0];
+  const others = [0, 0, 0, 0.5];
+  const rows: Row[] = events.flatMap((_, item) =>
+    [0, 1].map((w) => ({ item, window: w, label: w === 1 ? 0 : 1, group: `g${item}`, augmented: false, site: false })),
+  );
+  const head = events.flatMap((e, i) => [others[i]!, e]);
+  const probabilities = Float64Array.from(head.flatMap((x) => [x, 1 - x]));
+  const budget: Budget = { rule: { score: (r) => (r % 2 === 0 ? 1 : 0), threshold: 0.5 } }; // the rule: 4 false alarms
+  const choose = (oneSe: boolean) =>
+    chooseThreshold(rows, new Uint8Array(rows.length).fill(1), probabilities, 2, 0, budget, 0.48, new Set(), undefined, false, oneSe);
+  const best = choose(false);
+  t.same([best.threshold, best.detected, best.false_alarms], [0.01, 3, 1], 'the best F1: the lowest threshold, 3 found, 1 false alarm');
+  const oneSe = choose(true);
+  t.same([oneSe.threshold, oneSe.detected, oneSe.false_alarms], [0.51, 2, 0], 'one SE: 0.667 is within 0.25 of 0.75, with no false alarm');
+});
+
 t.test('--serve either: the rule and the head together serve a label when the pair measured best', async (t) => {
   // All validation windows, 50 events: the head finds 25 (6 false alarms), the rule 35 (6), the pair 40 (6).
   const report = labelReport({
@@ -456,6 +529,11 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
   t.ok(head.thresholds.gunshot!.threshold > 0 && head.thresholds.gunshot!.release <= head.thresholds.gunshot!.threshold);
   const gunshot = first.report.labels.find((l) => l.label === 'gunshot')!;
   t.ok(gunshot.positives >= 6 && gunshot.recall >= 0 && gunshot.recall <= 1, `gunshot CV recall ${gunshot.recall} of ${gunshot.positives}`);
+  t.ok(
+    gunshot.jackknife && gunshot.jackknife.groups >= 6 && gunshot.jackknife.f1_se > 0,
+    `gunshot F1 jackknife SE ${gunshot.jackknife?.f1_se} over ${gunshot.jackknife?.groups} groups`,
+  );
+  t.same((head.json.validation.labels.gunshot as unknown as { jackknife: unknown }).jackknife, gunshot.jackknife, 'and the head file carries it');
 
   // Grouped: the five keys_drop clips share one recording, so one fold.
   const folds = first.report.foldOfGroup;
@@ -542,6 +620,8 @@ t.test(
       'no label is both paired and left to the rule',
     );
     await t.rejects(trainHead({ ...options, serve: 'pair' as 'either' }), /serve: "better", "either" or "all", got pair/);
+    await t.rejects(trainHead({ ...options, thresholdChoice: 'lowest' as 'best' }), /threshold choice: "best" or "one-se", got lowest/);
+    await t.rejects(trainHead({ ...options, serveMargin: -1 }), /serve margin: must be a number >= 0 \(standard errors\), got -1/);
 
     const fixed = await trainHead({ ...options, faBudgetPerHour: 1e9 });
     t.equal(parseHead(fixed.text, 'fixed.json').json.validation.fa_budget_per_hour, 1e9, 'a numeric budget is still accepted');

@@ -157,9 +157,13 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
       'precision',
       'FA/h',
       'hours',
-      ...(faBudget === 'rule' ? ['rule recall', 'rule FA/h', 'served by'] : []),
+      'F1 ± SE',
+      ...(faBudget === 'rule' ? ['rule recall', 'rule FA/h', 'rule F1 ± SE', 'served by'] : []),
     ],
   ];
+  // Event F1 of counts, and the jackknife standard error over source groups beside it.
+  const f1 = (detected: number, falseAlarms: number, events: number) => (detected > 0 ? (2 * detected) / (events + detected + falseAlarms) : 0);
+  const withSe = (value: number, se: number | undefined) => `${value.toFixed(3)}${se === undefined ? '' : ` ± ${se.toFixed(3)}`}`;
   for (const l of r.labels) {
     rows.push([
       l.label,
@@ -170,11 +174,23 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
       l.precision.toFixed(3),
       l.fa_per_hour.toFixed(1),
       l.negative_hours.toFixed(2),
-      ...(faBudget === 'rule' ? (l.rule ? [l.rule.recall.toFixed(3), l.rule.fa_per_hour.toFixed(1), l.served_by ?? 'head'] : ['—', '—', 'head']) : []),
+      withSe(f1(l.detected, l.false_alarms, l.positives), l.jackknife?.f1_se),
+      ...(faBudget === 'rule'
+        ? l.rule
+          ? [
+              l.rule.recall.toFixed(3),
+              l.rule.fa_per_hour.toFixed(1),
+              withSe(f1(l.rule.detected, l.rule.false_alarms, l.positives), l.jackknife?.rule_f1_se),
+              l.served_by ?? 'head',
+            ]
+          : ['—', '—', '—', 'head']
+        : []),
     ]);
   }
   for (const line of formatTable(rows, { indent: '  ', align: rows[0]!.map((_, c) => (c === 0 ? 'left' : 'right')) })) process.stdout.write(`${line}\n`);
   if (r.labels.some((l) => l.over_budget)) process.stdout.write('  * no threshold met the budget: the one with the fewest false alarms\n');
+  if (r.labels.some((l) => l.jackknife))
+    process.stdout.write('  F1: event F1 at the threshold; ± its jackknife standard error over source groups (each left out in turn)\n');
   if (result.head.rule_labels?.length)
     process.stdout.write(
       `  the YAMNet rule keeps ${result.head.rule_labels.join(', ')} (it measured at least as good in cross-validation, on your own clips first; --serve all to override)\n`,

@@ -117,6 +117,26 @@ export interface TrainOptions {
    * (docs/evaluation.md, "Heads").
    */
   serve?: 'better' | 'either' | 'all';
+  /**
+   * With `serve` `better` or `either`, when all validation windows decide ({@link servedBy}): the
+   * head takes a label from the rule only when its event F1 is higher by more than `serveMargin`
+   * jackknife standard errors of the difference, taken over source groups
+   * ({@link LabelReport.jackknife}); the rule, which YAMNet learned from 2 million clips, keeps the
+   * label on a difference the validation data cannot tell from noise. 0 (default) = the higher F1
+   * serves (on a tie, the rule). A trial option: 1 kept every held-out deal within the rule's false
+   * alarms, but gave glass_break back to the rule, which found fewer glass breaks than the head on
+   * every held-out deal, and it was worse in the simulated loop on both validation sites
+   * (docs/evaluation.md, "How sure the cross-validation is").
+   */
+  serveMargin?: number;
+  /**
+   * How each label's threshold is picked among those within the budget: `best` (default) = the best
+   * validation event F1; `one-se` = the one-standard-error rule: of the thresholds whose F1 is within
+   * one jackknife standard error (over source groups) of the best, the one with the fewest false
+   * alarms ({@link chooseThreshold}). A trial option: it lowered false alarms and lost more recall
+   * (held-out F1 0.496 against 0.540; docs/evaluation.md, "How sure the cross-validation is").
+   */
+  thresholdChoice?: 'best' | 'one-se';
   /** Augmented copies of each clip-labelled clip (mixed into ambience). Default 2. */
   augmentCopies?: number;
   /**
@@ -196,7 +216,46 @@ export interface LabelReport extends HeadLabelValidationJson {
   either?: { threshold: number; detected: number; false_alarms: number; recall: number; precision: number; fa_per_hour: number };
   /** With the rule's figures: who serves the label in the detector (`rule`: the head's rule_labels; `either`: its either_labels). */
   served_by?: 'head' | 'rule' | 'either';
+  /**
+   * How far these event F1 figures can be trusted: jackknife standard errors over the validation
+   * windows' source groups ({@link jackknifeStandardError}), each group left out in turn; absent
+   * with fewer than two groups.
+   */
+  jackknife?: {
+    /** Source groups among the validated windows. */
+    groups: number;
+    /** Of the head's event F1 at its threshold. */
+    f1_se: number;
+    /** With the rule's figures: of the rule's event F1, and of the head's minus the rule's (paired: the same groups left out). */
+    rule_f1_se?: number;
+    difference_se?: number;
+  };
 }
+
+/**
+ * Jackknife standard error of a statistic of counts summed over groups (Quenouille 1949; Tukey
+ * 1958; Efron & Tibshirani 1993, "An Introduction to the Bootstrap", ch. 11): the statistic with
+ * each group left out in turn, θ₍ᵢ₎, gives SE = √((n−1)/n · Σ(θ₍ᵢ₎ − θ̄)²). Leaving out whole
+ * source groups (not windows) is what makes it honest here: windows of one recording are not
+ * independent.
+ * @param groups per group, its counts (every group the same length)
+ * @param statistic of the summed counts of the groups kept
+ * @returns the standard error; 0 with fewer than two groups
+ */
+export function jackknifeStandardError(groups: readonly (readonly number[])[], statistic: (totals: readonly number[]) => number): number {
+  const n = groups.length;
+  if (n < 2) return 0;
+  const size = groups[0]!.length;
+  const totals = new Array<number>(size).fill(0);
+  for (const g of groups) for (let i = 0; i < size; i++) totals[i]! += g[i]!;
+  const leftOut = groups.map((g) => statistic(totals.map((t, i) => t - g[i]!)));
+  const mean = leftOut.reduce((a, b) => a + b, 0) / n;
+  const spread = leftOut.reduce((a, b) => a + (b - mean) ** 2, 0);
+  return Math.sqrt(((n - 1) / n) * spread);
+}
+
+/** Event F1 ({@link eventF1}) of summed counts `[events, detected, false alarms]`. */
+const eventF1OfCounts = (c: readonly number[]): number => eventF1(c[1]!, c[0]!, c[2]!);
 
 /**
  * `--serve better` (and `either`, with `withEither`): who serves the label, of the rule, the rule
@@ -205,9 +264,11 @@ export interface LabelReport extends HeadLabelValidationJson {
  * a label the site has not had) the fewer false alarms there. Otherwise all validation windows
  * decide, by event F1; on a tie the earlier of rule, either, head (the rule is the known one; the
  * pair keeps what the rule finds). So a site's labels move a label to what does better on that
- * site's audio, where pool clips (most of the windows) would outvote them.
+ * site's audio, where pool clips (most of the windows) would outvote them. With `margin` > 0 and
+ * all windows deciding, the head beats the rule only by more than `margin` jackknife standard
+ * errors of the F1 difference ({@link LabelReport.jackknife}; {@link TrainOptions.serveMargin}).
  */
-export function servedBy(r: LabelReport, withEither = false): 'head' | 'rule' | 'either' {
+export function servedBy(r: LabelReport, withEither = false, margin = 0): 'head' | 'rule' | 'either' {
   if (!r.rule) return 'head';
   type Who = 'head' | 'rule' | 'either';
   const site = r.site;
@@ -228,7 +289,7 @@ export function servedBy(r: LabelReport, withEither = false): 'head' | 'rule' | 
         ? c.siteF1 > best.siteF1
         : c.siteFalseAlarms !== best.siteFalseAlarms
           ? c.siteFalseAlarms < best.siteFalseAlarms
-          : c.all > best.all;
+          : c.all - best.all > (c.who === 'head' && best.who === 'rule' ? margin * (r.jackknife?.difference_se ?? 0) : 0);
     if (better) best = c;
   }
   return best.who;
@@ -359,6 +420,8 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const faBudget = options.faBudgetPerHour ?? 'rule';
   const siteWeight = options.siteWeight ?? 1;
   const serve = options.serve ?? 'better';
+  const serveMargin = options.serveMargin ?? 0;
+  const thresholdChoice = options.thresholdChoice ?? 'best';
   const augmentCopies = options.augmentCopies ?? 2;
   const siteAmbience = options.siteAmbience ?? false;
   const ambienceGainCopies = options.ambienceGainCopies ?? false;
@@ -374,6 +437,10 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   if (faBudget !== 'rule' && !(typeof faBudget === 'number' && faBudget >= 0))
     throw new EarshotError(`FA budget: must be "rule" or >= 0 per hour, got ${faBudget}`);
   if (serve !== 'better' && serve !== 'either' && serve !== 'all') throw new EarshotError(`serve: "better", "either" or "all", got ${String(serve)}`);
+  if (!(typeof serveMargin === 'number' && serveMargin >= 0 && Number.isFinite(serveMargin)))
+    throw new EarshotError(`serve margin: must be a number >= 0 (standard errors), got ${serveMargin}`);
+  if (thresholdChoice !== 'best' && thresholdChoice !== 'one-se')
+    throw new EarshotError(`threshold choice: "best" or "one-se", got ${String(thresholdChoice)}`);
   if (!(typeof siteWeight === 'number' && siteWeight > 0 && Number.isFinite(siteWeight)))
     throw new EarshotError(`site weight: must be a number > 0, got ${siteWeight}`);
   if (featureNames.length === 0 || featureNames.some((f) => f !== 'embedding' && f !== 'scores'))
@@ -590,13 +657,25 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       label: labels[l]!,
       clips: clipsPerLabel[labels[l]!] ?? 0,
       windows: windowsPerLabel[labels[l]!] ?? 0,
-      ...chooseThreshold(rows, validated, probabilities, labels.length, l, budget, hopSeconds, hostileIndices, siteRows, serve === 'either'),
+      ...chooseThreshold(
+        rows,
+        validated,
+        probabilities,
+        labels.length,
+        l,
+        budget,
+        hopSeconds,
+        hostileIndices,
+        siteRows,
+        serve === 'either',
+        thresholdChoice === 'one-se',
+      ),
     });
   }
 
   // Labels left to the rule: where the rule's cross-validated F1 is at least the head's (the site's windows first).
   const choosing = serve !== 'all' && usedFolds >= 2;
-  for (const r of reports) if (r.rule) r.served_by = choosing ? servedBy(r, serve === 'either') : 'head';
+  for (const r of reports) if (r.rule) r.served_by = choosing ? servedBy(r, serve === 'either', serveMargin) : 'head';
   const ruleLabels = reports.filter((r) => r.served_by === 'rule').map((r) => r.label);
   const eitherLabels = reports.filter((r) => r.served_by === 'either').map((r) => r.label);
   // Labels the rule and the head serve together: the head's threshold is the pair's.
@@ -638,6 +717,8 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
         class_weights: classWeights,
         ...(siteWeight !== 1 ? { site_weight: siteWeight } : {}),
         serve,
+        ...(serveMargin !== 0 ? { serve_margin: serveMargin } : {}),
+        ...(thresholdChoice !== 'best' ? { threshold_choice: thresholdChoice } : {}),
         data: [...(options.data ?? [])].map((d) => basename(d.replace(/[\\/]+$/, ''))),
         hidden,
         hop_frames: hopFrames,
@@ -672,6 +753,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
             ...(r.either ? { either: r.either } : {}),
             ...(r.site ? { site: r.site } : {}),
             ...(r.served_by ? { served_by: r.served_by } : {}),
+            ...(r.jackknife ? { jackknife: r.jackknife } : {}),
           },
         ]),
       ),
@@ -768,6 +850,9 @@ function normalisedMatrix(raw: Float32Array, d: number, use: readonly number[], 
  * softmax heads put confident windows near 1) under `budget` ({@link Budget}), with the figures at it.
  * When no threshold meets the budget, the one with the fewest false alarms (`over_budget`).
  * With `withEither` and the rule's budget, also the pair's head threshold ({@link LabelReport.either}).
+ * With `oneStandardError`, the one-standard-error rule picks among the thresholds within the budget
+ * ({@link TrainOptions.thresholdChoice}). Jackknife standard errors over source groups come with
+ * the figures ({@link LabelReport.jackknife}).
  * Exported for its tests; {@link trainHead} is the way in.
  * @param rows every training window (`validated[r]` = 1: row r has out-of-fold probabilities)
  * @param probabilities row-major `[rows × k]` out-of-fold label probabilities
@@ -785,6 +870,7 @@ export function chooseThreshold(
   hostileIndices: ReadonlySet<number>,
   siteRows?: Uint8Array,
   withEither = false,
+  oneStandardError = false,
 ): Omit<LabelReport, 'label' | 'clips' | 'windows'> {
   // Sequences of validated windows per item, in window order.
   const sequences = (include: (r: number) => boolean): number[][] => {
@@ -858,6 +944,16 @@ export function chooseThreshold(
     return p + recall > 0 ? (2 * p * recall) / (p + recall) : 0;
   };
 
+  // The validated sequences of each source group, and a result's counts, for jackknife standard errors.
+  const listsOfGroup = new Map<string, number[][]>();
+  for (const list of allSequences) {
+    const group = rows[list[0]!]!.group;
+    const lists = listsOfGroup.get(group) ?? [];
+    lists.push(list);
+    listsOfGroup.set(group, lists);
+  }
+  const counts = (c: { events: number; detected: number; falseAlarms: number }) => [c.events, c.detected, c.falseAlarms];
+
   let limit = Infinity;
   let ruleFigures: LabelReport['rule'];
   if ('perHour' in budget) limit = budget.perHour;
@@ -879,8 +975,10 @@ export function chooseThreshold(
   let chosen: Pick | null = null;
   let fewest: Pick | null = null;
   const grid = [...Array.from({ length: 99 }, (_, i) => (i + 1) / 100), ...Array.from({ length: 9 }, (_, i) => (991 + i) / 1000)];
+  const evaluated: Pick[] = [];
   for (const threshold of grid) {
     const r = { threshold, ...evaluate(threshold) };
+    evaluated.push(r);
     if (!fewest || r.falseAlarms < fewest.falseAlarms) fewest = r;
     // A small tolerance: the same count of false alarms must compare equal to the rule's.
     if (perHour(r.falseAlarms) <= limit + 1e-9) {
@@ -896,7 +994,24 @@ export function chooseThreshold(
       if (gain > 1e-12 || (gain > -1e-12 && r.falseAlarms < chosen!.falseAlarms)) chosen = r;
     }
   }
-  const pick = chosen ?? fewest!;
+  // The one-standard-error rule (Breiman, Friedman, Olshen & Stone 1984, "Classification and
+  // Regression Trees", §3.4.3; Hastie, Tibshirani & Friedman, "The Elements of Statistical
+  // Learning", 2nd ed., §7.10): the best F1 on the validation windows is an optimistic pick among
+  // 108 thresholds, so take, of the thresholds within the budget whose F1 is within one jackknife
+  // standard error of the best, the one with the fewest false alarms (then the higher F1, then the
+  // lower threshold).
+  let pick = chosen ?? fewest!;
+  if (oneStandardError && chosen) {
+    const best = chosen;
+    const se = jackknifeStandardError(
+      [...listsOfGroup.values()].map((lists) => counts(evaluate(best.threshold, headScore, lists))),
+      eventF1OfCounts,
+    );
+    for (const r of evaluated) {
+      if (perHour(r.falseAlarms) > limit + 1e-9 || f1Of(r) < f1Of(best) - se - 1e-12) continue;
+      if (r.falseAlarms < pick.falseAlarms || (r.falseAlarms === pick.falseAlarms && f1Of(r) > f1Of(pick) + 1e-12)) pick = r;
+    }
+  }
 
   // The rule and the head together: a window fires when the rule's score passes the rule's
   // threshold or the head's passes `threshold`. The best F1 within the rule's budget; on a tie the
@@ -928,6 +1043,22 @@ export function chooseThreshold(
       };
     }
   }
+  // Jackknife over source groups: each group's counts, the head at its threshold and the rule.
+  let jackknife: LabelReport['jackknife'];
+  if (listsOfGroup.size >= 2) {
+    const perGroup = [...listsOfGroup.values()].map((lists) => [
+      ...counts(evaluate(pick.threshold, headScore, lists)),
+      ...(ruleFigures && 'rule' in budget && budget.rule ? counts(evaluate(budget.rule.threshold, budget.rule.score, lists)) : []),
+    ]);
+    const se = (statistic: (totals: readonly number[]) => number) => round(jackknifeStandardError(perGroup, statistic), 4);
+    jackknife = {
+      groups: perGroup.length,
+      f1_se: se((c) => eventF1OfCounts(c)),
+      ...(ruleFigures
+        ? { rule_f1_se: se((c) => eventF1OfCounts(c.slice(3))), difference_se: se((c) => eventF1OfCounts(c) - eventF1OfCounts(c.slice(3))) }
+        : {}),
+    };
+  }
   return {
     positives: pick.events,
     precision: round(precisionOf(pick), 4),
@@ -953,6 +1084,7 @@ export function chooseThreshold(
         }
       : {}),
     ...(site ? { site } : {}),
+    ...(jackknife ? { jackknife } : {}),
   };
 }
 
