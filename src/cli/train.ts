@@ -74,7 +74,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
 
   const { configFrom } = await import('./common.js');
   const { resolveModelPath } = await import('../inference/load-model.js');
-  const { trainHead } = await import('../learn/train.js');
+  const { trainHead, eventF1 } = await import('../learn/train.js');
   const { defaultCacheDir } = await import('../learn/features.js');
   const config = configFrom(options);
   const modelPath = resolveModelPath(config.model.path, config.model_dir);
@@ -161,8 +161,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
       ...(faBudget === 'rule' ? ['rule recall', 'rule FA/h', 'rule F1 ± SE', 'served by'] : []),
     ],
   ];
-  // Event F1 of counts, and the jackknife standard error over source groups beside it.
-  const f1 = (detected: number, falseAlarms: number, events: number) => (detected > 0 ? (2 * detected) / (events + detected + falseAlarms) : 0);
+  // Event F1 and the jackknife standard error over source groups beside it.
   const withSe = (value: number, se: number | undefined) => `${value.toFixed(3)}${se === undefined ? '' : ` ± ${se.toFixed(3)}`}`;
   for (const l of r.labels) {
     rows.push([
@@ -174,13 +173,13 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
       l.precision.toFixed(3),
       l.fa_per_hour.toFixed(1),
       l.negative_hours.toFixed(2),
-      withSe(f1(l.detected, l.false_alarms, l.positives), l.jackknife?.f1_se),
+      withSe(eventF1(l.detected, l.positives, l.false_alarms), l.jackknife?.f1_se),
       ...(faBudget === 'rule'
         ? l.rule
           ? [
               l.rule.recall.toFixed(3),
               l.rule.fa_per_hour.toFixed(1),
-              withSe(f1(l.rule.detected, l.rule.false_alarms, l.positives), l.jackknife?.rule_f1_se),
+              withSe(eventF1(l.rule.detected, l.positives, l.rule.false_alarms), l.jackknife?.rule_f1_se),
               l.served_by ?? 'head',
             ]
           : ['—', '—', '—', 'head']

@@ -301,7 +301,7 @@ export function servedByRule(r: LabelReport): boolean {
 }
 
 /** Event F1 from events found, events in all, and false alarms (0 when nothing is found). */
-function eventF1(detected: number, events: number, falseAlarms: number): number {
+export function eventF1(detected: number, events: number, falseAlarms: number): number {
   if (detected === 0) return 0;
   const precision = detected / (detected + falseAlarms);
   const recall = detected / events;
