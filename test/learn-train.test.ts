@@ -363,8 +363,9 @@ t.test('jackknife over groups: the textbook standard error of a mean; paired fig
 
 t.test('thresholds, the one-standard-error rule: the fewest false alarms within one jackknife SE of the best F1', async (t) => {
   // Four recordings, each a window of other audio then one event. The head finds the events of the
-  // first two above 0.9 and the third's at 0.4; the fourth's event never, and its other audio scores
-  // 0.5. Thresholds ≤ 0.4: 3 found, 1 false alarm (F1 0.75, the best); 0.51…0.9: 2 found, none (F1 0.667).
+  // first two at 0.95 and the third's at 0.4; the fourth's event never, and its other audio scores
+  // 0.5. Thresholds ≤ 0.4: 3 found, 1 false alarm (F1 0.75, the best); 0.41…0.5: 2 found, 1 false
+  // alarm (0.571); 0.51…0.95: 2 found, none (0.667).
   // Leaving out each recording in turn: F1 0.667, 0.667, 0.667, 1, so SE = √(3/4 · 1/12) = 0.25.
   const events = [0.95, 0.95, 0.4, 0];
   const others = [0, 0, 0, 0.5];
