@@ -375,12 +375,45 @@ t.test('thresholds, the one-standard-error rule: the fewest false alarms within 
   const head = events.flatMap((e, i) => [others[i]!, e]);
   const probabilities = Float64Array.from(head.flatMap((x) => [x, 1 - x]));
   const budget: Budget = { rule: { score: (r) => (r % 2 === 0 ? 1 : 0), threshold: 0.5 } }; // the rule: 4 false alarms
-  const choose = (oneSe: boolean) =>
-    chooseThreshold(rows, new Uint8Array(rows.length).fill(1), probabilities, 2, 0, budget, 0.48, new Set(), undefined, false, oneSe);
-  const best = choose(false);
+  const choose = (choice: 'best' | 'one-se') =>
+    chooseThreshold(rows, new Uint8Array(rows.length).fill(1), probabilities, 2, 0, budget, 0.48, new Set(), undefined, false, choice);
+  const best = choose('best');
   t.same([best.threshold, best.detected, best.false_alarms], [0.01, 3, 1], 'the best F1: the lowest threshold, 3 found, 1 false alarm');
-  const oneSe = choose(true);
+  const oneSe = choose('one-se');
   t.same([oneSe.threshold, oneSe.detected, oneSe.false_alarms], [0.51, 2, 0], 'one SE: 0.667 is within 0.25 of 0.75, with no false alarm');
+});
+
+t.test("thresholds, the site's windows first: of the thresholds within the budget, the best F1 on the site's own windows", async (t) => {
+  // Four recordings, each a window of other audio then one event; the last is the site's. The pool's
+  // events score 0.95; the first two pool recordings' other audio 0.6 (the rule alarms there too:
+  // a budget of 2); the site's event 0.5 and its other audio 0.2.
+  // Thresholds 0.21…0.5: 4 found, 2 false alarms (F1 0.8), the site's event found (site F1 1);
+  // 0.61…0.95: 3 found, none (F1 0.857), the site's event missed (site F1 0); ≤ 0.2: a site false alarm too.
+  const events = [0.95, 0.95, 0.95, 0.5];
+  const others = [0.6, 0.6, 0, 0.2];
+  const rows: Row[] = events.flatMap((_, item) =>
+    [0, 1].map((w) => ({ item, window: w, label: w === 1 ? 0 : 1, group: `g${item}`, augmented: false, site: item === 3 })),
+  );
+  const siteRows = Uint8Array.from(rows, (row) => (row.site ? 1 : 0));
+  const head = events.flatMap((e, i) => [others[i]!, e]);
+  const probabilities = Float64Array.from(head.flatMap((x) => [x, 1 - x]));
+  const ruleScore = [1, 0, 1, 0, 0, 0, 0, 0];
+  const budget: Budget = { rule: { score: (r) => ruleScore[r]!, threshold: 0.5 } };
+  const choose = (choice: 'best' | 'site', site = siteRows) =>
+    chooseThreshold(rows, new Uint8Array(rows.length).fill(1), probabilities, 2, 0, budget, 0.48, new Set(), site, false, choice);
+  const best = choose('best');
+  t.same([best.threshold, best.detected, best.false_alarms, best.site?.detected], [0.61, 3, 0, 0], 'the best F1 on all windows misses the site event');
+  const site = choose('site');
+  t.same(
+    [site.threshold, site.detected, site.false_alarms, site.site?.detected, site.site?.false_alarms],
+    [0.21, 4, 2, 1, 0],
+    "the site's windows first: the lowest threshold that finds its event without a false alarm there, within the rule's 2",
+  );
+  const noSite = choose('site', new Uint8Array(rows.length));
+  t.equal(noSite.threshold, 0.61, 'no site windows: as the best F1');
+  const tightBudget: Budget = { rule: { score: (r) => (r === 0 ? 1 : 0), threshold: 0.5 } };
+  const tight = chooseThreshold(rows, new Uint8Array(rows.length).fill(1), probabilities, 2, 0, tightBudget, 0.48, new Set(), siteRows, false, 'site');
+  t.same([tight.threshold, tight.false_alarms], [0.61, 0], 'a budget of 1 false alarm: the site cannot buy its event with a second one');
 });
 
 t.test('--serve either: the rule and the head together serve a label when the pair measured best', async (t) => {
@@ -621,7 +654,7 @@ t.test(
       'no label is both paired and left to the rule',
     );
     await t.rejects(trainHead({ ...options, serve: 'pair' as 'either' }), /serve: "better", "either" or "all", got pair/);
-    await t.rejects(trainHead({ ...options, thresholdChoice: 'lowest' as 'best' }), /threshold choice: "best" or "one-se", got lowest/);
+    await t.rejects(trainHead({ ...options, thresholdChoice: 'lowest' as 'best' }), /threshold choice: "best", "one-se" or "site", got lowest/);
     await t.rejects(trainHead({ ...options, serveMargin: -1 }), /serve margin: must be a number >= 0 \(standard errors\), got -1/);
 
     const fixed = await trainHead({ ...options, faBudgetPerHour: 1e9 });

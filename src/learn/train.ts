@@ -130,13 +130,24 @@ export interface TrainOptions {
    */
   serveMargin?: number;
   /**
-   * How each label's threshold is picked among those within the budget: `best` (default) = the best
-   * validation event F1; `one-se` = the one-standard-error rule: of the thresholds whose F1 is within
-   * one jackknife standard error (over source groups) of the best, the one with the fewest false
-   * alarms ({@link chooseThreshold}). A trial option: it lowered false alarms and lost more recall
-   * (held-out F1 0.496 against 0.540; docs/evaluation.md, "How sure the cross-validation is").
+   * How each label's threshold is picked among those within the budget ({@link chooseThreshold}):
+   * - `site` (default): the best event F1 on the site's own validation windows (clips with
+   *   annotated spans: what a person labelled at the site, and its background clips) when they hold
+   *   an event of the label, then, among the thresholds tied there, the best F1 on all validation
+   *   windows; as `best` when the data has no site clips (heads trained on pools alone are
+   *   unchanged) and with a per-hour budget (the lowest threshold within it). The
+   *   site's windows rank first as they do in deciding who serves a label ({@link servedBy}): pool
+   *   clips, most of the windows, would outvote them. The budget still holds on all windows.
+   * - `best`: the best event F1 on all validation windows (the default until 2026-12-03; on both
+   *   validation sites of the simulated loop it gives the same hostile figures as `site`: there the
+   *   rule's budget leaves no room below the chosen thresholds; docs/evaluation.md, "The site's
+   *   windows pick the thresholds").
+   * - `one-se`: the one-standard-error rule: of the thresholds whose F1 is within one jackknife
+   *   standard error (over source groups) of the best, the one with the fewest false alarms. A trial
+   *   option: it lowered false alarms and lost more recall (held-out F1 0.496 against 0.540;
+   *   docs/evaluation.md, "How sure the cross-validation is").
    */
-  thresholdChoice?: 'best' | 'one-se';
+  thresholdChoice?: 'best' | 'one-se' | 'site';
   /** Augmented copies of each clip-labelled clip (mixed into ambience). Default 2. */
   augmentCopies?: number;
   /**
@@ -421,7 +432,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const siteWeight = options.siteWeight ?? 1;
   const serve = options.serve ?? 'better';
   const serveMargin = options.serveMargin ?? 0;
-  const thresholdChoice = options.thresholdChoice ?? 'best';
+  const thresholdChoice = options.thresholdChoice ?? 'site';
   const augmentCopies = options.augmentCopies ?? 2;
   const siteAmbience = options.siteAmbience ?? false;
   const ambienceGainCopies = options.ambienceGainCopies ?? false;
@@ -439,8 +450,8 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   if (serve !== 'better' && serve !== 'either' && serve !== 'all') throw new EarshotError(`serve: "better", "either" or "all", got ${String(serve)}`);
   if (!(typeof serveMargin === 'number' && serveMargin >= 0 && Number.isFinite(serveMargin)))
     throw new EarshotError(`serve margin: must be a number >= 0 (standard errors), got ${serveMargin}`);
-  if (thresholdChoice !== 'best' && thresholdChoice !== 'one-se')
-    throw new EarshotError(`threshold choice: "best" or "one-se", got ${String(thresholdChoice)}`);
+  if (thresholdChoice !== 'best' && thresholdChoice !== 'one-se' && thresholdChoice !== 'site')
+    throw new EarshotError(`threshold choice: "best", "one-se" or "site", got ${String(thresholdChoice)}`);
   if (!(typeof siteWeight === 'number' && siteWeight > 0 && Number.isFinite(siteWeight)))
     throw new EarshotError(`site weight: must be a number > 0, got ${siteWeight}`);
   if (featureNames.length === 0 || featureNames.some((f) => f !== 'embedding' && f !== 'scores'))
@@ -657,19 +668,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       label: labels[l]!,
       clips: clipsPerLabel[labels[l]!] ?? 0,
       windows: windowsPerLabel[labels[l]!] ?? 0,
-      ...chooseThreshold(
-        rows,
-        validated,
-        probabilities,
-        labels.length,
-        l,
-        budget,
-        hopSeconds,
-        hostileIndices,
-        siteRows,
-        serve === 'either',
-        thresholdChoice === 'one-se',
-      ),
+      ...chooseThreshold(rows, validated, probabilities, labels.length, l, budget, hopSeconds, hostileIndices, siteRows, serve === 'either', thresholdChoice),
     });
   }
 
@@ -718,7 +717,7 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
         ...(siteWeight !== 1 ? { site_weight: siteWeight } : {}),
         serve,
         ...(serveMargin !== 0 ? { serve_margin: serveMargin } : {}),
-        ...(thresholdChoice !== 'best' ? { threshold_choice: thresholdChoice } : {}),
+        threshold_choice: thresholdChoice,
         data: [...(options.data ?? [])].map((d) => basename(d.replace(/[\\/]+$/, ''))),
         hidden,
         hop_frames: hopFrames,
@@ -850,8 +849,9 @@ function normalisedMatrix(raw: Float32Array, d: number, use: readonly number[], 
  * softmax heads put confident windows near 1) under `budget` ({@link Budget}), with the figures at it.
  * When no threshold meets the budget, the one with the fewest false alarms (`over_budget`).
  * With `withEither` and the rule's budget, also the pair's head threshold ({@link LabelReport.either}).
- * With `oneStandardError`, the one-standard-error rule picks among the thresholds within the budget
- * ({@link TrainOptions.thresholdChoice}). Jackknife standard errors over source groups come with
+ * `choice` ({@link TrainOptions.thresholdChoice}): `best` = the best F1 on all validated windows;
+ * `site` = the best F1 on the site's windows (`siteRows`) first when they hold an event of the
+ * label; `one-se` = the one-standard-error rule. Jackknife standard errors over source groups come with
  * the figures ({@link LabelReport.jackknife}).
  * Exported for its tests; {@link trainHead} is the way in.
  * @param rows every training window (`validated[r]` = 1: row r has out-of-fold probabilities)
@@ -870,8 +870,9 @@ export function chooseThreshold(
   hostileIndices: ReadonlySet<number>,
   siteRows?: Uint8Array,
   withEither = false,
-  oneStandardError = false,
+  choice: 'best' | 'one-se' | 'site' = 'best',
 ): Omit<LabelReport, 'label' | 'clips' | 'windows'> {
+  const oneStandardError = choice === 'one-se';
   // Sequences of validated windows per item, in window order.
   const sequences = (include: (r: number) => boolean): number[][] => {
     const byItem = new Map<number, number[]>();
@@ -970,14 +971,19 @@ export function chooseThreshold(
     };
   }
   const byF1 = !('perHour' in budget);
+  // `site`: the site's own windows rank the thresholds within the budget first, when they hold an
+  // event of the label (as they decide who serves it, servedBy).
+  const siteSequencesOfChoice = choice === 'site' && byF1 && siteRows ? sequences((r) => siteRows[r] === 1) : [];
+  const siteRanks = siteSequencesOfChoice.length > 0 && evaluate(1, headScore, siteSequencesOfChoice).events > 0;
+  const siteF1At = (threshold: number) => (siteRanks ? f1Of(evaluate(threshold, headScore, siteSequencesOfChoice)) : 0);
 
-  type Pick = { threshold: number; events: number; detected: number; falseAlarms: number };
+  type Pick = { threshold: number; events: number; detected: number; falseAlarms: number; siteF1: number };
   let chosen: Pick | null = null;
   let fewest: Pick | null = null;
   const grid = [...Array.from({ length: 99 }, (_, i) => (i + 1) / 100), ...Array.from({ length: 9 }, (_, i) => (991 + i) / 1000)];
   const evaluated: Pick[] = [];
   for (const threshold of grid) {
-    const r = { threshold, ...evaluate(threshold) };
+    const r = { threshold, ...evaluate(threshold), siteF1: siteF1At(threshold) };
     evaluated.push(r);
     if (!fewest || r.falseAlarms < fewest.falseAlarms) fewest = r;
     // A small tolerance: the same count of false alarms must compare equal to the rule's.
@@ -990,8 +996,9 @@ export function chooseThreshold(
       // (more recall). Fewer false alarms first: a label the validation folds never find (F1 0 at
       // every threshold, e.g. one site clip of it) would otherwise take the lowest threshold within
       // the budget, raising as many false alarms as the rule's budget allows.
+      const siteGain = chosen ? r.siteF1 - chosen.siteF1 : 0;
       const gain = chosen ? f1Of(r) - f1Of(chosen) : Infinity;
-      if (gain > 1e-12 || (gain > -1e-12 && r.falseAlarms < chosen!.falseAlarms)) chosen = r;
+      if (siteGain > 1e-12 || (siteGain > -1e-12 && (gain > 1e-12 || (gain > -1e-12 && r.falseAlarms < chosen!.falseAlarms)))) chosen = r;
     }
   }
   // The one-standard-error rule (Breiman, Friedman, Olshen & Stone 1984, "Classification and
@@ -1022,7 +1029,7 @@ export function chooseThreshold(
     const pairScore = (threshold: number) => (r: number) => (rule.score(r) >= rule.threshold || headScore(r) >= threshold ? 1 : 0);
     for (const threshold of grid) {
       const score = pairScore(threshold);
-      const r = { threshold, score, ...evaluate(0.5, score) };
+      const r = { threshold, score, siteF1: 0, ...evaluate(0.5, score) };
       if (perHour(r.falseAlarms) <= limit + 1e-9 && (!either || f1Of(r) >= f1Of(either) - 1e-12)) either = r;
     }
   }
