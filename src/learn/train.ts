@@ -885,6 +885,8 @@ export function chooseThreshold(
     return [...byItem.values()];
   };
   const allSequences = sequences(() => true);
+  // The site's own windows (pulled and DCASE clips): they rank thresholds (`site`) and are reported.
+  const siteSequences = siteRows ? sequences((r) => siteRows[r] === 1) : [];
   // For a hostile label, windows of another hostile label are neither events nor false alarms (the
   // alert would be right, its label wrong): false alarms are counted on non-hostile audio only.
   const ignored = (l: number) => l !== label && hostileIndices.has(label) && hostileIndices.has(l);
@@ -973,11 +975,22 @@ export function chooseThreshold(
   const byF1 = !('perHour' in budget);
   // `site`: the site's own windows rank the thresholds within the budget first, when they hold an
   // event of the label (as they decide who serves it, servedBy).
-  const siteSequencesOfChoice = choice === 'site' && byF1 && siteRows ? sequences((r) => siteRows[r] === 1) : [];
-  const siteRanks = siteSequencesOfChoice.length > 0 && evaluate(1, headScore, siteSequencesOfChoice).events > 0;
-  const siteF1At = (threshold: number) => (siteRanks ? f1Of(evaluate(threshold, headScore, siteSequencesOfChoice)) : 0);
-
+  const siteRanks = choice === 'site' && byF1 && siteSequences.length > 0 && evaluate(1, headScore, siteSequences).events > 0;
+  const siteF1At = (threshold: number) => (siteRanks ? f1Of(evaluate(threshold, headScore, siteSequences)) : 0);
   type Pick = { threshold: number; events: number; detected: number; falseAlarms: number; siteF1: number };
+  /** True when `r` ranks above `than`: the site's F1 (0 for both unless the site ranks), then the F1, then the fewer false alarms. */
+  const ranksAbove = (r: Pick, than: Pick): boolean => {
+    for (const [a, b] of [
+      [r.siteF1, than.siteF1],
+      [f1Of(r), f1Of(than)],
+      [-r.falseAlarms, -than.falseAlarms],
+    ] as const) {
+      if (a - b > 1e-12) return true;
+      if (b - a > 1e-12) return false;
+    }
+    return false;
+  };
+
   let chosen: Pick | null = null;
   let fewest: Pick | null = null;
   const grid = [...Array.from({ length: 99 }, (_, i) => (i + 1) / 100), ...Array.from({ length: 9 }, (_, i) => (991 + i) / 1000)];
@@ -992,13 +1005,11 @@ export function chooseThreshold(
         chosen = r;
         break;
       }
-      // The best F1 within the budget; on a tie the fewer false alarms, then the lower threshold
-      // (more recall). Fewer false alarms first: a label the validation folds never find (F1 0 at
+      // The best F1 within the budget (with `site`, the site's F1 first); on a tie the fewer false
+      // alarms, then the lower threshold (more recall, as the grid ascends). Fewer false alarms first: a label the validation folds never find (F1 0 at
       // every threshold, e.g. one site clip of it) would otherwise take the lowest threshold within
       // the budget, raising as many false alarms as the rule's budget allows.
-      const siteGain = chosen ? r.siteF1 - chosen.siteF1 : 0;
-      const gain = chosen ? f1Of(r) - f1Of(chosen) : Infinity;
-      if (siteGain > 1e-12 || (siteGain > -1e-12 && (gain > 1e-12 || (gain > -1e-12 && r.falseAlarms < chosen!.falseAlarms)))) chosen = r;
+      if (!chosen || ranksAbove(r, chosen)) chosen = r;
     }
   }
   // The one-standard-error rule (Breiman, Friedman, Olshen & Stone 1984, "Classification and
@@ -1023,19 +1034,18 @@ export function chooseThreshold(
   // The rule and the head together: a window fires when the rule's score passes the rule's
   // threshold or the head's passes `threshold`. The best F1 within the rule's budget; on a tie the
   // highest head threshold (the head adds what it is surest of).
-  let either: (Pick & { score: (r: number) => number }) | null = null;
+  let either: (Omit<Pick, 'siteF1'> & { score: (r: number) => number }) | null = null;
   if (withEither && 'rule' in budget && budget.rule) {
     const rule = budget.rule;
     const pairScore = (threshold: number) => (r: number) => (rule.score(r) >= rule.threshold || headScore(r) >= threshold ? 1 : 0);
     for (const threshold of grid) {
       const score = pairScore(threshold);
-      const r = { threshold, score, siteF1: 0, ...evaluate(0.5, score) };
+      const r = { threshold, score, ...evaluate(0.5, score) };
       if (perHour(r.falseAlarms) <= limit + 1e-9 && (!either || f1Of(r) >= f1Of(either) - 1e-12)) either = r;
     }
   }
   let site: LabelReport['site'];
-  if (siteRows && 'rule' in budget && budget.rule) {
-    const siteSequences = sequences((r) => siteRows[r] === 1);
+  if ('rule' in budget && budget.rule) {
     if (siteSequences.length > 0) {
       const head = evaluate(pick.threshold, headScore, siteSequences);
       const rule = evaluate(budget.rule.threshold, budget.rule.score, siteSequences);
