@@ -941,11 +941,7 @@ export function chooseThreshold(
   };
   const perHour = (falseAlarms: number) => (negativeHours > 0 ? falseAlarms / negativeHours : 0);
   const precisionOf = (r: { detected: number; falseAlarms: number }) => (r.detected + r.falseAlarms > 0 ? r.detected / (r.detected + r.falseAlarms) : 0);
-  const f1Of = (r: { events: number; detected: number; falseAlarms: number }) => {
-    const p = precisionOf(r);
-    const recall = r.events > 0 ? r.detected / r.events : 0;
-    return p + recall > 0 ? (2 * p * recall) / (p + recall) : 0;
-  };
+  const f1Of = (r: { events: number; detected: number; falseAlarms: number }) => eventF1(r.detected, r.events, r.falseAlarms);
 
   // The validated sequences of each source group, and a result's counts, for jackknife standard errors.
   const listsOfGroup = new Map<string, number[][]>();
