@@ -2,6 +2,7 @@
 // The learning loop at one site, simulated (issue 21, "Measure"; docs/learning.md):
 //   node scripts/learning-loop.mjs --json [--site DIR] [--start-head HEAD.json] [--n 25,50,100]
 //     [--model M] [--seed 1] [--work DIR] [--cache DIR] [--no-background] [--train-options '{"hidden":64}']
+//     [--queue margin|entropy|hostile]
 //
 // 1. A set of scenes is the site (default: the 36 dev scenes, ../shared/audio/scenes/dev). It is
 //    split in two halves, deterministically: mixed scenes (sorted) alternate A, B, A, ..., and so
@@ -16,6 +17,11 @@
 //    smallest first; every local peak below the threshold, so that the queue outlasts the
 //    ~40 clips that peaks above threshold / 4 give in half A of the dev scenes), each cut as a
 //    clip of the patch ± 2 s.
+//    --queue entropy ranks the queue as a node's does with a head (src/api/queries.ts: 1 − the
+//    largest normalised entropy of the head's probabilities over an event's patches, or a patch's
+//    own); --queue hostile by how close any hostile label came to its threshold. Both labelled
+//    less useful clips than the default on the validation sites (docs/evaluation.md, "The loop's
+//    starting heads and its queue").
 //    Clips never overlap. The label is what a person would give: every annotated span of
 //    annotations.tsv overlapping the clip, cut to the clip; a clip with none is background (a
 //    false alarm when it was an alert).
@@ -64,6 +70,7 @@ const { values } = parseArgs({
     'no-background': { type: 'boolean', default: false },
     'train-options': { type: 'string', default: '{}' },
     cache: { type: 'string' },
+    queue: { type: 'string', default: 'margin' },
   },
 });
 const fail = (message) => {
@@ -118,7 +125,19 @@ const startHead = values['start-head'] ? resolve(values['start-head']) : await t
 
 // --- half A through the starting head: events and patch probabilities ---
 say(`site ${site}: half A ${halves.A.length} scenes, half B ${halves.B.length} scenes; starting head ${startHead}`);
-const { labels, models } = await openModelAndLabels(configFor(startHead), log);
+if (!['margin', 'entropy', 'hostile'].includes(values.queue)) fail(`--queue ${values.queue}: want margin, entropy or hostile`);
+const { model, labels, models } = await openModelAndLabels(configFor(startHead), log);
+// The head's probabilities among the class scores (`head:<label>`, background included).
+const headClasses = model.classNames.map((c, i) => (c.startsWith('head:') ? i : -1)).filter((i) => i >= 0);
+/** Normalised entropy (0 = certain, 1 = uniform) of the head's probabilities in one patch's class scores. */
+function headEntropy(classScores) {
+  let h = 0;
+  for (const i of headClasses) {
+    const p = classScores[i];
+    if (p > 0) h -= p * Math.log(p);
+  }
+  return h / Math.log(headClasses.length);
+}
 const hostileIndex = labels.map((l, i) => (l.group === 'hostile' ? i : -1)).filter((i) => i >= 0);
 const candidates = [];
 const audio = new Map();
@@ -127,12 +146,19 @@ try {
     const patches = [];
     const path = join(site, file);
     const analysis = await analyzeFile(path, models, labels, pipelineSettings(configFor(startHead)), 'learning-loop', (report) => {
-      if (report.labelScores) patches.push({ start: report.patch.startSample / RATE, end: report.patch.endSample / RATE, scores: Float32Array.from(report.labelScores) });
+      if (report.labelScores && report.classScores)
+        patches.push({ start: report.patch.startSample / RATE, end: report.patch.endSample / RATE, scores: Float32Array.from(report.labelScores), entropy: headEntropy(report.classScores) });
     });
     audio.set(file, readWav(path).mono);
     for (const e of analysis.events) {
       const threshold = e.threshold ?? labels.find((l) => l.name === e.label)?.threshold ?? 0.5;
-      candidates.push({ file, kind: e.group === 'hostile' ? 'alert' : 'event', label: e.label, start: e.onset_s, end: e.offset_s ?? e.onset_s, margin: Math.abs(e.peak_score - threshold) });
+      const end = e.offset_s ?? e.onset_s;
+      // The node's queue with a head (src/api/queries.ts): 1 − the largest entropy over the event's patches.
+      const inEvent = patches.filter((p) => p.start < end && e.onset_s < p.end);
+      const entropy = Math.max(0, ...inEvent.map((p) => p.entropy));
+      // How close any hostile label came to its threshold within the event.
+      const hostileMargin = Math.min(1, ...inEvent.flatMap((p) => hostileIndex.map((i) => Math.abs(labels[i].threshold - p.scores[i]))));
+      candidates.push({ file, kind: e.group === 'hostile' ? 'alert' : 'event', label: e.label, start: e.onset_s, end, margin: Math.abs(e.peak_score - threshold), uncertainty: 1 - entropy, hostileMargin });
     }
     // Sub-threshold peaks of each hostile label's probability.
     for (const i of hostileIndex) {
@@ -141,7 +167,7 @@ try {
         const v = p.scores[i];
         const prev = patches[k - 1]?.scores[i] ?? -1;
         const next = patches[k + 1]?.scores[i] ?? -1;
-        if (v < thr && v > 0 && v >= prev && v > next) candidates.push({ file, kind: 'patch', label: labels[i].name, start: p.start, end: p.end, margin: thr - v });
+        if (v < thr && v > 0 && v >= prev && v > next) candidates.push({ file, kind: 'patch', label: labels[i].name, start: p.start, end: p.end, margin: thr - v, uncertainty: 1 - p.entropy, hostileMargin: thr - v });
       });
     }
   }
@@ -149,7 +175,8 @@ try {
   models.close();
 }
 const order = { alert: 0, event: 1, patch: 1 };
-candidates.sort((a, b) => order[a.kind] - order[b.kind] || a.margin - b.margin || a.file.localeCompare(b.file) || a.start - b.start);
+const rank = (c) => (c.kind === 'alert' || values.queue === 'margin' ? c.margin : values.queue === 'entropy' ? c.uncertainty : c.hostileMargin);
+candidates.sort((a, b) => order[a.kind] - order[b.kind] || rank(a) - rank(b) || a.file.localeCompare(b.file) || a.start - b.start);
 
 /** The clip a candidate becomes (seconds in its scene), or null when it overlaps one already taken. */
 function clipOf(c, taken) {

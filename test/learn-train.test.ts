@@ -18,6 +18,7 @@ import {
   jackknifeStandardError,
   servedBy,
   servedByRule,
+  noAmbienceWarning,
   trainHead,
   type Budget,
   type LabelReport,
@@ -502,6 +503,18 @@ t.test("site ambience: pool events are mixed into the site's background clips (a
     isSiteBackground(background) && !isSiteBackground(clips.find((c) => c.name === 'shot.wav')!),
     'the clip with no span is the site background; the annotated one is not',
   );
+  // The trainer warns when the data holds neither ambience nor background: pool events alone.
+  t.match(
+    noAmbienceWarning(readDataset([pool], LABELS).clips),
+    /^no ambience recording or background clip in the data: .*fire on background it has not heard/,
+    'pool events alone: the warning',
+  );
+  t.equal(noAmbienceWarning(clips), null, "with the site's background clip: none");
+  t.equal(
+    noAmbienceWarning(readDataset([subsetPool([SUBSET[0]!, 'ambience/150993__saphe__street-scene-1.wav'])], LABELS).clips),
+    null,
+    'with an ambience recording: none',
+  );
   const options = { embedder, hopFrames: 48, cacheDir: null, seed: 3, augmentCopies: 1 };
   const without = await extractFeatures(clips, { ...options, siteAmbience: false });
   t.equal(without.items.filter((i) => i.augmentation !== 'none').length, 0, 'no ambience recording in the data and no site ambience: no augmented copies');
@@ -588,6 +601,10 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
   t.notOk(
     first.report.warnings.some((w) => w.startsWith('gunshot: ')),
     'gunshot (six recordings): no such warning',
+  );
+  t.notOk(
+    first.report.warnings.some((w) => w.startsWith('no ambience')),
+    'the subset holds an ambience recording: no ambience warning',
   );
 
   // The head's forward pass agrees with the trainer: a gunshot clip's loud window scores gunshot highest.

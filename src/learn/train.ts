@@ -46,7 +46,7 @@ import {
 import { fnv1a32 } from '../random.js';
 import { FRAME_HOP_SAMPLES, SAMPLE_RATE } from '../constants.js';
 import { BACKGROUND_LABEL, readDataset, type TrainingClip } from './dataset.js';
-import { defaultCacheDir, extractFeatures, type ClipFeatures } from './features.js';
+import { defaultCacheDir, extractFeatures, isSiteBackground, type ClipFeatures } from './features.js';
 import { balancedWeights, fitHead, predict, type FittedLayers, type Matrix } from './model.js';
 import { clipWindowLabels, HOSTILE_LABELS, spanWindowLabels } from './windows.js';
 
@@ -269,6 +269,22 @@ export function jackknifeStandardError(groups: readonly (readonly number[])[], s
 const eventF1OfCounts = (c: readonly number[]): number => eventF1(c[1]!, c[0]!, c[2]!);
 
 /**
+ * The warning `earshot train` gives when no clip is an ambience recording (a pool's `ambience`
+ * class or pool.tsv kind) or a site's background clip (a pulled or DCASE clip with no event,
+ * {@link isSiteBackground}): the head then hears only labelled events, never the quiet background
+ * a node hears most of the time, and nothing is augmented (augmentation mixes events into
+ * ambience). Even thin ambience is a risk: ../shared/audio/pool2 holds one recording (30 s of a
+ * crowd), and on 2 of 5 seeds heads trained on it alone gave `explosion` ≥ 0.9 on the frogs,
+ * birds and exercise bike of the dev scenes' distractors, where YAMNet's explosion classes scored
+ * 0 (docs/evaluation.md, "The loop's starting heads and its queue").
+ * @returns the warning (one line), or null when the data holds ambience or background clips
+ */
+export function noAmbienceWarning(clips: readonly TrainingClip[]): string | null {
+  if (clips.some((c) => c.labelling === 'ambience' || isSiteBackground(c))) return null;
+  return "no ambience recording or background clip in the data: the head hears only labelled events, never a site's quiet background, and no event is mixed into ambience; it may fire on background it has not heard. Add ambience recordings (a pool's ambience/ folder) or a node's background clips (clips.background_per_hour, fetched with earshot pull --strategy all)";
+}
+
+/**
  * `--serve better` (and `either`, with `withEither`): who serves the label, of the rule, the rule
  * and the head together (`either`, when {@link LabelReport.either} exists and `withEither`), and
  * the head. The site's own windows decide when they tell the candidates apart: the higher event F1 there, else (no event found, e.g.
@@ -462,6 +478,8 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const dataset = readDataset(options.data ?? [], wanted);
   const clips = [...dataset.clips, ...(options.clips ?? [])];
   if (clips.length === 0) throw new EarshotError('train: no clips (give --data DIR)');
+  const unheard = noAmbienceWarning(clips);
+  if (unheard) dataset.warnings.push(unheard);
 
   // 2. Features.
   const embedder = options.embedder ?? (await openEmbedder({ modelPath: options.modelPath, ...(options.manifest ? { manifest: options.manifest } : {}) }));
