@@ -203,7 +203,7 @@ t.test('spectrogram: a PNG of the clip with the event marked', async (t) => {
   t.equal(backgroundPng.status, 200, 'a background clip has a picture too');
 });
 
-t.test('active-learning queue: uncertainty, top, random', async (t) => {
+t.test('active-learning queue: uncertainty, margin, top, random', async (t) => {
   const uncertain = await json(api('/api/v1/active-learning/queue?strategy=uncertainty&limit=10'));
   t.same(
     uncertain.clips.map((c: { id: string }) => c.id),
@@ -220,6 +220,13 @@ t.test('active-learning queue: uncertainty, top, random', async (t) => {
   );
   const defaultQueue = await json(api('/api/v1/active-learning/queue'));
   t.equal(defaultQueue.strategy, 'uncertainty', 'uncertainty is the default');
+  const margin = await json(api('/api/v1/active-learning/queue?strategy=margin&limit=10'));
+  t.same(
+    margin.clips.map((c: { id: string }) => c.id),
+    [glass.id, speech.id, scream.id, gunshot.id],
+    'margin: the same order without a head (test/learn-queue.test.ts: with one)',
+  );
+  t.equal(margin.strategy, 'margin');
 
   const top = await json(api('/api/v1/active-learning/queue?strategy=top'));
   t.same(

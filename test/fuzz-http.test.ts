@@ -112,7 +112,7 @@ function corpus(): Case[] {
     }
   for (const c of CURSORS) {
     add(`events cursor`, 'GET', `/api/v1/events?cursor=${c}`);
-    for (const strategy of ['uncertainty', 'random', 'top'])
+    for (const strategy of ['uncertainty', 'margin', 'random', 'top'])
       add(`queue cursor ${strategy}`, 'GET', `/api/v1/active-learning/queue?strategy=${strategy}&cursor=${c}`);
   }
   for (const p of TRAVERSALS) {

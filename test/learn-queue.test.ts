@@ -2,7 +2,7 @@
  * The uncertainty queue (src/api/queries.ts) on a real SQLite file: without a head, events whose
  * peak sat closest to the threshold come first (not the gap between two classes of one label);
  * with a head's `head:<label>` scores stored, the event whose head probabilities are most even
- * (highest entropy) comes first.
+ * (highest entropy) comes first; the `margin` strategy keeps the threshold margin's order.
  */
 import t from 'tap';
 import { ApiQueries } from '../src/api/queries.js';
@@ -35,4 +35,16 @@ t.test('uncertainty: threshold margin without a head, entropy with one', async (
   t.ok(Math.abs(items[3]!.head_entropy! - entropy([0.97, 0.02, 0.01])) < 1e-6, `glass entropy ${items[3]!.head_entropy}`);
   t.equal(items[1]!.head_entropy, null);
   t.equal(items[1]!.uncertainty, items[1]!.threshold_margin, 'without head scores: the threshold margin');
+
+  // `margin` keeps the closest-to-threshold order with the head scores stored.
+  t.same(
+    queries.queue('margin', 10, 0, 1).map((c) => c.id),
+    [glass!.id, speech!.id, scream!.id, gunshot!.id],
+    'margin: by |peak − threshold| whatever the head says',
+  );
+  t.same(
+    queries.queue('margin', 2, 2, 1).map((c) => c.id),
+    [scream!.id, gunshot!.id],
+    'and pages by offset',
+  );
 });

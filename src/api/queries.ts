@@ -145,6 +145,11 @@ export class ApiQueries {
           ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED})
         ORDER BY COALESCE(1 - head_entropy, threshold_margin, 2), id
         LIMIT @limit OFFSET @offset`),
+      margin: db.prepare(`SELECT * FROM (
+          SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
+          ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED})
+        ORDER BY COALESCE(threshold_margin, 2), id
+        LIMIT @limit OFFSET @offset`),
       top: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
         ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED}
         ORDER BY e.peak_score DESC, c.id LIMIT @limit OFFSET @offset`),
@@ -249,6 +254,8 @@ export class ApiQueries {
    * - `uncertainty`: event clips by how close the label's peak score sat to its threshold
    *   (|peak − threshold|), ascending; with a head, by the entropy of its label probabilities
    *   (1 − normalised entropy, ascending);
+   * - `margin`: event clips by |peak − threshold|, ascending, with a head too (its probability and
+   *   threshold are the event's);
    * - `top`: event clips by peak score, descending;
    * - `random`: every clip, background included, in the pseudo-random order of `seed`.
    */

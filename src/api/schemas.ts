@@ -46,7 +46,7 @@ function KeepOrder<T extends TObject>(schema: T) {
 const GROUP_VALUES = ['hostile', 'non_hostile'] as const;
 
 /** How the active-learning queue picks clips (docs/api.md). */
-export const QUEUE_STRATEGIES = ['uncertainty', 'random', 'top'] as const;
+export const QUEUE_STRATEGIES = ['uncertainty', 'margin', 'random', 'top'] as const;
 export type QueueStrategy = (typeof QUEUE_STRATEGIES)[number];
 
 /**

@@ -409,8 +409,8 @@ export function registerPull(program: Command, wrap: <A extends unknown[]>(fn: (
     .option('--token-file <file>', 'file whose first line is the bearer token')
     .requiredOption('--out <dir>', 'folder to pull into (one subfolder per node)')
     .addOption(
-      new Option('--strategy <name>', 'which clips: the active-learning queue (uncertainty, random, top) or all clips since the last pull')
-        .choices(['uncertainty', 'random', 'top', 'all'])
+      new Option('--strategy <name>', 'which clips: the active-learning queue (uncertainty, margin, random, top) or all clips since the last pull')
+        .choices(['uncertainty', 'margin', 'random', 'top', 'all'])
         .default('uncertainty'),
     )
     .option('--limit <n>', `new clips per node at most (default ${DEFAULT_QUEUE_LIMIT} for the queue strategies, no limit for all)`)

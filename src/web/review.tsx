@@ -213,6 +213,7 @@ export function ReviewView(props: { config: ReviewConfig; startClip: string | nu
           Queue
           <select value={strategy} onChange={(e) => setStrategy(e.currentTarget.value as Strategy)} data-testid="strategy">
             <option value="uncertainty">uncertain first</option>
+            <option value="margin">closest to threshold first</option>
             <option value="top">highest score first</option>
             <option value="random">random (with background)</option>
           </select>

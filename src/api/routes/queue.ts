@@ -4,6 +4,10 @@
  * - `uncertainty` (default): event clips whose event the model was least sure of: the label's peak
  *   score closest to its threshold; with a head, the highest entropy of the head's label
  *   probabilities (uncertainty sampling: Settles, "Active Learning Literature Survey", 2009, §3.1);
+ * - `margin`: event clips by how close the label's peak score sat to its threshold, with a head
+ *   too (the head's probability against the head's threshold): in the simulated learning loop it
+ *   labelled more useful clips than the head's entropy (docs/evaluation.md, "The loop's starting
+ *   heads and its queue");
  * - `top`: event clips by peak score, highest first (check the alerts the node is surest of);
  * - `random`: any unlabelled clip, background clips included (the negatives the model never
  *   flagged), in a fixed pseudo-random order per `seed`.
