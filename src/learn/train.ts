@@ -891,7 +891,6 @@ export function chooseThreshold(
   withEither = false,
   choice: 'best' | 'one-se' | 'site' = 'best',
 ): Omit<LabelReport, 'label' | 'clips' | 'windows'> {
-  const oneStandardError = choice === 'one-se';
   // Sequences of validated windows per item, in window order.
   const sequences = (include: (r: number) => boolean): number[][] => {
     const byItem = new Map<number, number[]>();
@@ -1021,9 +1020,10 @@ export function chooseThreshold(
         break;
       }
       // The best F1 within the budget (with `site`, the site's F1 first); on a tie the fewer false
-      // alarms, then the lower threshold (more recall, as the grid ascends). Fewer false alarms first: a label the validation folds never find (F1 0 at
-      // every threshold, e.g. one site clip of it) would otherwise take the lowest threshold within
-      // the budget, raising as many false alarms as the rule's budget allows.
+      // alarms, then the lower threshold (more recall, as the grid ascends). Fewer false alarms
+      // first: a label the validation folds never find (F1 0 at every threshold, e.g. one site clip
+      // of it) would otherwise take the lowest threshold within the budget, raising as many false
+      // alarms as the rule's budget allows.
       if (!chosen || ranksAbove(r, chosen)) chosen = r;
     }
   }
@@ -1034,7 +1034,7 @@ export function chooseThreshold(
   // standard error of the best, the one with the fewest false alarms (then the higher F1, then the
   // lower threshold).
   let pick = chosen ?? fewest!;
-  if (oneStandardError && chosen) {
+  if (choice === 'one-se' && chosen) {
     const best = chosen;
     const se = jackknifeStandardError(
       [...listsOfGroup.values()].map((lists) => counts(evaluate(best.threshold, headScore, lists))),
@@ -1060,20 +1060,18 @@ export function chooseThreshold(
     }
   }
   let site: LabelReport['site'];
-  if ('rule' in budget && budget.rule) {
-    if (siteSequences.length > 0) {
-      const head = evaluate(pick.threshold, headScore, siteSequences);
-      const rule = evaluate(budget.rule.threshold, budget.rule.score, siteSequences);
-      const pair = either ? evaluate(0.5, either.score, siteSequences) : null;
-      site = {
-        positives: head.events,
-        detected: head.detected,
-        false_alarms: head.falseAlarms,
-        rule_detected: rule.detected,
-        rule_false_alarms: rule.falseAlarms,
-        ...(pair ? { either_detected: pair.detected, either_false_alarms: pair.falseAlarms } : {}),
-      };
-    }
+  if ('rule' in budget && budget.rule && siteSequences.length > 0) {
+    const head = evaluate(pick.threshold, headScore, siteSequences);
+    const rule = evaluate(budget.rule.threshold, budget.rule.score, siteSequences);
+    const pair = either ? evaluate(0.5, either.score, siteSequences) : null;
+    site = {
+      positives: head.events,
+      detected: head.detected,
+      false_alarms: head.falseAlarms,
+      rule_detected: rule.detected,
+      rule_false_alarms: rule.falseAlarms,
+      ...(pair ? { either_detected: pair.detected, either_false_alarms: pair.falseAlarms } : {}),
+    };
   }
   // Jackknife over source groups: each group's counts, the head at its threshold and the rule.
   let jackknife: LabelReport['jackknife'];
