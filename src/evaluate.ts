@@ -14,7 +14,7 @@ import type { Logger } from './log.js';
 import type { PatchReport } from './detect/patch-report.js';
 import { openModelAndLabels, pipelineSettings } from './setup.js';
 import { readReference } from './eval/annotations.js';
-import { evaluate, medianAndP95, type EvaluationReport, type ScoredEvent } from './eval/metrics.js';
+import { evaluate, medianAndP95, unmatchedEvents, type EvaluationReport, type ScoredEvent } from './eval/metrics.js';
 import { drawFilePlot } from './eval/plot.js';
 import { MEL_BANDS, SAMPLE_RATE } from './constants.js';
 
@@ -31,6 +31,38 @@ export interface EvalResult {
   onsetError: { median: number; p95: number };
   /** Every detected event (file names without folders). */
   detected: ScoredEvent[];
+  /** Where the hostile figures at the requested collar lose: the misses and the unmatched detections. */
+  hostileUnmatched: { collar: number; missed: MissedReference[]; unmatched: UnmatchedDetection[] };
+}
+
+/** A hostile reference event that no hostile detection matched (group level; times in seconds). */
+export interface MissedReference extends ScoredEvent {
+  /**
+   * The highest score (0..1) the detector read for the reference's label in any patch overlapping
+   * the event: near the threshold, a lower threshold would find it; near 0, the model (or head) does
+   * not hear it as that label. Null when the detector has no such label.
+   */
+  peak_score: number | null;
+  /** The label's threshold in the detector; null as above. */
+  threshold: number | null;
+}
+
+/** A hostile detection that matched no reference event (group level; times in seconds). */
+export interface UnmatchedDetection extends ScoredEvent {
+  /** The file holds no hostile reference, so the detection is one of the false alarms per hour. */
+  false_alarm: boolean;
+  /**
+   * Labels of the reference events the detection overlaps, in onset order: a non-hostile one names
+   * what set it off (`clapping`); a hostile one means a second or late detection of that event.
+   */
+  overlaps: string[];
+}
+
+/** One patch's label scores and where it lies in its file (seconds). */
+interface PatchScores {
+  start: number;
+  end: number;
+  scores: Float32Array;
 }
 
 /** The group of a label per the config (labels the config does not know are non-hostile). */
@@ -100,6 +132,8 @@ export async function evaluateFiles(
   const durations = new Map<string, number>();
   const pictures: { file: string; collector: PlotCollector; duration: number }[] = [];
   const collectors = files.map(() => (outDir ? new PlotCollector() : null));
+  // Every patch's label scores, for the peak score of each missed reference.
+  const patchScores: PatchScores[][] = files.map(() => []);
   let run: FilesRun | undefined;
   let firstSet: ModelSet | undefined;
   try {
@@ -110,7 +144,16 @@ export async function evaluateFiles(
       moreSets: moreOpening,
       onPatchFor: (index) => {
         const collector = collectors[index];
-        return collector ? (report) => collector.onPatch(report, MEL_BANDS) : undefined;
+        const scores = patchScores[index]!;
+        return (report) => {
+          if (report.labelScores)
+            scores.push({
+              start: report.patch.startSample / SAMPLE_RATE,
+              end: report.patch.endSample / SAMPLE_RATE,
+              scores: Float32Array.from(report.labelScores),
+            });
+          collector?.onPatch(report, MEL_BANDS);
+        };
       },
       log,
     });
@@ -129,6 +172,12 @@ export async function evaluateFiles(
   const refEvents = reference.events.filter((e) => durations.has(e.filename));
   const groupOf = groupOfLabel(config);
   const reports = [...new Set([collar, 0.2])].map((c) => evaluate(refEvents, system, durations, groupOf, c));
+  const { missed, unmatched } = unmatchedEvents(refEvents, system, groupOf, 'hostile', collar);
+  const fileIndex = new Map(files.map((f, i) => [basename(f), i]));
+  const labelIndex = new Map(labels.map((l, i) => [l.name, i]));
+  const filesWithHostile = new Set(refEvents.filter((e) => groupOf(e.label) === 'hostile').map((e) => e.filename));
+  // A span of no length (an onset-only reference or detection) still overlaps what holds its onset.
+  const overlapping = (a: ScoredEvent, start: number, end: number) => start < Math.max(a.offset, a.onset + 1e-3) && a.onset < end;
   const result: EvalResult = {
     model: {
       path: models.models.map((m) => m.path).join('+'),
@@ -144,6 +193,20 @@ export async function evaluateFiles(
     reports,
     onsetError: medianAndP95(reports[0].groups.hostile?.onsetErrors ?? []),
     detected: system,
+    hostileUnmatched: {
+      collar,
+      missed: missed.map((e) => {
+        const l = labelIndex.get(e.label);
+        if (l === undefined) return { ...e, peak_score: null, threshold: null };
+        const inEvent = patchScores[fileIndex.get(e.filename)!]!.filter((p) => overlapping(e, p.start, p.end));
+        return { ...e, peak_score: Number(Math.max(0, ...inEvent.map((p) => p.scores[l]!)).toFixed(4)), threshold: labels[l]!.threshold };
+      }),
+      unmatched: unmatched.map((e) => ({
+        ...e,
+        false_alarm: !filesWithHostile.has(e.filename),
+        overlaps: refEvents.filter((r) => r.filename === e.filename && overlapping(e, r.onset, Math.max(r.offset, r.onset + 1e-3))).map((r) => r.label),
+      })),
+    },
   };
   if (outDir) {
     mkdirSync(outDir, { recursive: true });
@@ -207,5 +270,33 @@ export function formatReport(result: EvalResult): string {
     `hostile onset error (matched, collar ${result.reports[0].collar} s): median ${result.onsetError.median.toFixed(3)} s, p95 ${result.onsetError.p95.toFixed(3)} s`,
     '',
   );
+  const { missed, unmatched } = result.hostileUnmatched;
+  const seconds = (x: number) => x.toFixed(2);
+  lines.push(
+    `## Where the hostile figures lose (collar ${result.hostileUnmatched.collar} s)`,
+    '',
+    `Missed hostile references: ${missed.length}. The peak is the highest score the detector read for the label in the patches overlapping the event.`,
+    '',
+  );
+  if (missed.length > 0) {
+    lines.push('| file | onset s | offset s | label | peak score | threshold |', '|---|---|---|---|---|---|');
+    for (const e of missed)
+      lines.push(
+        `| ${e.filename} | ${seconds(e.onset)} | ${seconds(e.offset)} | ${e.label} | ${e.peak_score === null ? 'not a detector label' : e.peak_score.toFixed(3)} | ${e.threshold ?? ''} |`,
+      );
+    lines.push('');
+  }
+  lines.push(
+    `Hostile detections matching no reference: ${unmatched.length}. A false alarm is on a file with no hostile reference; the others are second or late detections, or detections of other sounds.`,
+    '',
+  );
+  if (unmatched.length > 0) {
+    lines.push('| file | onset s | offset s | label | false alarm | reference events overlapped |', '|---|---|---|---|---|---|');
+    for (const e of unmatched)
+      lines.push(
+        `| ${e.filename} | ${seconds(e.onset)} | ${seconds(e.offset)} | ${e.label} | ${e.false_alarm ? 'yes' : 'no'} | ${e.overlaps.join(', ') || 'none'} |`,
+      );
+    lines.push('');
+  }
   return lines.join('\n');
 }

@@ -58,4 +58,24 @@ t.test('eval equals scoring analyze --tsv separately', async (t) => {
   const png = readFileSync(join(out, 'mixed_07.png'));
   t.same([...png.subarray(1, 4)], [...Buffer.from('PNG')], 'a PNG picture');
   t.match(readFileSync(join(out, 'report.md'), 'utf8'), /\| \*\*group hostile\*\* \|/);
+
+  // Where the hostile figures lose, at collar 1 s.
+  const { missed, unmatched, collar } = report.hostileUnmatched;
+  const hostile = report.reports[0].groups.hostile;
+  t.equal(collar, 1);
+  t.equal(missed.length, hostile.nRef - hostile.tp, 'every missed hostile reference is listed');
+  t.equal(unmatched.length, hostile.nSys - hostile.tp, 'every unmatched hostile detection is listed');
+  const under = missed.find((e: { filename: string; onset: number }) => e.filename === 'mixed_07.wav' && Math.abs(e.onset - 8.204) < 1e-6);
+  t.ok(under, "mixed_07's gunshot under birdsong is missed");
+  t.ok(under.peak_score < 0.1 * under.threshold, `YAMNet does not hear it as a gunshot (peak ${under.peak_score}, threshold ${under.threshold})`);
+  const late = missed.find((e: { filename: string; label: string }) => e.filename === 'mixed_04.wav' && e.label === 'scream');
+  t.ok(late && late.peak_score >= late.threshold, "mixed_04's scream passes its threshold and is still missed");
+  t.ok(
+    unmatched.some(
+      (e: { filename: string; onset: number; overlaps: string[]; false_alarm: boolean }) =>
+        e.filename === 'mixed_04.wav' && e.onset - late.onset > 1 && e.overlaps.includes('scream') && !e.false_alarm,
+    ),
+    'its detection, over 1 s after its onset, matches nothing and overlaps the scream',
+  );
+  t.match(readFileSync(join(out, 'report.md'), 'utf8'), /## Where the hostile figures lose \(collar 1 s\)[\s\S]*\| mixed_07\.wav \| 8\.20 \| 8\.86 \| gunshot \|/);
 });

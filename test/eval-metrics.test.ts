@@ -1,5 +1,5 @@
 import t from 'tap';
-import { evaluate, maxBipartiteMatching, medianAndP95, scoreClass, scoreSegments, type ScoredEvent } from '../src/eval/metrics.js';
+import { evaluate, maxBipartiteMatching, medianAndP95, scoreClass, scoreSegments, unmatchedEvents, type ScoredEvent } from '../src/eval/metrics.js';
 import { parseAnnotations } from '../src/eval/annotations.js';
 
 const ev = (filename: string, onset: number, label = 'gunshot', offset = onset + 1): ScoredEvent => ({ filename, onset, offset, label });
@@ -62,6 +62,36 @@ t.test('group level: any hostile label matches any hostile reference; false alar
   t.equal(report.labels.gunshot.tp, 0, 'label level: explosion is not gunshot');
   t.equal(report.hostileFreeHours, 0.5);
   t.equal(report.hostileFalseAlarmsPerHour, 4, '2 false alarms in half an hour');
+});
+
+t.test('where the group figures lose: the misses and the unmatched detections, with their own labels', async (t) => {
+  const ref = [
+    ev('b', 4, 'scream', 8), // found 0.5 s late
+    ev('a', 10, 'glass_break'), // found, as a gunshot (any hostile matches any hostile)
+    ev('a', 20, 'gunshot'), // missed: the only detection near it is 1.5 s late
+    ev('a', 30, 'speech'), // not hostile: neither listed nor matched
+  ];
+  const sys = [
+    ev('a', 10.4, 'gunshot'),
+    ev('a', 21.5, 'gunshot'),
+    ev('a', 30.2, 'scream'), // on the speech
+    ev('b', 4.5, 'scream'),
+    ev('b', 6.2, 'scream'), // a second detection of the same scream
+    ev('c', 3, 'explosion'), // a file with no reference
+    ev('a', 31, 'speech'),
+  ];
+  const { missed, unmatched } = unmatchedEvents(ref, sys, group, 'hostile', 1);
+  t.same(missed, [ev('a', 20, 'gunshot')]);
+  t.same(unmatched, [ev('a', 21.5, 'gunshot'), ev('a', 30.2, 'scream'), ev('b', 6.2, 'scream'), ev('c', 3, 'explosion')], 'by file, then onset');
+  const durations = new Map([
+    ['a', 45],
+    ['b', 45],
+    ['c', 45],
+  ]);
+  const hostile = evaluate(ref, sys, durations, group, 1).groups.hostile!;
+  t.equal(missed.length, hostile.fn, "as many misses as the group's false negatives");
+  t.equal(unmatched.length, hostile.fp, "as many unmatched detections as the group's false positives");
+  t.same(unmatchedEvents(ref, sys, group, 'hostile', 2).missed, [], 'at collar 2 s the late gunshot is found');
 });
 
 t.test('median and p95', async (t) => {

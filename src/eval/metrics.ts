@@ -87,21 +87,66 @@ export interface ClassResult extends EventCounts {
  * @param collar onset collar in seconds (sed_eval `t_collar`, e.g. 1.0 or 0.2)
  */
 export function scoreClass(reference: readonly ScoredEvent[], system: readonly ScoredEvent[], collar: number): ClassResult {
-  const files = new Set([...reference.map((e) => e.filename), ...system.map((e) => e.filename)]);
   let tp = 0;
   const onsetErrors: number[] = [];
-  for (const file of files) {
+  for (const { ref, sys, refOfSys } of matchPerFile(reference, system, collar)) {
+    refOfSys.forEach((r, s) => {
+      if (r < 0) return;
+      tp += 1;
+      onsetErrors.push(sys[s].onset - ref[r].onset);
+    });
+  }
+  return { ...countsToScores(reference.length, system.length, tp), onsetErrors };
+}
+
+/** Per file: its references, its system events and the optimal matching between them at `collar`. */
+function matchPerFile(
+  reference: readonly ScoredEvent[],
+  system: readonly ScoredEvent[],
+  collar: number,
+): { ref: ScoredEvent[]; sys: ScoredEvent[]; refOfSys: Int32Array }[] {
+  const files = [...new Set([...reference.map((e) => e.filename), ...system.map((e) => e.filename)])];
+  return files.map((file) => {
     const ref = reference.filter((e) => e.filename === file);
     const sys = system.filter((e) => e.filename === file);
     // A tiny epsilon keeps a pair exactly at the collar a match despite float rounding.
     const ok = (r: number, s: number) => Math.abs(ref[r].onset - sys[s].onset) <= collar + 1e-9;
-    const { pairs, refOfSys } = maxBipartiteMatching(ref.length, sys.length, ok);
-    tp += pairs;
-    refOfSys.forEach((r, s) => {
-      if (r >= 0) onsetErrors.push(sys[s].onset - ref[r].onset);
+    return { ref, sys, refOfSys: maxBipartiteMatching(ref.length, sys.length, ok).refOfSys };
+  });
+}
+
+/**
+ * The events of one group that the matching left alone, with their own labels: the references no
+ * system event matched (misses) and the system events that matched no reference (false positives:
+ * a false alarm, a second or late detection of one event, or a detection beyond the collar). The
+ * matching is {@link evaluate}'s for the group (any label of the group matches any other, optimal
+ * matching per file), so there are `fn` misses and `fp` unmatched events of its group figures; when
+ * several maximum matchings exist, which events are left is the one {@link maxBipartiteMatching}
+ * finds.
+ * @param collar onset collar in seconds
+ * @returns both lists sorted by file name, then by onset
+ */
+export function unmatchedEvents(
+  reference: readonly ScoredEvent[],
+  system: readonly ScoredEvent[],
+  groupOf: (label: string) => string,
+  group: string,
+  collar: number,
+): { missed: ScoredEvent[]; unmatched: ScoredEvent[] } {
+  const missed: ScoredEvent[] = [];
+  const unmatched: ScoredEvent[] = [];
+  const ofGroup = (events: readonly ScoredEvent[]) => events.filter((e) => groupOf(e.label) === group);
+  for (const { ref, sys, refOfSys } of matchPerFile(ofGroup(reference), ofGroup(system), collar)) {
+    const matched = new Set(refOfSys);
+    ref.forEach((e, r) => {
+      if (!matched.has(r)) missed.push(e);
+    });
+    sys.forEach((e, s) => {
+      if (refOfSys[s] < 0) unmatched.push(e);
     });
   }
-  return { ...countsToScores(reference.length, system.length, tp), onsetErrors };
+  const byFileAndOnset = (a: ScoredEvent, b: ScoredEvent) => (a.filename < b.filename ? -1 : a.filename > b.filename ? 1 : a.onset - b.onset);
+  return { missed: missed.sort(byFileAndOnset), unmatched: unmatched.sort(byFileAndOnset) };
 }
 
 /** A full evaluation report. */
