@@ -204,7 +204,10 @@ export async function evaluateFiles(
       unmatched: unmatched.map((e) => ({
         ...e,
         false_alarm: !filesWithHostile.has(e.filename),
-        overlaps: refEvents.filter((r) => r.filename === e.filename && overlapping(e, r.onset, Math.max(r.offset, r.onset + 1e-3))).map((r) => r.label),
+        overlaps: refEvents
+          .filter((r) => r.filename === e.filename && overlapping(e, r.onset, Math.max(r.offset, r.onset + 1e-3)))
+          .sort((a, b) => a.onset - b.onset)
+          .map((r) => r.label),
       })),
     },
   };

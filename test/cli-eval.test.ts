@@ -77,5 +77,8 @@ t.test('eval equals scoring analyze --tsv separately', async (t) => {
     ),
     'its detection, over 1 s after its onset, matches nothing and overlaps the scream',
   );
-  t.match(readFileSync(join(out, 'report.md'), 'utf8'), /## Where the hostile figures lose \(collar 1 s\)[\s\S]*\| mixed_07\.wav \| 8\.20 \| 8\.86 \| gunshot \|/);
+  t.match(
+    readFileSync(join(out, 'report.md'), 'utf8'),
+    /## Where the hostile figures lose \(collar 1 s\)[\s\S]*\| mixed_07\.wav \| 8\.20 \| 8\.86 \| gunshot \|/,
+  );
 });
