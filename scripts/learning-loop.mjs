@@ -30,7 +30,9 @@
 //    half A that overlaps no annotated event, cut into 3 s clips (the clips a node keeps as
 //    background and that are nearly always non-hostile: the free negatives).
 // 5. Half B is scored with `evaluateFiles` (`earshot eval`'s code): the starting head ("before"),
-//    the retrained head ("after") and the YAMNet rule (no head), at collar 1 s and 0.2 s.
+//    the retrained head ("after") and the YAMNet rule (no head), at collar 1 s and 0.2 s; each
+//    with where it loses at collar 1 s (`missed`: references with their label's peak score;
+//    `unmatched`: detections with the reference events they overlap).
 // Prints one JSON line per N. Needs `npm run build` and ../shared beside the repository.
 // One run is one seed's figures; scripts/loop-seeds.mjs runs it for several seeds and gives the mean.
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -242,6 +244,10 @@ function summary(result) {
     f1_collar_0_2: round(at02.groups.hostile?.f1 ?? 0),
     fa_per_hour: round(at1.hostileFalseAlarmsPerHour, 1),
     per_label: perLabel,
+    // Where it loses at collar 1 s (`earshot eval`'s report, src/evaluate.ts): each missed hostile
+    // reference with its label's peak score and threshold, each unmatched hostile detection.
+    missed: result.hostileUnmatched.missed.map((e) => ({ file: e.filename, label: e.label, onset: round(e.onset, 2), peak: e.peak_score === null ? null : round(e.peak_score), threshold: e.threshold })),
+    unmatched: result.hostileUnmatched.unmatched.map((e) => ({ file: e.filename, label: e.label, onset: round(e.onset, 2), false_alarm: e.false_alarm, overlaps: e.overlaps })),
   };
 }
 const round = (x, d = 3) => Number(x.toFixed(d));
