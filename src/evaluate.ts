@@ -177,7 +177,8 @@ export async function evaluateFiles(
   const labelIndex = new Map(labels.map((l, i) => [l.name, i]));
   const filesWithHostile = new Set(refEvents.filter((e) => groupOf(e.label) === 'hostile').map((e) => e.filename));
   // A span of no length (an onset-only reference or detection) still overlaps what holds its onset.
-  const overlapping = (a: ScoredEvent, start: number, end: number) => start < Math.max(a.offset, a.onset + 1e-3) && a.onset < end;
+  const endOf = (e: ScoredEvent) => Math.max(e.offset, e.onset + 1e-3);
+  const overlapping = (a: ScoredEvent, start: number, end: number) => start < endOf(a) && a.onset < end;
   const result: EvalResult = {
     model: {
       path: models.models.map((m) => m.path).join('+'),
@@ -205,7 +206,7 @@ export async function evaluateFiles(
         ...e,
         false_alarm: !filesWithHostile.has(e.filename),
         overlaps: refEvents
-          .filter((r) => r.filename === e.filename && overlapping(e, r.onset, Math.max(r.offset, r.onset + 1e-3)))
+          .filter((r) => r.filename === e.filename && overlapping(e, r.onset, endOf(r)))
           .sort((a, b) => a.onset - b.onset)
           .map((r) => r.label),
       })),

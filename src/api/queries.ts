@@ -139,23 +139,18 @@ export class ApiQueries {
     this.clipStatement = db.prepare(`SELECT ${CLIP_COLUMNS} ${CLIP_FROM} WHERE c.id = ?`);
     this.clipsAfterStatement = db.prepare(`SELECT ${CLIP_COLUMNS} ${CLIP_FROM}
       WHERE c.rowid > @after AND (@kind IS NULL OR c.kind = @kind) ORDER BY c.rowid LIMIT @limit`);
+    // Every queue strategy returns the same columns: the clip's, and the figures it may be ranked by.
+    const queueColumns = `${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy`;
+    const eventClips = `${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED}`;
+    /** Unlabelled event clips ordered by one of the computed columns (`orderBy`), then id. */
+    const rankedEventClips = (orderBy: string) => `SELECT * FROM (SELECT ${queueColumns} ${eventClips})
+        ORDER BY ${orderBy}, id
+        LIMIT @limit OFFSET @offset`;
     this.queueStatements = {
-      uncertainty: db.prepare(`SELECT * FROM (
-          SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
-          ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED})
-        ORDER BY COALESCE(1 - head_entropy, threshold_margin, 2), id
-        LIMIT @limit OFFSET @offset`),
-      margin: db.prepare(`SELECT * FROM (
-          SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
-          ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED})
-        ORDER BY COALESCE(threshold_margin, 2), id
-        LIMIT @limit OFFSET @offset`),
-      top: db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
-        ${CLIP_FROM} WHERE c.kind = 'event' AND e.id IS NOT NULL AND ${UNLABELLED}
-        ORDER BY e.peak_score DESC, c.id LIMIT @limit OFFSET @offset`),
-      random:
-        db.prepare(`SELECT ${CLIP_COLUMNS}, ABS(e.peak_score - e.threshold) AS threshold_margin, ${TOP2_MARGIN} AS top2_margin, ${HEAD_ENTROPY} AS head_entropy
-        ${CLIP_FROM} WHERE ${UNLABELLED}
+      uncertainty: db.prepare(rankedEventClips('COALESCE(1 - head_entropy, threshold_margin, 2)')),
+      margin: db.prepare(rankedEventClips('COALESCE(threshold_margin, 2)')),
+      top: db.prepare(`SELECT ${queueColumns} ${eventClips} ORDER BY e.peak_score DESC, c.id LIMIT @limit OFFSET @offset`),
+      random: db.prepare(`SELECT ${queueColumns} ${CLIP_FROM} WHERE ${UNLABELLED}
         ORDER BY earshot_shuffle_key(c.id, @seed), c.id LIMIT @limit OFFSET @offset`),
     };
     this.labelsStatement = db.prepare('SELECT id, clip_id, label, onset_s, offset_s, source, annotator, created_utc FROM labels WHERE clip_id = ? ORDER BY id');
