@@ -5,7 +5,7 @@
  */
 import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import { readDataset, mapClassToLabel, dataFolderShape } from '../src/learn/dataset.js';
@@ -27,7 +27,7 @@ import {
 import { parseHead, applyHead } from '../src/inference/head/head-file.js';
 import { openEmbedder, type Embedder } from '../src/inference/embedder.js';
 import { drawAmbienceGain, extractFeatures, isSiteBackground, readClip16k } from '../src/learn/features.js';
-import { SHARED } from './helpers/cli.js';
+import { earshot, SHARED } from './helpers/cli.js';
 import { encodeWav16 } from '../src/store/clip-writer.js';
 import { readWav16 } from './helpers/wav16.js';
 import { YAMNET_WAVEFORM as MODEL } from './helpers/fixtures.js';
@@ -285,6 +285,59 @@ t.test('thresholds: the best event F1 within the rule budget; on a tie (F1 0: a 
   const found = choose(0.4);
   t.equal(found.threshold, 0.31, 'a label found below 0.41: the best F1 (1 event, 2 false alarms) beats fewer false alarms');
   t.same([found.detected, found.false_alarms], [1, 2]);
+});
+
+t.test('thresholds: the next threshold down names the clips that hold the threshold up', async (t) => {
+  // Two validated clips (0.48 s hop). Clip a: background, event, background, event, then two
+  // background windows; clip b: three background windows. The rule raises one false alarm (b's
+  // first window): the budget.
+  const names = ['pool/scream/a.wav', 'pool/children_playing/b.wav'];
+  const labelsOfA = [1, 0, 1, 0, 1, 1];
+  const rows: Row[] = [
+    ...labelsOfA.map((label, w) => ({ item: 0, window: w, label, group: 'ga', augmented: false, site: false })),
+    ...[0, 1, 2].map((w) => ({ item: 1, window: w, label: 1, group: 'gb', augmented: false, site: false })),
+  ];
+  const ruleScores = [0, 1, 0, 0, 0, 0, 1, 0, 0];
+  const budget: Budget = { rule: { score: (r) => ruleScores[r]!, threshold: 0.5 } };
+  const choose = (head: number[]) =>
+    chooseThreshold(
+      rows,
+      new Uint8Array(rows.length).fill(1),
+      Float64Array.from(head.flatMap((x) => [x, 1 - x])),
+      2,
+      0,
+      budget,
+      0.48,
+      new Set(),
+      undefined,
+      false,
+      'best',
+      (r) => names[rows[r]!.item]!,
+    );
+  // The first event at 0.95, the second at 0.72; a's last two windows (one run) at 0.85 and 0.86;
+  // b's windows at 0.9, 0.3 and 0.8 (two runs).
+  const report = choose([0.1, 0.95, 0.2, 0.72, 0.85, 0.86, 0.9, 0.3, 0.8]);
+  t.same([report.threshold, report.detected, report.false_alarms], [0.91, 1, 0], 'the best F1 within one false alarm: one event, no false alarm');
+  const hours = (7 * 0.48) / 3600;
+  t.same(
+    report.next_step,
+    {
+      threshold: 0.72,
+      detected: 2,
+      false_alarms: 3,
+      fa_per_hour: Math.round((3 / hours) * 1000) / 1000,
+      new_false_alarms: 3,
+      confuser_clips: 2,
+      confusers: [
+        { clip: 'pool/children_playing/b.wav', score: 0.9, runs: 2 },
+        { clip: 'pool/scream/a.wav', score: 0.86, runs: 1 },
+      ],
+    },
+    'the highest threshold finding the second event (0.72) raises three false alarms more: two runs in b, one in a, highest first',
+  );
+  const allFound = choose([0.1, 0.95, 0.2, 0.93, 0.85, 0.86, 0.9, 0.3, 0.8]);
+  t.same([allFound.threshold, allFound.detected], [0.91, 2], 'both events above every false alarm');
+  t.equal(allFound.next_step, undefined, 'every event found: nothing holds the threshold up');
 });
 
 t.test("--serve better: the site's own windows decide who serves a label when they tell head and rule apart", async (t) => {
@@ -613,6 +666,33 @@ t.test('trainHead on 20 real clips: deterministic, cached, grouped CV, a valid h
   const loudest = patches.reduce((a, b) => (b.rmsDbfs > a.rmsDbfs ? b : a));
   const p = applyHead(head, loudest.embedding, loudest.scores);
   t.equal(head.labels[p.indexOf(Math.max(...p))], 'gunshot', `probabilities ${Array.from(p, (v) => v.toFixed(2))}`);
+});
+
+t.test('earshot train says what holds each hostile threshold up, as the report has it', async (t) => {
+  const options = await subsetTraining(t);
+  const { report } = await trainHead(options);
+  const steps = report.labels.filter((l) => ['gunshot', 'glass_break'].includes(l.label) && l.next_step);
+  t.ok(steps.length > 0, `a hostile label misses events in cross-validation (${steps.map((l) => l.label).join(', ')})`);
+  const out = join(tmp('train-cli'), 'head.json');
+  const cli = await earshot([
+    'train',
+    ...['--data', options.data[0]!, '--model', MODEL, '--cache', options.cacheDir, '--out', out],
+    ...['--seed', '7', '--folds', '2', '--augment', '1', '--max-iterations', '40'],
+  ]);
+  t.equal(cli.code, 0, cli.stderr);
+  t.match(cli.stdout, /^what holds the hostile thresholds up \(cross-validation: the next threshold down that finds more events/m);
+  const pool = basename(options.data[0]!);
+  for (const l of steps) {
+    const step = l.next_step!;
+    t.ok(step.threshold < l.threshold && step.detected > l.detected && step.confusers.length <= 5);
+    const line = cli.stdout.split('\n').find((x) => x.startsWith(`  ${l.label} ${l.threshold} → ${step.threshold}: `));
+    t.ok(line, `${l.label}'s line: ${line}`);
+    t.ok(line!.includes(`${step.detected} of ${l.positives} events (+${step.detected - l.detected}), ${step.new_false_alarms} false alarm`));
+    for (const c of step.confusers) {
+      t.ok(c.clip.startsWith(`${pool}/`), `${c.clip}: the data folder's name, then the clip's path in it`);
+      t.ok(line!.includes(`${c.clip} ${c.score.toFixed(3)}`), `${c.clip} named with its probability`);
+    }
+  }
 });
 
 t.test('repeated cross-validation: thresholds from the mean of several deals of groups to folds; the final fit unchanged', async (t) => {

@@ -75,6 +75,7 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
   const { configFrom } = await import('./common.js');
   const { resolveModelPath } = await import('../inference/load-model.js');
   const { trainHead, eventF1 } = await import('../learn/train.js');
+  const { HOSTILE_LABELS } = await import('../learn/windows.js');
   const { defaultCacheDir } = await import('../learn/features.js');
   const config = configFrom(options);
   const modelPath = resolveModelPath(config.model.path, config.model_dir);
@@ -200,6 +201,26 @@ export async function trainCommand(options: TrainCommandOptions): Promise<void> 
         .map((l) => `${l} (head threshold ${result.head.thresholds[l]?.threshold})`)
         .join(', ')} together: either fires (better than each alone in cross-validation)\n`,
     );
+  // What holds each hostile threshold up: the confusers a person can judge for their own site.
+  const steps = r.labels.filter((l) => HOSTILE_LABELS.has(l.label) && l.next_step);
+  if (steps.length) {
+    const on = result.head.validation.method === 'grouped-kfold' ? 'cross-validation' : 'the training windows';
+    process.stdout.write(
+      `what holds the hostile thresholds up (${on}: the next threshold down that finds more events, and the clips of other audio that would fire there; a clip your site never hears can be left out of --data):\n`,
+    );
+    for (const l of steps) {
+      const step = l.next_step!;
+      const more = step.new_false_alarms;
+      const rest = step.confuser_clips - step.confusers.length;
+      const clips =
+        step.confusers.map((c) => `${c.clip} ${c.score.toFixed(3)}${c.runs > 1 ? ` (×${c.runs})` : ''}`).join(', ') +
+        (rest > 0 ? `, and ${rest} clip${rest === 1 ? '' : 's'} more` : '');
+      process.stdout.write(
+        `  ${l.label} ${l.threshold} → ${step.threshold}: ${step.detected} of ${l.positives} events (+${step.detected - l.detected}), ` +
+          `${more} false alarm${more === 1 ? '' : 's'} more (${step.fa_per_hour.toFixed(1)}/h in all)${clips ? `: ${clips}` : ''}\n`,
+      );
+    }
+  }
   const seconds = (performance.now() - started) / 1000;
   process.stdout.write(
     `wrote ${options.out} (${result.head.kind}, ${result.head.labels.length} labels, base model sha256 ${r.modelSha256.slice(0, 12)}…) in ${seconds.toFixed(1)} s ` +

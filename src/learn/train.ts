@@ -188,6 +188,35 @@ export interface TrainProgress {
   loss?: number;
 }
 
+/**
+ * The next threshold down for a label ({@link LabelReport.next_step}): what lowering the threshold
+ * until one more validation event is found would cost, and which clips pay it. A person reading
+ * it can tell confusers their site never hears (drop those clips, or set the label's threshold in
+ * the config) from ones it does.
+ */
+export interface NextStep {
+  /** The highest grid threshold below the chosen one at which more of the label's events are found. */
+  threshold: number;
+  /** Events found at that threshold (out of the label's `positives`). */
+  detected: number;
+  /** False alarms at that threshold, all of them; and per hour of non-label audio. */
+  false_alarms: number;
+  fa_per_hour: number;
+  /** False alarms there that the chosen threshold does not raise (runs of windows whose highest probability is below it). */
+  new_false_alarms: number;
+  /** How many clips those new false alarms come from. */
+  confuser_clips: number;
+  /**
+   * Those clips, highest probability first, at most {@link NEXT_STEP_CONFUSERS}: `clip` is the
+   * data folder's name and the clip's path in it (`pool2/children_playing/17973-2-0-8.wav`),
+   * `score` the highest out-of-fold probability of its new false alarms, `runs` how many it raises.
+   */
+  confusers: { clip: string; score: number; runs: number }[];
+}
+
+/** How many confuser clips a {@link NextStep} lists. */
+export const NEXT_STEP_CONFUSERS = 5;
+
 /** Per-label figures of the report. */
 export interface LabelReport extends HeadLabelValidationJson {
   label: string;
@@ -225,6 +254,13 @@ export interface LabelReport extends HeadLabelValidationJson {
    * threshold keeps the pair within it.
    */
   either?: { threshold: number; detected: number; false_alarms: number; recall: number; precision: number; fa_per_hour: number };
+  /**
+   * What holds the threshold up, when some of the label's validation events are missed: the
+   * highest threshold of the grid below it that finds more of them, and the other audio that
+   * would fire there ({@link NextStep}). Absent when every event is found or no lower threshold
+   * finds more. Reported by `earshot train`; not written into the head file.
+   */
+  next_step?: NextStep;
   /** With the rule's figures: who serves the label in the detector (`rule`: the head's rule_labels; `either`: its either_labels). */
   served_by?: 'head' | 'rule' | 'either';
   /**
@@ -670,6 +706,10 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
   const hostileIndices = new Set(labels.flatMap((l, i) => (HOSTILE_LABELS.has(l) ? [i] : [])));
   const rule = faBudget === 'rule' ? ruleOf(options, usedEmbedder) : null;
   const siteRows = Uint8Array.from(rows, (row) => (row.site ? 1 : 0));
+  const clipOfRow = (r: number) => {
+    const clip = items[rows[r]!.item]!.clip;
+    return `${basename(clip.dataDir)}/${clip.name}`;
+  };
   for (let l = 0; l < labels.length - 1; l++) {
     const spec = rule?.get(labels[l]!);
     const ruleScore = spec
@@ -687,7 +727,20 @@ export async function trainHead(options: TrainOptions): Promise<TrainResult> {
       label: labels[l]!,
       clips: clipsPerLabel[labels[l]!] ?? 0,
       windows: windowsPerLabel[labels[l]!] ?? 0,
-      ...chooseThreshold(rows, validated, probabilities, labels.length, l, budget, hopSeconds, hostileIndices, siteRows, serve === 'either', thresholdChoice),
+      ...chooseThreshold(
+        rows,
+        validated,
+        probabilities,
+        labels.length,
+        l,
+        budget,
+        hopSeconds,
+        hostileIndices,
+        siteRows,
+        serve === 'either',
+        thresholdChoice,
+        clipOfRow,
+      ),
     });
   }
 
@@ -871,12 +924,14 @@ function normalisedMatrix(raw: Float32Array, d: number, use: readonly number[], 
  * `choice` ({@link TrainOptions.thresholdChoice}): `best` = the best F1 on all validated windows;
  * `site` = the best F1 on the site's windows (`siteRows`) first when they hold an event of the
  * label; `one-se` = the one-standard-error rule. Jackknife standard errors over source groups come with
- * the figures ({@link LabelReport.jackknife}).
+ * the figures ({@link LabelReport.jackknife}), and, when events are missed, the next threshold down
+ * that finds more with the clips it would raise false alarms on ({@link LabelReport.next_step}).
  * Exported for its tests; {@link trainHead} is the way in.
  * @param rows every training window (`validated[r]` = 1: row r has out-of-fold probabilities)
  * @param probabilities row-major `[rows × k]` out-of-fold label probabilities
  * @param label the label's index in `[0, k)`
  * @param hopSeconds seconds between windows (one window of non-label audio = that many seconds)
+ * @param clipOfRow the clip a row's window is from, as {@link NextStep.confusers} names it
  */
 export function chooseThreshold(
   rows: readonly Row[],
@@ -890,6 +945,7 @@ export function chooseThreshold(
   siteRows?: Uint8Array,
   withEither = false,
   choice: 'best' | 'one-se' | 'site' = 'best',
+  clipOfRow: (r: number) => string = (r) => `window ${r}`,
 ): Omit<LabelReport, 'label' | 'clips' | 'windows'> {
   // Sequences of validated windows per item, in window order.
   const sequences = (include: (r: number) => boolean): number[][] => {
@@ -1046,6 +1102,49 @@ export function chooseThreshold(
     }
   }
 
+  // The next threshold down (NextStep): the highest below the pick that finds more events, and the
+  // runs of non-label windows that fire there but not at the pick (each run's highest window).
+  let nextStep: NextStep | undefined;
+  const lower = evaluated.filter((r) => r.threshold < pick.threshold && r.detected > pick.detected).at(-1);
+  if (lower) {
+    // Per clip: its new false alarms (runs) and their highest probability.
+    const byClip = new Map<string, { clip: string; score: number; runs: number }>();
+    let newFalseAlarms = 0;
+    for (const list of allSequences) {
+      let best = -1;
+      let previousWindow = -2;
+      const endRun = () => {
+        if (best >= 0 && headScore(best) < pick.threshold) {
+          newFalseAlarms += 1;
+          const clip = clipOfRow(best);
+          const entry = byClip.get(clip) ?? { clip, score: 0, runs: 0 };
+          entry.runs += 1;
+          entry.score = Math.max(entry.score, round(headScore(best), 4));
+          byClip.set(clip, entry);
+        }
+        best = -1;
+      };
+      for (const r of list) {
+        const row = rows[r]!;
+        if (row.window !== previousWindow + 1) endRun();
+        previousWindow = row.window;
+        if (row.label === label || ignored(row.label) || headScore(r) < lower.threshold) endRun();
+        else if (best < 0 || headScore(r) > headScore(best)) best = r;
+      }
+      endRun();
+    }
+    const confusers = [...byClip.values()].sort((a, b) => b.score - a.score || (a.clip < b.clip ? -1 : a.clip > b.clip ? 1 : 0));
+    nextStep = {
+      threshold: lower.threshold,
+      detected: lower.detected,
+      false_alarms: lower.falseAlarms,
+      fa_per_hour: round(perHour(lower.falseAlarms), 3),
+      new_false_alarms: newFalseAlarms,
+      confuser_clips: confusers.length,
+      confusers: confusers.slice(0, NEXT_STEP_CONFUSERS),
+    };
+  }
+
   // The rule and the head together: a window fires when the rule's score passes the rule's
   // threshold or the head's passes `threshold`. The best F1 within the rule's budget; on a tie the
   // highest head threshold (the head adds what it is surest of).
@@ -1115,6 +1214,7 @@ export function chooseThreshold(
       : {}),
     ...(site ? { site } : {}),
     ...(jackknife ? { jackknife } : {}),
+    ...(nextStep ? { next_step: nextStep } : {}),
   };
 }
 
