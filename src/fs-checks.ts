@@ -3,8 +3,8 @@
  * that cannot be valid (a NUL byte, too long) and a "file" that is a directory, a FIFO or a
  * device such as /dev/zero (read whole, it would hang or exhaust memory) are refused in one line.
  */
-import { existsSync, mkdirSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import { EarshotError, ExitCode } from './errors.js';
 
 /** Linux PATH_MAX (bytes, with the NUL): longer paths fail with ENAMETOOLONG. */
@@ -70,4 +70,16 @@ export function makeDirectories(dir: string): void {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
   }
+}
+
+/**
+ * The names of the folders in `dir` (unsorted), following symbolic links: a folder put together
+ * from links to other folders (a pool with one class left out, say) reads like a real one. A link
+ * to nothing, or to a file, is not a folder.
+ * @throws the error of `readdirSync` when `dir` cannot be read
+ */
+export function subfolderNames(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() || (e.isSymbolicLink() && statSync(join(dir, e.name), { throwIfNoEntry: false })?.isDirectory() === true))
+    .map((e) => e.name);
 }

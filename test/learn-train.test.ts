@@ -105,6 +105,21 @@ t.test('a pool folder: clip labels from the folder/pool.tsv, groups from source_
   writeFileSync(join(copy, 'pool.tsv'), 'path\tclass\tkind\tsource_group\n');
   const noGroup = readDataset([copy], LABELS).clips.map((c) => c.group);
   t.equal(new Set(noGroup).size, 3, 'without a source_group every clip is its own group');
+
+  // A pool put together from links to another pool's class folders (one class left out) reads like
+  // the real one; a link to nothing is not a class.
+  const linked = tmp('linked-pool');
+  for (const name of ['gunshot', 'keys_drop']) symlinkSync(join(dir, name), join(linked, name));
+  symlinkSync(join(dir, 'gone'), join(linked, 'dangling'));
+  copyFileSync(join(dir, 'pool.tsv'), join(linked, 'pool.tsv'));
+  t.equal(dataFolderShape(linked), 'pool');
+  const fromLinks = readDataset([linked], LABELS).clips;
+  t.same(
+    fromLinks.map((c) => c.name),
+    data.clips.filter((c) => c.name.startsWith('gunshot/') || c.name.startsWith('keys_drop/')).map((c) => c.name),
+    'the linked class folders, every clip, in the same order',
+  );
+  t.equal(fromLinks.find((c) => c.name.startsWith('keys_drop/'))!.group, byName.get('keys_drop/keysDrop006.wav')!.group, 'groups from its pool.tsv');
 });
 
 t.test('a DCASE folder: spans per file, one group per recording', async (t) => {

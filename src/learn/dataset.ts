@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
 import { EarshotError } from '../errors.js';
+import { subfolderNames } from '../fs-checks.js';
 import { readAnnotations } from '../eval/annotations.js';
 import { BACKGROUND_LABEL_NAME, readPulledFolder } from './pulled-labels.js';
 
@@ -117,8 +118,7 @@ export function sha256OfFile(path: string): string {
 export function dataFolderShape(dir: string): 'pool' | 'pulled' | 'dcase' {
   if (existsSync(join(dir, 'annotations.tsv'))) return 'dcase';
   if (existsSync(join(dir, 'manifest.json'))) return 'pulled';
-  const entries = readdirSync(dir, { withFileTypes: true });
-  if (entries.some((e) => e.isDirectory() && existsSync(join(dir, e.name, 'manifest.json')))) return 'pulled';
+  if (subfolderNames(dir).some((name) => existsSync(join(dir, name, 'manifest.json')))) return 'pulled';
   return 'pool';
 }
 
@@ -191,9 +191,8 @@ function readPoolFolder(dir: string, given: string, labels: readonly string[]): 
     for (const row of parsed) rows.set(row.path!.replaceAll('\\', '/'), row);
   }
   const clips: TrainingClip[] = [];
-  const classDirs = readdirSync(dir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && !e.name.startsWith('.'))
-    .map((e) => e.name)
+  const classDirs = subfolderNames(dir)
+    .filter((name) => !name.startsWith('.'))
     .sort();
   for (const classDir of classDirs) {
     const files = readdirSync(join(dir, classDir))

@@ -13,9 +13,10 @@
  * Spans are compared to the millisecond. An empty result means "nothing of interest in this
  * clip": for an event clip, the person deleted a false alarm.
  */
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { EarshotError } from '../errors.js';
+import { subfolderNames } from '../fs-checks.js';
 import { parseAnnotations, parseAudacityLabels } from '../eval/annotations.js';
 
 /** The label meaning "nothing of interest" (a head's background class; `BACKGROUND_LABEL` in dataset.ts). */
@@ -99,7 +100,7 @@ const sortLabels = (labels: PulledLabel[]) => labels.sort((a, b) => a.onset_s - 
 export function isPulledFolder(dir: string): boolean {
   if (existsSync(join(dir, 'manifest.json'))) return true;
   try {
-    return readdirSync(dir, { withFileTypes: true }).some((e) => e.isDirectory() && existsSync(join(dir, e.name, 'manifest.json')));
+    return subfolderNames(dir).some((name) => existsSync(join(dir, name, 'manifest.json')));
   } catch {
     return false;
   }
@@ -114,9 +115,9 @@ export function isPulledFolder(dir: string): boolean {
 export function readPulledFolder(dir: string, options: { prefer?: 'labels.tsv' } = {}): PulledFolder {
   const nodeDirs = existsSync(join(dir, 'manifest.json'))
     ? [dir]
-    : readdirSync(dir, { withFileTypes: true })
-        .filter((e) => e.isDirectory() && existsSync(join(dir, e.name, 'manifest.json')))
-        .map((e) => join(dir, e.name))
+    : subfolderNames(dir)
+        .filter((name) => existsSync(join(dir, name, 'manifest.json')))
+        .map((name) => join(dir, name))
         .sort();
   if (nodeDirs.length === 0) throw new EarshotError(`${dir}: not a pulled folder (no manifest.json in it or in a subfolder)`);
   const result: PulledFolder = { clips: [], nodeDirs, warnings: [] };
