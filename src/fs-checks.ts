@@ -2,6 +2,7 @@
  * Checks of paths taken from the config or the command line, before they are opened: a path
  * that cannot be valid (a NUL byte, too long) and a "file" that is a directory, a FIFO or a
  * device such as /dev/zero (read whole, it would hang or exhaust memory) are refused in one line.
+ * Also the folders in a folder as a user means them (symbolic links to folders included).
  */
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
