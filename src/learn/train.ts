@@ -968,29 +968,46 @@ export function chooseThreshold(
   for (const list of allSequences) for (const r of list) if (rows[r]!.label !== label && !ignored(rows[r]!.label)) negatives += 1;
   const negativeHours = (negatives * hopSeconds) / 3600;
   const headScore = (r: number) => probabilities[r * k + label]!;
-  const evaluate = (threshold: number, score: (r: number) => number = headScore, lists: readonly number[][] = allSequences) => {
+  /**
+   * Events, detected events and false alarms at `threshold`. A false alarm is a run of contiguous
+   * non-label windows over the threshold (another hostile label's window, or a gap, ends it);
+   * `onAlarmRun`, when given, hears each run as it ends, by its highest-scoring window.
+   */
+  const evaluate = (
+    threshold: number,
+    score: (r: number) => number = headScore,
+    lists: readonly number[][] = allSequences,
+    onAlarmRun?: (peakRow: number) => void,
+  ) => {
     let events = 0;
     let detected = 0;
     let falseAlarms = 0;
     for (const list of lists) {
       let inEvent = false;
       let eventHit = false;
-      let inAlarm = false;
+      // The open false alarm's highest-scoring window, or -1 when none is open.
+      let alarmRow = -1;
+      let alarmScore = 0;
+      const endAlarm = () => {
+        if (alarmRow >= 0) onAlarmRun?.(alarmRow);
+        alarmRow = -1;
+      };
       let previousWindow = -2;
       for (const r of list) {
         const row = rows[r]!;
         const contiguous = row.window === previousWindow + 1;
         previousWindow = row.window;
-        const over = score(r) >= threshold;
+        const value = score(r);
+        const over = value >= threshold;
         if (ignored(row.label)) {
           // Breaks runs without counting.
           if (inEvent && eventHit) detected += 1;
           inEvent = false;
-          inAlarm = false;
+          endAlarm();
           continue;
         }
         if (row.label === label) {
-          inAlarm = false;
+          endAlarm();
           if (!inEvent || !contiguous) {
             if (inEvent && eventHit) detected += 1;
             events += 1;
@@ -1004,11 +1021,19 @@ export function chooseThreshold(
             inEvent = false;
           }
           if (over) {
-            if (!inAlarm || !contiguous) falseAlarms += 1;
-            inAlarm = true;
-          } else inAlarm = false;
+            if (alarmRow < 0 || !contiguous) {
+              endAlarm();
+              falseAlarms += 1;
+              alarmRow = r;
+              alarmScore = value;
+            } else if (value > alarmScore) {
+              alarmRow = r;
+              alarmScore = value;
+            }
+          } else endAlarm();
         }
       }
+      endAlarm();
       if (inEvent && eventHit) detected += 1;
     }
     return { events, detected, falseAlarms };
@@ -1110,29 +1135,15 @@ export function chooseThreshold(
     // Per clip: its new false alarms (runs) and their highest probability.
     const byClip = new Map<string, { clip: string; score: number; runs: number }>();
     let newFalseAlarms = 0;
-    for (const list of allSequences) {
-      let best = -1;
-      let previousWindow = -2;
-      const endRun = () => {
-        if (best >= 0 && headScore(best) < pick.threshold) {
-          newFalseAlarms += 1;
-          const clip = clipOfRow(best);
-          const entry = byClip.get(clip) ?? { clip, score: 0, runs: 0 };
-          entry.runs += 1;
-          entry.score = Math.max(entry.score, round(headScore(best), 4));
-          byClip.set(clip, entry);
-        }
-        best = -1;
-      };
-      for (const r of list) {
-        const row = rows[r]!;
-        if (row.window !== previousWindow + 1) endRun();
-        previousWindow = row.window;
-        if (row.label === label || ignored(row.label) || headScore(r) < lower.threshold) endRun();
-        else if (best < 0 || headScore(r) > headScore(best)) best = r;
-      }
-      endRun();
-    }
+    evaluate(lower.threshold, headScore, allSequences, (peakRow) => {
+      if (headScore(peakRow) >= pick.threshold) return;
+      newFalseAlarms += 1;
+      const clip = clipOfRow(peakRow);
+      const entry = byClip.get(clip) ?? { clip, score: 0, runs: 0 };
+      entry.runs += 1;
+      entry.score = Math.max(entry.score, round(headScore(peakRow), 4));
+      byClip.set(clip, entry);
+    });
     const confusers = [...byClip.values()].sort((a, b) => b.score - a.score || (a.clip < b.clip ? -1 : a.clip > b.clip ? 1 : 0));
     nextStep = {
       threshold: lower.threshold,
