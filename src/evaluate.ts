@@ -14,7 +14,7 @@ import type { Logger } from './log.js';
 import type { PatchReport } from './detect/patch-report.js';
 import { openModelAndLabels, pipelineSettings } from './setup.js';
 import { readReference } from './eval/annotations.js';
-import { evaluate, medianAndP95, unmatchedEvents, type EvaluationReport, type ScoredEvent } from './eval/metrics.js';
+import { evaluate, filesWithGroup, medianAndP95, unmatchedEvents, type EvaluationReport, type ScoredEvent } from './eval/metrics.js';
 import { drawFilePlot } from './eval/plot.js';
 import { MEL_BANDS, SAMPLE_RATE } from './constants.js';
 
@@ -175,7 +175,7 @@ export async function evaluateFiles(
   const { missed, unmatched } = unmatchedEvents(refEvents, system, groupOf, 'hostile', collar);
   const fileIndex = new Map(files.map((f, i) => [basename(f), i]));
   const labelIndex = new Map(labels.map((l, i) => [l.name, i]));
-  const filesWithHostile = new Set(refEvents.filter((e) => groupOf(e.label) === 'hostile').map((e) => e.filename));
+  const filesWithHostile = filesWithGroup(refEvents, groupOf, 'hostile');
   // A span of no length (an onset-only reference or detection) still overlaps what holds its onset.
   const endOf = (e: ScoredEvent) => Math.max(e.offset, e.onset + 1e-3);
   const overlapping = (a: ScoredEvent, start: number, end: number) => start < endOf(a) && a.onset < end;

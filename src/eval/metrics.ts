@@ -149,6 +149,14 @@ export function unmatchedEvents(
   return { missed: missed.sort(byFileAndOnset), unmatched: unmatched.sort(byFileAndOnset) };
 }
 
+/**
+ * The files holding a reference event of `group`: a detection of the group in any other file is a
+ * false alarm ({@link EvaluationReport.hostileFalseAlarmsPerHour} for `hostile`).
+ */
+export function filesWithGroup(reference: readonly ScoredEvent[], groupOf: (label: string) => string, group: string): Set<string> {
+  return new Set(reference.filter((e) => groupOf(e.label) === group).map((e) => e.filename));
+}
+
 /** A full evaluation report. */
 export interface EvaluationReport {
   collar: number;
@@ -200,7 +208,7 @@ export function evaluate(
       collar,
     );
   }
-  const filesWithHostile = new Set(refGroups.filter((e) => e.label === 'hostile').map((e) => e.filename));
+  const filesWithHostile = filesWithGroup(reference, groupOf, 'hostile');
   let hostileFreeSeconds = 0;
   for (const [file, seconds] of durations) if (!filesWithHostile.has(file)) hostileFreeSeconds += seconds;
   const falseAlarms = sysGroups.filter((e) => e.label === 'hostile' && !filesWithHostile.has(e.filename) && durations.has(e.filename)).length;
